@@ -1,0 +1,21 @@
+//! # featlab
+//!
+//! The science of feature learning in neural networks, runnable: for each of five papers
+//! (Alternating Gradient Flows; the exact finite-width solution of a linear net on 1-D
+//! data; the Neural Feature Ansatz as alignment; NFA in deep linear nets; feature
+//! unlearning at infinite width) featlab computes the theory, runs the experiment and
+//! compares the two.
+//!
+//! Layout: [`model`] (architectures with hand-written gradients), [`data`] (datasets,
+//! generators, loaders), [`train`] (steppers, the adaptive gradient-flow integrator,
+//! observers, the runner), [`theory`] (one module per paper), [`experiment`] (config →
+//! run → results), [`figure`] (plot specifications rendered by the CLI).
+
+pub mod array;
+pub mod data;
+pub mod error;
+pub mod figure;
+pub mod train;
+
+pub use array::NdArray;
+pub use error::{Error, Result};

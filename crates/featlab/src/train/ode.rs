@@ -1,0 +1,1 @@
+//! Adaptive explicit Runge–Kutta integration (being written).
