@@ -16,7 +16,10 @@ pub struct NdArray {
 impl NdArray {
     /// A 1-D array.
     pub fn vector(data: Vec<f64>) -> Self {
-        NdArray { shape: vec![data.len()], data }
+        NdArray {
+            shape: vec![data.len()],
+            data,
+        }
     }
 
     /// An array of the given shape; panics if `shape` does not match `data.len()`.
@@ -40,7 +43,10 @@ impl NdArray {
                 data.push(m[(i, j)]);
             }
         }
-        NdArray { shape: vec![r, c], data }
+        NdArray {
+            shape: vec![r, c],
+            data,
+        }
     }
 
     /// A 2-D view as a matrix (copies; rows = shape[0], cols = product of the rest).

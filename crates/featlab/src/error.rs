@@ -40,9 +40,7 @@ pub enum Error {
     Data { path: PathBuf, msg: String },
 
     /// Training produced a non-finite loss or parameter.
-    #[error(
-        "training diverged at step {step} (t = {t:.6e}): {what} became non-finite. {hint}"
-    )]
+    #[error("training diverged at step {step} (t = {t:.6e}): {what} became non-finite. {hint}")]
     Diverged {
         step: u64,
         t: f64,

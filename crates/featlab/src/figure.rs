@@ -43,19 +43,39 @@ pub struct Series {
 impl Series {
     /// A solid line.
     pub fn line(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Self {
-        Series { label: label.into(), x, y, style: Style::Line }
+        Series {
+            label: label.into(),
+            x,
+            y,
+            style: Style::Line,
+        }
     }
     /// A dashed line (theory).
     pub fn dashed(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Self {
-        Series { label: label.into(), x, y, style: Style::Dashed }
+        Series {
+            label: label.into(),
+            x,
+            y,
+            style: Style::Dashed,
+        }
     }
     /// A step function.
     pub fn step(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Self {
-        Series { label: label.into(), x, y, style: Style::Step }
+        Series {
+            label: label.into(),
+            x,
+            y,
+            style: Style::Step,
+        }
     }
     /// Markers only.
     pub fn points(label: impl Into<String>, x: Vec<f64>, y: Vec<f64>) -> Self {
-        Series { label: label.into(), x, y, style: Style::Points }
+        Series {
+            label: label.into(),
+            x,
+            y,
+            style: Style::Points,
+        }
     }
 }
 
@@ -117,7 +137,11 @@ pub struct Figure {
 
 impl LinePlot {
     /// An empty plot with the given title and axis labels, linear scales.
-    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+    pub fn new(
+        title: impl Into<String>,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+    ) -> Self {
         LinePlot {
             title: title.into(),
             x_label: x_label.into(),
@@ -141,6 +165,10 @@ impl LinePlot {
     }
     /// Wrap into a named [`Figure`].
     pub fn figure(self, name: impl Into<String>, caption: impl Into<String>) -> Figure {
-        Figure { name: name.into(), caption: caption.into(), kind: FigureKind::Line(self) }
+        Figure {
+            name: name.into(),
+            caption: caption.into(),
+            kind: FigureKind::Line(self),
+        }
     }
 }

@@ -15,6 +15,9 @@ pub mod array;
 pub mod data;
 pub mod error;
 pub mod figure;
+pub mod linalg;
+pub mod model;
+pub mod rng;
 pub mod train;
 
 pub use array::NdArray;

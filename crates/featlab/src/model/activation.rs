@@ -1,0 +1,94 @@
+//! Pointwise activations σ and their derivatives σ'.
+
+use serde::{Deserialize, Serialize};
+
+/// A pointwise nonlinearity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// σ(z) = z
+    Linear,
+    /// σ(z) = max(z, 0); σ'(0) := 0
+    Relu,
+    /// σ(z) = tanh z
+    Tanh,
+    /// σ(z) = z² (quadratic networks, AGF modular addition)
+    Quadratic,
+    /// σ(z) = z Φ(z) with Φ the standard normal CDF (exact GELU, Hendrycks & Gimpel 2016)
+    Gelu,
+}
+
+const INV_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+impl Activation {
+    /// σ(z).
+    #[inline(always)]
+    pub fn apply(self, z: f64) -> f64 {
+        match self {
+            Activation::Linear => z,
+            Activation::Relu => z.max(0.0),
+            Activation::Tanh => z.tanh(),
+            Activation::Quadratic => z * z,
+            Activation::Gelu => 0.5 * z * (1.0 + libm::erf(z * INV_SQRT_2)),
+        }
+    }
+
+    /// σ'(z).
+    #[inline(always)]
+    pub fn derivative(self, z: f64) -> f64 {
+        match self {
+            Activation::Linear => 1.0,
+            Activation::Relu => {
+                if z > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Tanh => {
+                let t = z.tanh();
+                1.0 - t * t
+            }
+            Activation::Quadratic => 2.0 * z,
+            Activation::Gelu => {
+                0.5 * (1.0 + libm::erf(z * INV_SQRT_2)) + z * INV_SQRT_2PI * (-0.5 * z * z).exp()
+            }
+        }
+    }
+
+    /// Degree of positive homogeneity of σ (σ(λz) = λ^p σ(z) for λ > 0), if any:
+    /// 1 for linear and ReLU, 2 for quadratic, none for tanh/GELU.
+    pub fn homogeneity(self) -> Option<u32> {
+        match self {
+            Activation::Linear | Activation::Relu => Some(1),
+            Activation::Quadratic => Some(2),
+            Activation::Tanh | Activation::Gelu => None,
+        }
+    }
+
+    /// All activations, for tests and `--help` listings.
+    pub const ALL: [Activation; 5] = [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Quadratic,
+        Activation::Gelu,
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn derivatives_match_finite_differences() {
+        for act in Activation::ALL {
+            for &z in &[-2.3, -0.7, 0.31, 1.9] {
+                let h = 1e-6;
+                let fd = (act.apply(z + h) - act.apply(z - h)) / (2.0 * h);
+                let an = act.derivative(z);
+                assert!((fd - an).abs() < 1e-8, "{act:?} at {z}: {fd} vs {an}");
+            }
+        }
+    }
+}

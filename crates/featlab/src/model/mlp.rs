@@ -1,0 +1,229 @@
+//! Deep multilayer perceptron `f(x) = m_L W_L σ(⋯ σ(m_1 W_1 x + b_1) ⋯) + b_L`.
+//!
+//! The architecture of the NFA measurements (Radhakrishnan et al. 2024; Beaglehole et al.
+//! 2024: 5 hidden ReLU layers, no biases) and of the deep nonlinear experiments of Xu &
+//! Ziyin. Widths `[d, k_1, …, k_{L−1}, c]`; W_l is k_l × k_{l−1}; the last layer is linear.
+//!
+//! Forward: H_0 = X; Z_l = m_l H_{l−1} W_lᵀ + 1 b_lᵀ; H_l = σ(Z_l) (l < L); F = Z_L.
+//! Backward: G_L = dF; ∂W_l = m_l G_lᵀ H_{l−1}; ∂b_l = 1ᵀ G_l;
+//!           G_{l−1} = (m_l G_l W_l) ⊙ σ'(Z_{l−1}).
+
+use super::{layout, Activation, Model, ParamBlock, Workspace};
+use crate::linalg::{matmul, view, view_mut};
+use faer::{Accum, Mat, MatRef};
+
+/// Deep MLP (see module docs).
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub widths: Vec<usize>,
+    pub activation: Activation,
+    pub bias: bool,
+    pub mults: Vec<f64>,
+    blocks: Vec<ParamBlock>,
+    /// index into `blocks` of W_l and (if any) b_l
+    w_idx: Vec<usize>,
+    b_idx: Vec<Option<usize>>,
+}
+
+impl Mlp {
+    /// MLP with the given widths (≥ 2 entries), activation, biases, multipliers and lr multipliers (per layer).
+    pub fn new(
+        widths: Vec<usize>,
+        activation: Activation,
+        bias: bool,
+        mults: Vec<f64>,
+        lr_mults: Vec<f64>,
+    ) -> Self {
+        let l = widths.len() - 1;
+        assert_eq!(mults.len(), l);
+        assert_eq!(lr_mults.len(), l);
+        let mut spec = Vec::new();
+        let mut w_idx = Vec::new();
+        let mut b_idx = Vec::new();
+        for i in 0..l {
+            w_idx.push(spec.len());
+            spec.push((
+                format!("W{}", i + 1),
+                vec![widths[i + 1], widths[i]],
+                lr_mults[i],
+            ));
+            if bias {
+                b_idx.push(Some(spec.len()));
+                spec.push((format!("b{}", i + 1), vec![widths[i + 1]], lr_mults[i]));
+            } else {
+                b_idx.push(None);
+            }
+        }
+        Mlp {
+            widths,
+            activation,
+            bias,
+            mults,
+            blocks: layout(spec),
+            w_idx,
+            b_idx,
+        }
+    }
+    /// Number of weight layers L.
+    pub fn depth(&self) -> usize {
+        self.widths.len() - 1
+    }
+    fn w<'a>(&self, p: &'a [f64], l: usize) -> MatRef<'a, f64> {
+        view(
+            &p[self.blocks[self.w_idx[l]].range()],
+            self.widths[l + 1],
+            self.widths[l],
+        )
+    }
+    /// Buffers: bufs[0..L-1] = Z_1..Z_{L-1}, bufs[L-1..2L-2] = H_1..H_{L-1}, bufs[2L-2..] = G_1..G_{L-1}.
+    fn idx_z(&self, l: usize) -> usize {
+        l - 1
+    }
+    fn idx_h(&self, l: usize) -> usize {
+        self.depth() - 1 + l - 1
+    }
+    fn idx_g(&self, l: usize) -> usize {
+        2 * (self.depth() - 1) + l - 1
+    }
+}
+
+impl Model for Mlp {
+    fn name(&self) -> &'static str {
+        "mlp"
+    }
+    fn input_dim(&self) -> usize {
+        self.widths[0]
+    }
+    fn output_dim(&self) -> usize {
+        *self.widths.last().unwrap()
+    }
+    fn blocks(&self) -> &[ParamBlock] {
+        &self.blocks
+    }
+    fn workspace(&self, n: usize) -> Workspace {
+        let l = self.depth();
+        let mut bufs = Vec::new();
+        for _ in 0..3 {
+            for i in 1..l {
+                bufs.push(Mat::zeros(n, self.widths[i]));
+            }
+        }
+        Workspace::new(n, self.output_dim(), bufs)
+    }
+
+    fn forward(&self, params: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) {
+        assert_eq!(
+            x.ncols(),
+            self.widths[0],
+            "mlp: input has {} columns, model expects d = {}",
+            x.ncols(),
+            self.widths[0]
+        );
+        let l = self.depth();
+        let par = ws.par;
+        let act = self.activation;
+        for i in 1..=l {
+            let w = self.w(params, i - 1);
+            let mult = self.mults[i - 1];
+            // destination: Z_i (or out for i = L); source: H_{i-1} (or x)
+            let mut dst = if i == l {
+                std::mem::replace(&mut ws.out, Mat::zeros(0, 0))
+            } else {
+                std::mem::replace(&mut ws.bufs[self.idx_z(i)], Mat::zeros(0, 0))
+            };
+            {
+                let src: MatRef<'_, f64> = if i == 1 {
+                    x
+                } else {
+                    ws.bufs[self.idx_h(i - 1)].as_ref()
+                };
+                matmul(dst.as_mut(), Accum::Replace, src, w.transpose(), mult, par);
+            }
+            if let Some(bi) = self.b_idx[i - 1] {
+                let b = &params[self.blocks[bi].range()];
+                for (j, bj) in b.iter().enumerate() {
+                    for v in dst.col_as_slice_mut(j) {
+                        *v += bj;
+                    }
+                }
+            }
+            if i == l {
+                ws.out = dst;
+            } else {
+                let h = &mut ws.bufs[self.idx_h(i)];
+                for j in 0..self.widths[i] {
+                    let zc = dst.col_as_slice(j);
+                    for (hv, &zv) in h.col_as_slice_mut(j).iter_mut().zip(zc) {
+                        *hv = act.apply(zv);
+                    }
+                }
+                ws.bufs[self.idx_z(i)] = dst;
+            }
+        }
+    }
+
+    fn backward(&self, params: &[f64], x: MatRef<'_, f64>, grad: &mut [f64], ws: &mut Workspace) {
+        let l = self.depth();
+        let par = ws.par;
+        let act = self.activation;
+        for i in (1..=l).rev() {
+            let g_out = if i == l {
+                std::mem::replace(&mut ws.d_out, Mat::zeros(0, 0))
+            } else {
+                std::mem::replace(&mut ws.bufs[self.idx_g(i)], Mat::zeros(0, 0))
+            };
+            let (fo, fi) = (self.widths[i], self.widths[i - 1]);
+            {
+                let input: MatRef<'_, f64> = if i == 1 {
+                    x
+                } else {
+                    ws.bufs[self.idx_h(i - 1)].as_ref()
+                };
+                let gw = view_mut(&mut grad[self.blocks[self.w_idx[i - 1]].range()], fo, fi);
+                matmul(
+                    gw,
+                    Accum::Replace,
+                    g_out.transpose(),
+                    input,
+                    self.mults[i - 1],
+                    par,
+                );
+            }
+            if let Some(bi) = self.b_idx[i - 1] {
+                let gb = &mut grad[self.blocks[bi].range()];
+                for (j, g) in gb.iter_mut().enumerate() {
+                    *g = g_out.col_as_slice(j).iter().sum();
+                }
+            }
+            if i > 1 {
+                let gi = self.idx_g(i - 1);
+                let mut dst = std::mem::replace(&mut ws.bufs[gi], Mat::zeros(0, 0));
+                matmul(
+                    dst.as_mut(),
+                    Accum::Replace,
+                    g_out.as_ref(),
+                    self.w(params, i - 1),
+                    self.mults[i - 1],
+                    par,
+                );
+                let z = &ws.bufs[self.idx_z(i - 1)];
+                for j in 0..fi {
+                    let zc = z.col_as_slice(j);
+                    for (gv, &zv) in dst.col_as_slice_mut(j).iter_mut().zip(zc) {
+                        *gv *= act.derivative(zv);
+                    }
+                }
+                ws.bufs[gi] = dst;
+            }
+            if i == l {
+                ws.d_out = g_out;
+            } else {
+                ws.bufs[self.idx_g(i)] = g_out;
+            }
+        }
+    }
+
+    fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
+        (0..self.depth()).map(|i| self.w(params, i)).collect()
+    }
+}

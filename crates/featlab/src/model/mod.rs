@@ -1,0 +1,171 @@
+//! Models: differentiable architectures whose parameters live in one flat `f64` vector,
+//! so that every optimiser and the gradient-flow integrator work on any model alike.
+//!
+//! One architecture per file, forward and backward side by side (micrograd / nanoGPT
+//! style). Every gradient is checked against central finite differences in
+//! `model::tests`.
+
+pub mod activation;
+pub mod config;
+pub mod deep_linear;
+pub mod diagonal;
+pub mod loss;
+pub mod mlp;
+pub mod parametrization;
+pub mod two_layer;
+
+pub use activation::Activation;
+pub use config::ModelConfig;
+pub use loss::Loss;
+pub use parametrization::Parametrization;
+
+use faer::{Mat, MatRef, Par};
+
+/// One named parameter tensor inside the flat parameter vector, stored in C order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamBlock {
+    /// Name used for output files (`params/final/<name>.npy`) and per-layer options
+    /// (`W1`, `b1`, `W2`, …).
+    pub name: String,
+    /// Tensor shape (a weight matrix `W_l` is `[fan_out, fan_in]`).
+    pub shape: Vec<usize>,
+    /// Offset of the first element in the flat vector.
+    pub offset: usize,
+    /// Learning-rate multiplier of this block (from the parametrisation and per-layer
+    /// options): the stepper uses `lr · lr_mult`, gradient flow uses `dθ/dt = −lr_mult ∇L`.
+    pub lr_mult: f64,
+}
+
+impl ParamBlock {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// True when the block holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The block's range in the flat vector.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len()
+    }
+}
+
+/// Lay out blocks contiguously from `(name, shape, lr_mult)` triples.
+pub fn layout(spec: Vec<(String, Vec<usize>, f64)>) -> Vec<ParamBlock> {
+    let mut off = 0;
+    spec.into_iter()
+        .map(|(name, shape, lr_mult)| {
+            let b = ParamBlock {
+                name,
+                shape,
+                offset: off,
+                lr_mult,
+            };
+            off += b.len();
+            b
+        })
+        .collect()
+}
+
+/// Scratch memory of a model for a batch of `n` samples: the output `out` (n × c), the
+/// output gradient `d_out` (n × c) and model-specific buffers. Allocated once by
+/// [`Model::workspace`]; forward/backward never allocate.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Batch size these buffers are sized for.
+    pub n: usize,
+    /// Network output f(x) (n × c), written by `forward`.
+    pub out: Mat<f64>,
+    /// ∂L/∂f (n × c), read by `backward`.
+    pub d_out: Mat<f64>,
+    /// Model-specific buffers (pre-activations, activations, back-propagated signals).
+    pub bufs: Vec<Mat<f64>>,
+    /// Parallelism for the GEMMs of this model (results do not depend on it).
+    pub par: Par,
+}
+
+impl Workspace {
+    /// Output/gradient buffers plus `bufs`, sequential.
+    pub fn new(n: usize, c: usize, bufs: Vec<Mat<f64>>) -> Self {
+        Workspace {
+            n,
+            out: Mat::zeros(n, c),
+            d_out: Mat::zeros(n, c),
+            bufs,
+            par: Par::Seq,
+        }
+    }
+}
+
+/// A differentiable model `f(x; θ)` with θ a flat vector laid out in [`Model::blocks`].
+pub trait Model: Send + Sync {
+    /// Short architecture name (`two_layer`, `deep_linear`, `diagonal`, `mlp`).
+    fn name(&self) -> &'static str;
+    /// Input dimension d.
+    fn input_dim(&self) -> usize;
+    /// Output dimension c.
+    fn output_dim(&self) -> usize;
+    /// Parameter blocks, contiguous and in order.
+    fn blocks(&self) -> &[ParamBlock];
+    /// Total number of parameters.
+    fn num_params(&self) -> usize {
+        self.blocks()
+            .last()
+            .map(|b| b.offset + b.len())
+            .unwrap_or(0)
+    }
+    /// Scratch buffers for batches of `n` samples.
+    fn workspace(&self, n: usize) -> Workspace;
+    /// Forward pass on `x` (n × d): writes `ws.out` and caches what backward needs.
+    fn forward(&self, params: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace);
+    /// Backward pass: given `ws.d_out = ∂L/∂f` and the caches of the last `forward` on the
+    /// same `x`, writes `∂L/∂θ` into `grad` (overwriting it).
+    fn backward(&self, params: &[f64], x: MatRef<'_, f64>, grad: &mut [f64], ws: &mut Workspace);
+
+    /// Loss and gradient in one call: forward, loss, backward. Allocation-free.
+    fn loss_and_grad(
+        &self,
+        params: &[f64],
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        loss: Loss,
+        grad: &mut [f64],
+        ws: &mut Workspace,
+    ) -> f64 {
+        self.forward(params, x, ws);
+        let l = loss.value_and_grad(ws.out.as_ref(), y, ws.d_out.as_mut());
+        self.backward(params, x, grad, ws);
+        l
+    }
+
+    /// Loss only (forward pass).
+    fn loss(
+        &self,
+        params: &[f64],
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        loss: Loss,
+        ws: &mut Workspace,
+    ) -> f64 {
+        self.forward(params, x, ws);
+        loss.value_and_grad(ws.out.as_ref(), y, ws.d_out.as_mut())
+    }
+
+    /// Predictions f(x) (n × c), allocating.
+    fn predict(&self, params: &[f64], x: MatRef<'_, f64>) -> Mat<f64> {
+        let mut ws = self.workspace(x.nrows());
+        self.forward(params, x, &mut ws);
+        ws.out
+    }
+
+    /// Weight matrices of a layered model in order (`W1 … WL`, each fan_out × fan_in),
+    /// or empty when the model has no layer structure (diagonal nets).
+    fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
+        let _ = params;
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests;

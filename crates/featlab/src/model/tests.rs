@@ -1,0 +1,219 @@
+//! Gradient checks: every model × activation × loss against central finite differences.
+
+use super::*;
+use crate::rng::{normal_vec, stream};
+use faer::Mat;
+
+fn data(n: usize, d: usize, c: usize, seed: u64, classes: bool) -> (Mat<f64>, Mat<f64>) {
+    let mut r = stream(seed, "test-data");
+    let xv = normal_vec(&mut r, n * d, 1.0);
+    let x = Mat::from_fn(n, d, |i, j| xv[i * d + j]);
+    let y = if classes {
+        Mat::from_fn(n, c, |i, j| if j == (i * 7 + 3) % c { 1.0 } else { 0.0 })
+    } else {
+        let yv = normal_vec(&mut r, n * c, 1.0);
+        Mat::from_fn(n, c, |i, j| yv[i * c + j])
+    };
+    (x, y)
+}
+
+/// Max relative error of the analytic gradient vs fourth-order central differences, with
+/// relative error |g − fd| / max(|g|, |fd|, floor), floor = 1e-6·max|g| (so exactly-zero
+/// components, e.g. dead ReLU units, are compared at the round-off level of the loss).
+fn grad_check(model: &dyn Model, params: &[f64], x: &Mat<f64>, y: &Mat<f64>, loss: Loss) -> f64 {
+    let mut ws = model.workspace(x.nrows());
+    let mut g = vec![0.0; params.len()];
+    model.loss_and_grad(params, x.as_ref(), y.as_ref(), loss, &mut g, &mut ws);
+    let gmax = g.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+    let mut p = params.to_vec();
+    let mut worst = 0.0f64;
+    for k in 0..p.len() {
+        // Fourth-order central stencil (−L(2h) + 8L(h) − 8L(−h) + L(−2h)) / 12h at several h;
+        // the best h per coordinate is kept, so a ReLU kink within 2h of one step size
+        // (where finite differences are meaningless) does not fail the check.
+        let orig = p[k];
+        let mut best = f64::INFINITY;
+        for h0 in [1e-3, 1e-4, 1e-5] {
+            let h = h0 * (1.0 + orig.abs());
+            let mut at = |delta: f64, p: &mut Vec<f64>| {
+                p[k] = orig + delta;
+                let l = model.loss(p, x.as_ref(), y.as_ref(), loss, &mut ws);
+                p[k] = orig;
+                l
+            };
+            let fd = (-at(2.0 * h, &mut p) + 8.0 * at(h, &mut p) - 8.0 * at(-h, &mut p)
+                + at(-2.0 * h, &mut p))
+                / (12.0 * h);
+            let denom = g[k].abs().max(fd.abs()).max(1e-6 * gmax).max(1e-300);
+            best = best.min((g[k] - fd).abs() / denom);
+        }
+        worst = worst.max(best);
+    }
+    worst
+}
+
+fn configs() -> Vec<(String, ModelConfig, usize, usize)> {
+    let mut v = Vec::new();
+    for act in Activation::ALL {
+        for bias in [false, true] {
+            v.push((
+                format!("two_layer {act:?} bias={bias}"),
+                ModelConfig::TwoLayer(config::TwoLayerConfig {
+                    width: 7,
+                    activation: act,
+                    bias,
+                    output_scale: 0.7,
+                    parametrization: Parametrization::Standard,
+                    init_scale: 1.0,
+                    init_std: None,
+                    multipliers: None,
+                    lr_layers: None,
+                }),
+                5,
+                3,
+            ));
+        }
+        v.push((
+            format!("mlp {act:?}"),
+            ModelConfig::Mlp(config::MlpConfig {
+                hidden: vec![6, 5, 4],
+                activation: act,
+                bias: true,
+                output_scale: 1.3,
+                parametrization: Parametrization::Ntk,
+                init_scale: 1.0,
+                init_std: None,
+                multipliers: None,
+                lr_layers: None,
+            }),
+            4,
+            3,
+        ));
+    }
+    // scalar output two-layer
+    v.push((
+        "two_layer scalar".into(),
+        ModelConfig::TwoLayer(config::TwoLayerConfig {
+            width: 4,
+            activation: Activation::Tanh,
+            bias: true,
+            output_scale: 1.0,
+            parametrization: Parametrization::MeanField,
+            init_scale: 1.0,
+            init_std: None,
+            multipliers: None,
+            lr_layers: None,
+        }),
+        3,
+        1,
+    ));
+    for hidden in [vec![], vec![5], vec![6, 4, 5]] {
+        v.push((
+            format!("deep_linear {hidden:?}"),
+            ModelConfig::DeepLinear(config::DeepLinearConfig {
+                hidden,
+                output_scale: 0.9,
+                parametrization: Parametrization::Mup,
+                init_scale: 1.0,
+                init: config::InitKind::Gaussian,
+                init_std: None,
+                multipliers: None,
+                lr_layers: None,
+            }),
+            4,
+            3,
+        ));
+    }
+    for form in [
+        diagonal::DiagonalForm::Uv,
+        diagonal::DiagonalForm::U2MinusV2,
+    ] {
+        v.push((
+            format!("diagonal {form:?}"),
+            ModelConfig::Diagonal(config::DiagonalConfig {
+                form,
+                init_scale: 0.8,
+                init: config::InitKind::Gaussian,
+                lr_mult: 1.0,
+            }),
+            6,
+            1,
+        ));
+    }
+    v
+}
+
+#[test]
+fn every_model_activation_and_loss_passes_finite_differences() {
+    for (name, cfg, d, c) in configs() {
+        for loss in [Loss::Mse, Loss::CrossEntropy] {
+            if c == 1 && loss == Loss::CrossEntropy {
+                continue; // one-class softmax is constant
+            }
+            let (x, y) = data(9, d, c, 3, loss == Loss::CrossEntropy);
+            let (model, params) = cfg.build(d, c, &mut stream(11, "init")).unwrap();
+            assert_eq!(params.len(), model.num_params(), "{name}");
+            let err = grad_check(model.as_ref(), &params, &x, &y, loss);
+            assert!(
+                err <= 1e-6,
+                "{name} {loss:?}: max relative gradient error {err:.3e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn balanced_init_is_balanced() {
+    for hidden in [vec![4], vec![5, 5], vec![6, 6, 6, 6]] {
+        let cfg = ModelConfig::DeepLinear(config::DeepLinearConfig {
+            hidden: hidden.clone(),
+            output_scale: 1.0,
+            parametrization: Parametrization::Standard,
+            init_scale: 1.0,
+            init: config::InitKind::Balanced,
+            init_std: None,
+            multipliers: None,
+            lr_layers: None,
+        });
+        let (model, p) = cfg.build(4, 3, &mut stream(5, "init")).unwrap();
+        let ws = model.layer_weights(&p);
+        for l in 0..ws.len() - 1 {
+            let a = ws[l + 1].transpose() * ws[l + 1];
+            let b = ws[l] * ws[l].transpose();
+            let diff = (&a - &b).norm_l2();
+            assert!(
+                diff < 1e-12 * (1.0 + a.norm_l2()),
+                "imbalance {diff} at layer {l} for {hidden:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn parallel_workspace_gives_identical_gradients() {
+    use std::num::NonZeroUsize;
+    let cfg = ModelConfig::Mlp(config::MlpConfig {
+        hidden: vec![130, 70],
+        activation: Activation::Relu,
+        bias: false,
+        output_scale: 1.0,
+        parametrization: Parametrization::Standard,
+        init_scale: 1.0,
+        init_std: None,
+        multipliers: None,
+        lr_layers: None,
+    });
+    let (x, y) = data(300, 40, 3, 1, false);
+    let (model, p) = cfg.build(40, 3, &mut stream(2, "init")).unwrap();
+    let mut g1 = vec![0.0; p.len()];
+    let mut g2 = vec![0.0; p.len()];
+    let mut ws = model.workspace(300);
+    model.loss_and_grad(&p, x.as_ref(), y.as_ref(), Loss::Mse, &mut g1, &mut ws);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    ws.par = faer::Par::Rayon(NonZeroUsize::new(2).unwrap());
+    pool.install(|| model.loss_and_grad(&p, x.as_ref(), y.as_ref(), Loss::Mse, &mut g2, &mut ws));
+    assert!(g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()));
+}

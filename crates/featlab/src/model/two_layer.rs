@@ -1,0 +1,202 @@
+//! Two-layer network `f(x) = κ · Σ_i a_i σ(w_i·x + b_i)` (vector output a_i ∈ R^c).
+//!
+//! Written with layer multipliers: `f(x) = m₂ · W₂ σ(m₁ · W₁ x + b₁)`, where W₁ (m × d) has
+//! rows w_i, W₂ (c × m) has columns a_i, and m₂ includes the output scale κ. This is the
+//! model of Alternating Gradient Flows (Kunin et al. 2025, §2), of the finite-width exact
+//! solution with σ = identity and d = 1 (Xu & Ziyin 2024) and of the mean-field analysis
+//! (Mei et al. 2018) with m₂ = 1/m.
+//!
+//! Forward (shapes in comments):   Z = m₁ X W₁ᵀ + 1 b₁ᵀ (n×m),  H = σ(Z),  F = m₂ H W₂ᵀ (n×c)
+//! Backward, given dF = ∂L/∂F:     ∂W₂ = m₂ dFᵀ H,  dZ = (m₂ dF W₂) ⊙ σ'(Z),
+//!                                 ∂W₁ = m₁ dZᵀ X,  ∂b₁ = 1ᵀ dZ
+
+use super::{layout, Activation, Model, ParamBlock, Workspace};
+use crate::linalg::{matmul, view, view_mut};
+use faer::{Accum, Mat, MatRef};
+
+/// The two-layer network (see module docs).
+#[derive(Debug, Clone)]
+pub struct TwoLayer {
+    pub d: usize,
+    pub width: usize,
+    pub c: usize,
+    pub activation: Activation,
+    pub bias: bool,
+    /// First-layer multiplier m₁.
+    pub mult1: f64,
+    /// Output multiplier m₂ (parametrisation multiplier × output scale κ).
+    pub mult2: f64,
+    blocks: Vec<ParamBlock>,
+}
+
+impl TwoLayer {
+    /// A network with input dim `d`, `width` hidden units, `c` outputs; `lr_mults` are
+    /// (first layer incl. bias, output layer).
+    pub fn new(
+        d: usize,
+        width: usize,
+        c: usize,
+        activation: Activation,
+        bias: bool,
+        mult1: f64,
+        mult2: f64,
+        lr_mults: (f64, f64),
+    ) -> Self {
+        let mut spec = vec![("W1".to_string(), vec![width, d], lr_mults.0)];
+        if bias {
+            spec.push(("b1".to_string(), vec![width], lr_mults.0));
+        }
+        spec.push(("W2".to_string(), vec![c, width], lr_mults.1));
+        TwoLayer {
+            d,
+            width,
+            c,
+            activation,
+            bias,
+            mult1,
+            mult2,
+            blocks: layout(spec),
+        }
+    }
+
+    fn w1<'a>(&self, p: &'a [f64]) -> MatRef<'a, f64> {
+        view(&p[self.blocks[0].range()], self.width, self.d)
+    }
+    fn w2<'a>(&self, p: &'a [f64]) -> MatRef<'a, f64> {
+        view(
+            &p[self.blocks[self.blocks.len() - 1].range()],
+            self.c,
+            self.width,
+        )
+    }
+}
+
+impl Model for TwoLayer {
+    fn name(&self) -> &'static str {
+        "two_layer"
+    }
+    fn input_dim(&self) -> usize {
+        self.d
+    }
+    fn output_dim(&self) -> usize {
+        self.c
+    }
+    fn blocks(&self) -> &[ParamBlock] {
+        &self.blocks
+    }
+    fn workspace(&self, n: usize) -> Workspace {
+        let m = self.width;
+        Workspace::new(
+            n,
+            self.c,
+            vec![Mat::zeros(n, m), Mat::zeros(n, m), Mat::zeros(n, m)],
+        )
+    }
+
+    fn forward(&self, params: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) {
+        assert_eq!(
+            x.ncols(),
+            self.d,
+            "two_layer: input has {} columns, model expects d = {}",
+            x.ncols(),
+            self.d
+        );
+        assert_eq!(
+            x.nrows(),
+            ws.n,
+            "two_layer: workspace sized for a different batch"
+        );
+        let par = ws.par;
+        let (z, rest) = ws.bufs.split_at_mut(1);
+        let (z, h) = (&mut z[0], &mut rest[0]);
+        // Z = m1 X W1ᵀ  (n×m)
+        matmul(
+            z.as_mut(),
+            Accum::Replace,
+            x,
+            self.w1(params).transpose(),
+            self.mult1,
+            par,
+        );
+        let act = self.activation;
+        let b = if self.bias {
+            Some(&params[self.blocks[1].range()])
+        } else {
+            None
+        };
+        for j in 0..self.width {
+            let bj = b.map(|b| b[j]).unwrap_or(0.0);
+            let zc = z.col_as_slice_mut(j);
+            let hc = h.col_as_slice_mut(j);
+            for (zi, hi) in zc.iter_mut().zip(hc.iter_mut()) {
+                *zi += bj;
+                *hi = act.apply(*zi);
+            }
+        }
+        // F = m2 H W2ᵀ  (n×c)
+        matmul(
+            ws.out.as_mut(),
+            Accum::Replace,
+            h.as_ref(),
+            self.w2(params).transpose(),
+            self.mult2,
+            par,
+        );
+    }
+
+    fn backward(&self, params: &[f64], x: MatRef<'_, f64>, grad: &mut [f64], ws: &mut Workspace) {
+        let par = ws.par;
+        let (m, c, d) = (self.width, self.c, self.d);
+        let nb = self.blocks.len();
+        let (z, h, dz) = {
+            let (a, rest) = ws.bufs.split_at_mut(1);
+            let (b, rest) = rest.split_at_mut(1);
+            (&a[0], &b[0], &mut rest[0])
+        };
+        // ∂W2 = m2 dFᵀ H  (c×m)
+        {
+            let g2 = view_mut(&mut grad[self.blocks[nb - 1].range()], c, m);
+            matmul(
+                g2,
+                Accum::Replace,
+                ws.d_out.transpose(),
+                h.as_ref(),
+                self.mult2,
+                par,
+            );
+        }
+        // dH = m2 dF W2 (n×m), then dZ = dH ⊙ σ'(Z)
+        matmul(
+            dz.as_mut(),
+            Accum::Replace,
+            ws.d_out.as_ref(),
+            self.w2(params),
+            self.mult2,
+            par,
+        );
+        let act = self.activation;
+        if act != Activation::Linear {
+            for j in 0..m {
+                let zc = z.col_as_slice(j);
+                let dc = dz.col_as_slice_mut(j);
+                for (di, &zi) in dc.iter_mut().zip(zc) {
+                    *di *= act.derivative(zi);
+                }
+            }
+        }
+        // ∂b1 = column sums of dZ
+        if self.bias {
+            let gb = &mut grad[self.blocks[1].range()];
+            for (j, g) in gb.iter_mut().enumerate() {
+                *g = dz.col_as_slice(j).iter().sum();
+            }
+        }
+        // ∂W1 = m1 dZᵀ X  (m×d)
+        let g1 = view_mut(&mut grad[self.blocks[0].range()], m, d);
+        matmul(g1, Accum::Replace, dz.transpose(), x, self.mult1, par);
+    }
+
+    fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
+        vec![self.w1(params), self.w2(params)]
+    }
+}
