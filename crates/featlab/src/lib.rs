@@ -11,12 +11,17 @@
 //! observers, the runner), [`theory`] (one module per paper), [`experiment`] (config →
 //! run → results), [`figure`] (plot specifications rendered by the CLI).
 
+pub mod analysis;
 pub mod array;
+pub mod config;
 pub mod data;
 pub mod error;
+pub mod experiments;
 pub mod figure;
 pub mod linalg;
 pub mod model;
+pub mod output;
+pub mod presets;
 pub mod rng;
 pub mod train;
 

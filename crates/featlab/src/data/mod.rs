@@ -1,6 +1,10 @@
 //! Datasets: inputs `x` (n × d) and targets `y` (n × c), generators and file loaders.
 
+pub mod config;
+pub mod generate;
 pub mod io;
+
+pub use config::DataConfig;
 
 use faer::Mat;
 

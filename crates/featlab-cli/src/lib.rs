@@ -1,0 +1,11 @@
+//! The featlab command-line tool as a library: argument parsing, run orchestration,
+//! plotting and the HTML report. The binary `featlab` is a thin `main` over [`cli::main`].
+
+pub mod bench;
+pub mod cli;
+pub mod interrupt;
+pub mod plot;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod write;

@@ -1,0 +1,93 @@
+//! `featlab run`: load a preset or TOML file, apply overrides, run, write every output.
+
+use anyhow::{Context, Result};
+use featlab::config::{apply_set, parse_toml};
+use featlab::experiments::select;
+use featlab::train::{Progress, RunContext};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// Arguments of `featlab run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// A preset name (see `featlab list`) or a path to a TOML config file.
+    pub config: String,
+    /// Output directory (created; existing files are replaced atomically).
+    #[arg(long, short, default_value = "runs/latest")]
+    pub out: PathBuf,
+    /// Override a config key, e.g. `--set model.width=32 --set train.lr=1e-3` (repeatable).
+    /// Values are TOML (`3`, `1e-3`, `true`, `[1, 2]`, `"relu"`) or bare strings.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Override the seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Threads for the run's matrix products (results are bitwise identical for any value).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// No progress bar and no summary on stdout.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Skip PNG rendering (SVG only).
+    #[arg(long)]
+    pub no_png: bool,
+}
+
+/// Load the config table for a preset name or a file path.
+pub fn load_config(spec: &str) -> Result<(toml::Table, String)> {
+    let path = Path::new(spec);
+    if spec.ends_with(".toml") || path.exists() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file `{spec}`"))?;
+        let table = parse_toml(&text, spec)?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| spec.to_string());
+        Ok((table, stem))
+    } else if let Some(text) = featlab::presets::get(spec) {
+        Ok((parse_toml(text, &format!("preset `{spec}`"))?, spec.to_string()))
+    } else {
+        let names = featlab::presets::names();
+        anyhow::bail!(
+            "`{spec}` is neither a config file nor a preset. Presets: {}. A config file path must exist (or end in .toml).",
+            names.join(", ")
+        )
+    }
+}
+
+/// Execute `featlab run`; returns the output directory.
+pub fn run_command(args: &RunArgs, progress: &dyn Progress) -> Result<PathBuf> {
+    let (mut table, preset) = load_config(&args.config)?;
+    for s in &args.sets {
+        apply_set(&mut table, s).with_context(|| format!("in --set {s}"))?;
+    }
+    if let Some(seed) = args.seed {
+        table.insert("seed".into(), toml::Value::Integer(seed as i64));
+    }
+    let exp = select(&table)?;
+    let resolved = exp.resolve(&table).with_context(|| format!("in config `{}`", args.config))?;
+    if args.threads == 0 {
+        anyhow::bail!("--threads must be ≥ 1");
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build().context("cannot start the thread pool")?;
+    let par = if args.threads > 1 { faer::Par::rayon(args.threads) } else { faer::Par::Seq };
+    let cancel: &'static AtomicBool = crate::interrupt::flag();
+    let ctx = RunContext { progress, cancel: Some(cancel), par };
+    let start = Instant::now();
+    let out = pool.install(|| exp.run(&resolved, &ctx))?;
+    let wall = start.elapsed().as_secs_f64();
+    crate::write::write_all(&args.out, &out, &preset, exp.name(), wall, !args.no_png)?;
+    if !args.quiet {
+        print_summary(&args.out, &out, wall);
+    }
+    Ok(args.out.clone())
+}
+
+fn print_summary(dir: &Path, out: &featlab::experiments::RunOutput, wall: f64) {
+    println!("featlab {}: wrote {} in {wall:.2} s", featlab::output::VERSION, dir.display());
+    for (k, v) in &out.summary {
+        let text = v.to_string();
+        if text.len() <= 100 {
+            println!("  {k:<24} {text}");
+        }
+    }
+    println!("  report: {}", dir.join("report.html").display());
+}

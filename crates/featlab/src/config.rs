@@ -1,0 +1,99 @@
+//! Config documents: TOML parsing with located errors, `--set key=value` overrides, and
+//! typed deserialisation that names the offending key.
+//!
+//! A run config is a TOML table with a top-level `experiment` key (default `"train"`)
+//! selecting the experiment, a `seed`, and the experiment's own tables. Every table
+//! rejects unknown keys.
+
+use crate::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Parse TOML text; errors carry the origin (file name or preset) and line/column.
+pub fn parse_toml(text: &str, origin: &str) -> Result<toml::Table> {
+    text.parse::<toml::Table>().map_err(|e| Error::Toml { origin: origin.to_string(), msg: e.to_string().trim_end().to_string() })
+}
+
+/// Parse the value of a `--set` override: a TOML value (`3`, `1e-3`, `true`,
+/// `[1, 2]`, `"relu"`), or a bare string when it is not valid TOML (`relu`).
+pub fn parse_value(text: &str) -> toml::Value {
+    match format!("v = {text}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(text.to_string())),
+        Err(_) => toml::Value::String(text.to_string()),
+    }
+}
+
+/// Apply one `key.path=value` override to a table. Intermediate tables must exist (an
+/// override cannot invent a section); whether the final key is allowed is decided when the
+/// table is deserialised (unknown keys are rejected there, naming the key).
+pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
+    let (key, value) = assignment.split_once('=').ok_or_else(|| {
+        Error::config(assignment, "an override must look like `key.path=value`, e.g. `model.width=32`")
+    })?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(Error::config(assignment, "empty key in override"));
+    }
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for (i, p) in parts[..parts.len() - 1].iter().enumerate() {
+        let path = parts[..=i].join(".");
+        cur = match cur.get_mut(*p) {
+            Some(toml::Value::Table(t)) => t,
+            Some(_) => return Err(Error::config(path, "is not a table, cannot set a key inside it")),
+            None => {
+                return Err(Error::config(
+                    path.clone(),
+                    format!("no such section in this config (cannot set `{key}`); see the resolved config in run.json for the available keys"),
+                ))
+            }
+        };
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), parse_value(value.trim()));
+    Ok(())
+}
+
+/// Deserialise a typed config from a table; the error names the key path
+/// (e.g. `model.width: invalid type: string "x", expected usize`).
+pub fn from_table<T: DeserializeOwned>(table: &toml::Table) -> Result<T> {
+    let value = toml::Value::Table(table.clone());
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let inner = inner.trim_end().to_string();
+        Error::config(if path == "." || path.is_empty() { "(top level)".to_string() } else { path }, inner)
+    })
+}
+
+/// Serialise a typed config back to a TOML table (the resolved config written to run.json).
+pub fn to_table<T: Serialize>(value: &T) -> Result<toml::Table> {
+    match toml::Value::try_from(value) {
+        Ok(toml::Value::Table(t)) => Ok(t),
+        Ok(_) => Err(Error::Numerical("config did not serialise to a table".into())),
+        Err(e) => Err(Error::Numerical(format!("config serialisation failed: {e}"))),
+    }
+}
+
+/// A TOML table as JSON (for run.json).
+pub fn table_to_json(t: &toml::Table) -> serde_json::Value {
+    serde_json::to_value(t).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn set_parses_values_and_rejects_missing_sections() {
+        let mut t = parse_toml("[model]\nwidth = 3\n", "test").unwrap();
+        apply_set(&mut t, "model.width=7").unwrap();
+        apply_set(&mut t, "model.activation=relu").unwrap();
+        apply_set(&mut t, "model.lr_layers=[1, 2.5]").unwrap();
+        assert_eq!(t["model"]["width"].as_integer(), Some(7));
+        assert_eq!(t["model"]["activation"].as_str(), Some("relu"));
+        assert!(apply_set(&mut t, "nosuch.key=1").is_err());
+        assert!(apply_set(&mut t, "model.width.x=1").is_err());
+        assert!(apply_set(&mut t, "model.width").is_err());
+        let e = parse_toml("[model\nwidth = 3", "bad.toml").unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("line"), "{e}");
+    }
+}
