@@ -7,7 +7,7 @@
 //! Forward: F = X β (n × 1). Backward: g_β = Xᵀ dF, then ∂u = g_β ⊙ v, ∂v = g_β ⊙ u
 //! (uv) or ∂u = 2u ⊙ g_β, ∂v = −2v ⊙ g_β (u2_minus_v2).
 
-use super::{layout, Model, ParamBlock, Workspace};
+use super::{layout, Model, NeuronSum, ParamBlock, Workspace};
 use crate::linalg::matmul;
 use faer::{Accum, Mat, MatRef};
 use serde::{Deserialize, Serialize};
@@ -116,5 +116,18 @@ impl Model for Diagonal {
                 }
             }
         }
+    }
+}
+
+/// Neuron j = (u_j, v_j): one coordinate, homogeneous of degree 2.
+impl NeuronSum for Diagonal {
+    fn num_neurons(&self) -> usize {
+        self.d
+    }
+    fn homogeneity(&self) -> u32 {
+        2
+    }
+    fn neuron_params(&self, i: usize) -> Vec<usize> {
+        vec![i, self.d + i]
     }
 }

@@ -167,5 +167,23 @@ pub trait Model: Send + Sync {
     }
 }
 
+/// Models that are a sum over neurons, `f(x; Θ) = Σ_i f_i(x; θ_i)`, each `f_i` positively
+/// homogeneous of degree κ in its own parameters: `f_i(x; λθ) = λ^κ f_i(x; θ)` for λ > 0
+/// (AGF, Kunin et al. 2025, §1.1). κ = 2 for linear/ReLU two-layer nets and diagonal nets,
+/// κ = 3 for quadratic nets and linear attention heads.
+///
+/// Because f is linear in the neurons' outputs, one forward/backward pass of the whole
+/// model with parameters Θ gives every neuron's utility gradient at once:
+/// with `d_out = −r/n`, backward returns `∂/∂θ_i [(1/n) Σ_n ⟨f_i(x_n; θ_i), r_n⟩]` in neuron
+/// i's slots, and by Euler's identity `U_i = ⟨θ_i, ∇U_i⟩ / κ`.
+pub trait NeuronSum: Model {
+    /// Number of neurons H.
+    fn num_neurons(&self) -> usize;
+    /// Homogeneity degree κ of each neuron in its own parameters.
+    fn homogeneity(&self) -> u32;
+    /// Indices into the flat parameter vector of neuron i's parameters θ_i (fixed order).
+    fn neuron_params(&self, i: usize) -> Vec<usize>;
+}
+
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@
 //! Backward, given dF = ∂L/∂F:     ∂W₂ = m₂ dFᵀ H,  dZ = (m₂ dF W₂) ⊙ σ'(Z),
 //!                                 ∂W₁ = m₁ dZᵀ X,  ∂b₁ = 1ᵀ dZ
 
-use super::{layout, Activation, Model, ParamBlock, Workspace};
+use super::{layout, Activation, Model, NeuronSum, ParamBlock, Workspace};
 use crate::linalg::{matmul, view, view_mut};
 use faer::{Accum, Mat, MatRef};
 
@@ -198,5 +198,24 @@ impl Model for TwoLayer {
 
     fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
         vec![self.w1(params), self.w2(params)]
+    }
+}
+
+/// Neuron i = (w_i, a_i): row i of W₁ and column i of W₂. Homogeneous of degree 2 for
+/// linear/ReLU and 3 for quadratic activations (biases break homogeneity: not allowed).
+impl NeuronSum for TwoLayer {
+    fn num_neurons(&self) -> usize {
+        self.width
+    }
+    fn homogeneity(&self) -> u32 {
+        1 + self.activation.homogeneity().expect("NeuronSum needs a positively homogeneous activation (linear, relu, quadratic)")
+    }
+    fn neuron_params(&self, i: usize) -> Vec<usize> {
+        assert!(!self.bias, "two-layer nets with biases are not neuron sums of homogeneous neurons");
+        let w1 = &self.blocks[0];
+        let w2 = &self.blocks[self.blocks.len() - 1];
+        let mut idx: Vec<usize> = (0..self.d).map(|j| w1.offset + i * self.d + j).collect();
+        idx.extend((0..self.c).map(|k| w2.offset + k * self.width + i));
+        idx
     }
 }
