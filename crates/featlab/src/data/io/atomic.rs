@@ -19,6 +19,9 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Missing parent directories are created. On failure the temporary file is removed
 /// and the destination is left untouched.
 ///
+/// The new file gets default permissions (0666 minus the umask), not those of the file
+/// it replaces; if `path` is a symbolic link, the link itself is replaced.
+///
 /// Errors: [`Error::Io`] naming the path and the step that failed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path.file_name().ok_or_else(|| {

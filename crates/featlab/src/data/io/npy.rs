@@ -183,10 +183,16 @@ pub fn parse_npy(bytes: &[u8], path_for_errors: &Path) -> Result<NdArray> {
         )));
     }
 
-    let values: Vec<f64> = data
-        .chunks_exact(dtype.size)
-        .map(|c| dtype.decode(c))
-        .collect();
+    let values: Vec<f64> = if dtype.kind == Kind::Float && dtype.size == 8 && !dtype.big_endian {
+        // fast path for the common '<f8'
+        data.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+            .collect()
+    } else {
+        data.chunks_exact(dtype.size)
+            .map(|c| dtype.decode(c))
+            .collect()
+    };
     let data = if header.fortran_order && header.shape.len() > 1 {
         fortran_to_c(&header.shape, &values)
     } else {
@@ -732,6 +738,17 @@ mod tests {
                 assert!(spaces > 21 - shape[0].to_string().len(), "{text:?}");
             }
         }
+    }
+
+    #[test]
+    fn npy_huge_header_falls_back_to_version_2() {
+        let a = NdArray::new(vec![1; 30000], vec![4.5]);
+        let b = npy_bytes(&a);
+        assert_eq!((b[6], b[7]), (2, 0));
+        let hl = u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize;
+        assert!(hl > 0xFFFF);
+        assert_eq!((12 + hl) % 64, 0);
+        assert_eq!(parse_npy(&b, p()).unwrap(), a);
     }
 
     #[test]
