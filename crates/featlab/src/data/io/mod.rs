@@ -2,8 +2,8 @@
 //! scikit-learn's 8×8 digits; atomic writes.
 //!
 //! Everything here reads whole files into memory and reports problems as
-//! [`Error::Data`](crate::Error::Data) naming the file and what is wrong, or
-//! [`Error::Io`](crate::Error::Io) for operating-system failures (missing file,
+//! [`Error::Data`] naming the file and what is wrong, or
+//! [`Error::Io`] for operating-system failures (missing file,
 //! permission denied, disk full). No input bytes make these functions panic.
 //!
 //! Every writer goes through [`write_atomic`], so a reader (or a crash) never sees a
