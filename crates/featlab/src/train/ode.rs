@@ -1,1 +1,0 @@
-//! Adaptive explicit Runge–Kutta integration (being written).
