@@ -56,7 +56,7 @@ mod tests;
 pub use controller::{PidController, PidState, StepDecision};
 pub use solve::{solve, Solution};
 pub use stepper::{RkStepper, MAX_CONSECUTIVE_REJECTIONS};
-pub use tableau::{Tableau, BOSH3, DOPRI5, HEUN_EULER, TSIT5};
+pub use tableau::{DenseOutput, Tableau, BOSH3, DOPRI5, HEUN_EULER, TSIT5};
 
 /// The right-hand side of the ODE `dy/dt = f(t, y)` on `R^dim`.
 ///

@@ -1,6 +1,6 @@
 //! The generic embedded Runge–Kutta engine: one accepted step per call.
 
-use super::{PidController, PidState, Stats, StepInterval, Tableau, VectorField};
+use super::{DenseOutput, PidController, PidState, Stats, StepInterval, Tableau, VectorField};
 use crate::{Error, Result};
 
 /// Consecutive rejected attempts after which [`RkStepper::step`] gives up with
@@ -9,6 +9,15 @@ use crate::{Error, Result};
 /// vanishes). A healthy step needs a handful at most: every rejection shrinks `dt` by at
 /// least `safety`, usually by `factormin`.
 pub const MAX_CONSECUTIVE_REJECTIONS: u32 = 100;
+
+/// Relative slack by which the step that lands on `t_max` may exceed `dtmax`, so that
+/// rounding drift in `t` (e.g. `n` constant steps of `dtmax` towards `t_max = n·dtmax`) does
+/// not leave a sliver step of a few ulps.
+const DTMAX_SLACK: f64 = 1e-6;
+
+/// Largest stage count supported by [`DenseOutput::Polynomial`] (stack buffer in
+/// `interpolate`).
+const MAX_POLY_STAGES: usize = 16;
 
 /// Adaptive explicit Runge–Kutta stepper: runs any [`Tableau`] under a [`PidController`],
 /// one accepted step per [`step`](RkStepper::step) call; the caller owns the loop (argmin's
@@ -170,7 +179,8 @@ impl RkStepper {
     /// return the accepted interval `[t0, t1]`. Never steps past `t_max`: when the proposed
     /// step reaches `t_max` (or falls short of it by less than 1%, and `dtmax` allows), the
     /// step is set to end exactly on `t_max` (`t1 == t_max` bit for bit); the step size
-    /// proposed afterwards is not shrunk by this truncation.
+    /// proposed afterwards is not shrunk by this truncation. (To absorb rounding drift, that
+    /// landing step may exceed `dtmax` by a relative `1e-6`.)
     ///
     /// One attempt of size `h` evaluates the stages of the [`Tableau`], `y1`, the error
     /// estimate and `f(t1, y1)` (free for FSAL tableaux), and asks the
@@ -204,7 +214,10 @@ impl RkStepper {
         loop {
             let dt = self.dt_next;
             let remaining = t_max - self.t;
-            let may_stretch = self.controller.dtmax.is_none_or(|m| remaining <= m);
+            let may_stretch = self
+                .controller
+                .dtmax
+                .is_none_or(|m| remaining <= m * (1.0 + DTMAX_SLACK));
             let (t_new, truncated) = if dt >= remaining || (1.01 * dt >= remaining && may_stretch) {
                 (t_max, true)
             } else {
@@ -242,7 +255,7 @@ impl RkStepper {
             }
             let (floor, floor_name) = match self.controller.dtmin {
                 Some(m) => {
-                    if h > m {
+                    if dt > m {
                         next = next.max(m); // one retry at dtmin before giving up
                     }
                     (m, "dtmin")
@@ -352,10 +365,11 @@ impl RkStepper {
         self.dense_valid = true;
     }
 
-    /// Dense output at `t` inside the last accepted step `[t0, t1]`, written into `out`:
-    /// DOPRI5's 4th-order continuous extension, the cubic Hermite interpolant of
-    /// `(y0, f0, y1, f1)` (3rd order) for the other tableaux; formula on [`Tableau`]. Exact
-    /// (bitwise) at `t0` and `t1`. Allocation-free.
+    /// Dense output at `t` inside the last accepted step `[t0, t1]`, written into `out`, by
+    /// the tableau's [`DenseOutput`]: DOPRI5's 4th-order continuous extension, Tsitouras'
+    /// 4th-order interpolant for TSIT5, the cubic Hermite interpolant of `(y0, f0, y1, f1)`
+    /// (3rd order) for BOSH3 and HEUN_EULER. Exact (bitwise) at `t0` and `t1`.
+    /// Allocation-free.
     ///
     /// # Panics
     /// If no step has been accepted since the last `init`/`reset_state` (or the last call to
@@ -388,23 +402,45 @@ impl RkStepper {
         let n = self.dim;
         let h = t1 - t0;
         let th = (t - t0) / h;
-        let k0 = &self.k[..n];
-        for i in 0..n {
-            let y0 = self.y_prev[i];
-            let delta = self.y[i] - y0;
-            let hf0 = h * k0[i];
-            let hf1 = h * self.f[i];
-            let mut inner = 2.0 * delta - hf0 - hf1;
-            if let Some(d) = self.tableau.dense {
-                let corr: f64 = d
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &dj)| dj != 0.0)
-                    .map(|(j, &dj)| dj * self.k[j * n + i])
-                    .sum();
-                inner += (1.0 - th) * h * corr;
+        let k = |j: usize| &self.k[j * n..(j + 1) * n];
+        match self.tableau.dense {
+            DenseOutput::Polynomial(coef) => {
+                // w_j = h · b_j(θ), b_j(θ) = θ · Σ_m coef[j][m] θ^m (Horner).
+                let mut w = [0.0; MAX_POLY_STAGES];
+                for (wj, cj) in w.iter_mut().zip(coef) {
+                    *wj = h * th * cj.iter().rev().fold(0.0, |acc, &c| acc * th + c);
+                }
+                out.copy_from_slice(&self.y_prev);
+                for (j, &wj) in w[..coef.len()].iter().enumerate() {
+                    if wj != 0.0 {
+                        axpy(wj, k(j), out);
+                    }
+                }
             }
-            out[i] = y0 + th * (delta + (1.0 - th) * (hf0 - delta + th * inner));
+            DenseOutput::Hermite | DenseOutput::HermiteQuartic(_) => {
+                let d = match self.tableau.dense {
+                    DenseOutput::HermiteQuartic(d) => d,
+                    _ => &[],
+                };
+                let k0 = k(0);
+                for i in 0..n {
+                    let y0 = self.y_prev[i];
+                    let delta = self.y[i] - y0;
+                    let hf0 = h * k0[i];
+                    let hf1 = h * self.f[i];
+                    let mut inner = 2.0 * delta - hf0 - hf1;
+                    if !d.is_empty() {
+                        let corr: f64 = d
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, &dj)| dj != 0.0)
+                            .map(|(j, &dj)| dj * self.k[j * n + i])
+                            .sum();
+                        inner += (1.0 - th) * h * corr;
+                    }
+                    out[i] = y0 + th * (delta + (1.0 - th) * (hf0 - delta + th * inner));
+                }
+            }
         }
     }
 
@@ -476,8 +512,20 @@ fn check_tableau(t: &Tableau) {
     for (i, row) in t.a.iter().enumerate() {
         assert_eq!(row.len(), i, "tableau {name}: a[{i}] must have {i} entries");
     }
-    if let Some(d) = t.dense {
-        assert_eq!(d.len(), s, "tableau {name}: dense has wrong length");
+    match t.dense {
+        DenseOutput::Hermite => {}
+        DenseOutput::HermiteQuartic(d) => {
+            assert_eq!(d.len(), s, "tableau {name}: dense has wrong length");
+            assert!(
+                t.fsal,
+                "tableau {name}: HermiteQuartic dense output needs FSAL"
+            );
+        }
+        DenseOutput::Polynomial(p) => {
+            assert_eq!(p.len(), s, "tableau {name}: dense has wrong length");
+            assert!(s <= MAX_POLY_STAGES, "tableau {name}: too many stages");
+            assert!(t.fsal, "tableau {name}: Polynomial dense output needs FSAL");
+        }
     }
     if t.fsal {
         assert!(

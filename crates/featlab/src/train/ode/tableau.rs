@@ -14,18 +14,10 @@
 /// so `err = O(h^order)`; the controller exponent is `1/order` (Hairer–Nørsett–Wanner I,
 /// §II.4: `1/(q+1)` with `q = min(p, p̂) = order − 1`).
 ///
-/// **Dense output** on the step, `θ = (t − t0)/h ∈ [0, 1]`, is the cubic Hermite interpolant
-/// of `(y0, f0 = k_0)` and `(y1, f1 = f(t1, y1))`, plus, when `dense = Some(d)`, the quartic
-/// correction `θ²(1−θ)² · h Σ_j d_j k_j` (Hairer–Nørsett–Wanner I, §II.6, and the code
-/// `DOPRI5`):
-///
-/// ```text
-/// Δ = y1 − y0
-/// y(θ) = y0 + θ(Δ + (1−θ)(h f0 − Δ + θ(2Δ − h f0 − h f1 + (1−θ) h Σ_j d_j k_j)))
-/// ```
+/// **Dense output** on the step, `θ = (t − t0)/h ∈ [0, 1]`, is given by [`DenseOutput`].
 ///
 /// Invariants (checked by [`super::RkStepper::new`]): `s = b.len() ≥ 2`; `c`, `b_err` and
-/// `dense` have length `s`; `a[i]` has length `i`; `c[0] = 0`; if `fsal`, then `c[s−1] = 1`
+/// the dense-output coefficients have length `s`; `a[i]` has length `i`; `c[0] = 0`; if `fsal`, then `c[s−1] = 1`
 /// and `a[s−1] = b[..s−1]` with `b[s−1] = 0`, so the last stage is `f(t1, y1)`, reused as the
 /// first stage of the next step ("first same as last").
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,9 +37,30 @@ pub struct Tableau {
     pub b_err: &'static [f64],
     /// First-same-as-last: the last stage equals `f(t1, y1)`.
     pub fsal: bool,
-    /// Coefficients `d_j` of the quartic dense-output correction added to the cubic Hermite
-    /// interpolant (`None`: plain cubic Hermite, third order).
-    pub dense: Option<&'static [f64]>,
+    /// Continuous extension used by [`super::RkStepper::interpolate`].
+    pub dense: DenseOutput,
+}
+
+/// Continuous extension ("dense output") of a Runge–Kutta step from `(t0, y0)` to
+/// `(t1, y1)`, `h = t1 − t0`, at `t = t0 + θh`, `θ ∈ [0, 1]`, from the stages `k_j` of the
+/// step, `f0 = k_0` and `f1 = f(t1, y1)` (Hairer–Nørsett–Wanner I, §II.6).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DenseOutput {
+    /// Cubic Hermite interpolant of `(y0, f0)` and `(y1, f1)`; third order:
+    ///
+    /// ```text
+    /// Δ = y1 − y0
+    /// y(θ) = y0 + θ(Δ + (1−θ)(h f0 − Δ + θ(2Δ − h f0 − h f1)))
+    /// ```
+    Hermite,
+    /// Cubic Hermite plus the quartic correction `θ²(1−θ)² · h Σ_j d_j k_j`, i.e. the
+    /// `2Δ − h f0 − h f1` above becomes `2Δ − h f0 − h f1 + (1−θ) h Σ_j d_j k_j`. With
+    /// Shampine's `d_j` this is DOPRI5's 4th-order continuous extension, in the nested form
+    /// of Hairer's code `DOPRI5` (`CONTD5`). Needs an FSAL tableau (`f1 = k_{s−1}`).
+    HermiteQuartic(&'static [f64]),
+    /// `y(θ) = y0 + h Σ_j b_j(θ) k_j` with `b_j(θ) = Σ_m coef[j][m] θ^{m+1}` (the stages
+    /// must include `f1`, i.e. an FSAL tableau). Used for Tsitouras' 4th-order interpolant.
+    Polynomial(&'static [&'static [f64]]),
 }
 
 impl Tableau {
@@ -125,7 +138,7 @@ pub const DOPRI5: Tableau = Tableau {
         -1.0 / 40.0,
     ],
     fsal: true,
-    dense: Some(&[
+    dense: DenseOutput::HermiteQuartic(&[
         -12715105075.0 / 11282082432.0,
         0.0,
         87487479700.0 / 32700410799.0,
@@ -140,8 +153,9 @@ pub const DOPRI5: Tableau = Tableau {
 /// DOPRI5 at the same tolerance.
 ///
 /// Coefficients are the 90-digit values of diffrax's `tsit5.py`, rounded to f64 (error
-/// weights computed in high precision before rounding). Dense output is the cubic Hermite
-/// interpolant (Tsitouras' own 4th-order interpolant is not implemented).
+/// weights computed in high precision before rounding). Dense output is Tsitouras' 4th-order
+/// interpolant (diffrax's `_Tsit5Interpolation`, expanded to monomials in θ; these are the
+/// `r_jm` of OrdinaryDiffEq.jl's `Tsit5`).
 pub const TSIT5: Tableau = Tableau {
     name: "tsit5",
     order: 5,
@@ -192,7 +206,35 @@ pub const TSIT5: Tableau = Tableau {
         -0.015151515151515152,
     ],
     fsal: true,
-    dense: None,
+    dense: DenseOutput::Polynomial(&[
+        &[
+            1.0,
+            -2.763706197274826,
+            2.9132554618219126,
+            -1.0530884977290216,
+        ],
+        &[0.0, 0.13169999999999998, -0.2234, 0.1017],
+        &[
+            0.0,
+            3.9302962368947516,
+            -5.941033872131505,
+            2.490627285651253,
+        ],
+        &[
+            0.0,
+            -12.411077166933676,
+            30.33818863028232,
+            -16.548102889244902,
+        ],
+        &[0.0, 37.50931341651104, -88.1789048947664, 47.37952196281928],
+        &[
+            0.0,
+            -27.896526289197286,
+            65.09189467479366,
+            -34.87065786149661,
+        ],
+        &[0.0, 1.5, -4.0, 2.5],
+    ]),
 };
 
 /// Bogacki–Shampine 3(2), 4 stages, FSAL (Bogacki & Shampine 1989; MATLAB's `ode23`).
@@ -211,7 +253,7 @@ pub const BOSH3: Tableau = Tableau {
     // b − b̂ with b̂ = (7/24, 1/4, 1/3, 1/8).
     b_err: &[-5.0 / 72.0, 1.0 / 12.0, 1.0 / 9.0, -1.0 / 8.0],
     fsal: true,
-    dense: None,
+    dense: DenseOutput::Hermite,
 };
 
 /// Heun's method (explicit trapezoidal rule, order 2) with forward Euler (order 1) as the
@@ -226,5 +268,5 @@ pub const HEUN_EULER: Tableau = Tableau {
     // b − b̂ with b̂ = (1, 0).
     b_err: &[-1.0 / 2.0, 1.0 / 2.0],
     fsal: false,
-    dense: None,
+    dense: DenseOutput::Hermite,
 };
