@@ -274,12 +274,15 @@ impl RkStepper {
                         .to_string()
                 };
                 let what = if next < floor {
-                    format!("dt = {next:.3e} fell below the minimum {floor:.3e} ({floor_name})")
+                    format!(
+                        "step size underflow: dt = {next:.3e} fell below the minimum \
+                         {floor:.3e} ({floor_name})"
+                    )
                 } else {
-                    format!("dt = {next:.3e} after {rejections} consecutive rejected steps")
+                    format!("no acceptable step after {rejections} consecutive rejected steps (dt = {next:.3e})")
                 };
                 return Err(Error::Numerical(format!(
-                    "ODE step size underflow at t = {:.6e} ({} tableau): {what}; {why}",
+                    "ODE step failed at t = {:.6e} ({} tableau): {what}; {why}",
                     self.t, self.tableau.name
                 )));
             }
