@@ -85,9 +85,24 @@ const GRID: RGBColor = RGBColor(0xE4, 0xE4, 0xE4);
 const GRID_LIGHT: RGBColor = RGBColor(0xF3, 0xF3, 0xF3);
 const FONT: &str = "sans-serif";
 
+/// Sub-pixel factor: plotters only has integer backend coordinates, so figures are drawn on
+/// a canvas `SS` times larger and the SVG's `viewBox` maps it back to 800×500 (lines are
+/// placed to 1/4 px instead of being snapped to whole pixels).
+const SS: i32 = 4;
+
+/// A length of `px` output pixels in backend units.
+fn u(px: i32) -> i32 {
+    px * SS
+}
+
+/// A length of `px` output pixels in backend units (float).
+fn uf(px: f64) -> f64 {
+    px * SS as f64
+}
+
 /// plotters' SVG backend writes `font-size = size / 1.24`; convert a wanted px size.
 fn fs(px: f64) -> f64 {
-    px * 1.24
+    uf(px) * 1.24
 }
 
 type Coord = Cartesian2d<Axis, Axis>;
@@ -359,7 +374,7 @@ fn linear_label(v: f64, step: f64, maxabs: f64) -> String {
     let e_step = step.log10().floor();
     let mant = step / 10f64.powf(e_step);
     let extra = if (mant - 2.5).abs() < 1e-6 { 1.0 } else { 0.0 };
-    if maxabs >= 1e5 || maxabs < 1e-3 {
+    if !(1e-3..1e5).contains(&maxabs) {
         if v == 0.0 {
             return "0".into();
         }
@@ -567,10 +582,10 @@ fn decimate(line: Vec<Pt>, m: &PxMap) -> Vec<Pt> {
     if inc || dec {
         let mut i = 0;
         while i < line.len() {
-            let col = m.px(line[i]).0.floor();
+            let col = (m.px(line[i]).0 / uf(1.0)).floor();
             let mut j = i;
             let (mut imin, mut imax) = (i, i);
-            while j < line.len() && m.px(line[j]).0.floor() == col {
+            while j < line.len() && (m.px(line[j]).0 / uf(1.0)).floor() == col {
                 if line[j].1 < line[imin].1 {
                     imin = j;
                 }
@@ -595,7 +610,7 @@ fn decimate(line: Vec<Pt>, m: &PxMap) -> Vec<Pt> {
         out.push(line[0]);
         for (k, p) in line.iter().enumerate().skip(1) {
             let q = m.px(*p);
-            if (q.0 - last.0).hypot(q.1 - last.1) >= 0.5 || k == line.len() - 1 {
+            if (q.0 - last.0).hypot(q.1 - last.1) >= uf(0.5) || k == line.len() - 1 {
                 out.push(*p);
                 last = q;
             }
@@ -611,7 +626,10 @@ fn dedup_points(points: Vec<Pt>, m: &PxMap) -> Vec<Pt> {
         .into_iter()
         .filter(|p| {
             let q = m.px(*p);
-            seen.insert(((q.0 / 1.5).floor() as i64, (q.1 / 1.5).floor() as i64))
+            seen.insert((
+                (q.0 / uf(1.5)).floor() as i64,
+                (q.1 / uf(1.5)).floor() as i64,
+            ))
         })
         .collect()
 }
@@ -624,7 +642,7 @@ fn samples(geoms: &[Geometry], m: &PxMap) -> Vec<Pt> {
         for l in &g.lines {
             for w in l.windows(2) {
                 let (a, b) = (m.px(w[0]), m.px(w[1]));
-                let n = ((b.0 - a.0).hypot(b.1 - a.1) / 6.0)
+                let n = ((b.0 - a.0).hypot(b.1 - a.1) / uf(6.0))
                     .ceil()
                     .clamp(1.0, 400.0) as usize;
                 for k in 0..n {
@@ -668,13 +686,13 @@ fn build_chart<'a, 'b>(
         .map(|t| ya.label(*t).chars().count())
         .max()
         .unwrap_or(1);
-    let y_area = (ylab_w as f64 * 8.5 + 38.0).clamp(60.0, 140.0) as u32;
+    let y_area = uf((ylab_w as f64 * 8.5 + 38.0).clamp(60.0, 140.0)) as u32;
     let mut chart = ChartBuilder::on(area)
-        .margin_top(8)
-        .margin_right(22)
-        .margin_left(6)
-        .margin_bottom(4)
-        .x_label_area_size(52)
+        .margin_top(u(8))
+        .margin_right(u(22))
+        .margin_left(u(6))
+        .margin_bottom(u(4))
+        .x_label_area_size(u(52))
         .y_label_area_size(y_area)
         .build_cartesian_2d(xa.clone(), ya.clone())
         .map_err(to_err)?;
@@ -688,10 +706,10 @@ fn build_chart<'a, 'b>(
         .label_style(tick_style())
         .x_label_formatter(&xf)
         .y_label_formatter(&yf)
-        .bold_line_style(GRID)
-        .light_line_style(GRID_LIGHT)
-        .axis_style(RGBColor(0x44, 0x44, 0x44))
-        .set_all_tick_mark_size(5)
+        .bold_line_style(GRID.stroke_width(SS as u32))
+        .light_line_style(GRID_LIGHT.stroke_width(SS as u32))
+        .axis_style(RGBColor(0x44, 0x44, 0x44).stroke_width(SS as u32))
+        .set_all_tick_mark_size(u(5))
         .draw()
         .map_err(to_err)?;
     Ok(chart)
@@ -702,7 +720,7 @@ fn draw_frame(chart: &Chart) -> Result<()> {
     let (w, h) = area.dim_in_pixel();
     area.draw(&Rectangle::new(
         [(0, 0), (w as i32 - 1, h as i32 - 1)],
-        RGBColor(0x44, 0x44, 0x44).stroke_width(1),
+        RGBColor(0x44, 0x44, 0x44).stroke_width(SS as u32),
     ))
     .map_err(to_err)
 }
@@ -716,11 +734,13 @@ fn draw_geometry<'a, 'b: 'a>(
     label: &str,
     halo: bool,
 ) -> Result<()> {
-    let width = 2;
+    let width = 2 * SS as u32;
     let line_style = color.stroke_width(width);
-    let halo_style = RGBColor(0x20, 0x20, 0x20).mix(0.75).stroke_width(width + 3);
+    let halo_style = RGBColor(0x20, 0x20, 0x20)
+        .mix(0.75)
+        .stroke_width(width + 3 * SS as u32);
     let dashed = style == Style::Dashed;
-    let (dash, gap) = (9, 5);
+    let (dash, gap) = (u(9), u(5));
     if halo {
         for l in &g.lines {
             if dashed {
@@ -742,17 +762,17 @@ fn draw_geometry<'a, 'b: 'a>(
     let mut elems: Vec<DynElement<'static, SVGBackend<'b>, Pt>> = Vec::new();
     for l in g.lines {
         if dashed {
-            for e in DashedLineSeries::new(l.into_iter(), dash, gap, line_style) {
+            for e in DashedLineSeries::new(l, dash, gap, line_style) {
                 elems.push(e.into_dyn());
             }
         } else {
             elems.push(PathElement::new(l, line_style).into_dyn());
         }
     }
-    let r = if halo { 4 } else { 3 };
+    let r = if halo { u(4) } else { u(3) };
     for p in g.points {
         if halo {
-            elems.push(Circle::new(p, r + 1, RGBColor(0x20, 0x20, 0x20).filled()).into_dyn());
+            elems.push(Circle::new(p, r + SS, RGBColor(0x20, 0x20, 0x20).filled()).into_dyn());
         }
         elems.push(Circle::new(p, r, color.filled()).into_dyn());
     }
@@ -761,23 +781,23 @@ fn draw_geometry<'a, 'b: 'a>(
         anno.label(label.to_string()).legend(
             move |(x, y)| -> DynElement<'static, SVGBackend<'b>, (i32, i32)> {
                 match style {
-                    Style::Points => Circle::new((x + 10, y), 4, color.filled()).into_dyn(),
+                    Style::Points => Circle::new((x + u(10), y), u(4), color.filled()).into_dyn(),
                     Style::Dashed => {
-                        DashedPathElement::new(vec![(x, y), (x + 22, y)], 7, 4, line_style)
+                        DashedPathElement::new(vec![(x, y), (x + u(22), y)], u(7), u(4), line_style)
                             .into_dyn()
                     }
                     Style::Step => PathElement::new(
                         vec![
-                            (x, y + 4),
-                            (x + 11, y + 4),
-                            (x + 11, y - 4),
-                            (x + 22, y - 4),
+                            (x, y + u(4)),
+                            (x + u(11), y + u(4)),
+                            (x + u(11), y - u(4)),
+                            (x + u(22), y - u(4)),
                         ],
                         line_style,
                     )
                     .into_dyn(),
                     Style::Line => {
-                        PathElement::new(vec![(x, y), (x + 22, y)], line_style).into_dyn()
+                        PathElement::new(vec![(x, y), (x + u(22), y)], line_style).into_dyn()
                     }
                 }
             },
@@ -802,12 +822,12 @@ fn draw_legend<'a, 'b: 'a>(
     }
     let (tw, th) = text
         .estimate_dimension()
-        .unwrap_or((120, 20 * labels.len() as i32));
-    let (margin, legend_area) = (6, 30);
+        .unwrap_or((u(120), u(20) * labels.len() as i32));
+    let (margin, legend_area) = (u(6), u(30));
     let (w, h) = (tw + legend_area + 2 * margin, th + 2 * margin);
     let (aw, ah) = chart.plotting_area().dim_in_pixel();
     let (aw, ah) = (aw as i32, ah as i32);
-    let pad = 8;
+    let pad = u(8);
     let (xl, xm, xr) = (pad, (aw - w) / 2, aw - w - pad);
     let (yt, ym, yb) = (pad, (ah - h) / 2, ah - h - pad);
     // Corners first (preferred on ties), then edge midpoints, then a 20 px grid.
@@ -821,17 +841,17 @@ fn draw_legend<'a, 'b: 'a>(
         (xl, ym),
         (xm, yb),
     ];
-    for y in (yt..=yb.max(yt)).step_by(20) {
-        for x in (xl..=xr.max(xl)).step_by(20) {
+    for y in (yt..=yb.max(yt)).step_by(u(20) as usize) {
+        for x in (xl..=xr.max(xl)).step_by(u(20) as usize) {
             candidates.push((x, y));
         }
     }
     let cost = |(x, y): (i32, i32)| {
         let (x0, y0, x1, y1) = (
-            (x - 4) as f64,
-            (y - 4) as f64,
-            (x + w + 4) as f64,
-            (y + h + 4) as f64,
+            (x - u(4)) as f64,
+            (y - u(4)) as f64,
+            (x + w + u(4)) as f64,
+            (y + h + u(4)) as f64,
         );
         samples
             .iter()
@@ -857,7 +877,7 @@ fn draw_legend<'a, 'b: 'a>(
         .legend_area_size(legend_area)
         .label_font(font.clone())
         .background_style(WHITE.mix(0.88))
-        .border_style(RGBColor(0xBB, 0xBB, 0xBB))
+        .border_style(RGBColor(0xBB, 0xBB, 0xBB).stroke_width(SS as u32))
         .draw()
         .map_err(to_err)
 }
@@ -877,7 +897,7 @@ fn draw_ref_lines<'a, 'b: 'a>(
     xa: &Axis,
     ya: &Axis,
 ) -> Result<RefLabels> {
-    let style = REF_GREY.stroke_width(1);
+    let style = REF_GREY.stroke_width(SS as u32);
     let m = PxMap::new(xa, ya, chart.plotting_area().dim_in_pixel());
     let mut verticals = Vec::new();
     let mut horizontals = Vec::new();
@@ -899,7 +919,7 @@ fn draw_ref_lines<'a, 'b: 'a>(
             vec![(xa.lo, v), (xa.hi, v)]
         };
         chart
-            .draw_series(DashedLineSeries::new(pts.into_iter(), 6, 4, style))
+            .draw_series(DashedLineSeries::new(pts, u(6), u(4), style))
             .map_err(to_err)?;
         if r.vertical {
             verticals.push((m.px((v, ya.lo)).0, r.label.clone()));
@@ -928,15 +948,15 @@ fn draw_ref_labels(chart: &Chart, labels: RefLabels) -> Result<()> {
     verticals.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut last = f64::NEG_INFINITY;
     for (px, label) in verticals {
-        if label.is_empty() || px - last < 16.0 {
+        if label.is_empty() || px - last < uf(16.0) {
             continue;
         }
         last = px;
         // Reads bottom-to-top, ending 6 px below the top, just right of the line.
-        let (x, right) = if px + 20.0 < aw as f64 {
-            (px as i32 + 3, true)
+        let (x, right) = if px + uf(20.0) < aw as f64 {
+            (px as i32 + u(3), true)
         } else {
-            (px as i32 - 3, false)
+            (px as i32 - u(3), false)
         };
         let st = label_font
             .clone()
@@ -948,19 +968,19 @@ fn draw_ref_labels(chart: &Chart, labels: RefLabels) -> Result<()> {
         let (tw, _) = area
             .estimate_text_size(&label, &label_font)
             .unwrap_or((0, 0));
-        let th = 16;
+        let th = u(16);
         let (bx0, bx1) = if right { (x, x + th) } else { (x - th, x) };
         area.draw(&Rectangle::new(
-            [(bx0, 4), (bx1, 8 + tw as i32)],
+            [(bx0, u(4)), (bx1, u(8) + tw as i32)],
             WHITE.mix(0.75).filled(),
         ))
         .map_err(to_err)?;
-        area.draw_text(&label, &st, (x, 6)).map_err(to_err)?;
+        area.draw_text(&label, &st, (x, u(6))).map_err(to_err)?;
     }
     horizontals.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut last = f64::NEG_INFINITY;
     for (py, label) in horizontals {
-        if label.is_empty() || py - last < 16.0 {
+        if label.is_empty() || py - last < uf(16.0) {
             continue;
         }
         last = py;
@@ -968,13 +988,13 @@ fn draw_ref_labels(chart: &Chart, labels: RefLabels) -> Result<()> {
         let (tw, _) = area
             .estimate_text_size(&label, &label_font)
             .unwrap_or((0, 0));
-        let (x1, y1) = (aw as i32 - 4, py as i32 - 2);
+        let (x1, y1) = (aw as i32 - u(4), py as i32 - u(2));
         area.draw(&Rectangle::new(
-            [(x1 - tw as i32 - 4, y1 - 16), (x1, y1)],
+            [(x1 - tw as i32 - u(4), y1 - u(16)), (x1, y1)],
             WHITE.mix(0.75).filled(),
         ))
         .map_err(to_err)?;
-        area.draw_text(&label, &st, (aw as i32 - 6, py as i32 - 3))
+        area.draw_text(&label, &st, (aw as i32 - u(6), py as i32 - u(3)))
             .map_err(to_err)?;
     }
     Ok(())
@@ -1203,21 +1223,32 @@ fn draw_heatmap(root: &DrawingArea<SVGBackend, Shift>, h: &Heatmap) -> Result<()
     };
     let cs = ColorScale::new(h);
 
-    let (main, cbar) = root.split_horizontally(root.dim_in_pixel().0.saturating_sub(125));
+    let (main, cbar) = root.split_horizontally(root.dim_in_pixel().0.saturating_sub(u(125) as u32));
     let mut chart = build_chart(&main, &xa, &ya, &h.x_label, &h.y_label)?;
     let m = PxMap::new(&xa, &ya, chart.plotting_area().dim_in_pixel());
 
-    // Cells, merged along rows when the colour index repeats.
-    let mut rects: Vec<Rectangle<Pt>> = Vec::new();
+    // Cells, merged along rows when the colour index repeats; edges snapped to whole output
+    // pixels and overlapping their neighbour by 1/4 px so no anti-aliasing seams show.
+    let dims = chart.plotting_area().dim_in_pixel();
+    let (pw, ph) = (dims.0 as i32, dims.1 as i32);
+    let snap = |v: f64| ((v / uf(1.0)).round() as i32) * SS;
+    let cell_rect = |(a, y0): Pt, (b, y1): Pt, col: RGBColor| {
+        let (p0, p1) = (m.px((a, y1)), m.px((b, y0)));
+        let (l, t) = (snap(p0.0.min(p1.0)), snap(p0.1.min(p1.1)));
+        let (r, btm) = (snap(p0.0.max(p1.0)), snap(p0.1.max(p1.1)));
+        Rectangle::new([(l, t), ((r + 1).min(pw), (btm + 1).min(ph))], col.filled())
+    };
+    let mut rects: Vec<Rectangle<(i32, i32)>> = Vec::new();
     let mut any_nan = false;
     let mut any_cell = false;
     for (i, yi) in ye.iter().enumerate() {
         let Some((y0, y1)) = *yi else { continue };
         let mut run: Option<(f64, f64, Option<u8>)> = None;
-        let flush = |run: &mut Option<(f64, f64, Option<u8>)>, rects: &mut Vec<Rectangle<Pt>>| {
+        let flush = |run: &mut Option<(f64, f64, Option<u8>)>,
+                     rects: &mut Vec<Rectangle<(i32, i32)>>| {
             if let Some((a, b, c)) = run.take() {
                 let col = c.map(viridis).unwrap_or(NAN_GREY);
-                rects.push(Rectangle::new([(a, y0), (b, y1)], col.filled()));
+                rects.push(cell_rect((a, y0), (b, y1), col));
             }
         };
         for (j, xj) in xe.iter().enumerate() {
@@ -1245,7 +1276,10 @@ fn draw_heatmap(root: &DrawingArea<SVGBackend, Shift>, h: &Heatmap) -> Result<()
         }
         flush(&mut run, &mut rects);
     }
-    chart.draw_series(rects).map_err(to_err)?;
+    let plot_px = chart.plotting_area().strip_coord_spec();
+    for r in &rects {
+        plot_px.draw(r).map_err(to_err)?;
+    }
 
     let mut geoms = Vec::new();
     for s in &h.overlays {
@@ -1309,7 +1343,7 @@ fn draw_colorbar(
     let base = area.get_base_pixel();
     let (aw, _) = area.dim_in_pixel();
     let (top, bot) = (rows.start - base.1, rows.end - base.1);
-    let (x0, x1) = (12, 34);
+    let (x0, x1) = (u(12), u(34));
     let ink = RGBColor(0x44, 0x44, 0x44);
     let hgt = (bot - top).max(1) as f64;
     if !empty {
@@ -1318,20 +1352,28 @@ fn draw_colorbar(
             let ya = bot - (k as f64 / n as f64 * hgt).round() as i32;
             let yb = bot - ((k + 1) as f64 / n as f64 * hgt).round() as i32;
             let col = viridis(((k as f64 + 0.5) / n as f64 * 255.0).round() as u8);
-            Rectangle::new([(x0, yb), (x1, ya)], col.filled())
+            let snap = |v: i32| ((v as f64 / uf(1.0)).round() as i32) * SS;
+            let lo = if k == 0 { ya } else { (snap(ya) + 1).min(bot) };
+            Rectangle::new([(x0, snap(yb).max(top)), (x1, lo)], col.filled())
         });
         for r in rects {
             area.draw(&r).map_err(to_err)?;
         }
     }
-    area.draw(&Rectangle::new([(x0, top), (x1, bot)], ink))
-        .map_err(to_err)?;
+    area.draw(&Rectangle::new(
+        [(x0, top), (x1, bot)],
+        ink.stroke_width(SS as u32),
+    ))
+    .map_err(to_err)?;
     let label = tick_style().pos(Pos::new(HPos::Left, VPos::Center));
     for t in za.major.iter().filter(|t| **t >= cs.lo && **t <= cs.hi) {
         let y = bot - ((t - cs.lo) / (cs.hi - cs.lo) * hgt).round() as i32;
-        area.draw(&PathElement::new(vec![(x1, y), (x1 + 5, y)], ink))
-            .map_err(to_err)?;
-        area.draw_text(&za.label(*t), &label, (x1 + 8, y))
+        area.draw(&PathElement::new(
+            vec![(x1, y), (x1 + u(5), y)],
+            ink.stroke_width(SS as u32),
+        ))
+        .map_err(to_err)?;
+        area.draw_text(&za.label(*t), &label, (x1 + u(8), y))
             .map_err(to_err)?;
     }
     let mut desc = h.z_label.clone();
@@ -1346,19 +1388,20 @@ fn draw_colorbar(
         .transform(FontTransform::Rotate90)
         .color(&BLACK)
         .pos(Pos::new(HPos::Center, VPos::Top));
-    area.draw_text(&desc, &st, (aw as i32 - 6, (top + bot) / 2))
+    area.draw_text(&desc, &st, (aw as i32 - u(6), (top + bot) / 2))
         .map_err(to_err)?;
     if any_nan {
         let st = (FONT, fs(13.0))
             .into_font()
             .color(&RGBColor(0x55, 0x55, 0x55));
-        let y = bot + 12;
+        let y = bot + u(12);
         area.draw(&Rectangle::new(
-            [(x0, y), (x0 + 14, y + 14)],
+            [(x0, y), (x0 + u(14), y + u(14))],
             NAN_GREY.filled(),
         ))
         .map_err(to_err)?;
-        area.draw_text("NaN", &st, (x0 + 19, y)).map_err(to_err)?;
+        area.draw_text("NaN", &st, (x0 + u(19), y))
+            .map_err(to_err)?;
     }
     Ok(())
 }
@@ -1369,23 +1412,27 @@ fn draw_colorbar(
 pub fn render_svg(fig: &Figure) -> Result<String> {
     let mut buf = String::new();
     {
-        let root =
-            SVGBackend::with_string(&mut buf, (DEFAULT_WIDTH, DEFAULT_HEIGHT)).into_drawing_area();
+        let root = SVGBackend::with_string(
+            &mut buf,
+            (DEFAULT_WIDTH * SS as u32, DEFAULT_HEIGHT * SS as u32),
+        )
+        .into_drawing_area();
         root.fill(&WHITE).map_err(to_err)?;
         let title = match &fig.kind {
             FigureKind::Line(p) => &p.title,
             FigureKind::Heatmap(h) => &h.title,
         };
         let body = if title.is_empty() {
-            root.margin(10, 0, 0, 0)
+            root.margin(u(10), 0, 0, 0)
         } else {
-            root.titled(
-                title,
-                (FONT, fs(19.0))
-                    .into_font()
-                    .color(&RGBColor(0x11, 0x11, 0x11)),
-            )
-            .map_err(to_err)?
+            root.margin(u(6), 0, 0, 0)
+                .titled(
+                    title,
+                    (FONT, fs(19.0))
+                        .into_font()
+                        .color(&RGBColor(0x11, 0x11, 0x11)),
+                )
+                .map_err(to_err)?
         };
         match &fig.kind {
             FigureKind::Line(p) => draw_line_plot(&body, p),
@@ -1394,7 +1441,11 @@ pub fn render_svg(fig: &Figure) -> Result<String> {
         .with_context(|| format!("rendering figure `{}`", fig.name))?;
         root.present().map_err(to_err)?;
     }
-    Ok(buf)
+    // Keep the super-sampled viewBox but declare the output size in px.
+    let (bw, bh) = (DEFAULT_WIDTH * SS as u32, DEFAULT_HEIGHT * SS as u32);
+    let from = format!("width=\"{bw}\" height=\"{bh}\"");
+    let to = format!("width=\"{DEFAULT_WIDTH}\" height=\"{DEFAULT_HEIGHT}\"");
+    Ok(buf.replacen(&from, &to, 1))
 }
 
 // ---------------------------------------------------------------------------------------
