@@ -4,6 +4,9 @@
 //!
 //! * **Size.** Every figure is [`DEFAULT_WIDTH`]×[`DEFAULT_HEIGHT`] px (800×500) on a white
 //!   background; text sizes are 14 px (ticks), 16 px (axis labels) and 19 px (title).
+//!   plotters works in integer pixels, so the drawing is made on a 4× canvas and the SVG's
+//!   `viewBox` maps it back to 800×500: geometry is placed to ¼ px (no visible jitter on
+//!   straight lines), while `width`/`height` stay 800×500.
 //! * **Log axes.** Data are mapped to `log10` space before drawing. Non-positive and
 //!   non-finite values are dropped (a line is broken at a dropped point rather than joined
 //!   across it). Ticks sit on decades and are labelled `10ᵏ`; when the axis spans many
