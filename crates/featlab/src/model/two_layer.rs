@@ -206,6 +206,14 @@ impl Model for TwoLayer {
     fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
         vec![self.w1(params), self.w2(params)]
     }
+
+    fn as_neuron_sum(&self) -> Option<&dyn NeuronSum> {
+        if self.bias || self.activation.homogeneity().is_none() {
+            None
+        } else {
+            Some(self)
+        }
+    }
 }
 
 /// Neuron i = (w_i, a_i): row i of W₁ and column i of W₂. Homogeneous of degree 2 for
