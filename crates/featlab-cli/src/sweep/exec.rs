@@ -30,7 +30,9 @@ pub enum Outcome {
 
 /// Remove leftovers of interrupted attempts at these points (`points/.tmp-<id>-*`).
 pub fn clean_temporaries(dir: &SweepDir, points: &[&Point]) -> Result<usize> {
-    let Ok(rd) = std::fs::read_dir(dir.points_dir()) else { return Ok(0) };
+    let Ok(rd) = std::fs::read_dir(dir.points_dir()) else {
+        return Ok(0);
+    };
     let ids: std::collections::HashSet<&str> = points.iter().map(|p| p.id.as_str()).collect();
     let mut n = 0;
     for e in rd.filter_map(|e| e.ok()) {
@@ -38,7 +40,8 @@ pub fn clean_temporaries(dir: &SweepDir, points: &[&Point]) -> Result<usize> {
         if let Some(rest) = name.strip_prefix(".tmp-") {
             if let Some((id, _)) = rest.rsplit_once('-') {
                 if ids.contains(id) {
-                    std::fs::remove_dir_all(e.path()).with_context(|| format!("cannot remove `{}`", e.path().display()))?;
+                    std::fs::remove_dir_all(e.path())
+                        .with_context(|| format!("cannot remove `{}`", e.path().display()))?;
                     n += 1;
                 }
             }
@@ -50,9 +53,11 @@ pub fn clean_temporaries(dir: &SweepDir, points: &[&Point]) -> Result<usize> {
 /// Move a complete temporary directory to `points/<id>` (replacing an older attempt).
 fn place(tmp: &Path, dest: &Path) -> Result<()> {
     if dest.exists() {
-        std::fs::remove_dir_all(dest).with_context(|| format!("cannot replace `{}`", dest.display()))?;
+        std::fs::remove_dir_all(dest)
+            .with_context(|| format!("cannot replace `{}`", dest.display()))?;
     }
-    std::fs::rename(tmp, dest).with_context(|| format!("cannot move `{}` to `{}`", tmp.display(), dest.display()))
+    std::fs::rename(tmp, dest)
+        .with_context(|| format!("cannot move `{}` to `{}`", tmp.display(), dest.display()))
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
@@ -66,14 +71,26 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Run one point and write it (done or failed) atomically.
-pub fn run_point(dir: &SweepDir, p: &Point, base_name: &str, opts: PointOptions, cancel: &'static AtomicBool) -> Result<Outcome> {
-    let tmp = dir.points_dir().join(format!(".tmp-{}-{}", p.id, std::process::id()));
+pub fn run_point(
+    dir: &SweepDir,
+    p: &Point,
+    base_name: &str,
+    opts: PointOptions,
+    cancel: &'static AtomicBool,
+) -> Result<Outcome> {
+    let tmp = dir
+        .points_dir()
+        .join(format!(".tmp-{}-{}", p.id, std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).ok();
     }
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
     let start = Instant::now();
-    let ctx = RunContext { progress: &NoProgress, cancel: Some(cancel), par: faer::Par::Seq };
+    let ctx = RunContext {
+        progress: &NoProgress,
+        cancel: Some(cancel),
+        par: faer::Par::Seq,
+    };
     let run = catch_unwind(AssertUnwindSafe(|| -> featlab::Result<_> {
         let exp = featlab::experiments::select(&p.config)?;
         let resolved = exp.resolve(&p.config)?;
@@ -86,11 +103,15 @@ pub fn run_point(dir: &SweepDir, p: &Point, base_name: &str, opts: PointOptions,
             let written = if opts.reports {
                 crate::write::write_all(&tmp, &out, base_name, name, wall, opts.png)
             } else {
-                featlab::output::write_run(&tmp, &out, base_name, name, wall).map_err(anyhow::Error::from)
+                featlab::output::write_run(&tmp, &out, base_name, name, wall)
+                    .map_err(anyhow::Error::from)
             };
             match written {
                 Ok(()) => {
-                    featlab::data::io::write_atomic(&tmp.join(DONE), json!({ "wall_seconds": wall }).to_string().as_bytes())?;
+                    featlab::data::io::write_atomic(
+                        &tmp.join(DONE),
+                        json!({ "wall_seconds": wall }).to_string().as_bytes(),
+                    )?;
                     place(&tmp, &dir.point_dir(&p.id))?;
                     return Ok(Outcome::Done);
                 }
@@ -107,9 +128,16 @@ pub fn run_point(dir: &SweepDir, p: &Point, base_name: &str, opts: PointOptions,
     // A fresh directory holding only the failure record.
     std::fs::remove_dir_all(&tmp).ok();
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
-    let overrides: serde_json::Map<String, serde_json::Value> = p.overrides.iter().map(|(k, v)| (k.clone(), super::store::toml_to_json(v))).collect();
+    let overrides: serde_json::Map<String, serde_json::Value> = p
+        .overrides
+        .iter()
+        .map(|(k, v)| (k.clone(), super::store::toml_to_json(v)))
+        .collect();
     let record = json!({ "error": error, "overrides": overrides, "seed": p.seed, "config": featlab::config::table_to_json(&p.config), "wall_seconds": wall });
-    featlab::data::io::write_atomic(&tmp.join(FAILED), serde_json::to_string_pretty(&record)?.as_bytes())?;
+    featlab::data::io::write_atomic(
+        &tmp.join(FAILED),
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )?;
     place(&tmp, &dir.point_dir(&p.id))?;
     Ok(Outcome::Failed(error))
 }
@@ -123,10 +151,20 @@ pub struct RunTotals {
 }
 
 /// Run `todo` with `jobs` worker threads, updating one progress bar.
-pub fn run_points(dir: &SweepDir, todo: &[&Point], base_name: &str, jobs: usize, opts: PointOptions, progress: &dyn Progress) -> Result<RunTotals> {
+pub fn run_points(
+    dir: &SweepDir,
+    todo: &[&Point],
+    base_name: &str,
+    jobs: usize,
+    opts: PointOptions,
+    progress: &dyn Progress,
+) -> Result<RunTotals> {
     use rayon::prelude::*;
     let cancel: &'static AtomicBool = crate::interrupt::flag();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build().context("cannot start the thread pool")?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .context("cannot start the thread pool")?;
     let done = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
@@ -134,31 +172,41 @@ pub fn run_points(dir: &SweepDir, todo: &[&Point], base_name: &str, jobs: usize,
     progress.start("sweep", todo.len() as u64);
     let total = todo.len();
     let result: Result<()> = pool.install(|| {
-        todo.par_iter().with_max_len(1).try_for_each(|p| -> Result<()> {
-            if cancel.load(Ordering::SeqCst) {
-                interrupted.store(true, Ordering::SeqCst);
-                return Ok(());
-            }
-            match run_point(dir, p, base_name, opts, cancel)? {
-                Outcome::Done => {
-                    done.fetch_add(1, Ordering::SeqCst);
-                }
-                Outcome::Failed(_) => {
-                    failed.fetch_add(1, Ordering::SeqCst);
-                }
-                Outcome::Interrupted => {
+        todo.par_iter()
+            .with_max_len(1)
+            .try_for_each(|p| -> Result<()> {
+                if cancel.load(Ordering::SeqCst) {
                     interrupted.store(true, Ordering::SeqCst);
                     return Ok(());
                 }
-            }
-            let k = finished.fetch_add(1, Ordering::SeqCst) + 1;
-            let f = failed.load(Ordering::SeqCst);
-            let msg = if f > 0 { format!("{k}/{total} points, {f} failed") } else { format!("{k}/{total} points") };
-            progress.update(k as u64, &msg);
-            Ok(())
-        })
+                match run_point(dir, p, base_name, opts, cancel)? {
+                    Outcome::Done => {
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Outcome::Failed(_) => {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Outcome::Interrupted => {
+                        interrupted.store(true, Ordering::SeqCst);
+                        return Ok(());
+                    }
+                }
+                let k = finished.fetch_add(1, Ordering::SeqCst) + 1;
+                let f = failed.load(Ordering::SeqCst);
+                let msg = if f > 0 {
+                    format!("{k}/{total} points, {f} failed")
+                } else {
+                    format!("{k}/{total} points")
+                };
+                progress.update(k as u64, &msg);
+                Ok(())
+            })
     });
     progress.finish();
     result?;
-    Ok(RunTotals { done: done.into_inner(), failed: failed.into_inner(), interrupted: interrupted.into_inner() })
+    Ok(RunTotals {
+        done: done.into_inner(),
+        failed: failed.into_inner(),
+        interrupted: interrupted.into_inner(),
+    })
 }

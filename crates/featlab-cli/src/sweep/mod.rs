@@ -89,7 +89,9 @@ pub fn sweep_dispatch(args: &SweepArgs) -> Result<()> {
 }
 
 fn default_jobs() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Execute `featlab sweep <file.toml>`.
@@ -98,7 +100,12 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
     let spec = SweepSpec::from_file(&spec_path)?;
     let points = spec.points()?;
     let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("sweeps").join(spec_path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "sweep".into()))
+        PathBuf::from("sweeps").join(
+            spec_path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "sweep".into()),
+        )
     });
     let (shard, from_env) = match &args.shard {
         Some(s) => (Shard::parse(s)?, false),
@@ -112,7 +119,8 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         anyhow::bail!("--jobs must be ≥ 1");
     }
     let dir = SweepDir::new(&out);
-    std::fs::create_dir_all(dir.points_dir()).with_context(|| format!("cannot create `{}`", dir.points_dir().display()))?;
+    std::fs::create_dir_all(dir.points_dir())
+        .with_context(|| format!("cannot create `{}`", dir.points_dir().display()))?;
     let mut rec = dir.record_from_spec(&spec, &spec_path.display().to_string(), &points);
     dir.write_record(&rec)?;
     let orphans = dir.orphans(&rec);
@@ -132,7 +140,14 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         let which = if shard == Shard::ALL {
             String::new()
         } else {
-            format!(", shard {shard}{}", if from_env { " (from SLURM_ARRAY_TASK_ID)" } else { "" })
+            format!(
+                ", shard {shard}{}",
+                if from_env {
+                    " (from SLURM_ARRAY_TASK_ID)"
+                } else {
+                    ""
+                }
+            )
         };
         println!(
             "featlab sweep {}: {} points{which}: {} to run, {} already finished or failed; {} at a time",
@@ -148,18 +163,44 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
     }
     let start = Instant::now();
     let progress = crate::progress::BarProgress::new(args.quiet);
-    let opts = exec::PointOptions { reports: args.point_reports, png: !args.no_png };
-    let totals = exec::run_points(&dir, &todo, &spec.base_name, jobs.min(todo.len().max(1)), opts, &progress)?;
+    let opts = exec::PointOptions {
+        reports: args.point_reports,
+        png: !args.no_png,
+    };
+    let totals = exec::run_points(
+        &dir,
+        &todo,
+        &spec.base_name,
+        jobs.min(todo.len().max(1)),
+        opts,
+        &progress,
+    )?;
     dir.refresh(&mut rec);
     dir.write_record(&rec)?;
     let wall = start.elapsed().as_secs_f64();
-    let mine_failed: Vec<&store::PointRecord> = rec.points.iter().filter(|p| shard.owns(p.index) && p.status == "failed").collect();
+    let mine_failed: Vec<&store::PointRecord> = rec
+        .points
+        .iter()
+        .filter(|p| shard.owns(p.index) && p.status == "failed")
+        .collect();
 
     if shard == Shard::ALL && !totals.interrupted {
         let csv = dir.write_results(&rec)?;
-        let report = report::write_sweep_report(&dir, &rec, &report::ReportOptions { png: !args.no_png, ..Default::default() });
+        let report = report::write_sweep_report(
+            &dir,
+            &rec,
+            &report::ReportOptions {
+                png: !args.no_png,
+                ..Default::default()
+            },
+        );
         if !args.quiet {
-            println!("  ran {} points in {wall:.1} s ({} failed); {} done in total", totals.done + totals.failed, totals.failed, rec.counts.done);
+            println!(
+                "  ran {} points in {wall:.1} s ({} failed); {} done in total",
+                totals.done + totals.failed,
+                totals.failed,
+                rec.counts.done
+            );
             println!("  results: {}", csv.display());
             match &report {
                 Ok(p) => println!("  report:  {}", p.display()),
@@ -167,11 +208,21 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
             }
         }
     } else if !args.quiet && !totals.interrupted {
-        println!("  shard {shard}: ran {} points in {wall:.1} s ({} failed)", totals.done + totals.failed, totals.failed);
-        println!("  when every shard has finished: featlab sweep merge {}", out.display());
+        println!(
+            "  shard {shard}: ran {} points in {wall:.1} s ({} failed)",
+            totals.done + totals.failed,
+            totals.failed
+        );
+        println!(
+            "  when every shard has finished: featlab sweep merge {}",
+            out.display()
+        );
     }
     if totals.interrupted {
-        return Err(featlab::Error::Interrupted).context(format!("sweep interrupted; run the same command again to resume ({} points finished)", rec.counts.done));
+        return Err(featlab::Error::Interrupted).context(format!(
+            "sweep interrupted; run the same command again to resume ({} points finished)",
+            rec.counts.done
+        ));
     }
     if !mine_failed.is_empty() {
         let first = mine_failed[0];
@@ -194,17 +245,32 @@ pub fn merge_command(args: &MergeArgs) -> Result<()> {
     dir.refresh(&mut rec);
     dir.write_record(&rec)?;
     let csv = dir.write_results(&rec)?;
-    let report = report::write_sweep_report(&dir, &rec, &report::ReportOptions { png: !args.no_png, ..Default::default() });
+    let report = report::write_sweep_report(
+        &dir,
+        &rec,
+        &report::ReportOptions {
+            png: !args.no_png,
+            ..Default::default()
+        },
+    );
     let c = &rec.counts;
     if !args.quiet {
-        println!("featlab sweep merge: {} points: {} done, {} failed, {} missing", c.total, c.done, c.failed, c.missing);
+        println!(
+            "featlab sweep merge: {} points: {} done, {} failed, {} missing",
+            c.total, c.done, c.failed, c.missing
+        );
         println!("  results: {}", csv.display());
         match &report {
             Ok(p) => println!("  report:  {}", p.display()),
             Err(e) => println!("  report:  not written ({e:#})"),
         }
     }
-    let missing: Vec<&str> = rec.points.iter().filter(|p| p.status == "missing").map(|p| p.id.as_str()).collect();
+    let missing: Vec<&str> = rec
+        .points
+        .iter()
+        .filter(|p| p.status == "missing")
+        .map(|p| p.id.as_str())
+        .collect();
     if !missing.is_empty() {
         eprintln!("missing points ({}), e.g.:", missing.len());
         for id in missing.iter().take(10) {

@@ -50,8 +50,15 @@ impl Coord {
     fn new(key: &str, rec: &SweepRecord) -> Coord {
         let raw: Vec<Option<&Value>> = rec.points.iter().map(|p| p.overrides.get(key)).collect();
         if raw.iter().all(|v| v.is_none_or(|v| v.is_number())) {
-            let values = raw.iter().map(|v| v.and_then(|v| v.as_f64()).unwrap_or(f64::NAN)).collect();
-            return Coord { key: key.into(), values, categories: None };
+            let values = raw
+                .iter()
+                .map(|v| v.and_then(|v| v.as_f64()).unwrap_or(f64::NAN))
+                .collect();
+            return Coord {
+                key: key.into(),
+                values,
+                categories: None,
+            };
         }
         let mut cats: Vec<String> = Vec::new();
         let values = raw
@@ -71,10 +78,19 @@ impl Coord {
                 }
             })
             .collect();
-        Coord { key: key.into(), values, categories: Some(cats) }
+        Coord {
+            key: key.into(),
+            values,
+            categories: Some(cats),
+        }
     }
     fn distinct(&self) -> Vec<f64> {
-        let mut v: Vec<f64> = self.values.iter().copied().filter(|x| x.is_finite()).collect();
+        let mut v: Vec<f64> = self
+            .values
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .collect();
         v.sort_by(f64::total_cmp);
         v.dedup();
         v
@@ -82,7 +98,15 @@ impl Coord {
     fn label(&self) -> String {
         match &self.categories {
             None => self.key.clone(),
-            Some(c) => format!("{} ({})", self.key, c.iter().enumerate().map(|(i, n)| format!("{i} = {n}")).collect::<Vec<_>>().join(", ")),
+            Some(c) => format!(
+                "{} ({})",
+                self.key,
+                c.iter()
+                    .enumerate()
+                    .map(|(i, n)| format!("{i} = {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
     fn value_text(&self, v: f64) -> String {
@@ -98,7 +122,11 @@ impl Coord {
 
 fn positive_span_scale(v: &[f64]) -> Scale {
     let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+    let (lo, hi) = finite
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(*x), b.max(*x))
+        });
     if !finite.is_empty() && lo > 0.0 && hi / lo >= 8.0 {
         Scale::Log
     } else {
@@ -152,14 +180,25 @@ fn heatmap(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, y: &Coord) -> Figu
     let ys = y.distinct();
     let mut cells = vec![vec![Vec::new(); xs.len()]; ys.len()];
     for (r, v) in zv.iter().enumerate() {
-        let (Some(j), Some(i)) = (xs.iter().position(|a| *a == x.values[r]), ys.iter().position(|b| *b == y.values[r])) else { continue };
+        let (Some(j), Some(i)) = (
+            xs.iter().position(|a| *a == x.values[r]),
+            ys.iter().position(|b| *b == y.values[r]),
+        ) else {
+            continue;
+        };
         if v.is_finite() {
             cells[i][j].push(*v);
         }
     }
     let counts: Vec<usize> = cells.iter().flatten().map(Vec::len).collect();
-    let (cmin, cmax) = (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
-    let zz: Vec<Vec<f64>> = cells.iter().map(|row| row.iter().map(|c| mean(c)).collect()).collect();
+    let (cmin, cmax) = (
+        counts.iter().min().copied().unwrap_or(0),
+        counts.iter().max().copied().unwrap_or(0),
+    );
+    let zz: Vec<Vec<f64>> = cells
+        .iter()
+        .map(|row| row.iter().map(|c| mean(c)).collect())
+        .collect();
     let h = Heatmap {
         title: format!("{z} over {} × {}", x.key, y.key),
         x_label: x.label(),
@@ -198,7 +237,13 @@ fn lines(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, by: Option<&Coord>) 
         let ys: Vec<f64> = xs
             .iter()
             .map(|xv| {
-                let vals: Vec<f64> = (0..zv.len()).filter(|&r| x.values[r] == *xv && g.is_none_or(|gv| by.is_some_and(|b| b.values[r] == gv))).map(|r| zv[r]).collect();
+                let vals: Vec<f64> = (0..zv.len())
+                    .filter(|&r| {
+                        x.values[r] == *xv
+                            && g.is_none_or(|gv| by.is_some_and(|b| b.values[r] == gv))
+                    })
+                    .map(|r| zv[r])
+                    .collect();
                 mean(&vals)
             })
             .collect();
@@ -209,8 +254,15 @@ fn lines(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, by: Option<&Coord>) 
         };
         if positive_x {
             if let Some(f) = power_law_fit(&xs, &ys) {
-                let se = if f.stderr.is_finite() { format!(" ± {}", crate::plot::format_number(f.stderr, 2)) } else { String::new() };
-                label = format!("{label}: exponent {}{se}", crate::plot::format_number(f.exponent, 3));
+                let se = if f.stderr.is_finite() {
+                    format!(" ± {}", crate::plot::format_number(f.stderr, 2))
+                } else {
+                    String::new()
+                };
+                label = format!(
+                    "{label}: exponent {}{se}",
+                    crate::plot::format_number(f.exponent, 3)
+                );
             }
         }
         plot.series.push(Series::line(label, xs.clone(), ys));
@@ -223,9 +275,15 @@ fn lines(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, by: Option<&Coord>) 
     };
     let mut caption = format!("{z} against {}", x.key);
     if groups.len() > 1 {
-        caption.push_str(&format!(", one line per value of {}", by.map(|b| b.key.as_str()).unwrap_or("")));
+        caption.push_str(&format!(
+            ", one line per value of {}",
+            by.map(|b| b.key.as_str()).unwrap_or("")
+        ));
     }
-    caption.push_str(&format!("; each point is the {}.", averaged_over(rec, &shown)));
+    caption.push_str(&format!(
+        "; each point is the {}.",
+        averaged_over(rec, &shown)
+    ));
     if positive_x {
         caption.push_str(" Legend: exponent b of the least-squares fit z ≈ c·xᵇ (log–log) to each line's points, ± its standard error (none with 2 points); points with z ≤ 0 are left out of the fit.");
     } else {
@@ -237,12 +295,22 @@ fn lines(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, by: Option<&Coord>) 
 /// Every finished point of a random (non-grid) sweep: `z` against `x`.
 fn scatter(z: &str, zv: &[f64], x: &Coord) -> Figure {
     let mut plot = LinePlot::new(format!("{z} vs {}", x.key), x.label(), z.to_string());
-    let pts: Vec<(f64, f64)> = x.values.iter().zip(zv).filter(|(a, b)| a.is_finite() && b.is_finite()).map(|(a, b)| (*a, *b)).collect();
+    let pts: Vec<(f64, f64)> = x
+        .values
+        .iter()
+        .zip(zv)
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .map(|(a, b)| (*a, *b))
+        .collect();
     let (px, py): (Vec<f64>, Vec<f64>) = pts.into_iter().unzip();
     let mut label = "points".to_string();
     if x.categories.is_none() {
         if let Some(f) = power_law_fit(&px, &py) {
-            label = format!("points: exponent {} ± {}", crate::plot::format_number(f.exponent, 3), crate::plot::format_number(f.stderr, 2));
+            label = format!(
+                "points: exponent {} ± {}",
+                crate::plot::format_number(f.exponent, 3),
+                crate::plot::format_number(f.stderr, 2)
+            );
         }
     }
     plot.x_scale = positive_span_scale(&px);
@@ -255,9 +323,23 @@ fn scatter(z: &str, zv: &[f64], x: &Coord) -> Figure {
 }
 
 /// Build the figures, the tables and report.html of a sweep directory.
-pub fn write_sweep_report(dir: &SweepDir, rec: &SweepRecord, opts: &ReportOptions) -> Result<PathBuf> {
+pub fn write_sweep_report(
+    dir: &SweepDir,
+    rec: &SweepRecord,
+    opts: &ReportOptions,
+) -> Result<PathBuf> {
     let rows = dir.rows(rec)?;
-    let flat: Vec<HashMap<String, Value>> = rows.iter().map(|r| r.summary.as_ref().map(flatten_summary).unwrap_or_default().into_iter().collect()).collect();
+    let flat: Vec<HashMap<String, Value>> = rows
+        .iter()
+        .map(|r| {
+            r.summary
+                .as_ref()
+                .map(flatten_summary)
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        })
+        .collect();
     // Numeric columns, in results.csv order.
     let mut numeric: Vec<String> = Vec::new();
     for r in &rows {
@@ -269,7 +351,11 @@ pub fn write_sweep_report(dir: &SweepDir, rec: &SweepRecord, opts: &ReportOption
             }
         }
     }
-    let mut zs: Vec<String> = if !opts.z.is_empty() { opts.z.clone() } else { rec.report.z.clone() };
+    let mut zs: Vec<String> = if !opts.z.is_empty() {
+        opts.z.clone()
+    } else {
+        rec.report.z.clone()
+    };
     if zs.is_empty() {
         zs.extend(numeric.first().cloned());
     }
@@ -279,19 +365,35 @@ pub fn write_sweep_report(dir: &SweepDir, rec: &SweepRecord, opts: &ReportOption
         }
     }
     let non_seed: Vec<&String> = rec.varied.iter().filter(|k| *k != "seed").collect();
-    let x_key = opts.x.clone().or(rec.report.x.clone()).or(non_seed.first().map(|s| s.to_string()));
-    let y_key = opts.y.clone().or(rec.report.y.clone()).or(non_seed.iter().find(|k| Some(k.as_str()) != x_key.as_deref()).map(|s| s.to_string()));
+    let x_key = opts
+        .x
+        .clone()
+        .or(rec.report.x.clone())
+        .or(non_seed.first().map(|s| s.to_string()));
+    let y_key = opts.y.clone().or(rec.report.y.clone()).or(non_seed
+        .iter()
+        .find(|k| Some(k.as_str()) != x_key.as_deref())
+        .map(|s| s.to_string()));
     for k in x_key.iter().chain(y_key.iter()) {
         if !rec.varied.contains(k) {
-            anyhow::bail!("`{k}` is not a varied key of this sweep; varied: {}", rec.varied.join(", "));
+            anyhow::bail!(
+                "`{k}` is not a varied key of this sweep; varied: {}",
+                rec.varied.join(", ")
+            );
         }
     }
     let x = x_key.as_deref().map(|k| Coord::new(k, rec));
-    let y = y_key.as_deref().filter(|k| Some(*k) != x_key.as_deref()).map(|k| Coord::new(k, rec));
+    let y = y_key
+        .as_deref()
+        .filter(|k| Some(*k) != x_key.as_deref())
+        .map(|k| Coord::new(k, rec));
 
     let mut figures = Vec::new();
     for z in &zs {
-        let zv: Vec<f64> = flat.iter().map(|f| f.get(z).and_then(Value::as_f64).unwrap_or(f64::NAN)).collect();
+        let zv: Vec<f64> = flat
+            .iter()
+            .map(|f| f.get(z).and_then(Value::as_f64).unwrap_or(f64::NAN))
+            .collect();
         let Some(x) = &x else { continue };
         let x_grid = x.distinct().len() <= MAX_GRID;
         let y_grid = y.as_ref().is_some_and(|y| y.distinct().len() <= MAX_GRID);
@@ -356,37 +458,81 @@ pub fn write_sweep_report(dir: &SweepDir, rec: &SweepRecord, opts: &ReportOption
         .map(|(r, f)| {
             let mut cells = vec![r.id.clone(), r.status.clone()];
             for k in &rec.varied {
-                cells.push(r.overrides.iter().find(|(o, _)| o == k).map(|(_, v)| featlab::sweep::table::short_value(v)).unwrap_or_default());
+                cells.push(
+                    r.overrides
+                        .iter()
+                        .find(|(o, _)| o == k)
+                        .map(|(_, v)| featlab::sweep::table::short_value(v))
+                        .unwrap_or_default(),
+                );
             }
             for z in &zs {
-                cells.push(f.get(z).and_then(Value::as_f64).map(|v| crate::plot::format_number(v, 6)).unwrap_or_default());
+                cells.push(
+                    f.get(z)
+                        .and_then(Value::as_f64)
+                        .map(|v| crate::plot::format_number(v, 6))
+                        .unwrap_or_default(),
+                );
             }
             cells
         })
         .collect();
     let mut tables = vec![(
-        if rows.len() > MAX_ROWS { format!("Results (first {MAX_ROWS} of {} points; all in results.csv)", rows.len()) } else { "Results (all columns in results.csv)".to_string() },
+        if rows.len() > MAX_ROWS {
+            format!(
+                "Results (first {MAX_ROWS} of {} points; all in results.csv)",
+                rows.len()
+            )
+        } else {
+            "Results (all columns in results.csv)".to_string()
+        },
         headers,
         table_rows,
     )];
-    let failed: Vec<Vec<String>> = rec.points.iter().filter(|p| p.status == "failed").map(|p| vec![p.id.clone(), p.error.clone().unwrap_or_default()]).collect();
+    let failed: Vec<Vec<String>> = rec
+        .points
+        .iter()
+        .filter(|p| p.status == "failed")
+        .map(|p| vec![p.id.clone(), p.error.clone().unwrap_or_default()])
+        .collect();
     if !failed.is_empty() {
-        tables.push(("Failed points".into(), vec!["id".into(), "error".into()], failed));
+        tables.push((
+            "Failed points".into(),
+            vec!["id".into(), "error".into()],
+            failed,
+        ));
     }
-    let config = rec.spec_text.parse::<toml::Table>().map(|t| featlab::config::table_to_json(&t)).unwrap_or(Value::Null);
+    let config = rec
+        .spec_text
+        .parse::<toml::Table>()
+        .map(|t| featlab::config::table_to_json(&t))
+        .unwrap_or(Value::Null);
     let wall: f64 = rec.points.iter().filter_map(|p| p.wall_seconds).sum();
-    let name = std::path::Path::new(&rec.spec_file).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let name = std::path::Path::new(&rec.spec_file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
     let input = crate::report::ReportInput {
         title: format!("featlab sweep: {name}"),
-        subtitle: format!("featlab {} · base {} · {} points · sweep seed {} · {:.1} s of compute", rec.featlab_version, rec.base, c.total, rec.sweep_seed, wall),
+        subtitle: format!(
+            "featlab {} · base {} · {} points · sweep seed {} · {:.1} s of compute",
+            rec.featlab_version, rec.base, c.total, rec.sweep_seed, wall
+        ),
         summary: &summary,
         config: &config,
         figures: rendered,
         tables,
-        notes: if rec.description.is_empty() { notes } else { std::iter::once(rec.description.clone()).chain(notes).collect() },
+        notes: if rec.description.is_empty() {
+            notes
+        } else {
+            std::iter::once(rec.description.clone())
+                .chain(notes)
+                .collect()
+        },
     };
     let html = crate::report::render_report(&input);
     let path = dir.root.join("report.html");
-    featlab::data::io::write_atomic(&path, html.as_bytes()).with_context(|| format!("writing `{}`", path.display()))?;
+    featlab::data::io::write_atomic(&path, html.as_bytes())
+        .with_context(|| format!("writing `{}`", path.display()))?;
     Ok(path)
 }

@@ -41,13 +41,18 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     if p.is_absolute() {
         Ok(p.to_path_buf())
     } else {
-        Ok(std::env::current_dir().context("cannot read the current directory")?.join(p))
+        Ok(std::env::current_dir()
+            .context("cannot read the current directory")?
+            .join(p))
     }
 }
 
 /// Quote a string for a POSIX shell (single quotes).
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -58,12 +63,22 @@ pub fn shell_quote(s: &str) -> String {
 pub fn script(args: &SlurmArgs, name: &str, featlab: &Path, spec: &Path, out: &Path) -> String {
     let mut s = String::new();
     s.push_str("#!/bin/bash\n");
-    s.push_str(&format!("# featlab sweep `{name}` as a Slurm job array of {} tasks.\n", args.tasks));
+    s.push_str(&format!(
+        "# featlab sweep `{name}` as a Slurm job array of {} tasks.\n",
+        args.tasks
+    ));
     s.push_str("# Submit:   sbatch THIS_FILE\n");
     s.push_str("# Resume:   sbatch THIS_FILE again (finished points are skipped; unfinished ones are redone)\n");
     s.push_str("# One task: sbatch --array=K THIS_FILE (the shard count is fixed below, not read from Slurm)\n");
-    s.push_str(&format!("# Merge:    {} sweep merge {}\n", shell_quote(&featlab.display().to_string()), shell_quote(&out.display().to_string())));
-    s.push_str(&format!("#SBATCH --job-name={}\n", shell_quote(&format!("featlab-{name}"))));
+    s.push_str(&format!(
+        "# Merge:    {} sweep merge {}\n",
+        shell_quote(&featlab.display().to_string()),
+        shell_quote(&out.display().to_string())
+    ));
+    s.push_str(&format!(
+        "#SBATCH --job-name={}\n",
+        shell_quote(&format!("featlab-{name}"))
+    ));
     match args.max_running {
         Some(k) => s.push_str(&format!("#SBATCH --array=0-{}%{k}\n", args.tasks - 1)),
         None => s.push_str(&format!("#SBATCH --array=0-{}\n", args.tasks - 1)),
@@ -78,7 +93,10 @@ pub fn script(args: &SlurmArgs, name: &str, featlab: &Path, spec: &Path, out: &P
     if let Some(a) = &args.account {
         s.push_str(&format!("#SBATCH --account={a}\n"));
     }
-    s.push_str(&format!("#SBATCH --output={}/slurm/%A_%a.out\n", out.display()));
+    s.push_str(&format!(
+        "#SBATCH --output={}/slurm/%A_%a.out\n",
+        out.display()
+    ));
     s.push_str("#SBATCH --requeue\n");
     s.push_str("set -euo pipefail\n");
     s.push_str(&format!(
@@ -109,7 +127,11 @@ pub fn slurm_command(args: &SlurmArgs) -> Result<PathBuf> {
     };
     let spec_path = absolute(&args.spec)?;
     let out = absolute(&args.out)?;
-    let name = args.spec.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "sweep".into());
+    let name = args
+        .spec
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "sweep".into());
     let text = script(args, &name, &featlab, &spec_path, &out);
     let path = out.join("slurm").join("sweep.sbatch");
     featlab::data::io::write_atomic(&path, text.as_bytes())?;
@@ -119,10 +141,25 @@ pub fn slurm_command(args: &SlurmArgs) -> Result<PathBuf> {
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
     }
     let per = n.div_ceil(args.tasks);
-    println!("wrote {} ({n} points over {} tasks, ≤ {per} points per task)", path.display(), args.tasks);
-    println!("  submit:  sbatch {}", shell_quote(&path.display().to_string()));
+    println!(
+        "wrote {} ({n} points over {} tasks, ≤ {per} points per task)",
+        path.display(),
+        args.tasks
+    );
+    println!(
+        "  submit:  sbatch {}",
+        shell_quote(&path.display().to_string())
+    );
     println!("  resume:  sbatch the same script again after preemption or time-outs: finished points are skipped");
-    println!("  merge:   {} sweep merge {}", shell_quote(&featlab.display().to_string()), shell_quote(&out.display().to_string()));
-    println!("  report:  {} report {}", shell_quote(&featlab.display().to_string()), shell_quote(&out.display().to_string()));
+    println!(
+        "  merge:   {} sweep merge {}",
+        shell_quote(&featlab.display().to_string()),
+        shell_quote(&out.display().to_string())
+    );
+    println!(
+        "  report:  {} report {}",
+        shell_quote(&featlab.display().to_string()),
+        shell_quote(&out.display().to_string())
+    );
     Ok(path)
 }

@@ -120,14 +120,20 @@ pub fn json_to_toml(v: &Value) -> toml::Value {
         },
         Value::String(s) => toml::Value::String(s.clone()),
         Value::Array(a) => toml::Value::Array(a.iter().map(json_to_toml).collect()),
-        Value::Object(o) => toml::Value::Table(o.iter().map(|(k, v)| (k.clone(), json_to_toml(v))).collect()),
+        Value::Object(o) => toml::Value::Table(
+            o.iter()
+                .map(|(k, v)| (k.clone(), json_to_toml(v)))
+                .collect(),
+        ),
         Value::Null => toml::Value::String(String::new()),
     }
 }
 
 impl SweepDir {
     pub fn new(root: &Path) -> Self {
-        SweepDir { root: root.to_path_buf() }
+        SweepDir {
+            root: root.to_path_buf(),
+        }
     }
     pub fn points_dir(&self) -> PathBuf {
         self.root.join("points")
@@ -140,11 +146,16 @@ impl SweepDir {
     pub fn status(&self, id: &str) -> Status {
         let d = self.point_dir(id);
         if let Ok(text) = std::fs::read_to_string(d.join(DONE)) {
-            let wall = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["wall_seconds"].as_f64());
+            let wall = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["wall_seconds"].as_f64());
             return Status::Done { wall_seconds: wall };
         }
         if let Ok(text) = std::fs::read_to_string(d.join(FAILED)) {
-            let error = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["error"].as_str().map(str::to_string)).unwrap_or(text);
+            let error = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or(text);
             return Status::Failed { error };
         }
         Status::Missing
@@ -153,19 +164,30 @@ impl SweepDir {
     /// The summary of a finished point (from its run.json).
     pub fn summary(&self, id: &str) -> Result<Map<String, Value>> {
         let path = self.point_dir(id).join("run.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        let doc: Value = serde_json::from_str(&text).with_context(|| format!("`{}` is not valid JSON", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        let doc: Value = serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not valid JSON", path.display()))?;
         Ok(doc["summary"].as_object().cloned().unwrap_or_default())
     }
 
     /// Build the sweep.json record of `spec` with every point's state read from disk.
-    pub fn record_from_spec(&self, spec: &SweepSpec, spec_file: &str, points: &[Point]) -> SweepRecord {
+    pub fn record_from_spec(
+        &self,
+        spec: &SweepSpec,
+        spec_file: &str,
+        points: &[Point],
+    ) -> SweepRecord {
         let records = points
             .iter()
             .map(|p| PointRecord {
                 index: p.index,
                 id: p.id.clone(),
-                overrides: p.overrides.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
+                overrides: p
+                    .overrides
+                    .iter()
+                    .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                    .collect(),
                 seed: p.seed,
                 seed_derived: p.seed_derived,
                 status: String::new(),
@@ -182,7 +204,11 @@ impl SweepDir {
             sweep_seed: spec.seed,
             varied: spec.varied_keys(),
             shard_rule: "shard i of n runs the points whose index k has k mod n = i".into(),
-            report: ReportRecord { z: spec.report.z.clone(), x: spec.report.x.clone(), y: spec.report.y.clone() },
+            report: ReportRecord {
+                z: spec.report.z.clone(),
+                x: spec.report.x.clone(),
+                y: spec.report.y.clone(),
+            },
             counts: Counts::default(),
             points: records,
         };
@@ -192,7 +218,10 @@ impl SweepDir {
 
     /// Re-read every point's state from disk into the record (status, error, wall time, counts).
     pub fn refresh(&self, rec: &mut SweepRecord) {
-        let mut c = Counts { total: rec.points.len(), ..Default::default() };
+        let mut c = Counts {
+            total: rec.points.len(),
+            ..Default::default()
+        };
         for p in &mut rec.points {
             let st = self.status(&p.id);
             p.status = st.label().into();
@@ -223,8 +252,14 @@ impl SweepDir {
     /// Read sweep.json.
     pub fn read_record(&self) -> Result<SweepRecord> {
         let path = self.root.join("sweep.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}` (is this a sweep directory?)", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("`{}` is not a valid sweep record", path.display()))
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read `{}` (is this a sweep directory?)",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not a valid sweep record", path.display()))
     }
 
     /// The rows of results.csv, in point order, with summaries of finished points.
@@ -232,9 +267,23 @@ impl SweepDir {
         rec.points
             .iter()
             .map(|p| {
-                let summary = if p.status == "done" { Some(self.summary(&p.id)?) } else { None };
-                let overrides = rec.varied.iter().filter_map(|k| p.overrides.get(k).map(|v| (k.clone(), json_to_toml(v)))).collect();
-                Ok(ResultRow { id: p.id.clone(), status: p.status.clone(), seed: p.seed, overrides, summary })
+                let summary = if p.status == "done" {
+                    Some(self.summary(&p.id)?)
+                } else {
+                    None
+                };
+                let overrides = rec
+                    .varied
+                    .iter()
+                    .filter_map(|k| p.overrides.get(k).map(|v| (k.clone(), json_to_toml(v))))
+                    .collect();
+                Ok(ResultRow {
+                    id: p.id.clone(),
+                    status: p.status.clone(),
+                    seed: p.seed,
+                    overrides,
+                    summary,
+                })
             })
             .collect()
     }
@@ -250,8 +299,11 @@ impl SweepDir {
 
     /// Entries of `points/` that are not points of this record (from an earlier spec).
     pub fn orphans(&self, rec: &SweepRecord) -> Vec<String> {
-        let ids: std::collections::HashSet<&str> = rec.points.iter().map(|p| p.id.as_str()).collect();
-        let Ok(rd) = std::fs::read_dir(self.points_dir()) else { return Vec::new() };
+        let ids: std::collections::HashSet<&str> =
+            rec.points.iter().map(|p| p.id.as_str()).collect();
+        let Ok(rd) = std::fs::read_dir(self.points_dir()) else {
+            return Vec::new();
+        };
         let mut v: Vec<String> = rd
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().to_string())

@@ -55,20 +55,33 @@ fn prefix(overrides: &[(String, toml::Value)]) -> String {
     if overrides.is_empty() {
         return "point".into();
     }
-    let last: Vec<&str> = overrides.iter().map(|(k, _)| k.rsplit('.').next().unwrap_or(k)).collect();
+    let last: Vec<&str> = overrides
+        .iter()
+        .map(|(k, _)| k.rsplit('.').next().unwrap_or(k))
+        .collect();
     let parts: Vec<String> = overrides
         .iter()
         .zip(&last)
         .map(|((k, v), l)| {
             // Use the full key when two varied keys share their last segment.
-            let name = if last.iter().filter(|x| *x == l).count() > 1 { k.replace('.', "_") } else { l.to_string() };
+            let name = if last.iter().filter(|x| *x == l).count() > 1 {
+                k.replace('.', "_")
+            } else {
+                l.to_string()
+            };
             format!("{name}={}", short_value(v))
         })
         .collect();
     let mut s: String = parts
         .join("_")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._+=-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._+=-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.len() > 60 {
         s.truncate(60);
@@ -80,7 +93,10 @@ fn explicit_seed(config: &toml::Table) -> Result<Option<u64>> {
     match config.get("seed") {
         None => Ok(None),
         Some(toml::Value::Integer(i)) if *i >= 0 => Ok(Some(*i as u64)),
-        Some(v) => Err(Error::config("seed", format!("a run seed must be an integer ≥ 0, got {v}"))),
+        Some(v) => Err(Error::config(
+            "seed",
+            format!("a run seed must be an integer ≥ 0, got {v}"),
+        )),
     }
 }
 
@@ -93,11 +109,21 @@ impl SweepSpec {
         let mut rng = crate::rng::stream(self.seed, "sweep-random");
         for axis in &self.axes {
             factors.push(match axis {
-                Axis::Grid { key, values } => values.iter().map(|v| vec![(key.clone(), v.clone())]).collect(),
-                Axis::Zip { keys, values } => values.iter().map(|row| keys.iter().cloned().zip(row.iter().cloned()).collect()).collect(),
-                Axis::Random { samples, keys } => {
-                    (0..*samples).map(|_| keys.iter().map(|(k, d)| (k.clone(), d.sample(&mut rng))).collect()).collect()
-                }
+                Axis::Grid { key, values } => values
+                    .iter()
+                    .map(|v| vec![(key.clone(), v.clone())])
+                    .collect(),
+                Axis::Zip { keys, values } => values
+                    .iter()
+                    .map(|row| keys.iter().cloned().zip(row.iter().cloned()).collect())
+                    .collect(),
+                Axis::Random { samples, keys } => (0..*samples)
+                    .map(|_| {
+                        keys.iter()
+                            .map(|(k, d)| (k.clone(), d.sample(&mut rng)))
+                            .collect()
+                    })
+                    .collect(),
             });
         }
         let seed_fixed = self.set.iter().any(|(k, _)| k == "seed");
@@ -106,7 +132,11 @@ impl SweepSpec {
         let mut seen = std::collections::HashSet::new();
         let mut digits = vec![0usize; factors.len()];
         for _ in 0..total {
-            let overrides: Vec<(String, toml::Value)> = factors.iter().zip(&digits).flat_map(|(f, &i)| f[i].iter().cloned()).collect();
+            let overrides: Vec<(String, toml::Value)> = factors
+                .iter()
+                .zip(&digits)
+                .flat_map(|(f, &i)| f[i].iter().cloned())
+                .collect();
             // Advance the mixed-radix counter (last axis fastest).
             for a in (0..digits.len()).rev() {
                 digits[a] += 1;
@@ -122,7 +152,11 @@ impl SweepSpec {
             let explicit = seed_fixed || overrides.iter().any(|(k, _)| k == "seed");
             let (id, seed) = if explicit {
                 let seed = explicit_seed(&config)?.unwrap_or(0);
-                let id = format!("{}-{:012x}", prefix(&overrides), hash_text(&canonical_table(&config)) >> 16);
+                let id = format!(
+                    "{}-{:012x}",
+                    prefix(&overrides),
+                    hash_text(&canonical_table(&config)) >> 16
+                );
                 (id, seed)
             } else {
                 config.remove("seed");
@@ -135,7 +169,14 @@ impl SweepSpec {
             if !seen.insert(id.clone()) {
                 continue;
             }
-            points.push(Point { index: points.len(), id, overrides, seed, seed_derived: !explicit, config });
+            points.push(Point {
+                index: points.len(),
+                id,
+                overrides,
+                seed,
+                seed_derived: !explicit,
+                config,
+            });
         }
         Ok(points)
     }
@@ -157,21 +198,36 @@ mod tests {
              [grid]\n\"model.width\" = [4, 8]\n\"model.init_scale\" = [1e-4, 1e-2, 1.0]\n\
              [zip]\n\"train.rtol\" = [1e-6, 1e-8]\n\"train.atol\" = [1e-10, 1e-12]\n",
         );
-        assert_eq!(s.varied_keys(), ["model.width", "model.init_scale", "train.rtol", "train.atol"]);
+        assert_eq!(
+            s.varied_keys(),
+            [
+                "model.width",
+                "model.init_scale",
+                "train.rtol",
+                "train.atol"
+            ]
+        );
         let p = s.points().unwrap();
         assert_eq!(p.len(), 2 * 3 * 2);
         assert_eq!(p[0].overrides[0].1.as_integer(), Some(4));
         assert_eq!(p[11].overrides[0].1.as_integer(), Some(8));
         assert_eq!(p[1].overrides[2].1.as_float(), Some(1e-8));
         assert_eq!(p[1].overrides[3].1.as_float(), Some(1e-12));
-        assert!(p[0].id.starts_with("width=4_init_scale=1e-4_rtol=1e-6_atol=1e-10-"), "{}", p[0].id);
+        assert!(
+            p[0].id
+                .starts_with("width=4_init_scale=1e-4_rtol=1e-6_atol=1e-10-"),
+            "{}",
+            p[0].id
+        );
         assert!(!p[0].config.contains_key("reference"));
         assert_eq!(p[0].config["train"]["t_max"].as_float(), Some(5.0));
         // Ids and seeds: distinct, deterministic, derived.
         let ids: std::collections::HashSet<_> = p.iter().map(|q| q.id.clone()).collect();
         assert_eq!(ids.len(), p.len());
         assert_eq!(p, s.points().unwrap());
-        assert!(p.iter().all(|q| q.seed_derived && q.seed == derive_seed(3, &q.id) >> 1));
+        assert!(p
+            .iter()
+            .all(|q| q.seed_derived && q.seed == derive_seed(3, &q.id) >> 1));
         assert_eq!(p[0].config["seed"].as_integer(), Some(p[0].seed as i64));
         // Writing the grid keys in another order changes the expansion order, not the ids.
         let s2 = spec(
@@ -181,7 +237,8 @@ mod tests {
         );
         let hash = |id: &str| id.rsplit('-').next().unwrap().to_string();
         let a: std::collections::BTreeSet<_> = p.iter().map(|q| hash(&q.id)).collect();
-        let b: std::collections::BTreeSet<_> = s2.points().unwrap().iter().map(|q| hash(&q.id)).collect();
+        let b: std::collections::BTreeSet<_> =
+            s2.points().unwrap().iter().map(|q| hash(&q.id)).collect();
         assert_eq!(a, b);
         // A different sweep seed or a different fixed value gives new ids.
         let s3 = spec("base = \"staircase\"\nseed = 4\n[grid]\n\"model.width\" = [4]\n");
@@ -210,23 +267,40 @@ mod tests {
             let s = q.config["model"]["init_scale"].as_float().unwrap();
             assert!((1e-4..1e-1).contains(&lr) && (2..=5).contains(&w) && (0.5..1.5).contains(&s));
         }
-        let widths: std::collections::BTreeSet<i64> = p.iter().map(|q| q.config["model"]["width"].as_integer().unwrap()).collect();
+        let widths: std::collections::BTreeSet<i64> = p
+            .iter()
+            .map(|q| q.config["model"]["width"].as_integer().unwrap())
+            .collect();
         assert_eq!(widths.len(), 4, "all of 2..=5 drawn in 50 samples");
         assert_eq!(p, r.points().unwrap());
     }
 
     #[test]
     fn bad_specs_name_the_key() {
-        let err = |t: &str| SweepSpec::parse(t, "test", Path::new(".")).unwrap_err().to_string();
+        let err = |t: &str| {
+            SweepSpec::parse(t, "test", Path::new("."))
+                .unwrap_err()
+                .to_string()
+        };
         assert!(err("[grid]\nx = [1]\n").contains("base"));
         assert!(err("base = \"nope\"\n").contains("no preset"));
         assert!(err("base = \"staircase\"\ngird = 1\n").contains("gird"));
-        assert!(err("base = \"staircase\"\n[grid]\n\"model.width\" = 3\n").contains("grid.model.width"));
+        assert!(
+            err("base = \"staircase\"\n[grid]\n\"model.width\" = 3\n").contains("grid.model.width")
+        );
         assert!(err("base = \"staircase\"\n[grid]\n\"model.width\" = []\n").contains("empty"));
         assert!(err("base = \"staircase\"\n[zip]\na = [1, 2]\nb = [1]\n").contains("equal length"));
-        assert!(err("base = \"staircase\"\n[set]\n\"model.width\" = 3\n[grid]\n\"model.width\" = [3]\n").contains("also given"));
-        assert!(err("base = \"staircase\"\n[random]\nsamples = 2\nx = { log_uniform = [0, 1] }\n").contains("0 < low"));
-        assert!(err("base = \"staircase\"\n[random]\nx = { uniform = [0, 1] }\n").contains("samples"));
+        assert!(err(
+            "base = \"staircase\"\n[set]\n\"model.width\" = 3\n[grid]\n\"model.width\" = [3]\n"
+        )
+        .contains("also given"));
+        assert!(
+            err("base = \"staircase\"\n[random]\nsamples = 2\nx = { log_uniform = [0, 1] }\n")
+                .contains("0 < low")
+        );
+        assert!(
+            err("base = \"staircase\"\n[random]\nx = { uniform = [0, 1] }\n").contains("samples")
+        );
         assert!(err("base = \"staircase\"\nunset = [\"nothere\"]\n").contains("nothere"));
     }
 
@@ -235,7 +309,10 @@ mod tests {
         // Pinned: ids name directories of existing sweeps, so the hash must never change.
         assert_eq!(hash_text(""), hash_text(""));
         assert_ne!(hash_text("a"), hash_text("a\0"));
-        assert_ne!(hash_text("model.width = 4\n"), hash_text("model.width = 5\n"));
+        assert_ne!(
+            hash_text("model.width = 4\n"),
+            hash_text("model.width = 5\n")
+        );
         assert_eq!(format!("{:016x}", hash_text("model.width = 4\n")), PINNED);
     }
     const PINNED: &str = "9dcffb5a72d40275";

@@ -28,10 +28,17 @@ pub fn flatten_summary(summary: &Map<String, Value>) -> Vec<(String, Value)> {
             if is_timing(k) {
                 continue;
             }
-            let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let name = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             match v {
                 Value::Object(o) => walk(o, &name, out),
-                Value::Array(a) if a.len() <= MAX_ARRAY && a.iter().all(|x| !x.is_array() && !x.is_object()) => {
+                Value::Array(a)
+                    if a.len() <= MAX_ARRAY
+                        && a.iter().all(|x| !x.is_array() && !x.is_object()) =>
+                {
                     for (i, x) in a.iter().enumerate() {
                         out.push((format!("{name}[{i}]"), x.clone()));
                     }
@@ -96,7 +103,10 @@ pub struct ResultRow {
 /// (`seed` once if it is itself varied); summary columns are the union over rows, in
 /// first-seen order; rows in the given order.
 pub fn results_csv(varied: &[String], rows: &[ResultRow]) -> String {
-    let flat: Vec<Vec<(String, Value)>> = rows.iter().map(|r| r.summary.as_ref().map(flatten_summary).unwrap_or_default()).collect();
+    let flat: Vec<Vec<(String, Value)>> = rows
+        .iter()
+        .map(|r| r.summary.as_ref().map(flatten_summary).unwrap_or_default())
+        .collect();
     let mut cols: Vec<String> = Vec::new();
     let mut known = std::collections::HashSet::new();
     for f in &flat {
@@ -113,7 +123,11 @@ pub fn results_csv(varied: &[String], rows: &[ResultRow]) -> String {
     }
     header.extend(varied.iter().cloned());
     header.extend(cols.iter().cloned());
-    let mut s = header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",");
+    let mut s = header
+        .iter()
+        .map(|h| csv_field(h))
+        .collect::<Vec<_>>()
+        .join(",");
     s.push('\n');
     for (r, f) in rows.iter().zip(&flat) {
         let mut cells = vec![csv_field(&r.id), r.status.clone()];
@@ -121,11 +135,23 @@ pub fn results_csv(varied: &[String], rows: &[ResultRow]) -> String {
             cells.push(r.seed.to_string());
         }
         for k in varied {
-            cells.push(r.overrides.iter().find(|(o, _)| o == k).map(|(_, v)| toml_cell(v)).unwrap_or_default());
+            cells.push(
+                r.overrides
+                    .iter()
+                    .find(|(o, _)| o == k)
+                    .map(|(_, v)| toml_cell(v))
+                    .unwrap_or_default(),
+            );
         }
-        let by_name: std::collections::HashMap<&str, &Value> = f.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let by_name: std::collections::HashMap<&str, &Value> =
+            f.iter().map(|(k, v)| (k.as_str(), v)).collect();
         for c in &cols {
-            cells.push(by_name.get(c.as_str()).map(|v| json_cell(v)).unwrap_or_default());
+            cells.push(
+                by_name
+                    .get(c.as_str())
+                    .map(|v| json_cell(v))
+                    .unwrap_or_default(),
+            );
         }
         s.push_str(&cells.join(","));
         s.push('\n');
@@ -147,16 +173,38 @@ mod tests {
         });
         let f = flatten_summary(summary.as_object().unwrap());
         let names: Vec<&str> = f.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["drop_times[0]", "drop_times[1]", "final_loss", "gap", "integrator.accepted", "integrator.rejected", "model", "ok", "steps"]);
+        assert_eq!(
+            names,
+            [
+                "drop_times[0]",
+                "drop_times[1]",
+                "final_loss",
+                "gap",
+                "integrator.accepted",
+                "integrator.rejected",
+                "model",
+                "ok",
+                "steps"
+            ]
+        );
         let rows = vec![
             ResultRow {
                 id: "w=4-abc".into(),
                 status: "done".into(),
                 seed: 7,
-                overrides: vec![("model.width".into(), toml::Value::Integer(4)), ("model.activation".into(), toml::Value::String("a,b".into()))],
+                overrides: vec![
+                    ("model.width".into(), toml::Value::Integer(4)),
+                    ("model.activation".into(), toml::Value::String("a,b".into())),
+                ],
                 summary: Some(summary.as_object().unwrap().clone()),
             },
-            ResultRow { id: "w=8-def".into(), status: "failed".into(), seed: 8, overrides: vec![("model.width".into(), toml::Value::Integer(8))], summary: None },
+            ResultRow {
+                id: "w=8-def".into(),
+                status: "failed".into(),
+                seed: 8,
+                overrides: vec![("model.width".into(), toml::Value::Integer(8))],
+                summary: None,
+            },
         ];
         let csv = results_csv(&["model.width".into(), "model.activation".into()], &rows);
         let lines: Vec<&str> = csv.lines().collect();
@@ -164,7 +212,10 @@ mod tests {
             lines[0],
             "id,status,seed,model.width,model.activation,drop_times[0],drop_times[1],final_loss,gap,integrator.accepted,integrator.rejected,model,ok,steps"
         );
-        assert_eq!(lines[1], "w=4-abc,done,7,4,\"a,b\",1.5,,1e-6,,3,0,two_layer,true,12");
+        assert_eq!(
+            lines[1],
+            "w=4-abc,done,7,4,\"a,b\",1.5,,1e-6,,3,0,two_layer,true,12"
+        );
         assert_eq!(lines[2], "w=8-def,failed,8,8,,,,,,,,,,");
         assert_eq!(json_cell(&json!(0.1)), "0.1");
         assert_eq!(json_cell(&json!(2.0)), "2.0");

@@ -19,9 +19,17 @@ impl Shard {
 
     /// Parse `"i/n"` (e.g. `--shard 2/8`).
     pub fn parse(text: &str) -> Result<Shard> {
-        let bad = || Error::config("--shard", format!("expected `i/n` with 0 ≤ i < n (e.g. `0/4`), got `{text}`"));
+        let bad = || {
+            Error::config(
+                "--shard",
+                format!("expected `i/n` with 0 ≤ i < n (e.g. `0/4`), got `{text}`"),
+            )
+        };
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
-        let (index, count): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        let (index, count): (usize, usize) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
         if count == 0 || index >= count {
             return Err(bad());
         }
@@ -38,16 +46,25 @@ impl Shard {
             match get(name) {
                 None => Ok(None),
                 Some(s) if s.trim().is_empty() => Ok(None),
-                Some(s) => s.trim().parse().map(Some).map_err(|_| Error::config(name, format!("expected a non-negative integer, got `{s}`"))),
+                Some(s) => s.trim().parse().map(Some).map_err(|_| {
+                    Error::config(name, format!("expected a non-negative integer, got `{s}`"))
+                }),
             }
         };
-        let Some(id) = num("SLURM_ARRAY_TASK_ID")? else { return Ok(None) };
+        let Some(id) = num("SLURM_ARRAY_TASK_ID")? else {
+            return Ok(None);
+        };
         let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
         let step = num("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
         let count = match (num("SLURM_ARRAY_TASK_COUNT")?, num("SLURM_ARRAY_TASK_MAX")?) {
             (Some(c), _) => c,
             (None, Some(max)) => (max.saturating_sub(min)) / step + 1,
-            (None, None) => return Err(Error::config("SLURM_ARRAY_TASK_COUNT", "is not set; pass --shard i/n explicitly")),
+            (None, None) => {
+                return Err(Error::config(
+                    "SLURM_ARRAY_TASK_COUNT",
+                    "is not set; pass --shard i/n explicitly",
+                ))
+            }
         };
         let index = id.checked_sub(min).map(|d| d / step).filter(|i| *i < count && count > 0).ok_or_else(|| {
             Error::config(
@@ -88,21 +105,47 @@ mod tests {
 
     #[test]
     fn slurm_environment() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
         assert_eq!(Shard::from_slurm(env(&[])).unwrap(), None);
         assert_eq!(
-            Shard::from_slurm(env(&[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_COUNT", "4")])).unwrap(),
+            Shard::from_slurm(env(&[
+                ("SLURM_ARRAY_TASK_ID", "3"),
+                ("SLURM_ARRAY_TASK_COUNT", "4")
+            ]))
+            .unwrap(),
             Some(Shard { index: 3, count: 4 })
         );
         assert_eq!(
-            Shard::from_slurm(env(&[("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_MAX", "8")])).unwrap(),
+            Shard::from_slurm(env(&[
+                ("SLURM_ARRAY_TASK_ID", "5"),
+                ("SLURM_ARRAY_TASK_MIN", "1"),
+                ("SLURM_ARRAY_TASK_MAX", "8")
+            ]))
+            .unwrap(),
             Some(Shard { index: 4, count: 8 })
         );
         assert_eq!(
-            Shard::from_slurm(env(&[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_STEP", "2"), ("SLURM_ARRAY_TASK_COUNT", "3")])).unwrap(),
+            Shard::from_slurm(env(&[
+                ("SLURM_ARRAY_TASK_ID", "4"),
+                ("SLURM_ARRAY_TASK_STEP", "2"),
+                ("SLURM_ARRAY_TASK_COUNT", "3")
+            ]))
+            .unwrap(),
             Some(Shard { index: 2, count: 3 })
         );
-        assert!(Shard::from_slurm(env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "3")])).is_err());
+        assert!(Shard::from_slurm(env(&[
+            ("SLURM_ARRAY_TASK_ID", "7"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "3")
+        ]))
+        .is_err());
         assert!(Shard::from_slurm(env(&[("SLURM_ARRAY_TASK_ID", "1")])).is_err());
     }
 }

@@ -29,8 +29,12 @@ impl Distribution {
         use crate::rng::{index, uniform};
         match self {
             Distribution::Uniform(a, b) => toml::Value::Float(a + (b - a) * uniform(rng)),
-            Distribution::LogUniform(a, b) => toml::Value::Float((a.ln() + (b.ln() - a.ln()) * uniform(rng)).exp()),
-            Distribution::IntUniform(a, b) => toml::Value::Integer(a + index(rng, (b - a + 1) as usize) as i64),
+            Distribution::LogUniform(a, b) => {
+                toml::Value::Float((a.ln() + (b.ln() - a.ln()) * uniform(rng)).exp())
+            }
+            Distribution::IntUniform(a, b) => {
+                toml::Value::Integer(a + index(rng, (b - a + 1) as usize) as i64)
+            }
             Distribution::Choice(v) => v[index(rng, v.len())].clone(),
         }
     }
@@ -40,11 +44,20 @@ impl Distribution {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Axis {
     /// A `[grid]` key and its values.
-    Grid { key: String, values: Vec<toml::Value> },
+    Grid {
+        key: String,
+        values: Vec<toml::Value>,
+    },
     /// A `[zip]` group: `values[i][k]` is the i-th value of `keys[k]`.
-    Zip { keys: Vec<String>, values: Vec<Vec<toml::Value>> },
+    Zip {
+        keys: Vec<String>,
+        values: Vec<Vec<toml::Value>>,
+    },
     /// The `[random]` block: `samples` draws of every key.
-    Random { samples: usize, keys: Vec<(String, Distribution)> },
+    Random {
+        samples: usize,
+        keys: Vec<(String, Distribution)>,
+    },
 }
 
 impl Axis {
@@ -106,13 +119,28 @@ pub struct SweepSpec {
     pub report: ReportDefaults,
 }
 
-const TOP_KEYS: &[&str] = &["description", "base", "base_file", "seed", "unset", "set", "grid", "zip", "random", "report"];
+const TOP_KEYS: &[&str] = &[
+    "description",
+    "base",
+    "base_file",
+    "seed",
+    "unset",
+    "set",
+    "grid",
+    "zip",
+    "random",
+    "report",
+];
 
 impl SweepSpec {
     /// Read and parse a sweep file; `base_file` is resolved relative to its directory.
     pub fn from_file(path: &Path) -> Result<SweepSpec> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read sweep file", path, e))?;
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::io("read sweep file", path, e))?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
         SweepSpec::parse(&text, &path.display().to_string(), &dir)
     }
 
@@ -122,7 +150,13 @@ impl SweepSpec {
         let order = source_positions(text);
         for k in doc.keys() {
             if !TOP_KEYS.contains(&k.as_str()) {
-                return Err(Error::config(k.clone(), format!("unknown key in sweep file {origin}; known: {}", TOP_KEYS.join(", "))));
+                return Err(Error::config(
+                    k.clone(),
+                    format!(
+                        "unknown key in sweep file {origin}; known: {}",
+                        TOP_KEYS.join(", ")
+                    ),
+                ));
             }
         }
         let str_of = |key: &str| -> Result<Option<String>> {
@@ -152,34 +186,61 @@ impl SweepSpec {
         let seed = match doc.get("seed") {
             None => 0,
             Some(toml::Value::Integer(i)) if *i >= 0 => *i as u64,
-            Some(v) => return Err(Error::config("seed", format!("the sweep seed must be an integer ≥ 0, got {v}"))),
+            Some(v) => {
+                return Err(Error::config(
+                    "seed",
+                    format!("the sweep seed must be an integer ≥ 0, got {v}"),
+                ))
+            }
         };
         let unset: Vec<String> = match doc.get("unset") {
             None => Vec::new(),
             Some(toml::Value::Array(a)) => a
                 .iter()
-                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| Error::config("unset", format!("must be a list of key paths (strings), got {v}"))))
+                .map(|v| {
+                    v.as_str().map(str::to_string).ok_or_else(|| {
+                        Error::config(
+                            "unset",
+                            format!("must be a list of key paths (strings), got {v}"),
+                        )
+                    })
+                })
                 .collect::<Result<_>>()?,
-            Some(v) => return Err(Error::config("unset", format!("must be a list of key paths, e.g. [\"reference\"], got {v}"))),
+            Some(v) => {
+                return Err(Error::config(
+                    "unset",
+                    format!("must be a list of key paths, e.g. [\"reference\"], got {v}"),
+                ))
+            }
         };
         for k in &unset {
             remove_path(&mut base, k)?;
         }
         let mut set = Vec::new();
         if let Some(v) = doc.get("set") {
-            let t = v.as_table().ok_or_else(|| Error::config("set", "must be a table of `key = value` overrides"))?;
+            let t = v.as_table().ok_or_else(|| {
+                Error::config("set", "must be a table of `key = value` overrides")
+            })?;
             leaves(t, "", &mut set);
         }
         for (k, v) in &set {
-            set_path(&mut base, k, v.clone()).map_err(|e| Error::config(format!("set.{k}"), e.to_string()))?;
+            set_path(&mut base, k, v.clone())
+                .map_err(|e| Error::config(format!("set.{k}"), e.to_string()))?;
         }
 
         let mut axes = Vec::new();
         if let Some(v) = doc.get("grid") {
-            let t = v.as_table().ok_or_else(|| Error::config("grid", "must be a table of `key = [values]`"))?;
+            let t = v
+                .as_table()
+                .ok_or_else(|| Error::config("grid", "must be a table of `key = [values]`"))?;
             let mut items = Vec::new();
             leaves(t, "", &mut items);
-            items.sort_by_key(|(k, _)| order.get(&format!("grid.{k}")).copied().unwrap_or(usize::MAX));
+            items.sort_by_key(|(k, _)| {
+                order
+                    .get(&format!("grid.{k}"))
+                    .copied()
+                    .unwrap_or(usize::MAX)
+            });
             for (key, v) in items {
                 let values = nonempty_list(&format!("grid.{key}"), &v)?;
                 split_key(&key)?;
@@ -191,14 +252,26 @@ impl SweepSpec {
             Some(toml::Value::Table(t)) => axes.push(zip_group("zip", t, &order)?),
             Some(toml::Value::Array(groups)) => {
                 for (i, g) in groups.iter().enumerate() {
-                    let t = g.as_table().ok_or_else(|| Error::config(format!("zip[{i}]"), "each [[zip]] group must be a table"))?;
+                    let t = g.as_table().ok_or_else(|| {
+                        Error::config(format!("zip[{i}]"), "each [[zip]] group must be a table")
+                    })?;
                     axes.push(zip_group(&format!("zip[{i}]"), t, &order)?);
                 }
             }
-            Some(v) => return Err(Error::config("zip", format!("must be a table (or [[zip]] groups), got {v}"))),
+            Some(v) => {
+                return Err(Error::config(
+                    "zip",
+                    format!("must be a table (or [[zip]] groups), got {v}"),
+                ))
+            }
         }
         if let Some(v) = doc.get("random") {
-            let t = v.as_table().ok_or_else(|| Error::config("random", "must be a table with `samples` and one distribution per key"))?;
+            let t = v.as_table().ok_or_else(|| {
+                Error::config(
+                    "random",
+                    "must be a table with `samples` and one distribution per key",
+                )
+            })?;
             axes.push(random_block(t, &order)?);
         }
 
@@ -211,7 +284,12 @@ impl SweepSpec {
             };
             for k in a.keys() {
                 if let Some(prev) = seen.insert(k.clone(), section) {
-                    return Err(Error::config(format!("{section}.{k}"), format!("this key is also given in [{prev}]; a key can be fixed or varied once")));
+                    return Err(Error::config(
+                        format!("{section}.{k}"),
+                        format!(
+                            "this key is also given in [{prev}]; a key can be fixed or varied once"
+                        ),
+                    ));
                 }
             }
         }
@@ -221,7 +299,18 @@ impl SweepSpec {
             Some(toml::Value::Table(t)) => report_defaults(t)?,
             Some(v) => return Err(Error::config("report", format!("must be a table, got {v}"))),
         };
-        Ok(SweepSpec { origin: origin.to_string(), text: text.to_string(), description, base_name, base, seed, unset, set, axes, report })
+        Ok(SweepSpec {
+            origin: origin.to_string(),
+            text: text.to_string(),
+            description,
+            base_name,
+            base,
+            seed,
+            unset,
+            set,
+            axes,
+            report,
+        })
     }
 
     /// Every varied key, in axis order.
@@ -247,9 +336,17 @@ fn zip_group(section: &str, t: &toml::Table, order: &HashMap<String, usize>) -> 
     let mut items = Vec::new();
     leaves(t, "", &mut items);
     if items.is_empty() {
-        return Err(Error::config(section, "a zip group needs at least one `key = [values]`"));
+        return Err(Error::config(
+            section,
+            "a zip group needs at least one `key = [values]`",
+        ));
     }
-    items.sort_by_key(|(k, _)| order.get(&format!("zip.{k}")).copied().unwrap_or(usize::MAX));
+    items.sort_by_key(|(k, _)| {
+        order
+            .get(&format!("zip.{k}"))
+            .copied()
+            .unwrap_or(usize::MAX)
+    });
     let mut keys = Vec::new();
     let mut cols = Vec::new();
     for (k, v) in items {
@@ -261,10 +358,16 @@ fn zip_group(section: &str, t: &toml::Table, order: &HashMap<String, usize>) -> 
     if let Some((k, c)) = keys.iter().zip(&cols).find(|(_, c)| c.len() != n) {
         return Err(Error::config(
             format!("{section}.{k}"),
-            format!("zipped lists must have equal length: `{}` has {n} values, `{k}` has {}", keys[0], c.len()),
+            format!(
+                "zipped lists must have equal length: `{}` has {n} values, `{k}` has {}",
+                keys[0],
+                c.len()
+            ),
         ));
     }
-    let values = (0..n).map(|i| cols.iter().map(|c| c[i].clone()).collect()).collect();
+    let values = (0..n)
+        .map(|i| cols.iter().map(|c| c[i].clone()).collect())
+        .collect();
     Ok(Axis::Zip { keys, values })
 }
 
@@ -273,24 +376,50 @@ const DISTS: &[&str] = &["uniform", "log_uniform", "int_uniform", "choice"];
 fn random_block(t: &toml::Table, order: &HashMap<String, usize>) -> Result<Axis> {
     let samples = match t.get("samples") {
         Some(toml::Value::Integer(i)) if *i >= 1 => *i as usize,
-        Some(v) => return Err(Error::config("random.samples", format!("must be an integer ≥ 1, got {v}"))),
-        None => return Err(Error::config("random.samples", "missing: how many random points to draw")),
+        Some(v) => {
+            return Err(Error::config(
+                "random.samples",
+                format!("must be an integer ≥ 1, got {v}"),
+            ))
+        }
+        None => {
+            return Err(Error::config(
+                "random.samples",
+                "missing: how many random points to draw",
+            ))
+        }
     };
     let mut keys = Vec::new();
     collect_dists(t, "", &mut keys)?;
     if keys.is_empty() {
-        return Err(Error::config("random", "no keys to draw: add e.g. `\"train.lr\" = { log_uniform = [1e-4, 1e-1] }`"));
+        return Err(Error::config(
+            "random",
+            "no keys to draw: add e.g. `\"train.lr\" = { log_uniform = [1e-4, 1e-1] }`",
+        ));
     }
-    keys.sort_by_key(|(k, _)| order.get(&format!("random.{k}")).copied().unwrap_or(usize::MAX));
+    keys.sort_by_key(|(k, _)| {
+        order
+            .get(&format!("random.{k}"))
+            .copied()
+            .unwrap_or(usize::MAX)
+    });
     Ok(Axis::Random { samples, keys })
 }
 
-fn collect_dists(t: &toml::Table, prefix: &str, out: &mut Vec<(String, Distribution)>) -> Result<()> {
+fn collect_dists(
+    t: &toml::Table,
+    prefix: &str,
+    out: &mut Vec<(String, Distribution)>,
+) -> Result<()> {
     for (k, v) in t {
         if prefix.is_empty() && k == "samples" {
             continue;
         }
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         let full = format!("random.{path}");
         match v {
             toml::Value::Table(sub) if sub.len() == 1 && DISTS.contains(&sub.keys().next().map(String::as_str).unwrap_or("")) => {
@@ -318,27 +447,42 @@ fn distribution(key: &str, name: &str, arg: &toml::Value) -> Result<Distribution
         return Ok(Distribution::Choice(list));
     }
     if list.len() != 2 {
-        return Err(Error::config(key, format!("`{name}` takes [low, high], got {} values", list.len())));
+        return Err(Error::config(
+            key,
+            format!("`{name}` takes [low, high], got {} values", list.len()),
+        ));
     }
     if name == "int_uniform" {
         let (Some(a), Some(b)) = (list[0].as_integer(), list[1].as_integer()) else {
             return Err(Error::config(key, "int_uniform bounds must be integers"));
         };
         if a > b {
-            return Err(Error::config(key, format!("int_uniform needs low ≤ high, got [{a}, {b}]")));
+            return Err(Error::config(
+                key,
+                format!("int_uniform needs low ≤ high, got [{a}, {b}]"),
+            ));
         }
         return Ok(Distribution::IntUniform(a, b));
     }
     let num = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
     let (Some(a), Some(b)) = (num(&list[0]), num(&list[1])) else {
-        return Err(Error::config(key, format!("`{name}` bounds must be numbers")));
+        return Err(Error::config(
+            key,
+            format!("`{name}` bounds must be numbers"),
+        ));
     };
     if !(a.is_finite() && b.is_finite() && a < b) {
-        return Err(Error::config(key, format!("`{name}` needs finite low < high, got [{a}, {b}]")));
+        return Err(Error::config(
+            key,
+            format!("`{name}` needs finite low < high, got [{a}, {b}]"),
+        ));
     }
     if name == "log_uniform" {
         if a <= 0.0 {
-            return Err(Error::config(key, format!("log_uniform needs 0 < low, got {a}")));
+            return Err(Error::config(
+                key,
+                format!("log_uniform needs 0 < low, got {a}"),
+            ));
         }
         return Ok(Distribution::LogUniform(a, b));
     }
@@ -351,11 +495,23 @@ fn report_defaults(t: &toml::Table) -> Result<ReportDefaults> {
         match (k.as_str(), v) {
             ("z", toml::Value::String(s)) => r.z = vec![s.clone()],
             ("z", toml::Value::Array(a)) => {
-                r.z = a.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| Error::config("report.z", "must be a field name or a list of names"))).collect::<Result<_>>()?
+                r.z = a
+                    .iter()
+                    .map(|v| {
+                        v.as_str().map(str::to_string).ok_or_else(|| {
+                            Error::config("report.z", "must be a field name or a list of names")
+                        })
+                    })
+                    .collect::<Result<_>>()?
             }
             ("x", toml::Value::String(s)) => r.x = Some(s.clone()),
             ("y", toml::Value::String(s)) => r.y = Some(s.clone()),
-            _ => return Err(Error::config(format!("report.{k}"), "known keys: z (field or list of fields), x, y (varied keys)")),
+            _ => {
+                return Err(Error::config(
+                    format!("report.{k}"),
+                    "known keys: z (field or list of fields), x, y (varied keys)",
+                ))
+            }
         }
     }
     Ok(r)
@@ -367,7 +523,11 @@ fn source_positions(text: &str) -> HashMap<String, usize> {
     fn walk(t: &toml::de::DeTable<'_>, prefix: &str, out: &mut HashMap<String, usize>) {
         for (k, v) in t.iter() {
             let name: &str = k.get_ref().as_ref();
-            let path = if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
+            let path = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}.{name}")
+            };
             out.entry(path.clone()).or_insert(k.span().start);
             if let toml::de::DeValue::Table(sub) = v.get_ref() {
                 walk(sub, &path, out);

@@ -6,7 +6,10 @@ use crate::{Error, Result};
 pub fn split_key(key: &str) -> Result<Vec<&str>> {
     let parts: Vec<&str> = key.split('.').map(str::trim).collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(Error::config(key, "a key path must look like `section.key` with no empty parts"));
+        return Err(Error::config(
+            key,
+            "a key path must look like `section.key` with no empty parts",
+        ));
     }
     Ok(parts)
 }
@@ -18,10 +21,17 @@ pub fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Resul
     let parts = split_key(key)?;
     let mut cur = table;
     for (i, p) in parts[..parts.len() - 1].iter().enumerate() {
-        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         cur = match entry {
             toml::Value::Table(t) => t,
-            _ => return Err(Error::config(parts[..=i].join("."), format!("is not a table, cannot set `{key}` inside it"))),
+            _ => {
+                return Err(Error::config(
+                    parts[..=i].join("."),
+                    format!("is not a table, cannot set `{key}` inside it"),
+                ))
+            }
         };
     }
     cur.insert(parts[parts.len() - 1].to_string(), value);
@@ -35,10 +45,16 @@ pub fn remove_path(table: &mut toml::Table, key: &str) -> Result<toml::Value> {
     for p in &parts[..parts.len() - 1] {
         cur = match cur.get_mut(*p) {
             Some(toml::Value::Table(t)) => t,
-            _ => return Err(Error::config(format!("unset: {key}"), "no such key in the base config")),
+            _ => {
+                return Err(Error::config(
+                    format!("unset: {key}"),
+                    "no such key in the base config",
+                ))
+            }
         };
     }
-    cur.remove(parts[parts.len() - 1]).ok_or_else(|| Error::config(format!("unset: {key}"), "no such key in the base config"))
+    cur.remove(parts[parts.len() - 1])
+        .ok_or_else(|| Error::config(format!("unset: {key}"), "no such key in the base config"))
 }
 
 /// Leaves of a table as `(dotted path, value)`, recursing into sub-tables; quoted keys with
@@ -46,7 +62,11 @@ pub fn remove_path(table: &mut toml::Table, key: &str) -> Result<toml::Value> {
 /// Arrays are leaves (a grid axis is an array).
 pub fn leaves(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
     for (k, v) in table {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             toml::Value::Table(t) => leaves(t, &path, out),
             other => out.push((path, other.clone())),
@@ -64,11 +84,23 @@ pub fn canonical_value(v: &toml::Value) -> String {
         toml::Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
         toml::Value::Boolean(b) => b.to_string(),
         toml::Value::Datetime(d) => d.to_string(),
-        toml::Value::Array(a) => format!("[{}]", a.iter().map(canonical_value).collect::<Vec<_>>().join(", ")),
+        toml::Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical_value).collect::<Vec<_>>().join(", ")
+        ),
         toml::Value::Table(t) => {
             let mut keys: Vec<&String> = t.keys().collect();
             keys.sort();
-            let items: Vec<String> = keys.iter().map(|k| format!("{} = {}", serde_json::to_string(k).unwrap_or_default(), canonical_value(&t[*k]))).collect();
+            let items: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{} = {}",
+                        serde_json::to_string(k).unwrap_or_default(),
+                        canonical_value(&t[*k])
+                    )
+                })
+                .collect();
             format!("{{{}}}", items.join(", "))
         }
     }
@@ -101,7 +133,11 @@ pub fn short_value(v: &toml::Value) -> String {
             let e = f.abs().log10().floor() as i32;
             if (-3..=4).contains(&e) {
                 let s = format!("{:.*}", (3 - e).max(0) as usize, f);
-                let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+                let s = if s.contains('.') {
+                    s.trim_end_matches('0').trim_end_matches('.').to_string()
+                } else {
+                    s
+                };
                 s
             } else {
                 let m = f / 10f64.powi(e);
@@ -123,7 +159,8 @@ mod tests {
 
     #[test]
     fn set_remove_and_canonical_text() {
-        let mut t = parse_toml("seed = 1\n[model]\nwidth = 3\n[reference]\nlr = 0.1\n", "t").unwrap();
+        let mut t =
+            parse_toml("seed = 1\n[model]\nwidth = 3\n[reference]\nlr = 0.1\n", "t").unwrap();
         set_path(&mut t, "model.width", toml::Value::Integer(8)).unwrap();
         set_path(&mut t, "train.record.points", toml::Value::Integer(5)).unwrap();
         assert_eq!(t["train"]["record"]["points"].as_integer(), Some(5));
@@ -137,7 +174,10 @@ mod tests {
         assert_eq!(canonical_value(&toml::Value::Float(1.0)), "1.0");
         assert_eq!(canonical_value(&toml::Value::Float(1e-6)), "1e-6");
         assert_eq!(canonical_value(&toml::Value::Integer(1)), "1");
-        assert_eq!(canonical_value(&toml::Value::String("a\"b".into())), "\"a\\\"b\"");
+        assert_eq!(
+            canonical_value(&toml::Value::String("a\"b".into())),
+            "\"a\\\"b\""
+        );
     }
 
     #[test]
