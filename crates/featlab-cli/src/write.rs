@@ -14,15 +14,30 @@ use std::path::Path;
 pub const FIGURES_JSON: &str = "figures.json";
 
 /// Write run.json, trajectory.csv, arrays, tables, plots/*.svg|png, plots/figures.json and report.html.
-pub fn write_all(dir: &Path, out: &RunOutput, preset: &str, experiment: &str, wall: f64, png: bool) -> Result<()> {
-    featlab::output::write_run(dir, out, preset, experiment, wall).with_context(|| format!("writing outputs to `{}`", dir.display()))?;
+pub fn write_all(
+    dir: &Path,
+    out: &RunOutput,
+    preset: &str,
+    experiment: &str,
+    wall: f64,
+    png: bool,
+) -> Result<()> {
+    featlab::output::write_run(dir, out, preset, experiment, wall)
+        .with_context(|| format!("writing outputs to `{}`", dir.display()))?;
     let doc = featlab::output::run_json(out, preset, experiment, wall);
     let tables = out
         .tables
         .iter()
         .map(|t| {
             let n = t.values.first().map(|c| c.len()).unwrap_or(0);
-            let rows = (0..n).map(|i| t.values.iter().map(|c| crate::plot::format_number(c[i], 6)).collect()).collect();
+            let rows = (0..n)
+                .map(|i| {
+                    t.values
+                        .iter()
+                        .map(|c| crate::plot::format_number(c[i], 6))
+                        .collect()
+                })
+                .collect();
             (t.name.clone(), t.columns.clone(), rows)
         })
         .collect();
@@ -31,11 +46,24 @@ pub fn write_all(dir: &Path, out: &RunOutput, preset: &str, experiment: &str, wa
 
 /// Render `figures` into `dir/plots/` (SVG, PNG if `png`, and `figures.json`) and write
 /// `dir/report.html` for the run document `doc` (the content of run.json).
-pub fn write_run_page(dir: &Path, doc: &Value, figures: &[Figure], tables: Vec<(String, Vec<String>, Vec<Vec<String>>)>, png: bool) -> Result<()> {
+pub fn write_run_page(
+    dir: &Path,
+    doc: &Value,
+    figures: &[Figure],
+    tables: Vec<(String, Vec<String>, Vec<Vec<String>>)>,
+    png: bool,
+) -> Result<()> {
     let plots = dir.join("plots");
     let specs = serde_json::to_string(figures).context("serialising the figure specs")?;
     featlab::data::io::write_atomic(&plots.join(FIGURES_JSON), specs.as_bytes())?;
-    let mut notes: Vec<String> = doc["notes"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let mut notes: Vec<String> = doc["notes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     let rendered = render_figures(&plots, figures, png, &mut notes)?;
     let str_of = |k: &str| doc[k].as_str().unwrap_or("").to_string();
     let input = crate::report::ReportInput {
@@ -60,7 +88,12 @@ pub fn write_run_page(dir: &Path, doc: &Value, figures: &[Figure], tables: Vec<(
 
 /// Write each figure as `plots/<name>.svg` (and `.png`); returns `(figure, svg text)` pairs
 /// for the report and appends rendering warnings (e.g. missing fonts) to `notes`.
-pub fn render_figures(plots: &Path, figures: &[Figure], png: bool, notes: &mut Vec<String>) -> Result<Vec<(Figure, String)>> {
+pub fn render_figures(
+    plots: &Path,
+    figures: &[Figure],
+    png: bool,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(Figure, String)>> {
     let mut out = Vec::new();
     for fig in figures {
         let svg = if png {
@@ -73,7 +106,10 @@ pub fn render_figures(plots: &Path, figures: &[Figure], png: bool, notes: &mut V
             svg
         } else {
             let svg = crate::plot::render_svg(fig)?;
-            featlab::data::io::write_atomic(&plots.join(format!("{}.svg", fig.name)), svg.as_bytes())?;
+            featlab::data::io::write_atomic(
+                &plots.join(format!("{}.svg", fig.name)),
+                svg.as_bytes(),
+            )?;
             svg
         };
         out.push((fig.clone(), svg));

@@ -58,7 +58,10 @@ mod tests {
         let t: Vec<f64> = (0..400).map(|i| i as f64 * 0.01).collect();
         let loss: Vec<f64> = t
             .iter()
-            .map(|&s| 1.0 + 1.0 / (1.0 + ((s - 3.0) * 40.0).exp()) + 2.0 / (1.0 + ((s - 1.0) * 40.0).exp()))
+            .map(|&s| {
+                1.0 + 1.0 / (1.0 + ((s - 3.0) * 40.0).exp())
+                    + 2.0 / (1.0 + ((s - 1.0) * 40.0).exp())
+            })
             .collect();
         let c = midpoint_crossings(&t, &loss, &[4.0, 2.0, 1.0]);
         assert!((c[0].unwrap() - 1.0).abs() < 0.01, "{c:?}");
@@ -104,8 +107,17 @@ pub fn power_law_fit(x: &[f64], y: &[f64]) -> Option<PowerLawFit> {
     let b = sxy / sxx;
     let a = my - b * mx;
     let rss: f64 = pts.iter().map(|p| (p.1 - a - b * p.0).powi(2)).sum();
-    let stderr = if n > 2 { (rss / (n - 2) as f64 / sxx).sqrt() } else { f64::NAN };
-    Some(PowerLawFit { exponent: b, stderr, prefactor: a.exp(), n })
+    let stderr = if n > 2 {
+        (rss / (n - 2) as f64 / sxx).sqrt()
+    } else {
+        f64::NAN
+    };
+    Some(PowerLawFit {
+        exponent: b,
+        stderr,
+        prefactor: a.exp(),
+        n,
+    })
 }
 
 #[cfg(test)]
@@ -117,22 +129,40 @@ mod power_law_tests {
         let x = [1.0, 2.0, 4.0, 8.0, 16.0];
         let y: Vec<f64> = x.iter().map(|v: &f64| 3.0 * v.powf(-0.5)).collect();
         let f = power_law_fit(&x, &y).unwrap();
-        assert!((f.exponent + 0.5).abs() < 1e-12 && (f.prefactor - 3.0).abs() < 1e-12 && f.stderr < 1e-12);
+        assert!(
+            (f.exponent + 0.5).abs() < 1e-12
+                && (f.prefactor - 3.0).abs() < 1e-12
+                && f.stderr < 1e-12
+        );
         // Residuals ±δ alternating in ln y on ln x = k ln 2: the textbook SE formula by hand.
         let d = 0.1f64;
-        let ly: Vec<f64> = (0..5).map(|k| 1.0 + 2.0 * k as f64 * 2f64.ln() + if k % 2 == 0 { d } else { -d }).collect();
+        let ly: Vec<f64> = (0..5)
+            .map(|k| 1.0 + 2.0 * k as f64 * 2f64.ln() + if k % 2 == 0 { d } else { -d })
+            .collect();
         let f = power_law_fit(&x, &ly.iter().map(|v| v.exp()).collect::<Vec<_>>()).unwrap();
         let lx: Vec<f64> = x.iter().map(|v| v.ln()).collect();
         let mx = lx.iter().sum::<f64>() / 5.0;
         let sxx: f64 = lx.iter().map(|v| (v - mx).powi(2)).sum();
         let myy = ly.iter().sum::<f64>() / 5.0;
-        let b = lx.iter().zip(&ly).map(|(a, c)| (a - mx) * (c - myy)).sum::<f64>() / sxx;
+        let b = lx
+            .iter()
+            .zip(&ly)
+            .map(|(a, c)| (a - mx) * (c - myy))
+            .sum::<f64>()
+            / sxx;
         let a = myy - b * mx;
-        let rss: f64 = lx.iter().zip(&ly).map(|(u, v)| (v - a - b * u).powi(2)).sum();
+        let rss: f64 = lx
+            .iter()
+            .zip(&ly)
+            .map(|(u, v)| (v - a - b * u).powi(2))
+            .sum();
         assert!((f.exponent - b).abs() < 1e-12);
         assert!((f.stderr - (rss / 3.0 / sxx).sqrt()).abs() < 1e-12 && f.stderr > 0.0);
         assert!(power_law_fit(&[1.0, -1.0], &[1.0, 1.0]).is_none());
         assert!(power_law_fit(&[2.0, 2.0, 2.0], &[1.0, 2.0, 3.0]).is_none());
-        assert!(power_law_fit(&[1.0, 2.0], &[1.0, 2.0]).unwrap().stderr.is_nan());
+        assert!(power_law_fit(&[1.0, 2.0], &[1.0, 2.0])
+            .unwrap()
+            .stderr
+            .is_nan());
     }
 }

@@ -272,7 +272,10 @@ mod nonfinite {
             s.collect_seq(v.iter().map(|r| Row(r)))
         }
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
-            Ok(Vec::<Vec<F>>::deserialize(d)?.into_iter().map(|r| r.into_iter().map(|f| f.0).collect()).collect())
+            Ok(Vec::<Vec<F>>::deserialize(d)?
+                .into_iter()
+                .map(|r| r.into_iter().map(|f| f.0).collect())
+                .collect())
         }
     }
 }
@@ -283,8 +286,16 @@ mod serde_tests {
 
     #[test]
     fn figures_round_trip_through_json_with_non_finite_values() {
-        let mut p = LinePlot::new("t", "x", "y").with(Series::line("a", vec![0.0, 1.5, f64::NAN], vec![f64::INFINITY, f64::NEG_INFINITY, 1e-300]));
-        p.ref_lines.push(RefLine { label: "r".into(), vertical: true, value: f64::NAN });
+        let mut p = LinePlot::new("t", "x", "y").with(Series::line(
+            "a",
+            vec![0.0, 1.5, f64::NAN],
+            vec![f64::INFINITY, f64::NEG_INFINITY, 1e-300],
+        ));
+        p.ref_lines.push(RefLine {
+            label: "r".into(),
+            vertical: true,
+            value: f64::NAN,
+        });
         let h = Heatmap {
             title: "h".into(),
             x_label: "x".into(),
@@ -297,14 +308,29 @@ mod serde_tests {
             y_scale: Scale::Linear,
             overlays: vec![],
         };
-        let figs = vec![p.figure("a", "cap"), Figure { name: "h".into(), caption: "c".into(), kind: FigureKind::Heatmap(h) }];
+        let figs = vec![
+            p.figure("a", "cap"),
+            Figure {
+                name: "h".into(),
+                caption: "c".into(),
+                kind: FigureKind::Heatmap(h),
+            },
+        ];
         let text = serde_json::to_string(&figs).unwrap();
         let back: Vec<Figure> = serde_json::from_str(&text).unwrap();
         assert_eq!(serde_json::to_string(&back).unwrap(), text);
-        let FigureKind::Line(l) = &back[0].kind else { panic!() };
-        assert!(l.series[0].x[2].is_nan() && l.series[0].y[0] == f64::INFINITY && l.series[0].y[1] == f64::NEG_INFINITY);
+        let FigureKind::Line(l) = &back[0].kind else {
+            panic!()
+        };
+        assert!(
+            l.series[0].x[2].is_nan()
+                && l.series[0].y[0] == f64::INFINITY
+                && l.series[0].y[1] == f64::NEG_INFINITY
+        );
         assert_eq!(l.series[0].y[2], 1e-300);
-        let FigureKind::Heatmap(h) = &back[1].kind else { panic!() };
+        let FigureKind::Heatmap(h) = &back[1].kind else {
+            panic!()
+        };
         assert!(h.z[0][0].is_nan() && h.z[0][1] == 0.1);
     }
 }
