@@ -55,7 +55,9 @@ fn point_entries(dir: &Path) -> (Vec<String>, Vec<String>) {
     for e in std::fs::read_dir(dir.join("points")).unwrap() {
         let e = e.unwrap();
         let name = e.file_name().to_string_lossy().to_string();
-        if e.path().join("done").exists() {
+        // A temporary directory may already hold its `done` marker (killed just before
+        // the rename): it is not a finished point.
+        if !name.starts_with(".tmp-") && e.path().join("done").exists() {
             done.push(name);
         } else {
             other.push(name);
