@@ -88,7 +88,9 @@ impl LimitModel {
     /// Interior branch `A(m) = Σ k c_k c*_k m^{k−1} / Σ k c_k² m^{2k−1}` (NaN where the
     /// denominator vanishes).
     pub fn manifold_a(&self, m: f64) -> f64 {
-        let num: f64 = (1..self.orders()).map(|k| k as f64 * self.student.c(k) * self.teacher.c(k) * m.powi(k as i32 - 1)).sum();
+        let num: f64 = (1..self.orders())
+            .map(|k| k as f64 * self.student.c(k) * self.teacher.c(k) * m.powi(k as i32 - 1))
+            .sum();
         let den = -self.dphi_da(m);
         if den == 0.0 {
             f64::NAN
@@ -105,16 +107,29 @@ impl LimitModel {
     /// `Φ(·, a)` on (−1, 1) (scan of `n` cells + bisection) and the boundary points `m = ±1`,
     /// each classified by the sign of `∂F/∂m`.
     pub fn critical_points(&self, a: f64, n: usize) -> Vec<CriticalPoint> {
-        let mut pts: Vec<CriticalPoint> = scan_roots(|m| self.phi(m, a), -1.0 + 1e-12, 1.0 - 1e-12, n)
-            .into_iter()
-            .map(|m| {
-                let d = self.dfast_dm(m, a);
-                CriticalPoint { m, a, branch: Branch::Interior, dfast_dm: d, attracting: d < 0.0 }
-            })
-            .collect();
+        let mut pts: Vec<CriticalPoint> =
+            scan_roots(|m| self.phi(m, a), -1.0 + 1e-12, 1.0 - 1e-12, n)
+                .into_iter()
+                .map(|m| {
+                    let d = self.dfast_dm(m, a);
+                    CriticalPoint {
+                        m,
+                        a,
+                        branch: Branch::Interior,
+                        dfast_dm: d,
+                        attracting: d < 0.0,
+                    }
+                })
+                .collect();
         for m in [-1.0, 1.0] {
             let d = self.dfast_dm(m, a);
-            pts.push(CriticalPoint { m, a, branch: Branch::Boundary, dfast_dm: d, attracting: d < 0.0 });
+            pts.push(CriticalPoint {
+                m,
+                a,
+                branch: Branch::Boundary,
+                dfast_dm: d,
+                attracting: d < 0.0,
+            });
         }
         pts
     }
@@ -122,7 +137,12 @@ impl LimitModel {
     /// branch `G = S`, so alignment decays along the slow flow iff `S / A'(m) < 0`.
     pub fn unlearning_criterion(&self, m: f64, a: f64) -> f64 {
         (0..self.orders())
-            .map(|k| (k as f64 - 1.0) * self.student.c(k) * m.powi(k as i32) * (a * self.student.c(k) * m.powi(k as i32) - self.teacher.c(k)))
+            .map(|k| {
+                (k as f64 - 1.0)
+                    * self.student.c(k)
+                    * m.powi(k as i32)
+                    * (a * self.student.c(k) * m.powi(k as i32) - self.teacher.c(k))
+            })
             .sum()
     }
     /// Reduced slow flow on the interior branch at alignment m: `(dm/dt, da/dt)` with
@@ -135,24 +155,52 @@ impl LimitModel {
     /// Slow fixed points on the interior branch in (0, 1): roots of `S(m, A(m))` where
     /// `A(m) > 0`, returned as `(m_eq, a_eq)`.
     pub fn slow_fixed_points(&self) -> Vec<(f64, f64)> {
-        scan_roots(|m| self.unlearning_criterion(m, self.manifold_a(m)), 1e-6, 1.0 - 1e-9, 4000)
-            .into_iter()
-            .map(|m| (m, self.manifold_a(m)))
-            .filter(|(_, a)| a.is_finite() && *a > 0.0)
-            .collect()
+        scan_roots(
+            |m| self.unlearning_criterion(m, self.manifold_a(m)),
+            1e-6,
+            1.0 - 1e-9,
+            4000,
+        )
+        .into_iter()
+        .map(|m| (m, self.manifold_a(m)))
+        .filter(|(_, a)| a.is_finite() && *a > 0.0)
+        .collect()
     }
     /// Integrate the reduced 1-D flow `dm/dt = ε S(m, A(m)) / A'(m)` from `m0` (on the
     /// interior branch) and return `(m, A(m))` at `save_at`.
-    pub fn integrate_reduced(&self, m0: f64, save_at: &[f64], rtol: f64) -> Result<Vec<(f64, f64)>> {
+    pub fn integrate_reduced(
+        &self,
+        m0: f64,
+        save_at: &[f64],
+        rtol: f64,
+    ) -> Result<Vec<(f64, f64)>> {
         if !(m0 > 0.0 && m0 < 1.0) {
-            return Err(Error::config("reduced.m0", format!("the reduced flow starts on the interior branch, need 0 < m0 < 1, got {m0}")));
+            return Err(Error::config(
+                "reduced.m0",
+                format!(
+                    "the reduced flow starts on the interior branch, need 0 < m0 < 1, got {m0}"
+                ),
+            ));
         }
         let t1 = save_at.last().copied().unwrap_or(0.0);
         let mut field = from_fn(1, |_t, y: &[f64], dy: &mut [f64]| {
             dy[0] = self.reduced_flow(y[0]).0;
             Ok(())
         });
-        let sol = solve(&mut field, &DOPRI5, PidController::new(rtol, rtol * 1e-3), 0.0, t1, &[m0], save_at, 10_000_000)?;
-        Ok(sol.ys.iter().map(|y| (y[0], self.manifold_a(y[0]))).collect())
+        let sol = solve(
+            &mut field,
+            &DOPRI5,
+            PidController::new(rtol, rtol * 1e-3),
+            0.0,
+            t1,
+            &[m0],
+            save_at,
+            10_000_000,
+        )?;
+        Ok(sol
+            .ys
+            .iter()
+            .map(|y| (y[0], self.manifold_a(y[0])))
+            .collect())
     }
 }

@@ -41,13 +41,25 @@ impl HermiteSeries {
     /// A series from its coefficients; errors (naming `key`) if empty or non-finite.
     pub fn new(coeffs: Vec<f64>, key: &str) -> Result<Self> {
         if coeffs.is_empty() {
-            return Err(Error::config(key, "needs at least one Hermite coefficient, e.g. [0.0, 1.0, 0.5]"));
+            return Err(Error::config(
+                key,
+                "needs at least one Hermite coefficient, e.g. [0.0, 1.0, 0.5]",
+            ));
         }
         if let Some(i) = coeffs.iter().position(|c| !c.is_finite()) {
-            return Err(Error::config(key, format!("coefficient {i} is not finite ({})", coeffs[i])));
+            return Err(Error::config(
+                key,
+                format!("coefficient {i} is not finite ({})", coeffs[i]),
+            ));
         }
         if coeffs.len() > 12 {
-            return Err(Error::config(key, format!("at most 12 coefficients (degree 11) are supported, got {}", coeffs.len())));
+            return Err(Error::config(
+                key,
+                format!(
+                    "at most 12 coefficients (degree 11) are supported, got {}",
+                    coeffs.len()
+                ),
+            ));
         }
         Ok(HermiteSeries { coeffs })
     }
@@ -85,7 +97,14 @@ impl HermiteSeries {
     }
     /// Gaussian smoothing `E_g[σ(m z + sqrt(1−m²) g)] = Σ c_k m^k h_k(z)` as a new series.
     pub fn smoothed(&self, m: f64) -> HermiteSeries {
-        HermiteSeries { coeffs: self.coeffs.iter().enumerate().map(|(k, c)| c * m.powi(k as i32)).collect() }
+        HermiteSeries {
+            coeffs: self
+                .coeffs
+                .iter()
+                .enumerate()
+                .map(|(k, c)| c * m.powi(k as i32))
+                .collect(),
+        }
     }
     /// Dual kernel `K(ρ) = E[σ(u)σ(v)] = Σ c_k² ρ^k` for unit-variance u, v with correlation ρ.
     pub fn kernel(&self, rho: f64) -> f64 {
@@ -93,7 +112,12 @@ impl HermiteSeries {
     }
     /// `K'(ρ) = Σ k c_k² ρ^{k−1}`.
     pub fn kernel_derivative(&self, rho: f64) -> f64 {
-        self.coeffs.iter().enumerate().skip(1).map(|(k, c)| k as f64 * c * c * rho.powi(k as i32 - 1)).sum()
+        self.coeffs
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(k, c)| k as f64 * c * c * rho.powi(k as i32 - 1))
+            .sum()
     }
     /// Lowest order `k ≥ 2` with `c_k ≠ 0` (the "primary nonlinear term"), if any.
     pub fn primary_nonlinear_order(&self) -> Option<usize> {
@@ -118,16 +142,29 @@ impl GaussHermite {
     /// with off-diagonal `sqrt(k)`, weights = squared first eigenvector components).
     pub fn new(n: usize) -> Result<Self> {
         if n == 0 || n > 200 {
-            return Err(Error::config("quadrature.points", format!("need 1..=200 Gauss–Hermite points, got {n}")));
+            return Err(Error::config(
+                "quadrature.points",
+                format!("need 1..=200 Gauss–Hermite points, got {n}"),
+            ));
         }
-        let j = Mat::from_fn(n, n, |r, c| if r + 1 == c || c + 1 == r { (r.max(c) as f64).sqrt() } else { 0.0 });
+        let j = Mat::from_fn(n, n, |r, c| {
+            if r + 1 == c || c + 1 == r {
+                (r.max(c) as f64).sqrt()
+            } else {
+                0.0
+            }
+        });
         let (u, l) = sym_eig(j.as_ref())?;
         let weights: Vec<f64> = (0..n).map(|i| u[(0, i)] * u[(0, i)]).collect();
         Ok(GaussHermite { nodes: l, weights })
     }
     /// `E[f(z)]`, z ~ N(0,1).
     pub fn expect(&self, mut f: impl FnMut(f64) -> f64) -> f64 {
-        self.nodes.iter().zip(&self.weights).map(|(z, w)| w * f(*z)).sum()
+        self.nodes
+            .iter()
+            .zip(&self.weights)
+            .map(|(z, w)| w * f(*z))
+            .sum()
     }
     /// `E[f(z, g)]`, z, g i.i.d. N(0,1) (tensor rule).
     pub fn expect2(&self, mut f: impl FnMut(f64, f64) -> f64) -> f64 {

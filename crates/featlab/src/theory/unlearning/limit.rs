@@ -38,14 +38,24 @@ pub struct LimitModel {
 impl LimitModel {
     /// The population flow (no noise correction).
     pub fn new(student: HermiteSeries, teacher: HermiteSeries, eps: f64) -> Self {
-        LimitModel { student, teacher, eps, noise: 0.0, quad: None }
+        LimitModel {
+            student,
+            teacher,
+            eps,
+            noise: 0.0,
+            quad: None,
+        }
     }
     /// Enable the SGD-noise correction with strength `λ = η d / B`; V is evaluated with a
     /// 2-D Gauss–Hermite rule of `points²` nodes (exact for polynomial σ, σ* when
     /// `points ≥ deg σ* + deg σ'`+1).
     pub fn with_noise(mut self, lambda: f64, points: usize) -> Result<Self> {
         self.noise = lambda;
-        self.quad = if lambda != 0.0 { Some(GaussHermite::new(points)?) } else { None };
+        self.quad = if lambda != 0.0 {
+            Some(GaussHermite::new(points)?)
+        } else {
+            None
+        };
         Ok(self)
     }
     /// Number of Hermite orders involved (max of student and teacher lengths).
@@ -58,7 +68,9 @@ impl LimitModel {
     }
     /// Population loss `L(m, a) = ½ Σ_k (c*_k − a c_k m^k)²`.
     pub fn loss(&self, m: f64, a: f64) -> f64 {
-        0.5 * (0..self.orders()).map(|k| self.residual(k, m, a).powi(2)).sum::<f64>()
+        0.5 * (0..self.orders())
+            .map(|k| self.residual(k, m, a).powi(2))
+            .sum::<f64>()
     }
     /// `∂L/∂m = −a Σ_k k c_k m^{k−1} r_k`.
     pub fn dloss_dm(&self, m: f64, a: f64) -> f64 {
@@ -70,21 +82,29 @@ impl LimitModel {
     }
     /// Interior factor of the fast field, `Φ(m, a) = Σ_k k c_k m^{k−1} r_k` (`F = a(1−m²)Φ`).
     pub fn phi(&self, m: f64, a: f64) -> f64 {
-        (1..self.orders()).map(|k| k as f64 * self.student.c(k) * m.powi(k as i32 - 1) * self.residual(k, m, a)).sum()
+        (1..self.orders())
+            .map(|k| k as f64 * self.student.c(k) * m.powi(k as i32 - 1) * self.residual(k, m, a))
+            .sum()
     }
     /// `∂Φ/∂m = Σ_k k c_k [(k−1) m^{k−2} r_k − a k c_k m^{2k−2}]`.
     pub fn dphi_dm(&self, m: f64, a: f64) -> f64 {
         (1..self.orders())
             .map(|k| {
                 let (kf, c) = (k as f64, self.student.c(k));
-                let first = if k >= 2 { (kf - 1.0) * m.powi(k as i32 - 2) * self.residual(k, m, a) } else { 0.0 };
+                let first = if k >= 2 {
+                    (kf - 1.0) * m.powi(k as i32 - 2) * self.residual(k, m, a)
+                } else {
+                    0.0
+                };
                 kf * c * (first - a * kf * c * m.powi(2 * k as i32 - 2))
             })
             .sum()
     }
     /// `∂Φ/∂a = −Σ_k k c_k² m^{2k−1}`.
     pub fn dphi_da(&self, m: f64) -> f64 {
-        -(1..self.orders()).map(|k| k as f64 * self.student.c(k).powi(2) * m.powi(2 * k as i32 - 1)).sum::<f64>()
+        -(1..self.orders())
+            .map(|k| k as f64 * self.student.c(k).powi(2) * m.powi(2 * k as i32 - 1))
+            .sum::<f64>()
     }
     /// Population fast field `F(m, a) = a (1 − m²) Φ(m, a) = −(1−m²) ∂L/∂m`.
     pub fn fast(&self, m: f64, a: f64) -> f64 {
@@ -100,7 +120,9 @@ impl LimitModel {
     }
     /// Slow field without ε: `G(m, a) = −∂L/∂a = Σ_k c_k m^k r_k` (`da/dt = ε G`).
     pub fn slow(&self, m: f64, a: f64) -> f64 {
-        (0..self.orders()).map(|k| self.student.c(k) * m.powi(k as i32) * self.residual(k, m, a)).sum()
+        (0..self.orders())
+            .map(|k| self.student.c(k) * m.powi(k as i32) * self.residual(k, m, a))
+            .sum()
     }
     /// Noise variance `V(m, a) = E[r(x)² σ'(u)²]` (2-D Gauss–Hermite; 0 without noise).
     pub fn noise_variance(&self, m: f64, a: f64) -> f64 {
@@ -122,10 +144,25 @@ impl LimitModel {
         (dm, self.eps * self.slow(m, a))
     }
     /// Integrate from `(m0, a0)` and return `(m, a)` at each time of `save_at` (sorted, ≥ 0).
-    pub fn integrate(&self, m0: f64, a0: f64, save_at: &[f64], rtol: f64) -> Result<Vec<(f64, f64)>> {
+    pub fn integrate(
+        &self,
+        m0: f64,
+        a0: f64,
+        save_at: &[f64],
+        rtol: f64,
+    ) -> Result<Vec<(f64, f64)>> {
         let t1 = save_at.last().copied().unwrap_or(0.0);
         let mut field = LimitField(self);
-        let sol = solve(&mut field, &DOPRI5, PidController::new(rtol, rtol * 1e-3), 0.0, t1, &[m0, a0], save_at, 50_000_000)?;
+        let sol = solve(
+            &mut field,
+            &DOPRI5,
+            PidController::new(rtol, rtol * 1e-3),
+            0.0,
+            t1,
+            &[m0, a0],
+            save_at,
+            50_000_000,
+        )?;
         Ok(sol.ys.iter().map(|y| (y[0], y[1])).collect())
     }
 }

@@ -45,12 +45,22 @@ impl LimitModel {
             coef[2 * k - 1] += kf * ck * ck * c;
             coef[k] -= kf * ck * tk;
         }
-        let (q, kappa) = coef.iter().enumerate().find(|(_, v)| **v != 0.0).map(|(q, v)| (q as i32, *v))?;
+        let (q, kappa) = coef
+            .iter()
+            .enumerate()
+            .find(|(_, v)| **v != 0.0)
+            .map(|(q, v)| (q as i32, *v))?;
         if kappa <= 0.0 {
             return None;
         }
         let qf = q as f64;
         let a_prefactor = ((qf + 1.0) * self.eps * kappa * c.powi(q)).powf(1.0 / (qf + 1.0));
-        Some(ScalingLaw { q, kappa, c, exponent: 1.0 / (qf + 1.0), a_prefactor })
+        Some(ScalingLaw {
+            q,
+            kappa,
+            c,
+            exponent: 1.0 / (qf + 1.0),
+            a_prefactor,
+        })
     }
 }

@@ -110,12 +110,23 @@ impl SimConfig {
             return Err(Error::config(k("width"), "must be ≥ 1"));
         }
         if self.dim < 2 {
-            return Err(Error::config(k("dim"), "must be ≥ 2 (θ* plus orthogonal directions)"));
+            return Err(Error::config(
+                k("dim"),
+                "must be ≥ 2 (θ* plus orthogonal directions)",
+            ));
         }
         if !(self.m0 > -1.0 && self.m0 < 1.0) {
-            return Err(Error::config("m0", format!("initial alignment must lie in (−1, 1), got {}", self.m0)));
+            return Err(Error::config(
+                "m0",
+                format!("initial alignment must lie in (−1, 1), got {}", self.m0),
+            ));
         }
-        for (name, v) in [("lr", self.lr), ("eps", self.eps), ("gamma", self.gamma), ("a0", self.a0)] {
+        for (name, v) in [
+            ("lr", self.lr),
+            ("eps", self.eps),
+            ("gamma", self.gamma),
+            ("a0", self.a0),
+        ] {
             if !v.is_finite() {
                 return Err(Error::config(name, format!("must be finite, got {v}")));
             }
@@ -127,14 +138,19 @@ impl SimConfig {
             BatchMode::Online { batch } | BatchMode::Fixed { batch, .. } if batch == 0 => {
                 return Err(Error::config(k("batch.batch"), "batch size must be ≥ 1"));
             }
-            BatchMode::Fixed { samples, .. } if samples == 0 => return Err(Error::config(k("batch.samples"), "must be ≥ 1")),
+            BatchMode::Fixed { samples: 0, .. } => {
+                return Err(Error::config(k("batch.samples"), "must be ≥ 1"))
+            }
             BatchMode::Population if !self.spherical => {
                 return Err(Error::config(k("batch"), "the exact population gradient is implemented for the spherical first layer only"));
             }
             _ => {}
         }
         if self.orthogonal_init && self.width > self.dim - 1 {
-            return Err(Error::config(k("orthogonal_init"), format!("needs width ≤ dim − 1 ({} > {})", self.width, self.dim - 1)));
+            return Err(Error::config(
+                k("orthogonal_init"),
+                format!("needs width ≤ dim − 1 ({} > {})", self.width, self.dim - 1),
+            ));
         }
         Ok(())
     }
@@ -200,17 +216,37 @@ pub fn rescaled_coeffs(sigma: &HermiteSeries, s: f64, quad: &GaussHermite) -> Ve
 /// `σ(s·)` and ρ̂ the cosine, `E[y σ(w_j·x)] = Σ_k c*_k c_k(|w_j|) m̂_j^k`.
 pub fn population_loss(cfg: &SimConfig, w: &[f64], a: &[f64], quad: &GaussHermite) -> f64 {
     let (n, d) = (cfg.width, cfg.dim);
-    let norms: Vec<f64> = (0..n).map(|j| w[j * d..(j + 1) * d].iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
-    let coefs: Vec<Vec<f64>> = norms.iter().map(|s| rescaled_coeffs(&cfg.student, *s, quad)).collect();
+    let norms: Vec<f64> = (0..n)
+        .map(|j| {
+            w[j * d..(j + 1) * d]
+                .iter()
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect();
+    let coefs: Vec<Vec<f64>> = norms
+        .iter()
+        .map(|s| rescaled_coeffs(&cfg.student, *s, quad))
+        .collect();
     let mut gram = vec![0.0; n * n];
-    matmul(view_mut(&mut gram, n, n), Accum::Replace, view(w, n, d), view(w, n, d).transpose(), 1.0, Par::Seq);
+    matmul(
+        view_mut(&mut gram, n, n),
+        Accum::Replace,
+        view(w, n, d),
+        view(w, n, d).transpose(),
+        1.0,
+        Par::Seq,
+    );
     let scale = (n as f64).powf(-cfg.gamma);
     let kmax = cfg.student.len();
     let mut loss = 0.5 * cfg.teacher.coeffs.iter().map(|c| c * c).sum::<f64>();
     let mut pw = vec![0.0; kmax];
     for j in 0..n {
         let mh = w[j * d] / norms[j];
-        let g: f64 = (0..kmax).map(|k| cfg.teacher.c(k) * coefs[j][k] * mh.powi(k as i32)).sum();
+        let g: f64 = (0..kmax)
+            .map(|k| cfg.teacher.c(k) * coefs[j][k] * mh.powi(k as i32))
+            .sum();
         loss -= scale * a[j] * g;
         for i in 0..n {
             let rho = (gram[i * n + j] / (norms[i] * norms[j])).clamp(-1.0, 1.0);
@@ -229,13 +265,29 @@ pub fn population_loss(cfg: &SimConfig, w: &[f64], a: &[f64], quad: &GaussHermit
 /// Exact population gradient of unit-norm neurons (tangent part is what matters):
 /// `∂L/∂w_j = −N^{−γ} a_j g'(m_j) e_0 + N^{−2γ} a_j Σ_i a_i K'(ρ_ij) w_i`,
 /// `∂L/∂a_j = −N^{−γ} g(m_j) + N^{−2γ} Σ_i a_i K(ρ_ij)`. `w` rows must be unit vectors.
-pub fn population_gradient(cfg: &SimConfig, w: &[f64], a: &[f64], gw: &mut [f64], ga: &mut [f64], par: Par) {
+pub fn population_gradient(
+    cfg: &SimConfig,
+    w: &[f64],
+    a: &[f64],
+    gw: &mut [f64],
+    ga: &mut [f64],
+    par: Par,
+) {
     let (n, d) = (cfg.width, cfg.dim);
     let mut gram = vec![0.0; n * n];
-    matmul(view_mut(&mut gram, n, n), Accum::Replace, view(w, n, d), view(w, n, d).transpose(), 1.0, par);
+    matmul(
+        view_mut(&mut gram, n, n),
+        Accum::Replace,
+        view(w, n, d),
+        view(w, n, d).transpose(),
+        1.0,
+        par,
+    );
     let s1 = (n as f64).powf(-cfg.gamma);
     let s2 = s1 * s1;
-    let g_t: Vec<f64> = (0..cfg.student.len().max(cfg.teacher.len())).map(|k| cfg.teacher.c(k) * cfg.student.c(k)).collect();
+    let g_t: Vec<f64> = (0..cfg.student.len().max(cfg.teacher.len()))
+        .map(|k| cfg.teacher.c(k) * cfg.student.c(k))
+        .collect();
     let mut q = vec![0.0; n * n];
     for j in 0..n {
         let mut ksum = 0.0;
@@ -248,10 +300,22 @@ pub fn population_gradient(cfg: &SimConfig, w: &[f64], a: &[f64], gw: &mut [f64]
         let gm = super::hermite::poly(&g_t, m);
         ga[j] = -s1 * gm + s2 * ksum;
     }
-    matmul(view_mut(gw, n, d), Accum::Replace, view(&q, n, n), view(w, n, d), 1.0, par);
+    matmul(
+        view_mut(gw, n, d),
+        Accum::Replace,
+        view(&q, n, n),
+        view(w, n, d),
+        1.0,
+        par,
+    );
     for j in 0..n {
         let m = w[j * d];
-        let dg: f64 = g_t.iter().enumerate().skip(1).map(|(k, c)| k as f64 * c * m.powi(k as i32 - 1)).sum();
+        let dg: f64 = g_t
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(k, c)| k as f64 * c * m.powi(k as i32 - 1))
+            .sum();
         for i in 0..d {
             gw[j * d + i] *= s2 * a[j];
         }
@@ -350,7 +414,14 @@ impl Simulator {
     pub fn minibatch_gradient(&mut self, par: Par) -> f64 {
         let (n, d, b) = (self.cfg.width, self.cfg.dim, self.cfg.batch_size());
         self.draw_batch();
-        matmul(view_mut(&mut self.u, b, n), Accum::Replace, view(&self.x, b, d), view(&self.w, n, d).transpose(), 1.0, par);
+        matmul(
+            view_mut(&mut self.u, b, n),
+            Accum::Replace,
+            view(&self.x, b, d),
+            view(&self.w, n, d).transpose(),
+            1.0,
+            par,
+        );
         let scale = (n as f64).powf(-self.cfg.gamma);
         let mut loss = 0.0;
         self.ga.iter_mut().for_each(|v| *v = 0.0);
@@ -372,7 +443,14 @@ impl Simulator {
         }
         let inv_b = 1.0 / b as f64;
         self.ga.iter_mut().for_each(|v| *v *= scale * inv_b);
-        matmul(view_mut(&mut self.gw, n, d), Accum::Replace, view(&self.e, b, n).transpose(), view(&self.x, b, d), scale * inv_b, par);
+        matmul(
+            view_mut(&mut self.gw, n, d),
+            Accum::Replace,
+            view(&self.e, b, n).transpose(),
+            view(&self.x, b, d),
+            scale * inv_b,
+            par,
+        );
         loss * inv_b
     }
 
@@ -429,9 +507,18 @@ pub fn order_params(cfg: &SimConfig, w: &[f64], a: &[f64], quad: &GaussHermite) 
     }
     let at: Vec<f64> = a.iter().map(|v| v * nf.powf(1.0 - cfg.gamma)).collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let std = |v: &[f64], mu: f64| (v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+    let std = |v: &[f64], mu: f64| {
+        (v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+    };
     let (m, am) = (mean(&ms), mean(&at));
-    OrderParams { m, m_std: std(&ms, m), a: am, a_std: std(&at, am), w_norm: norm_sum / nf, loss: population_loss(cfg, w, a, quad) }
+    OrderParams {
+        m,
+        m_std: std(&ms, m),
+        a: am,
+        a_std: std(&at, am),
+        w_norm: norm_sum / nf,
+        loss: population_loss(cfg, w, a, quad),
+    }
 }
 
 /// Population gradient flow of the finite network (B = ∞, η → 0) as an ODE on
@@ -452,7 +539,15 @@ impl ParticleFlow {
         let (n, d) = (cfg.width, cfg.dim);
         let mut y0 = w;
         y0.extend(a);
-        Ok((ParticleFlow { wn: vec![0.0; n * d], gw: vec![0.0; n * d], ga: vec![0.0; n], cfg }, y0))
+        Ok((
+            ParticleFlow {
+                wn: vec![0.0; n * d],
+                gw: vec![0.0; n * d],
+                ga: vec![0.0; n],
+                cfg,
+            },
+            y0,
+        ))
     }
 }
 

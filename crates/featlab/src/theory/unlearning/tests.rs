@@ -4,7 +4,10 @@ use super::fast_slow::Branch;
 use super::fit::{least_squares, power_law};
 use super::hermite::{hermite_values, GaussHermite, HermiteSeries};
 use super::limit::LimitModel;
-use super::simulator::{population_gradient, population_loss, symmetric_init, BatchMode, ParticleFlow, SimConfig, Simulator};
+use super::simulator::{
+    population_gradient, population_loss, symmetric_init, BatchMode, ParticleFlow, SimConfig,
+    Simulator,
+};
 use crate::rng::{normal, stream};
 use crate::train::ode::{solve, PidController, DOPRI5};
 use faer::Par;
@@ -27,7 +30,10 @@ fn hermite_orthonormal_and_derivative() {
                 hermite_values(z, &mut h);
                 h[k] * h[l]
             });
-            assert!((v - if k == l { 1.0 } else { 0.0 }).abs() < 1e-11, "E[h{k} h{l}] = {v}");
+            assert!(
+                (v - if k == l { 1.0 } else { 0.0 }).abs() < 1e-11,
+                "E[h{k} h{l}] = {v}"
+            );
         }
     }
     // h_3 = (z³ − 3z)/√6 explicitly, and σ' against central differences.
@@ -50,7 +56,10 @@ fn hermite_smoothing_and_kernel_identities() {
         let r = (1.0 - m * m).sqrt();
         for z in [-1.3, 0.4, 2.0] {
             let lhs = q.expect(|g| s.value(m * z + r * g));
-            assert!((lhs - sm.value(z)).abs() < 1e-12, "smoothing at m={m}, z={z}");
+            assert!(
+                (lhs - sm.value(z)).abs() < 1e-12,
+                "smoothing at m={m}, z={z}"
+            );
         }
     }
     for rho in [-0.7, 0.0, 0.5, 0.95] {
@@ -65,7 +74,11 @@ fn hermite_smoothing_and_kernel_identities() {
 #[test]
 fn limit_loss_matches_monte_carlo_of_the_smoothed_network() {
     // L(m,a) = ½E[(σ*(z) − a Σ c_k m^k h_k(z))²] by Monte Carlo with 4e5 samples.
-    let lm = LimitModel::new(series(&[0.1, 1.0, 0.5, 0.2]), series(&[0.0, 0.8, -0.4, 0.3]), 0.1);
+    let lm = LimitModel::new(
+        series(&[0.1, 1.0, 0.5, 0.2]),
+        series(&[0.0, 0.8, -0.4, 0.3]),
+        0.1,
+    );
     let mut r = stream(3, "mc");
     let (m, a) = (0.6, 1.3);
     let sm = lm.student.smoothed(m);
@@ -77,8 +90,13 @@ fn limit_loss_matches_monte_carlo_of_the_smoothed_network() {
         })
         .collect();
     let mean = vals.iter().sum::<f64>() / n as f64;
-    let se = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 * (n as f64 - 1.0))).sqrt();
-    assert!((mean - lm.loss(m, a)).abs() < 4.0 * se, "MC {mean} ± {se} vs {}", lm.loss(m, a));
+    let se = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 * (n as f64 - 1.0)))
+        .sqrt();
+    assert!(
+        (mean - lm.loss(m, a)).abs() < 4.0 * se,
+        "MC {mean} ± {se} vs {}",
+        lm.loss(m, a)
+    );
 }
 
 #[test]
@@ -106,31 +124,53 @@ fn finite_network_population_loss_matches_monte_carlo_and_limit() {
     let closed = lm.loss(0.4, 0.7) + 0.7f64.powi(2) / (2.0 * 12.0) * (k(1.0) - k(0.16));
     assert!((exact - closed).abs() < 1e-12, "{exact} vs {closed}");
     // Monte Carlo with non-unit rows (norm-rescaled Hermite coefficients).
-    let w2: Vec<f64> = w.iter().enumerate().map(|(i, v)| v * (1.0 + 0.3 * ((i / 20) as f64 / 12.0))).collect();
+    let w2: Vec<f64> = w
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * (1.0 + 0.3 * ((i / 20) as f64 / 12.0)))
+        .collect();
     let exact2 = population_loss(&cfg, &w2, &a, &q);
     let mut r = stream(2, "mc");
     let n = 200_000;
     let mut vals = Vec::with_capacity(n);
-    let mut x = vec![0.0; 20];
+    let mut x = [0.0; 20];
     for _ in 0..n {
         x.iter_mut().for_each(|v| *v = normal(&mut r));
-        let f: f64 = (0..12).map(|j| a[j] * cfg.student.value((0..20).map(|i| w2[j * 20 + i] * x[i]).sum())).sum::<f64>() / 12.0;
+        let f: f64 = (0..12)
+            .map(|j| {
+                a[j] * cfg
+                    .student
+                    .value((0..20).map(|i| w2[j * 20 + i] * x[i]).sum())
+            })
+            .sum::<f64>()
+            / 12.0;
         vals.push(0.5 * (f - cfg.teacher.value(x[0])).powi(2));
     }
     let mean = vals.iter().sum::<f64>() / n as f64;
-    let se = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 * (n as f64 - 1.0))).sqrt();
-    assert!((mean - exact2).abs() < 4.0 * se, "MC {mean} ± {se} vs exact {exact2}");
+    let se = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 * (n as f64 - 1.0)))
+        .sqrt();
+    assert!(
+        (mean - exact2).abs() < 4.0 * se,
+        "MC {mean} ± {se} vs exact {exact2}"
+    );
 }
 
 #[test]
 fn limit_rhs_is_projected_gradient_of_the_loss() {
-    let lm = LimitModel::new(series(&[0.1, 1.0, 0.5, -0.2]), series(&[0.0, 0.9, -0.3, 0.4]), 0.07);
+    let lm = LimitModel::new(
+        series(&[0.1, 1.0, 0.5, -0.2]),
+        series(&[0.0, 0.9, -0.3, 0.4]),
+        0.07,
+    );
     let h = 1e-6;
     for (m, a) in [(0.2, 0.5), (0.7, 1.5), (-0.4, 2.0), (0.95, 0.3)] {
         let dl_dm = (lm.loss(m + h, a) - lm.loss(m - h, a)) / (2.0 * h);
         let dl_da = (lm.loss(m, a + h) - lm.loss(m, a - h)) / (2.0 * h);
         let (dm, da) = lm.rhs(m, a);
-        assert!((dm + (1.0 - m * m) * dl_dm).abs() < 1e-8, "dm/dt at ({m},{a})");
+        assert!(
+            (dm + (1.0 - m * m) * dl_dm).abs() < 1e-8,
+            "dm/dt at ({m},{a})"
+        );
         assert!((da + 0.07 * dl_da).abs() < 1e-9, "da/dt at ({m},{a})");
         let fd_fm = (lm.fast(m + h, a) - lm.fast(m - h, a)) / (2.0 * h);
         let fd_fa = (lm.fast(m, a + h) - lm.fast(m, a - h)) / (2.0 * h);
@@ -156,7 +196,9 @@ fn finite_population_gradient_matches_finite_differences() {
         orthogonal_init: false,
     };
     let (w, mut a) = symmetric_init(&cfg, &mut stream(4, "init"));
-    a.iter_mut().enumerate().for_each(|(j, v)| *v += 0.1 * j as f64);
+    a.iter_mut()
+        .enumerate()
+        .for_each(|(j, v)| *v += 0.1 * j as f64);
     let q = GaussHermite::new(16).unwrap();
     let (mut gw, mut ga) = (vec![0.0; 35], vec![0.0; 5]);
     population_gradient(&cfg, &w, &a, &mut gw, &mut ga, Par::Seq);
@@ -166,7 +208,8 @@ fn finite_population_gradient_matches_finite_differences() {
         ap[j] += h;
         let mut am = a.clone();
         am[j] -= h;
-        let fd = (population_loss(&cfg, &w, &ap, &q) - population_loss(&cfg, &w, &am, &q)) / (2.0 * h);
+        let fd =
+            (population_loss(&cfg, &w, &ap, &q) - population_loss(&cfg, &w, &am, &q)) / (2.0 * h);
         assert!((ga[j] - fd).abs() < 1e-8, "∂L/∂a_{j}: {} vs {fd}", ga[j]);
         // Tangent direction t ⟂ w_j: directional derivative on the sphere (retraction w + h t normalised).
         let wj = &w[j * 7..(j + 1) * 7];
@@ -175,7 +218,10 @@ fn finite_population_gradient_matches_finite_differences() {
         t.iter_mut().zip(wj).for_each(|(x, y)| *x -= p * y);
         let moved = |s: f64| {
             let mut w2 = w.clone();
-            let nn: f64 = (0..7).map(|i| (wj[i] + s * t[i]).powi(2)).sum::<f64>().sqrt();
+            let nn: f64 = (0..7)
+                .map(|i| (wj[i] + s * t[i]).powi(2))
+                .sum::<f64>()
+                .sqrt();
             for i in 0..7 {
                 w2[j * 7 + i] = (wj[i] + s * t[i]) / nn;
             }
@@ -183,7 +229,10 @@ fn finite_population_gradient_matches_finite_differences() {
         };
         let fd = (moved(h) - moved(-h)) / (2.0 * h);
         let an: f64 = (0..7).map(|i| gw[j * 7 + i] * t[i]).sum();
-        assert!((an - fd).abs() < 1e-7, "tangent derivative neuron {j}: {an} vs {fd}");
+        assert!(
+            (an - fd).abs() < 1e-7,
+            "tangent derivative neuron {j}: {an} vs {fd}"
+        );
     }
 }
 
@@ -199,7 +248,10 @@ fn minibatch_gradient_matches_finite_differences() {
         lr: 0.05,
         eps: 0.1,
         gamma: 1.0,
-        batch: BatchMode::Fixed { samples: 9, batch: 9 },
+        batch: BatchMode::Fixed {
+            samples: 9,
+            batch: 9,
+        },
         spherical: false,
         orthogonal_init: false,
     };
@@ -210,7 +262,14 @@ fn minibatch_gradient_matches_finite_differences() {
     let loss = |w: &[f64], a: &[f64]| {
         (0..9)
             .map(|i| {
-                let f: f64 = (0..4).map(|j| a[j] * cfg.student.value((0..6).map(|k| w[j * 6 + k] * x[i * 6 + k]).sum())).sum::<f64>() / 4.0;
+                let f: f64 = (0..4)
+                    .map(|j| {
+                        a[j] * cfg
+                            .student
+                            .value((0..6).map(|k| w[j * 6 + k] * x[i * 6 + k]).sum())
+                    })
+                    .sum::<f64>()
+                    / 4.0;
                 0.5 * (f - y[i]).powi(2)
             })
             .sum::<f64>()
@@ -238,15 +297,25 @@ fn critical_manifold_roots_and_stability() {
     let lm = model(0.25, 0.05);
     // Below A(1) = 1.25/1.5 there is no interior root in (0, 1): only m = 1 (attracting).
     let low = lm.critical_points(0.3, 2000);
-    assert!(low.iter().all(|p| p.branch == Branch::Boundary || p.m < 0.0));
+    assert!(low
+        .iter()
+        .all(|p| p.branch == Branch::Boundary || p.m < 0.0));
     assert!(low.iter().any(|p| p.m == 1.0 && p.attracting));
     for a in [1.0, 2.0, 5.0] {
         let pts = lm.critical_points(a, 2000);
-        let interior: Vec<_> = pts.iter().filter(|p| p.branch == Branch::Interior).collect();
+        let interior: Vec<_> = pts
+            .iter()
+            .filter(|p| p.branch == Branch::Interior)
+            .collect();
         assert!(!interior.is_empty(), "no interior root at a = {a}");
         for p in &interior {
             assert!(lm.fast(p.m, a).abs() < 1e-10);
-            assert!((lm.manifold_a(p.m) - a).abs() < 1e-8 * a.max(1.0), "root m={} gives A(m)={}", p.m, lm.manifold_a(p.m));
+            assert!(
+                (lm.manifold_a(p.m) - a).abs() < 1e-8 * a.max(1.0),
+                "root m={} gives A(m)={}",
+                p.m,
+                lm.manifold_a(p.m)
+            );
             let fd = (lm.fast(p.m + 1e-6, a) - lm.fast(p.m - 1e-6, a)) / 2e-6;
             assert_eq!(p.attracting, fd < 0.0);
         }
@@ -256,7 +325,10 @@ fn critical_manifold_roots_and_stability() {
         assert!(((1.0 + 2.0 * 0.5 * 0.25 * m) / (m + 2.0 * 0.25 * m.powi(3)) - a).abs() < 1e-8);
         assert!(pos.attracting, "the positive interior branch is attracting");
         // Boundary m = 1 attracting iff a < A(1).
-        let b = pts.iter().find(|p| p.branch == Branch::Boundary && p.m == 1.0).unwrap();
+        let b = pts
+            .iter()
+            .find(|p| p.branch == Branch::Boundary && p.m == 1.0)
+            .unwrap();
         assert_eq!(b.attracting, a < lm.manifold_a(1.0));
     }
 }
@@ -297,7 +369,11 @@ fn reduced_flow_matches_full_ode_as_eps_shrinks() {
         let ts: Vec<f64> = taus.iter().map(|t| t / eps).collect();
         let full = lm.integrate(m0, a0, &ts, 1e-10).unwrap();
         let red = lm.integrate_reduced(m0, &ts, 1e-10).unwrap();
-        let e = full.iter().zip(&red).map(|(f, r)| (f.0 - r.0).abs()).fold(0.0, f64::max);
+        let e = full
+            .iter()
+            .zip(&red)
+            .map(|(f, r)| (f.0 - r.0).abs())
+            .fold(0.0, f64::max);
         errs.push(e);
     }
     assert!(errs[0] < 0.01, "ε=0.02 error {}", errs[0]);
@@ -308,7 +384,9 @@ fn reduced_flow_matches_full_ode_as_eps_shrinks() {
 #[test]
 fn noise_variance_for_linear_student_is_twice_the_loss() {
     // σ = h1: σ' ≡ 1 so V = E[r²] = 2 L(m, a) exactly.
-    let lm = LimitModel::new(series(&[0.0, 1.0]), series(&[0.0, 1.0, 0.6]), 0.1).with_noise(0.01, 12).unwrap();
+    let lm = LimitModel::new(series(&[0.0, 1.0]), series(&[0.0, 1.0, 0.6]), 0.1)
+        .with_noise(0.01, 12)
+        .unwrap();
     for (m, a) in [(0.3, 1.0), (0.9, 0.5)] {
         assert!((lm.noise_variance(m, a) - 2.0 * lm.loss(m, a)).abs() < 1e-12);
     }
@@ -319,7 +397,11 @@ fn least_squares_recovers_coefficients_and_standard_errors() {
     let x: Vec<f64> = (0..200).map(|i| i as f64 / 20.0).collect();
     let y: Vec<f64> = x.iter().map(|v| 1.5 - 0.25 * v).collect();
     let ls = least_squares(&[vec![1.0; 200], x.clone()], &y).unwrap();
-    assert!((ls.coef[0] - 1.5).abs() < 1e-12 && (ls.coef[1] + 0.25).abs() < 1e-12 && ls.stderr[1] < 1e-12);
+    assert!(
+        (ls.coef[0] - 1.5).abs() < 1e-12
+            && (ls.coef[1] + 0.25).abs() < 1e-12
+            && ls.stderr[1] < 1e-12
+    );
     // Noise σ = 0.1: se(slope) = σ / sqrt(Σ(x−x̄)²); 95 % intervals cover the truth ~95 % of the time.
     let sxx: f64 = {
         let mu = x.iter().sum::<f64>() / 200.0;
@@ -347,24 +429,44 @@ fn scaling_law_exponents_match_long_time_fits() {
         let lm = model(cs, 0.05);
         let law = lm.scaling_law().unwrap();
         assert!((law.exponent - expo).abs() < 1e-15);
-        let ts: Vec<f64> = (0..=40).map(|i| 10f64.powf(6.0 + 3.0 * i as f64 / 40.0)).collect();
+        let ts: Vec<f64> = (0..=40)
+            .map(|i| 10f64.powf(6.0 + 3.0 * i as f64 / 40.0))
+            .collect();
         let sol = lm.integrate_reduced(0.5, &ts, 1e-10).unwrap();
         let a: Vec<f64> = sol.iter().map(|s| s.1).collect();
         let m: Vec<f64> = sol.iter().map(|s| s.0).collect();
         let fa = power_law(&ts, &a, 1e6, 1e9).unwrap();
         let fm = power_law(&ts, &m, 1e6, 1e9).unwrap();
-        assert!((fa.exponent - expo).abs() < 3e-3, "a exponent {fa:?} vs {expo}");
-        assert!((fm.exponent + expo).abs() < 3e-3, "m exponent {fm:?} vs {expo}");
-        assert!((fa.prefactor / law.a_prefactor - 1.0).abs() < 0.05, "prefactor {} vs {}", fa.prefactor, law.a_prefactor);
+        assert!(
+            (fa.exponent - expo).abs() < 3e-3,
+            "a exponent {fa:?} vs {expo}"
+        );
+        assert!(
+            (fm.exponent + expo).abs() < 3e-3,
+            "m exponent {fm:?} vs {expo}"
+        );
+        assert!(
+            (fa.prefactor / law.a_prefactor - 1.0).abs() < 0.05,
+            "prefactor {} vs {}",
+            fa.prefactor,
+            law.a_prefactor
+        );
         // Full ODE from (0.1, 0.1) vs reduced flow started on the branch: same late-time law.
         let late = [1e4, 1e5];
         let full = lm.integrate(0.1, 0.1, &late, 1e-9).unwrap();
         for (t, (mf, af)) in late.iter().zip(&full) {
             let pred = law.a_prefactor * t.powf(expo);
-            assert!((af / pred - 1.0).abs() < 0.25 && (mf * af / law.c - 1.0).abs() < 0.2, "t={t}: a={af} vs {pred}, a·m={}", mf * af);
+            assert!(
+                (af / pred - 1.0).abs() < 0.25 && (mf * af / law.c - 1.0).abs() < 0.2,
+                "t={t}: a={af} vs {pred}, a·m={}",
+                mf * af
+            );
         }
     }
-    assert!(model(0.25, 0.05).scaling_law().is_none(), "same-sign c*2 anchors the alignment");
+    assert!(
+        model(0.25, 0.05).scaling_law().is_none(),
+        "same-sign c*2 anchors the alignment"
+    );
 }
 
 #[test]
@@ -390,17 +492,35 @@ fn particle_flow_approaches_limit_ode_as_width_grows() {
             };
             let (mut flow, y0) = ParticleFlow::new(cfg.clone(), 0).unwrap();
             let ts = [10.0, 40.0, 100.0];
-            let sol = solve(&mut flow, &DOPRI5, PidController::new(1e-7, 1e-10), 0.0, 100.0, &y0, &ts, 100_000).unwrap();
+            let sol = solve(
+                &mut flow,
+                &DOPRI5,
+                PidController::new(1e-7, 1e-10),
+                0.0,
+                100.0,
+                &y0,
+                &ts,
+                100_000,
+            )
+            .unwrap();
             let lm = LimitModel::new(cfg.student.clone(), cfg.teacher.clone(), 0.2);
             let ode = lm.integrate(0.1, 0.1, &ts, 1e-10).unwrap();
             let q = GaussHermite::new(12).unwrap();
             sol.ys
                 .iter()
                 .zip(&ode)
-                .map(|(y, (m, _))| (super::simulator::order_params(&cfg, &y[..n * (n + 1)], &y[n * (n + 1)..], &q).m - m).abs())
+                .map(|(y, (m, _))| {
+                    (super::simulator::order_params(&cfg, &y[..n * (n + 1)], &y[n * (n + 1)..], &q)
+                        .m
+                        - m)
+                        .abs()
+                })
                 .fold(0.0, f64::max)
         })
         .collect();
     assert!(errs[0] < 0.15, "{errs:?}");
-    assert!(errs[1] < errs[0] / 2.5, "error should fall ~1/N from N=15 to N=60: {errs:?}");
+    assert!(
+        errs[1] < errs[0] / 2.5,
+        "error should fall ~1/N from N=15 to N=60: {errs:?}"
+    );
 }
