@@ -307,7 +307,8 @@ impl UnlearningConfig {
             student: HermiteSeries::new(self.student.clone(), "student")?,
             teacher: HermiteSeries::new(teacher.to_vec(), "teacher")?,
             m0: self.m0,
-            a0,
+            // `a0` in the config is the raw initial a_j; the simulator takes the effective N^{1−γ} a_j.
+            a0: a0 * (width as f64).powf(1.0 - s.parametrization.gamma()),
             lr: s.lr,
             eps: self.eps,
             gamma: s.parametrization.gamma(),
@@ -936,7 +937,9 @@ fn convergence(
         for &n in &c.widths {
             let d = ((c.dim_ratio * n as f64).round() as usize).max(n + 1);
             let mut sc = cfg.sim_config(n, d, BatchMode::Population, &cfg.teacher, cfg.a0)?;
+            // Mean-field units throughout (the width study compares to the ODE started at a0).
             sc.gamma = 1.0;
+            sc.a0 = cfg.a0;
             sc.orthogonal_init = false;
             ctx.progress.start(&format!("population flow N={n}"), 1);
             let (mut flow, y0) = ParticleFlow::new(
