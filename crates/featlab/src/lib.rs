@@ -24,6 +24,7 @@ pub mod output;
 pub mod presets;
 pub mod rng;
 pub mod sweep;
+pub mod theory;
 pub mod train;
 
 pub use array::NdArray;
