@@ -27,7 +27,7 @@ use rand_distr::{ChiSquared, Distribution};
 use serde::{Deserialize, Serialize};
 
 /// A phase-diagram axis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Axis {
     /// Width d (log axis).
