@@ -11,14 +11,19 @@ use serde::Serialize;
 
 /// Parse TOML text; errors carry the origin (file name or preset) and line/column.
 pub fn parse_toml(text: &str, origin: &str) -> Result<toml::Table> {
-    text.parse::<toml::Table>().map_err(|e| Error::Toml { origin: origin.to_string(), msg: e.to_string().trim_end().to_string() })
+    text.parse::<toml::Table>().map_err(|e| Error::Toml {
+        origin: origin.to_string(),
+        msg: e.to_string().trim_end().to_string(),
+    })
 }
 
 /// Parse the value of a `--set` override: a TOML value (`3`, `1e-3`, `true`,
 /// `[1, 2]`, `"relu"`), or a bare string when it is not valid TOML (`relu`).
 pub fn parse_value(text: &str) -> toml::Value {
     match format!("v = {text}").parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(text.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or(toml::Value::String(text.to_string())),
         Err(_) => toml::Value::String(text.to_string()),
     }
 }
@@ -28,7 +33,10 @@ pub fn parse_value(text: &str) -> toml::Value {
 /// table is deserialised (unknown keys are rejected there, naming the key).
 pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
     let (key, value) = assignment.split_once('=').ok_or_else(|| {
-        Error::config(assignment, "an override must look like `key.path=value`, e.g. `model.width=32`")
+        Error::config(
+            assignment,
+            "an override must look like `key.path=value`, e.g. `model.width=32`",
+        )
     })?;
     let key = key.trim();
     if key.is_empty() {
@@ -49,7 +57,10 @@ pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
             }
         };
     }
-    cur.insert(parts[parts.len() - 1].to_string(), parse_value(value.trim()));
+    cur.insert(
+        parts[parts.len() - 1].to_string(),
+        parse_value(value.trim()),
+    );
     Ok(())
 }
 
@@ -61,7 +72,14 @@ pub fn from_table<T: DeserializeOwned>(table: &toml::Table) -> Result<T> {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         let inner = inner.trim_end().to_string();
-        Error::config(if path == "." || path.is_empty() { "(top level)".to_string() } else { path }, inner)
+        Error::config(
+            if path == "." || path.is_empty() {
+                "(top level)".to_string()
+            } else {
+                path
+            },
+            inner,
+        )
     })
 }
 
@@ -69,8 +87,12 @@ pub fn from_table<T: DeserializeOwned>(table: &toml::Table) -> Result<T> {
 pub fn to_table<T: Serialize>(value: &T) -> Result<toml::Table> {
     match toml::Value::try_from(value) {
         Ok(toml::Value::Table(t)) => Ok(t),
-        Ok(_) => Err(Error::Numerical("config did not serialise to a table".into())),
-        Err(e) => Err(Error::Numerical(format!("config serialisation failed: {e}"))),
+        Ok(_) => Err(Error::Numerical(
+            "config did not serialise to a table".into(),
+        )),
+        Err(e) => Err(Error::Numerical(format!(
+            "config serialisation failed: {e}"
+        ))),
     }
 }
 
@@ -93,7 +115,9 @@ mod tests {
         assert!(apply_set(&mut t, "nosuch.key=1").is_err());
         assert!(apply_set(&mut t, "model.width.x=1").is_err());
         assert!(apply_set(&mut t, "model.width").is_err());
-        let e = parse_toml("[model\nwidth = 3", "bad.toml").unwrap_err().to_string();
+        let e = parse_toml("[model\nwidth = 3", "bad.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.toml") && e.contains("line"), "{e}");
     }
 }

@@ -208,10 +208,16 @@ impl NeuronSum for TwoLayer {
         self.width
     }
     fn homogeneity(&self) -> u32 {
-        1 + self.activation.homogeneity().expect("NeuronSum needs a positively homogeneous activation (linear, relu, quadratic)")
+        1 + self
+            .activation
+            .homogeneity()
+            .expect("NeuronSum needs a positively homogeneous activation (linear, relu, quadratic)")
     }
     fn neuron_params(&self, i: usize) -> Vec<usize> {
-        assert!(!self.bias, "two-layer nets with biases are not neuron sums of homogeneous neurons");
+        assert!(
+            !self.bias,
+            "two-layer nets with biases are not neuron sums of homogeneous neurons"
+        );
         let w1 = &self.blocks[0];
         let w2 = &self.blocks[self.blocks.len() - 1];
         let mut idx: Vec<usize> = (0..self.d).map(|j| w1.offset + i * self.d + j).collect();

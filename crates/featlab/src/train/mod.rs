@@ -12,6 +12,8 @@ pub mod stepper;
 pub use config::{Method, TrainConfig};
 pub use observer::{BlockNormObserver, LossObserver, Observer};
 pub use problem::Problem;
-pub use runner::{run, NoProgress, Progress, RunContext, RunOptions, StopReason, TrainResult, Trajectory};
+pub use runner::{
+    run, NoProgress, Progress, RunContext, RunOptions, StopReason, TrainResult, Trajectory,
+};
 pub use schedule::Schedule;
 pub use stepper::{Adam, Flow, GradientDescent, Momentum, Sgd, Stepper};

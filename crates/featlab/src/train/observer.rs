@@ -8,7 +8,12 @@ pub trait Observer: Send {
     /// Column names this observer appends to the trajectory.
     fn columns(&self) -> Vec<String>;
     /// Values for `columns()` at time `t` for parameters `params`.
-    fn observe(&mut self, t: f64, params: &[f64], problem: &mut Problem<'_>) -> crate::Result<Vec<f64>>;
+    fn observe(
+        &mut self,
+        t: f64,
+        params: &[f64],
+        problem: &mut Problem<'_>,
+    ) -> crate::Result<Vec<f64>>;
 }
 
 /// Full-batch data loss `loss` (always the first metric column).
@@ -18,7 +23,12 @@ impl Observer for LossObserver {
     fn columns(&self) -> Vec<String> {
         vec!["loss".into()]
     }
-    fn observe(&mut self, _t: f64, params: &[f64], problem: &mut Problem<'_>) -> crate::Result<Vec<f64>> {
+    fn observe(
+        &mut self,
+        _t: f64,
+        params: &[f64],
+        problem: &mut Problem<'_>,
+    ) -> crate::Result<Vec<f64>> {
         Ok(vec![problem.data_loss(params)])
     }
 }
@@ -43,7 +53,16 @@ impl Observer for BlockNormObserver {
     fn columns(&self) -> Vec<String> {
         self.names.clone()
     }
-    fn observe(&mut self, _t: f64, params: &[f64], _problem: &mut Problem<'_>) -> crate::Result<Vec<f64>> {
-        Ok(self.ranges.iter().map(|r| norm2(&params[r.clone()])).collect())
+    fn observe(
+        &mut self,
+        _t: f64,
+        params: &[f64],
+        _problem: &mut Problem<'_>,
+    ) -> crate::Result<Vec<f64>> {
+        Ok(self
+            .ranges
+            .iter()
+            .map(|r| norm2(&params[r.clone()]))
+            .collect())
     }
 }

@@ -6,9 +6,11 @@
 //! A ReLU MLP `f(x) = γ · W_L σ(⋯σ(W_1 x))` (standard init std α/√fan_in, no biases) is
 //! trained by full-batch GD on MSE to one-hot targets of scikit-learn's 8×8 digits, over a
 //! grid of output scale γ and init scale α. The step size is
-//! `lr / (γ² · max(α, 1)^{2(L−1)})`, which keeps the initial NTK-driven function speed
-//! comparable across cells (the NTK scales as γ²α^{2(L−1)}) while not inflating it for
-//! small init. Measured per run, start vs end: per-layer norm change, Gram alignment of
+//! `lr / (max(γ, 1)² · max(α, 1)^{2(L−1)})`: the NTK scales as γ²α^{2(L−1)}, so this keeps
+//! GD stable for large γ or α without inflating the step for small ones (an inflated step
+//! of lr/γ² at γ = 0.1 blew the ReLU weights up by e³⁰ in a first version). With
+//! `center_output = true` the model trained is f(x; θ) − f(x; θ₀) (targets shifted by the
+//! initial outputs), which removes the random initial function. Measured per run, start vs end: per-layer norm change, Gram alignment of
 //! consecutive layers, empirical NTK change on a probe batch of test images, test accuracy;
 //! each run is labelled by [`crate::theory::exact_linear_1d::classify`].
 
@@ -20,9 +22,13 @@ use crate::figure::{Figure, FigureKind, Heatmap, LinePlot, Scale, Series};
 use crate::model::config::MlpConfig;
 use crate::model::{Activation, Loss, Model, ModelConfig, Parametrization};
 use crate::rng::{normal_vec, permutation, stream};
-use crate::theory::exact_linear_1d::measure::{consecutive_alignments, empirical_ntk, kernel_rel_change, layer_norms};
+use crate::theory::exact_linear_1d::measure::{
+    consecutive_alignments, empirical_ntk, kernel_rel_change, layer_norms,
+};
 use crate::theory::exact_linear_1d::{classify, Classification, DynamicsMeasures, Thresholds};
-use crate::train::{self, GradientDescent, LossObserver, Observer, Problem, RunContext, RunOptions};
+use crate::train::{
+    self, GradientDescent, LossObserver, Observer, Problem, RunContext, RunOptions,
+};
 use crate::{Error, Result};
 use faer::Mat;
 use rayon::prelude::*;
@@ -101,6 +107,10 @@ pub struct DeepRealConfig {
     /// Record the loss every this many steps.
     #[serde(default = "d_every")]
     pub record_every: u64,
+    /// Train the centred model f(x; θ) − f(x; θ₀) (Chizat & Bach's lazy-training trick):
+    /// removes the random initial function, so no output has to be undone.
+    #[serde(default)]
+    pub center_output: bool,
     #[serde(default)]
     pub thresholds: Thresholds,
 }
@@ -123,10 +133,15 @@ pub fn load_split(cfg: &DeepRealConfig) -> Result<(Dataset, Dataset, Vec<u8>)> {
         }
         DeepData::Synthetic { n, d, classes } => {
             if *n < 4 || *d == 0 || *classes < 2 || *classes > 255 {
-                return Err(Error::config("data", "synthetic data need n ≥ 4, d ≥ 1 and 2 ≤ classes ≤ 255"));
+                return Err(Error::config(
+                    "data",
+                    "synthetic data need n ≥ 4, d ≥ 1 and 2 ≤ classes ≤ 255",
+                ));
             }
             let mut rng = stream(cfg.seed, "synthetic");
-            let means: Vec<Vec<f64>> = (0..*classes).map(|_| normal_vec(&mut rng, *d, 1.0)).collect();
+            let means: Vec<Vec<f64>> = (0..*classes)
+                .map(|_| normal_vec(&mut rng, *d, 1.0))
+                .collect();
             let mut x = Mat::zeros(*n, *d);
             let mut l = Vec::with_capacity(*n);
             for i in 0..*n {
@@ -143,7 +158,10 @@ pub fn load_split(cfg: &DeepRealConfig) -> Result<(Dataset, Dataset, Vec<u8>)> {
     let n = x.nrows();
     let n_test = ((n as f64) * cfg.test_fraction).round() as usize;
     if n_test == 0 || n_test >= n {
-        return Err(Error::config("test_fraction", format!("leaves {n_test} of {n} samples for testing; need at least one in each split")));
+        return Err(Error::config(
+            "test_fraction",
+            format!("leaves {n_test} of {n} samples for testing; need at least one in each split"),
+        ));
     }
     let perm = permutation(&mut stream(cfg.seed, "split"), n);
     let (test_idx, train_idx) = perm.split_at(n_test);
@@ -158,9 +176,19 @@ pub fn load_split(cfg: &DeepRealConfig) -> Result<(Dataset, Dataset, Vec<u8>)> {
     Ok((train, test, test_labels))
 }
 
-/// Fraction of rows whose arg-max output equals the label.
-pub fn accuracy(model: &dyn Model, params: &[f64], x: faer::MatRef<'_, f64>, labels: &[u8]) -> f64 {
-    let out = model.predict(params, x);
+/// Fraction of rows whose arg-max output (minus `offset`, the initial outputs of a
+/// centred model) equals the label.
+pub fn accuracy(
+    model: &dyn Model,
+    params: &[f64],
+    x: faer::MatRef<'_, f64>,
+    labels: &[u8],
+    offset: Option<&Mat<f64>>,
+) -> f64 {
+    let mut out = model.predict(params, x);
+    if let Some(o) = offset {
+        out = Mat::from_fn(out.nrows(), out.ncols(), |i, j| out[(i, j)] - o[(i, j)]);
+    }
     let mut hit = 0usize;
     for (i, &l) in labels.iter().enumerate() {
         let mut best = 0;
@@ -196,7 +224,15 @@ pub struct DeepRun {
 }
 
 /// Train and measure one cell.
-pub fn run_cell(cfg: &DeepRealConfig, train_set: &Dataset, test: &Dataset, test_labels: &[u8], gamma: f64, alpha: f64, ctx: &RunContext<'_>) -> Result<DeepRun> {
+pub fn run_cell(
+    cfg: &DeepRealConfig,
+    train_set: &Dataset,
+    test: &Dataset,
+    test_labels: &[u8],
+    gamma: f64,
+    alpha: f64,
+    ctx: &RunContext<'_>,
+) -> Result<DeepRun> {
     let start = Instant::now();
     let mc = ModelConfig::Mlp(MlpConfig {
         hidden: cfg.hidden.clone(),
@@ -209,40 +245,118 @@ pub fn run_cell(cfg: &DeepRealConfig, train_set: &Dataset, test: &Dataset, test_
         multipliers: None,
         lr_layers: None,
     });
-    let (model, p0) = mc.build(train_set.d(), train_set.c(), &mut stream(cfg.seed, &format!("init-{gamma}-{alpha}")))?;
+    let (model, p0) = mc.build(
+        train_set.d(),
+        train_set.c(),
+        &mut stream(cfg.seed, &format!("init-{gamma}-{alpha}")),
+    )?;
     let depth = cfg.hidden.len() + 1;
-    let lr = cfg.lr / (gamma * gamma * alpha.max(1.0).powi(2 * (depth as i32 - 1)));
+    let lr = cfg.lr / (gamma.max(1.0).powi(2) * alpha.max(1.0).powi(2 * (depth as i32 - 1)));
     let probe_n = cfg.probe.min(test.n());
     let probe = test.x.as_ref().subrows(0, probe_n);
     let k0 = empirical_ntk(model.as_ref(), &p0, probe);
-    let (n0, a0) = (layer_norms(model.as_ref(), &p0), consecutive_alignments(model.as_ref(), &p0));
-    let acc0 = accuracy(model.as_ref(), &p0, test.x.as_ref(), test_labels);
+    let (n0, a0) = (
+        layer_norms(model.as_ref(), &p0),
+        consecutive_alignments(model.as_ref(), &p0),
+    );
+    let f0_test = if cfg.center_output {
+        Some(model.predict(&p0, test.x.as_ref()))
+    } else {
+        None
+    };
+    let acc0 = accuracy(
+        model.as_ref(),
+        &p0,
+        test.x.as_ref(),
+        test_labels,
+        f0_test.as_ref(),
+    );
+    let shifted;
+    let train_set = if cfg.center_output {
+        let f0 = model.predict(&p0, train_set.x.as_ref());
+        shifted = Dataset::new(
+            train_set.x.clone(),
+            Mat::from_fn(train_set.n(), train_set.c(), |i, j| {
+                train_set.y[(i, j)] + f0[(i, j)]
+            }),
+        )?;
+        &shifted
+    } else {
+        train_set
+    };
     let mut problem = Problem::new(model.as_ref(), train_set, Loss::Mse, 0.0, faer::Par::Seq);
     let mut gd = GradientDescent::new(lr, p0.clone());
     let t_max = lr * cfg.steps as f64;
-    let record_at: Vec<f64> = (0..=cfg.steps / cfg.record_every.max(1)).map(|i| (i * cfg.record_every.max(1)) as f64 * lr).filter(|&t| t <= t_max * (1.0 + 1e-12)).collect();
-    let opts = RunOptions { t_max, record_at, target_loss: None, max_steps: cfg.steps + 1, divergence_hint: "lower lr".into() };
+    let record_at: Vec<f64> = (0..=cfg.steps / cfg.record_every.max(1))
+        .map(|i| (i * cfg.record_every.max(1)) as f64 * lr)
+        .filter(|&t| t <= t_max * (1.0 + 1e-12))
+        .collect();
+    let opts = RunOptions {
+        t_max,
+        record_at,
+        target_loss: None,
+        max_steps: cfg.steps + 1,
+        divergence_hint: "lower lr".into(),
+    };
     let mut obs: Vec<Box<dyn Observer>> = vec![Box::new(LossObserver)];
-    let quiet = RunContext { progress: &train::NoProgress, cancel: ctx.cancel, par: faer::Par::Seq };
+    let quiet = RunContext {
+        progress: &train::NoProgress,
+        cancel: ctx.cancel,
+        par: faer::Par::Seq,
+    };
     let res = train::run(&mut problem, &mut gd, &mut obs, &opts, &quiet);
     let (diverged, p1, curve) = match res {
         Ok(r) => {
             let t = r.trajectory.column("t").unwrap_or_default();
             let l = r.trajectory.column("loss").unwrap_or_default();
-            (false, r.final_params, (t.iter().map(|v| v / lr).collect(), l))
+            (
+                false,
+                r.final_params,
+                (t.iter().map(|v| v / lr).collect(), l),
+            )
         }
         Err(Error::Diverged { .. }) => (true, p0.clone(), (vec![], vec![])),
         Err(e) => return Err(e),
     };
     let mut ws = model.workspace(train_set.n());
-    let l0 = model.loss(&p0, train_set.x.as_ref(), train_set.y.as_ref(), Loss::Mse, &mut ws);
-    let l1 = model.loss(&p1, train_set.x.as_ref(), train_set.y.as_ref(), Loss::Mse, &mut ws);
+    let l0 = model.loss(
+        &p0,
+        train_set.x.as_ref(),
+        train_set.y.as_ref(),
+        Loss::Mse,
+        &mut ws,
+    );
+    let l1 = model.loss(
+        &p1,
+        train_set.x.as_ref(),
+        train_set.y.as_ref(),
+        Loss::Mse,
+        &mut ws,
+    );
     let k1 = empirical_ntk(model.as_ref(), &p1, probe);
-    let (n1, a1) = (layer_norms(model.as_ref(), &p1), consecutive_alignments(model.as_ref(), &p1));
-    let acc1 = accuracy(model.as_ref(), &p1, test.x.as_ref(), test_labels);
+    let (n1, a1) = (
+        layer_norms(model.as_ref(), &p1),
+        consecutive_alignments(model.as_ref(), &p1),
+    );
+    let acc1 = accuracy(
+        model.as_ref(),
+        &p1,
+        test.x.as_ref(),
+        test_labels,
+        f0_test.as_ref(),
+    );
     let lnr: Vec<f64> = n0.iter().zip(&n1).map(|(a, b)| (b / a).ln()).collect();
-    let meas = DynamicsMeasures { ntk_rel_change: kernel_rel_change(k0.as_ref(), k1.as_ref()), alignment_start: a0.clone(), alignment_end: a1.clone(), log_norm_ratios: lnr.clone() };
-    let class = if diverged { None } else { Some(classify(&meas, &cfg.thresholds)) };
+    let meas = DynamicsMeasures {
+        ntk_rel_change: kernel_rel_change(k0.as_ref(), k1.as_ref()),
+        alignment_start: a0.clone(),
+        alignment_end: a1.clone(),
+        log_norm_ratios: lnr.clone(),
+    };
+    let class = if diverged {
+        None
+    } else {
+        Some(classify(&meas, &cfg.thresholds))
+    };
     Ok(DeepRun {
         gamma,
         init_scale: alpha,
@@ -272,16 +386,35 @@ impl Experiment for DeepRealExperiment {
     fn resolve(&self, table: &toml::Table) -> Result<toml::Table> {
         let cfg: DeepRealConfig = from_table(table)?;
         if cfg.gammas.is_empty() || cfg.init_scales.is_empty() {
-            return Err(Error::config("gammas", "gammas and init_scales need at least one value each"));
+            return Err(Error::config(
+                "gammas",
+                "gammas and init_scales need at least one value each",
+            ));
         }
-        if cfg.gammas.iter().chain(&cfg.init_scales).any(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(Error::config("gammas", "every γ and init scale must be finite and > 0"));
+        if cfg
+            .gammas
+            .iter()
+            .chain(&cfg.init_scales)
+            .any(|v| !(v.is_finite() && *v > 0.0))
+        {
+            return Err(Error::config(
+                "gammas",
+                "every γ and init scale must be finite and > 0",
+            ));
         }
         if !(cfg.test_fraction > 0.0 && cfg.test_fraction < 1.0) {
             return Err(Error::config("test_fraction", "must be in (0, 1)"));
         }
-        if !(cfg.lr.is_finite() && cfg.lr > 0.0) || cfg.steps == 0 || cfg.probe == 0 || cfg.hidden.is_empty() || cfg.hidden.contains(&0) {
-            return Err(Error::config("lr", "need lr > 0, steps ≥ 1, probe ≥ 1 and at least one hidden layer of width ≥ 1"));
+        if !(cfg.lr.is_finite() && cfg.lr > 0.0)
+            || cfg.steps == 0
+            || cfg.probe == 0
+            || cfg.hidden.is_empty()
+            || cfg.hidden.contains(&0)
+        {
+            return Err(Error::config(
+                "lr",
+                "need lr > 0, steps ≥ 1, probe ≥ 1 and at least one hidden layer of width ≥ 1",
+            ));
         }
         to_table(&cfg)
     }
@@ -289,7 +422,11 @@ impl Experiment for DeepRealExperiment {
     fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
         let cfg: DeepRealConfig = from_table(resolved)?;
         let (train_set, test, test_labels) = load_split(&cfg)?;
-        let cells: Vec<(f64, f64)> = cfg.init_scales.iter().flat_map(|&a| cfg.gammas.iter().map(move |&g| (g, a))).collect();
+        let cells: Vec<(f64, f64)> = cfg
+            .init_scales
+            .iter()
+            .flat_map(|&a| cfg.gammas.iter().map(move |&g| (g, a)))
+            .collect();
         ctx.progress.start("exact_deep_real", cells.len() as u64);
         let done = std::sync::atomic::AtomicU64::new(0);
         let runs: Vec<Result<DeepRun>> = cells
@@ -303,21 +440,41 @@ impl Experiment for DeepRealExperiment {
             .collect();
         ctx.progress.finish();
         let runs: Vec<DeepRun> = runs.into_iter().collect::<Result<_>>()?;
-        let mut out = RunOutput { config: resolved.clone(), seed: cfg.seed, ..Default::default() };
-        out.summary.insert("train_samples".into(), json!(train_set.n()));
+        let mut out = RunOutput {
+            config: resolved.clone(),
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        out.summary
+            .insert("train_samples".into(), json!(train_set.n()));
         out.summary.insert("test_samples".into(), json!(test.n()));
         out.summary.insert("runs".into(), json!(runs));
         let mut labels = serde_json::Map::new();
         for r in &runs {
-            labels.insert(format!("gamma={} alpha={}", r.gamma, r.init_scale), json!(r.classification.as_ref().map(|c| c.mechanism.name()).unwrap_or("diverged")));
+            labels.insert(
+                format!("gamma={} alpha={}", r.gamma, r.init_scale),
+                json!(r
+                    .classification
+                    .as_ref()
+                    .map(|c| c.mechanism.name())
+                    .unwrap_or("diverged")),
+            );
         }
-        out.summary.insert("labels".into(), serde_json::Value::Object(labels));
-        let seen: std::collections::BTreeSet<&str> = runs.iter().filter_map(|r| r.classification.as_ref().map(|c| c.mechanism.name())).collect();
+        out.summary
+            .insert("labels".into(), serde_json::Value::Object(labels));
+        let seen: std::collections::BTreeSet<&str> = runs
+            .iter()
+            .filter_map(|r| r.classification.as_ref().map(|c| c.mechanism.name()))
+            .collect();
         out.summary.insert("mechanisms_seen".into(), json!(seen));
 
         // heatmaps over (γ, α)
         let (ng, na) = (cfg.gammas.len(), cfg.init_scales.len());
-        let grid = |f: &dyn Fn(&DeepRun) -> f64| -> Vec<Vec<f64>> { (0..na).map(|i| (0..ng).map(|j| f(&runs[i * ng + j])).collect()).collect() };
+        let grid = |f: &dyn Fn(&DeepRun) -> f64| -> Vec<Vec<f64>> {
+            (0..na)
+                .map(|i| (0..ng).map(|j| f(&runs[i * ng + j])).collect())
+                .collect()
+        };
         let heat = |name: &str, title: &str, zl: &str, z: Vec<Vec<f64>>, cap: &str| Figure {
             name: name.into(),
             caption: cap.into(),
@@ -334,34 +491,112 @@ impl Experiment for DeepRealExperiment {
                 overlays: vec![],
             }),
         };
-        out.figures.push(heat("mechanism", "Mechanism label", "0 kernel · 1 alignment · 2 disalignment · 3 rescaling · 4 unexplained", grid(&|r| r.classification.as_ref().map(|c| c.mechanism.code()).unwrap_or(f64::NAN)), "Classifier label per (γ, α) cell (grey: diverged)."));
-        out.figures.push(heat("ntk_change", "Empirical NTK change", "log₁₀ ‖Θ_T − Θ_0‖/‖Θ_0‖", grid(&|r| r.ntk_rel_change.max(1e-16).log10()), "Relative change of the empirical NTK on a probe batch of test images."));
-        out.figures.push(heat("alignment_change", "Largest change of consecutive-layer Gram alignment", "Δa", grid(&|r| r.classification.as_ref().map(|c| c.alignment_change).unwrap_or(f64::NAN)), "Signed change of the Gram alignment of the consecutive layer pair that changed most."));
-        out.figures.push(heat("test_accuracy", "Test accuracy after training", "accuracy", grid(&|r| r.test_accuracy_end), "Held-out accuracy at the end of training."));
-        let mut lp = LinePlot::new("Training loss", "GD step", "train loss (MSE)").scales(Scale::Linear, Scale::Log);
+        out.figures.push(heat(
+            "mechanism",
+            "Mechanism label",
+            "0 kernel · 1 alignment · 2 disalignment · 3 rescaling · 4 unexplained",
+            grid(&|r| {
+                r.classification
+                    .as_ref()
+                    .map(|c| c.mechanism.code())
+                    .unwrap_or(f64::NAN)
+            }),
+            "Classifier label per (γ, α) cell (grey: diverged).",
+        ));
+        out.figures.push(heat(
+            "ntk_change",
+            "Empirical NTK change",
+            "log₁₀ ‖Θ_T − Θ_0‖/‖Θ_0‖",
+            grid(&|r| r.ntk_rel_change.max(1e-16).log10()),
+            "Relative change of the empirical NTK on a probe batch of test images.",
+        ));
+        out.figures.push(heat(
+            "alignment_change",
+            "Largest change of consecutive-layer Gram alignment",
+            "Δa",
+            grid(&|r| {
+                r.classification
+                    .as_ref()
+                    .map(|c| c.alignment_change)
+                    .unwrap_or(f64::NAN)
+            }),
+            "Signed change of the Gram alignment of the consecutive layer pair that changed most.",
+        ));
+        out.figures.push(heat(
+            "test_accuracy",
+            "Test accuracy after training",
+            "accuracy",
+            grid(&|r| r.test_accuracy_end),
+            "Held-out accuracy at the end of training.",
+        ));
+        let mut lp = LinePlot::new("Training loss", "GD step", "train loss (MSE)")
+            .scales(Scale::Linear, Scale::Log);
         for r in &runs {
             if !r.loss_curve.0.is_empty() {
-                lp.series.push(Series::line(format!("γ={} α={}", r.gamma, r.init_scale), r.loss_curve.0.clone(), r.loss_curve.1.clone()));
+                lp.series.push(Series::line(
+                    format!("γ={} α={}", r.gamma, r.init_scale),
+                    r.loss_curve.0.clone(),
+                    r.loss_curve.1.clone(),
+                ));
             }
         }
-        out.figures.push(lp.figure("loss", "Full-batch training loss of every cell."));
-        let cols = ["gamma", "init_scale", "lr", "label_code", "ntk_rel_change", "alignment_change", "max_log_norm_change", "test_accuracy_start", "test_accuracy_end", "train_loss_end"];
+        out.figures
+            .push(lp.figure("loss", "Full-batch training loss of every cell."));
+        let cols = [
+            "gamma",
+            "init_scale",
+            "lr",
+            "label_code",
+            "ntk_rel_change",
+            "alignment_change",
+            "max_log_norm_change",
+            "test_accuracy_start",
+            "test_accuracy_end",
+            "train_loss_end",
+        ];
         let vals: Vec<Vec<f64>> = vec![
             runs.iter().map(|r| r.gamma).collect(),
             runs.iter().map(|r| r.init_scale).collect(),
             runs.iter().map(|r| r.lr).collect(),
-            runs.iter().map(|r| r.classification.as_ref().map(|c| c.mechanism.code()).unwrap_or(f64::NAN)).collect(),
+            runs.iter()
+                .map(|r| {
+                    r.classification
+                        .as_ref()
+                        .map(|c| c.mechanism.code())
+                        .unwrap_or(f64::NAN)
+                })
+                .collect(),
             runs.iter().map(|r| r.ntk_rel_change).collect(),
-            runs.iter().map(|r| r.classification.as_ref().map(|c| c.alignment_change).unwrap_or(f64::NAN)).collect(),
-            runs.iter().map(|r| r.classification.as_ref().map(|c| c.max_log_norm_change).unwrap_or(f64::NAN)).collect(),
+            runs.iter()
+                .map(|r| {
+                    r.classification
+                        .as_ref()
+                        .map(|c| c.alignment_change)
+                        .unwrap_or(f64::NAN)
+                })
+                .collect(),
+            runs.iter()
+                .map(|r| {
+                    r.classification
+                        .as_ref()
+                        .map(|c| c.max_log_norm_change)
+                        .unwrap_or(f64::NAN)
+                })
+                .collect(),
             runs.iter().map(|r| r.test_accuracy_start).collect(),
             runs.iter().map(|r| r.test_accuracy_end).collect(),
             runs.iter().map(|r| r.train_loss_end).collect(),
         ];
-        out.tables.push(CsvTable { name: "deep_runs".into(), columns: cols.iter().map(|s| s.to_string()).collect(), values: vals });
+        out.tables.push(CsvTable {
+            name: "deep_runs".into(),
+            columns: cols.iter().map(|s| s.to_string()).collect(),
+            values: vals,
+        });
         for m in ["kernel", "alignment", "disalignment", "rescaling"] {
             if !seen.contains(m) {
-                out.notes.push(format!("mechanism `{m}` did not appear in any cell of this grid"));
+                out.notes.push(format!(
+                    "mechanism `{m}` did not appear in any cell of this grid"
+                ));
             }
         }
         if runs.iter().any(|r| r.diverged) {

@@ -12,7 +12,9 @@ use crate::figure::{LinePlot, Scale, Series};
 use crate::model::Loss;
 use crate::rng::stream;
 use crate::theory::exact_linear_1d::mechanism::classify_exact;
-use crate::theory::exact_linear_1d::{classify, pack, DynamicsMeasures, ExactLinear1d, Mechanism, Moments1d, Thresholds};
+use crate::theory::exact_linear_1d::{
+    classify, pack, DynamicsMeasures, ExactLinear1d, Mechanism, Moments1d, Thresholds,
+};
 use crate::train::schedule::Schedule;
 use crate::train::{self, LossObserver, Method, Observer, Problem, RunContext, TrainConfig};
 use crate::{Error, Result};
@@ -125,25 +127,46 @@ impl Experiment for MechanismsExperiment {
             return Err(Error::config("converge_to", "must be in (0, 1)"));
         }
         for (i, c) in cfg.case.iter().enumerate() {
-            c.model.build(&mut stream(cfg.seed, &format!("init-{}", c.name)), &format!("case[{i}].model"))?;
+            c.model.build(
+                &mut stream(cfg.seed, &format!("init-{}", c.name)),
+                &format!("case[{i}].model"),
+            )?;
         }
         to_table(&cfg)
     }
 
     fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
         let cfg: MechanismsConfig = from_table(resolved)?;
-        let mut out = RunOutput { config: resolved.clone(), seed: cfg.seed, ..Default::default() };
+        let mut out = RunOutput {
+            config: resolved.clone(),
+            seed: cfg.seed,
+            ..Default::default()
+        };
         let mut align_plot = LinePlot::new("Alignment cos²∠(u, w)", "t / t_end", "cos²∠(u, w)");
-        let mut ntk_plot = LinePlot::new("NTK relative to init", "t / t_end", "K(t)/K(0)").scales(Scale::Linear, Scale::Log);
-        let mut norm_plot = LinePlot::new("Norm product relative to init", "t / t_end", "|u||w| / |u₀||w₀|").scales(Scale::Linear, Scale::Log);
+        let mut ntk_plot = LinePlot::new("NTK relative to init", "t / t_end", "K(t)/K(0)")
+            .scales(Scale::Linear, Scale::Log);
+        let mut norm_plot = LinePlot::new(
+            "Norm product relative to init",
+            "t / t_end",
+            "|u||w| / |u₀||w₀|",
+        )
+        .scales(Scale::Linear, Scale::Log);
         let mut rows: Vec<serde_json::Value> = Vec::new();
         let mut table_cols: Vec<Vec<f64>> = vec![Vec::new(); 9];
         let mut all_correct = true;
         for c in &cfg.case {
-            let data = DataConfig::OneD { n: cfg.data.n, input_std: cfg.data.input_std, slope: c.slope, noise: cfg.data.noise }
-                .build(&mut stream(cfg.seed, &format!("data-{}", c.name)))?;
+            let data = DataConfig::OneD {
+                n: cfg.data.n,
+                input_std: cfg.data.input_std,
+                slope: c.slope,
+                noise: cfg.data.noise,
+            }
+            .build(&mut stream(cfg.seed, &format!("data-{}", c.name)))?;
             let mom = Moments1d::from_dataset(&data)?;
-            let (hyper, u0, w0) = c.model.build(&mut stream(cfg.seed, &format!("init-{}", c.name)), "case.model")?;
+            let (hyper, u0, w0) = c.model.build(
+                &mut stream(cfg.seed, &format!("init-{}", c.name)),
+                "case.model",
+            )?;
             let sol = ExactLinear1d::from_vectors(hyper, mom, &u0, &w0)?;
             let t_end = convergence_time(&sol, cfg.converge_to);
             let model = c.model.model();
@@ -156,14 +179,35 @@ impl Experiment for MechanismsExperiment {
                 ..from_table::<TrainConfig>(&toml::toml! { t_max = 1.0 })?
             };
             let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, ctx.par);
-            let mut obs: Vec<Box<dyn Observer>> = vec![Box::new(LossObserver), Box::new(Model1dObserver::new(hyper.gamma))];
+            let mut obs: Vec<Box<dyn Observer>> = vec![
+                Box::new(LossObserver),
+                Box::new(Model1dObserver::new(hyper.gamma)),
+            ];
             let mut stepper = tc.stepper(pack(&u0, &w0), stream(cfg.seed, "batches"))?;
-            let res = train::run(&mut problem, stepper.as_mut(), &mut obs, &tc.run_options()?, ctx)?;
+            let res = train::run(
+                &mut problem,
+                stepper.as_mut(),
+                &mut obs,
+                &tc.run_options()?,
+                ctx,
+            )?;
             let tr = &res.trajectory;
             let col = |n: &str| tr.column(n).unwrap_or_default();
-            let (t, ntk, cos, nu, nw) = (col("t"), col("ntk"), col("alignment"), col("norm_u"), col("norm_w"));
+            let (t, ntk, cos, nu, nw) = (
+                col("t"),
+                col("ntk"),
+                col("alignment"),
+                col("norm_u"),
+                col("norm_w"),
+            );
             let last = t.len() - 1;
-            let lr = |a: f64, b: f64| if a > 0.0 && b > 0.0 { (b / a).ln() } else { 0.0 };
+            let lr = |a: f64, b: f64| {
+                if a > 0.0 && b > 0.0 {
+                    (b / a).ln()
+                } else {
+                    0.0
+                }
+            };
             let meas = DynamicsMeasures {
                 ntk_rel_change: (ntk[last] / ntk[0] - 1.0).abs(),
                 alignment_start: vec![cos[0] * cos[0]],
@@ -177,9 +221,19 @@ impl Experiment for MechanismsExperiment {
             rows.push(json!({"name": c.name, "expected": c.expected, "label_engine": sim.mechanism, "label_theory": th.mechanism, "correct": correct,
                 "ntk_rel_change": meas.ntk_rel_change, "alignment_change": sim.alignment_change, "max_log_norm_change": sim.max_log_norm_change,
                 "t_end": t_end, "width": c.model.width, "gamma": hyper.gamma, "beta0": sol.beta0(), "k": mom.k, "kbar": sol.kbar()}));
-            for (j, v) in [c.expected.code(), sim.mechanism.code(), th.mechanism.code(), meas.ntk_rel_change, sim.alignment_change, sim.max_log_norm_change, th.ntk_rel_change, th.alignment_change, t_end]
-                .into_iter()
-                .enumerate()
+            for (j, v) in [
+                c.expected.code(),
+                sim.mechanism.code(),
+                th.mechanism.code(),
+                meas.ntk_rel_change,
+                sim.alignment_change,
+                sim.max_log_norm_change,
+                th.ntk_rel_change,
+                th.alignment_change,
+                t_end,
+            ]
+            .into_iter()
+            .enumerate()
             {
                 table_cols[j].push(v);
             }
@@ -188,38 +242,81 @@ impl Experiment for MechanismsExperiment {
             let th_s: Vec<_> = th_t.iter().map(|&x| sol.at(x)).collect();
             let thn: Vec<f64> = th_t.iter().map(|x| x / t_end).collect();
             let label = format!("{} ({})", c.name, sim.mechanism.name());
-            align_plot.series.push(Series::points(label.clone(), tn.clone(), cos.iter().map(|v| v * v).collect()));
-            align_plot.series.push(Series::dashed(format!("{} theory", c.name), thn.clone(), th_s.iter().map(|s| s.cos_angle.powi(2)).collect()));
-            ntk_plot.series.push(Series::points(label.clone(), tn.clone(), ntk.iter().map(|v| v / ntk[0]).collect()));
-            ntk_plot.series.push(Series::dashed(format!("{} theory", c.name), thn.clone(), th_s.iter().map(|s| s.ntk / th_s[0].ntk).collect()));
-            norm_plot.series.push(Series::points(label, tn, (0..t.len()).map(|i| nu[i] * nw[i] / (nu[0] * nw[0])).collect()));
-            norm_plot.series.push(Series::dashed(format!("{} theory", c.name), thn, th_s.iter().map(|s| s.norm_u * s.norm_w / (th_s[0].norm_u * th_s[0].norm_w)).collect()));
+            align_plot.series.push(Series::points(
+                label.clone(),
+                tn.clone(),
+                cos.iter().map(|v| v * v).collect(),
+            ));
+            align_plot.series.push(Series::dashed(
+                format!("{} theory", c.name),
+                thn.clone(),
+                th_s.iter().map(|s| s.cos_angle.powi(2)).collect(),
+            ));
+            ntk_plot.series.push(Series::points(
+                label.clone(),
+                tn.clone(),
+                ntk.iter().map(|v| v / ntk[0]).collect(),
+            ));
+            ntk_plot.series.push(Series::dashed(
+                format!("{} theory", c.name),
+                thn.clone(),
+                th_s.iter().map(|s| s.ntk / th_s[0].ntk).collect(),
+            ));
+            norm_plot.series.push(Series::points(
+                label,
+                tn,
+                (0..t.len())
+                    .map(|i| nu[i] * nw[i] / (nu[0] * nw[0]))
+                    .collect(),
+            ));
+            norm_plot.series.push(Series::dashed(
+                format!("{} theory", c.name),
+                thn,
+                th_s.iter()
+                    .map(|s| s.norm_u * s.norm_w / (th_s[0].norm_u * th_s[0].norm_w))
+                    .collect(),
+            ));
         }
         out.summary.insert("cases".into(), json!(rows));
         out.summary.insert("all_correct".into(), json!(all_correct));
-        out.summary.insert("thresholds".into(), json!(cfg.thresholds));
+        out.summary
+            .insert("thresholds".into(), json!(cfg.thresholds));
         out.summary.insert(
             "label_codes".into(),
             json!({"kernel": 0, "alignment": 1, "disalignment": 2, "rescaling": 3, "unexplained": 4}),
         );
         out.tables.push(CsvTable {
             name: "mechanisms".into(),
-            columns: ["expected_code", "engine_code", "theory_code", "ntk_rel_change", "alignment_change", "max_log_norm_change", "ntk_rel_change_theory", "alignment_change_theory", "t_end"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            columns: [
+                "expected_code",
+                "engine_code",
+                "theory_code",
+                "ntk_rel_change",
+                "alignment_change",
+                "max_log_norm_change",
+                "ntk_rel_change_theory",
+                "alignment_change_theory",
+                "t_end",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             values: table_cols,
         });
         out.notes.push("Rows of mechanisms.csv follow the order of the cases; label codes: kernel 0, alignment 1, disalignment 2, rescaling 3, unexplained 4.".into());
         if !all_correct {
-            out.notes.push("At least one case was NOT labelled as expected — see summary.cases.".into());
+            out.notes
+                .push("At least one case was NOT labelled as expected — see summary.cases.".into());
         }
         if !cfg.description.is_empty() {
             out.notes.push(cfg.description.clone());
         }
         out.figures.push(align_plot.figure("alignment", "cos²∠(u, w) along each prototype run (points: engine, dashed: closed form). Alignment rises, disalignment falls, rescaling and kernel stay flat."));
         out.figures.push(ntk_plot.figure("ntk", "NTK relative to its initial value: unchanged in the kernel regime, moving in the three mechanisms."));
-        out.figures.push(norm_plot.figure("norms", "Product of the layer norms relative to init (γ|u||w| = √(β² + ω²))."));
+        out.figures.push(norm_plot.figure(
+            "norms",
+            "Product of the layer norms relative to init (γ|u||w| = √(β² + ω²)).",
+        ));
         Ok(out)
     }
 }

@@ -12,7 +12,9 @@ use crate::figure::{Figure, FigureKind, Heatmap, Scale, Series};
 use crate::rng::{normal_vec, stream};
 use crate::theory::exact_linear_1d::measure::empirical_ntk;
 use crate::theory::exact_linear_1d::phase::{boundary_curve, evaluate_cell, CellValue};
-use crate::theory::exact_linear_1d::{integrate_engine, pack, two_layer_model, Axis, ExactLinear1d, Hyper1d, Moments1d, PhasePoint};
+use crate::theory::exact_linear_1d::{
+    integrate_engine, pack, two_layer_model, Axis, ExactLinear1d, Hyper1d, Moments1d, PhasePoint,
+};
 use crate::train::RunContext;
 use crate::{Error, Result};
 use faer::Mat;
@@ -55,10 +57,21 @@ impl AxisRange {
     }
     fn validate(&self, key: &str) -> Result<()> {
         if self.points < 2 || self.points > 2000 {
-            return Err(Error::config(format!("{key}.points"), "must be in 2..=2000"));
+            return Err(Error::config(
+                format!("{key}.points"),
+                "must be in 2..=2000",
+            ));
         }
-        if !(self.min.is_finite() && self.max.is_finite() && self.min < self.max) || (self.axis.is_log() && self.min <= 0.0) {
-            return Err(Error::config(format!("{key}"), format!("need finite min < max (and min > 0 for the log axis {:?})", self.axis)));
+        if !(self.min.is_finite() && self.max.is_finite() && self.min < self.max)
+            || (self.axis.is_log() && self.min <= 0.0)
+        {
+            return Err(Error::config(
+                format!("{key}"),
+                format!(
+                    "need finite min < max (and min > 0 for the log axis {:?})",
+                    self.axis
+                ),
+            ));
         }
         Ok(())
     }
@@ -127,7 +140,13 @@ fn cell_value(c: &CellValue, op: OrderParameter) -> f64 {
 }
 
 /// ln(x) → y on the exponent boundary e = 0 (y axis an exponent): bisection on y.
-fn exponent_boundary(base: &PhasePoint, x_axis: Axis, xs: &[f64], y_axis: Axis, y_range: (f64, f64)) -> (Vec<f64>, Vec<f64>) {
+fn exponent_boundary(
+    base: &PhasePoint,
+    x_axis: Axis,
+    xs: &[f64],
+    y_axis: Axis,
+    y_range: (f64, f64),
+) -> (Vec<f64>, Vec<f64>) {
     let mut bx = Vec::new();
     let mut by = Vec::new();
     for &x in xs {
@@ -153,7 +172,10 @@ fn exponent_boundary(base: &PhasePoint, x_axis: Axis, xs: &[f64], y_axis: Axis, 
 }
 
 fn is_exponent(a: Axis) -> bool {
-    matches!(a, Axis::GammaExponent | Axis::SigmaExponent | Axis::LrRatioExponent)
+    matches!(
+        a,
+        Axis::GammaExponent | Axis::SigmaExponent | Axis::LrRatioExponent
+    )
 }
 
 impl Experiment for PhaseExperiment {
@@ -172,9 +194,19 @@ impl Experiment for PhaseExperiment {
             return Err(Error::config("replicates", "must be ≥ 1"));
         }
         let b = &cfg.base;
-        for (k, v) in [("gamma", b.gamma), ("sigma_u", b.sigma_u), ("sigma_w", b.sigma_w), ("lr", b.lr), ("lr_ratio", b.lr_ratio), ("s", b.s)] {
+        for (k, v) in [
+            ("gamma", b.gamma),
+            ("sigma_u", b.sigma_u),
+            ("sigma_w", b.sigma_w),
+            ("lr", b.lr),
+            ("lr_ratio", b.lr_ratio),
+            ("s", b.s),
+        ] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(Error::config(format!("base.{k}"), format!("must be finite and > 0, got {v}")));
+                return Err(Error::config(
+                    format!("base.{k}"),
+                    format!("must be finite and > 0, got {v}"),
+                ));
             }
         }
         if b.width == 0 || !b.k.is_finite() || b.k == 0.0 {
@@ -189,7 +221,11 @@ impl Experiment for PhaseExperiment {
 
     fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
         let cfg: PhaseConfig = from_table(resolved)?;
-        let mut out = RunOutput { config: resolved.clone(), seed: cfg.seed, ..Default::default() };
+        let mut out = RunOutput {
+            config: resolved.clone(),
+            seed: cfg.seed,
+            ..Default::default()
+        };
         let mut total_cells = 0usize;
         let mut total_secs = 0.0;
         let mut per_map = Vec::new();
@@ -233,18 +269,31 @@ impl Experiment for PhaseExperiment {
             let mut overlays = Vec::new();
             let (bx, by) = boundary_curve(&base, h.x.axis, &xs, h.y.axis, (h.y.min, h.y.max));
             if !bx.is_empty() {
-                overlays.push(Series::dashed("analytic boundary K̄ = |k| (finite d)", bx, by));
+                overlays.push(Series::dashed(
+                    "analytic boundary K̄ = |k| (finite d)",
+                    bx,
+                    by,
+                ));
             }
             if is_exponent(h.y.axis) && (is_exponent(h.x.axis) || h.x.axis == Axis::Width) {
-                let (ex, ey) = exponent_boundary(&base, h.x.axis, &xs, h.y.axis, (h.y.min, h.y.max));
+                let (ex, ey) =
+                    exponent_boundary(&base, h.x.axis, &xs, h.y.axis, (h.y.min, h.y.max));
                 if !ex.is_empty() {
                     overlays.push(Series::line("d → ∞ boundary e = 0", ex, ey));
                 }
             }
             if h.y.axis == Axis::GammaExponent && h.x.axis == Axis::Width {
                 let ends = vec![xs[0], xs[xs.len() - 1]];
-                overlays.push(Series::dashed("NTK scaling γ ∝ d^{-1/2}", ends.clone(), vec![0.5, 0.5]));
-                overlays.push(Series::dashed("mean-field scaling γ ∝ d^{-1}", ends, vec![1.0, 1.0]));
+                overlays.push(Series::dashed(
+                    "NTK scaling γ ∝ d^{-1/2}",
+                    ends.clone(),
+                    vec![0.5, 0.5],
+                ));
+                overlays.push(Series::dashed(
+                    "mean-field scaling γ ∝ d^{-1}",
+                    ends,
+                    vec![1.0, 1.0],
+                ));
             }
             let z_label = match h.order_parameter {
                 OrderParameter::AbsLogNtkRatio => "log₁₀ |ln K(∞)/K(0)|",
@@ -252,15 +301,27 @@ impl Experiment for PhaseExperiment {
                 OrderParameter::AlignmentChange => "Δ cos²∠(u, w)",
             };
             let heat = Heatmap {
-                title: format!("Phase diagram: {} vs {}", h.y.axis.label(), h.x.axis.label()),
+                title: format!(
+                    "Phase diagram: {} vs {}",
+                    h.y.axis.label(),
+                    h.x.axis.label()
+                ),
                 x_label: h.x.axis.label().into(),
                 y_label: h.y.axis.label().into(),
                 z_label: z_label.into(),
                 x: xs.clone(),
                 y: ys.clone(),
                 z,
-                x_scale: if h.x.axis.is_log() { Scale::Log } else { Scale::Linear },
-                y_scale: if h.y.axis.is_log() { Scale::Log } else { Scale::Linear },
+                x_scale: if h.x.axis.is_log() {
+                    Scale::Log
+                } else {
+                    Scale::Linear
+                },
+                y_scale: if h.y.axis.is_log() {
+                    Scale::Log
+                } else {
+                    Scale::Linear
+                },
                 overlays,
             };
             out.figures.push(Figure {
@@ -272,15 +333,31 @@ impl Experiment for PhaseExperiment {
                 ),
                 kind: FigureKind::Heatmap(heat),
             });
-            out.tables.push(CsvTable { name: format!("phase_{}", h.name), columns: vec![h.x.axis.label().into(), h.y.axis.label().into(), z_label.into()], values: vec![tx, ty, tz] });
+            out.tables.push(CsvTable {
+                name: format!("phase_{}", h.name),
+                columns: vec![
+                    h.x.axis.label().into(),
+                    h.y.axis.label().into(),
+                    z_label.into(),
+                ],
+                values: vec![tx, ty, tz],
+            });
             per_map.push(json!({"name": h.name, "cells": cells, "seconds": secs}));
         }
         let evals = (total_cells * cfg.replicates) as f64;
         out.summary.insert("heatmaps".into(), json!(per_map));
-        out.summary.insert("closed_form_evaluations".into(), json!(evals));
-        out.summary.insert("closed_form_seconds".into(), json!(total_secs));
-        out.summary.insert("closed_form_evaluations_per_second".into(), json!(evals / total_secs.max(1e-12)));
-        out.summary.insert("cells_per_second".into(), json!(total_cells as f64 / total_secs.max(1e-12)));
+        out.summary
+            .insert("closed_form_evaluations".into(), json!(evals));
+        out.summary
+            .insert("closed_form_seconds".into(), json!(total_secs));
+        out.summary.insert(
+            "closed_form_evaluations_per_second".into(),
+            json!(evals / total_secs.max(1e-12)),
+        );
+        out.summary.insert(
+            "cells_per_second".into(),
+            json!(total_cells as f64 / total_secs.max(1e-12)),
+        );
 
         // trained check points
         let mut checks = Vec::new();
@@ -292,32 +369,76 @@ impl Experiment for PhaseExperiment {
             let mut rng = stream(cfg.seed, &format!("check-{i}"));
             let u0 = normal_vec(&mut rng, p.width, f.sigma_u);
             let w0 = normal_vec(&mut rng, p.width, f.sigma_w);
-            let hyper = Hyper1d { gamma: f.gamma, lr_u: f.lr_u, lr_w: f.lr_w };
+            let hyper = Hyper1d {
+                gamma: f.gamma,
+                lr_u: f.lr_u,
+                lr_w: f.lr_w,
+            };
             // data with E[x²] = s, slope k exactly
             let xv = [p.s.sqrt(), -p.s.sqrt()];
-            let data = Dataset::new(Mat::from_fn(2, 1, |r, _| xv[r]), Mat::from_fn(2, 1, |r, _| p.k * xv[r]))?;
-            let sol = ExactLinear1d::from_vectors(hyper, Moments1d::from_dataset(&data)?, &u0, &w0)?;
+            let data = Dataset::new(
+                Mat::from_fn(2, 1, |r, _| xv[r]),
+                Mat::from_fn(2, 1, |r, _| p.k * xv[r]),
+            )?;
+            let sol =
+                ExactLinear1d::from_vectors(hyper, Moments1d::from_dataset(&data)?, &u0, &w0)?;
             let t_end = convergence_time(&sol, 1e-6);
             let model = two_layer_model(p.width, f.gamma, f.lr_u, f.lr_w);
             let scale = u0.iter().chain(&w0).fold(0.0f64, |m, v| m.max(v.abs()));
-            let ys = integrate_engine(&model, &data, &pack(&u0, &w0), &[0.0, t_end], 1e-10, 1e-14 * scale)?;
+            let ys = integrate_engine(
+                &model,
+                &data,
+                &pack(&u0, &w0),
+                &[0.0, t_end],
+                1e-10,
+                1e-14 * scale,
+            )?;
             let one = Mat::from_fn(1, 1, |_, _| 1.0);
-            let (k0, k1) = (empirical_ntk(&model, &ys[0], one.as_ref())[(0, 0)], empirical_ntk(&model, &ys[1], one.as_ref())[(0, 0)]);
+            let (k0, k1) = (
+                empirical_ntk(&model, &ys[0], one.as_ref())[(0, 0)],
+                empirical_ntk(&model, &ys[1], one.as_ref())[(0, 0)],
+            );
             let sim = (k1 / k0).ln();
             let th = (sol.at(t_end).ntk / sol.at(0.0).ntk).ln();
             let inf = sol.order_parameters().ntk_rel_change.ln_1p();
             checks.push(json!({"point": fixed, "width": p.width, "gamma": f.gamma, "log_ntk_ratio_engine": sim, "log_ntk_ratio_theory": th, "log_ntk_ratio_theory_inf": inf, "abs_error": (sim - th).abs(), "t_end": t_end, "kbar_over_k": sol.kbar() / p.k.abs()}));
-            for (j, v) in [p.width as f64, f.gamma, sim, th, inf, sol.kbar() / p.k.abs()].into_iter().enumerate() {
+            for (j, v) in [
+                p.width as f64,
+                f.gamma,
+                sim,
+                th,
+                inf,
+                sol.kbar() / p.k.abs(),
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 cols[j].push(v);
             }
         }
         if !checks.is_empty() {
-            let max_err = checks.iter().map(|c| c["abs_error"].as_f64().unwrap_or(f64::NAN)).fold(0.0f64, f64::max);
+            let max_err = checks
+                .iter()
+                .map(|c| c["abs_error"].as_f64().unwrap_or(f64::NAN))
+                .fold(0.0f64, f64::max);
             out.summary.insert("training_checks".into(), json!(checks));
-            out.summary.insert("training_checks_max_abs_error_log_ntk_ratio".into(), json!(max_err));
+            out.summary.insert(
+                "training_checks_max_abs_error_log_ntk_ratio".into(),
+                json!(max_err),
+            );
             out.tables.push(CsvTable {
                 name: "training_checks".into(),
-                columns: ["width", "gamma", "log_ntk_ratio_engine", "log_ntk_ratio_theory", "log_ntk_ratio_theory_inf", "kbar_over_k"].iter().map(|s| s.to_string()).collect(),
+                columns: [
+                    "width",
+                    "gamma",
+                    "log_ntk_ratio_engine",
+                    "log_ntk_ratio_theory",
+                    "log_ntk_ratio_theory_inf",
+                    "kbar_over_k",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
                 values: cols,
             });
         }

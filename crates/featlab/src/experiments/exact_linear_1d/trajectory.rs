@@ -11,7 +11,9 @@ use crate::figure::{LinePlot, Scale, Series};
 use crate::model::Loss;
 use crate::rng::stream;
 use crate::theory::exact_linear_1d::mechanism::classify_exact;
-use crate::theory::exact_linear_1d::{classify, pack, unpack, DynamicsMeasures, ExactLinear1d, Moments1d, Thresholds};
+use crate::theory::exact_linear_1d::{
+    classify, pack, unpack, DynamicsMeasures, ExactLinear1d, Moments1d, Thresholds,
+};
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig, Trajectory};
 use crate::{NdArray, Result};
 use serde::{Deserialize, Serialize};
@@ -68,15 +70,35 @@ impl Experiment for Exact1dExperiment {
         let p0 = pack(&u0, &w0);
 
         let mut problem = Problem::new(&model, &data, Loss::Mse, cfg.train.weight_decay, ctx.par);
-        let mut observers: Vec<Box<dyn Observer>> = vec![Box::new(LossObserver), Box::new(Model1dObserver::new(hyper.gamma))];
+        let mut observers: Vec<Box<dyn Observer>> = vec![
+            Box::new(LossObserver),
+            Box::new(Model1dObserver::new(hyper.gamma)),
+        ];
         let mut stepper = cfg.train.stepper(p0.clone(), stream(cfg.seed, "batches"))?;
-        let res = train::run(&mut problem, stepper.as_mut(), &mut observers, &cfg.train.run_options()?, ctx)?;
+        let res = train::run(
+            &mut problem,
+            stepper.as_mut(),
+            &mut observers,
+            &cfg.train.run_options()?,
+            ctx,
+        )?;
         let sim = &res.trajectory;
         let col = |n: &str| sim.column(n).unwrap_or_default();
-        let (t, loss, beta, ntk, cos, nu, nw) = (col("t"), col("loss"), col("beta"), col("ntk"), col("alignment"), col("norm_u"), col("norm_w"));
+        let (t, loss, beta, ntk, cos, nu, nw) = (
+            col("t"),
+            col("loss"),
+            col("beta"),
+            col("ntk"),
+            col("alignment"),
+            col("norm_u"),
+            col("norm_w"),
+        );
         let th: Vec<_> = t.iter().map(|&ti| sol.at(ti)).collect();
 
-        let mut traj = Trajectory { columns: Vec::new(), rows: vec![Vec::new(); t.len()] };
+        let mut traj = Trajectory {
+            columns: Vec::new(),
+            rows: vec![Vec::new(); t.len()],
+        };
         let pairs: [(&str, &[f64], Vec<f64>); 6] = [
             ("loss", &loss, th.iter().map(|s| s.loss).collect()),
             ("beta", &beta, th.iter().map(|s| s.beta).collect()),
@@ -94,25 +116,46 @@ impl Experiment for Exact1dExperiment {
         // errors
         let omega = sol.omega();
         let max_over = |f: &dyn Fn(usize) -> f64| (0..t.len()).map(f).fold(0.0f64, f64::max);
-        let err_beta = max_over(&|i| (beta[i] - th[i].beta).abs() / th[i].beta.hypot(omega).max(f64::MIN_POSITIVE));
-        let err_beta_pointwise = max_over(&|i| (beta[i] - th[i].beta).abs() / th[i].beta.abs().max(f64::MIN_POSITIVE));
+        let err_beta = max_over(&|i| {
+            (beta[i] - th[i].beta).abs() / th[i].beta.hypot(omega).max(f64::MIN_POSITIVE)
+        });
+        let err_beta_pointwise =
+            max_over(&|i| (beta[i] - th[i].beta).abs() / th[i].beta.abs().max(f64::MIN_POSITIVE));
         let err_ntk = max_over(&|i| (ntk[i] - th[i].ntk).abs() / th[i].ntk.max(f64::MIN_POSITIVE));
-        let err_loss = max_over(&|i| (loss[i] - th[i].loss).abs() / th[i].loss.max(f64::MIN_POSITIVE));
+        let err_loss =
+            max_over(&|i| (loss[i] - th[i].loss).abs() / th[i].loss.max(f64::MIN_POSITIVE));
         let err_cos = max_over(&|i| (cos[i] - th[i].cos_angle).abs());
-        let err_norm = max_over(&|i| ((nu[i] - th[i].norm_u).abs() / th[i].norm_u).max((nw[i] - th[i].norm_w).abs() / th[i].norm_w));
+        let err_norm = max_over(&|i| {
+            ((nu[i] - th[i].norm_u).abs() / th[i].norm_u)
+                .max((nw[i] - th[i].norm_w).abs() / th[i].norm_w)
+        });
         let t_end = res.t_final;
         let (uf, wf) = unpack(&res.final_params);
         let (ut, wt) = sol.vectors_at(t_end).expect("built from vectors");
         let rel = |a: &[f64], b: &[f64]| {
             let n: f64 = b.iter().map(|v| v * v).sum::<f64>().sqrt();
-            a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt() / n.max(f64::MIN_POSITIVE)
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y) * (x - y))
+                .sum::<f64>()
+                .sqrt()
+                / n.max(f64::MIN_POSITIVE)
         };
         let err_vec = rel(&uf, &ut).max(rel(&wf, &wt));
 
         let op = sol.order_parameters();
         let sim_obs = Model1dObserver::new(hyper.gamma);
-        let (m0, m1) = (sim_obs.measure(&model, &p0), sim_obs.measure(&model, &res.final_params));
-        let lr = |a: f64, b: f64| if a > 0.0 && b > 0.0 { (b / a).ln() } else { 0.0 };
+        let (m0, m1) = (
+            sim_obs.measure(&model, &p0),
+            sim_obs.measure(&model, &res.final_params),
+        );
+        let lr = |a: f64, b: f64| {
+            if a > 0.0 && b > 0.0 {
+                (b / a).ln()
+            } else {
+                0.0
+            }
+        };
         let sim_class = classify(
             &DynamicsMeasures {
                 ntk_rel_change: (m1[1] / m0[1] - 1.0).abs(),
@@ -124,15 +167,27 @@ impl Experiment for Exact1dExperiment {
         );
         let th_class = classify_exact(&sol, t_end, &cfg.thresholds);
 
-        let mut out = RunOutput { config: resolved.clone(), seed: cfg.seed, ..Default::default() };
-        out.arrays.push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
-        out.arrays.push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
-        out.arrays.push(("params/init/w.npy".into(), NdArray::vector(w0.clone())));
-        out.arrays.push(("params/init/u.npy".into(), NdArray::vector(u0.clone())));
-        out.arrays.push(("params/final/w.npy".into(), NdArray::vector(wf)));
-        out.arrays.push(("params/final/u.npy".into(), NdArray::vector(uf)));
-        out.arrays.push(("params/final/w_theory.npy".into(), NdArray::vector(wt)));
-        out.arrays.push(("params/final/u_theory.npy".into(), NdArray::vector(ut)));
+        let mut out = RunOutput {
+            config: resolved.clone(),
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        out.arrays
+            .push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
+        out.arrays
+            .push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
+        out.arrays
+            .push(("params/init/w.npy".into(), NdArray::vector(w0.clone())));
+        out.arrays
+            .push(("params/init/u.npy".into(), NdArray::vector(u0.clone())));
+        out.arrays
+            .push(("params/final/w.npy".into(), NdArray::vector(wf)));
+        out.arrays
+            .push(("params/final/u.npy".into(), NdArray::vector(uf)));
+        out.arrays
+            .push(("params/final/w_theory.npy".into(), NdArray::vector(wt)));
+        out.arrays
+            .push(("params/final/u_theory.npy".into(), NdArray::vector(ut)));
         let s = &mut out.summary;
         s.insert("gamma".into(), json!(hyper.gamma));
         s.insert("lr_u".into(), json!(hyper.lr_u));
@@ -157,7 +212,10 @@ impl Experiment for Exact1dExperiment {
         s.insert("steps".into(), json!(res.steps));
         s.insert("grad_evals".into(), json!(problem.grad_evals));
         s.insert("max_rel_error_beta".into(), json!(err_beta));
-        s.insert("max_rel_error_beta_pointwise".into(), json!(err_beta_pointwise));
+        s.insert(
+            "max_rel_error_beta_pointwise".into(),
+            json!(err_beta_pointwise),
+        );
         s.insert("max_rel_error_ntk".into(), json!(err_ntk));
         s.insert("max_rel_error_loss".into(), json!(err_loss));
         s.insert("max_abs_error_alignment".into(), json!(err_cos));
@@ -182,27 +240,82 @@ impl Experiment for Exact1dExperiment {
 
         let th_t = dense_times(t_end, 400);
         let th_s: Vec<_> = th_t.iter().map(|&x| sol.at(x)).collect();
-        let fig = |title: &str, y: &str, sim_v: &[f64], f: &dyn Fn(&crate::theory::exact_linear_1d::State1d) -> f64, ys: Scale| {
+        let fig = |title: &str,
+                   y: &str,
+                   sim_v: &[f64],
+                   f: &dyn Fn(&crate::theory::exact_linear_1d::State1d) -> f64,
+                   ys: Scale| {
             LinePlot::new(title, "t (gradient-flow time)", y)
                 .scales(Scale::Linear, ys)
-                .with(Series::points("engine (DOPRI5 flow)", t.clone(), sim_v.to_vec()))
-                .with(Series::dashed("closed form", th_t.clone(), th_s.iter().map(f).collect()))
+                .with(Series::points(
+                    "engine (DOPRI5 flow)",
+                    t.clone(),
+                    sim_v.to_vec(),
+                ))
+                .with(Series::dashed(
+                    "closed form",
+                    th_t.clone(),
+                    th_s.iter().map(f).collect(),
+                ))
         };
         let floor_positive = moments.loss_floor > 0.0 || th_s.iter().all(|s| s.loss > 0.0);
-        out.figures.push(fig("Loss", "loss", &loss, &|s| s.loss, if floor_positive { Scale::Log } else { Scale::Linear }).figure("loss", "Training loss: engine gradient flow (points) and the closed form (dashed)."));
-        out.figures.push(fig("End-to-end coefficient β = γ u·w", "β", &beta, &|s| s.beta, Scale::Linear).figure("beta", "β(t) from the engine and from the closed form; β → k = E[xy]/E[x²]."));
+        out.figures.push(
+            fig(
+                "Loss",
+                "loss",
+                &loss,
+                &|s| s.loss,
+                if floor_positive {
+                    Scale::Log
+                } else {
+                    Scale::Linear
+                },
+            )
+            .figure(
+                "loss",
+                "Training loss: engine gradient flow (points) and the closed form (dashed).",
+            ),
+        );
+        out.figures.push(
+            fig(
+                "End-to-end coefficient β = γ u·w",
+                "β",
+                &beta,
+                &|s| s.beta,
+                Scale::Linear,
+            )
+            .figure(
+                "beta",
+                "β(t) from the engine and from the closed form; β → k = E[xy]/E[x²].",
+            ),
+        );
         out.figures.push(fig("NTK K = γ²(η_u|w|² + η_w|u|²)", "K", &ntk, &|s| s.ntk, Scale::Linear).figure("ntk", "Empirical NTK at x = 1 from the engine's backward pass vs the closed form K(β) = √(γ⁴C² + 4γ²η_uη_w(β² + ω²))."));
         out.figures.push(fig("Alignment cos∠(u, w)", "cos∠(u, w)", &cos, &|s| s.cos_angle, Scale::Linear).figure("alignment", "cos∠(u, w) = sign(γ)β/√(β² + ω²): the angle follows β because γ|u||w|sin∠ = ω is conserved."));
         out.figures.push(
             LinePlot::new("Layer norms", "t (gradient-flow time)", "norm")
                 .with(Series::points("|u| engine", t.clone(), nu.clone()))
-                .with(Series::dashed("|u| closed form", th_t.clone(), th_s.iter().map(|s| s.norm_u).collect()))
+                .with(Series::dashed(
+                    "|u| closed form",
+                    th_t.clone(),
+                    th_s.iter().map(|s| s.norm_u).collect(),
+                ))
                 .with(Series::points("|w| engine", t.clone(), nw.clone()))
-                .with(Series::dashed("|w| closed form", th_t.clone(), th_s.iter().map(|s| s.norm_w).collect()))
-                .figure("norms", "Per-layer norms; η_w|u|² − η_u|w|² = C is conserved."),
+                .with(Series::dashed(
+                    "|w| closed form",
+                    th_t.clone(),
+                    th_s.iter().map(|s| s.norm_w).collect(),
+                ))
+                .figure(
+                    "norms",
+                    "Per-layer norms; η_w|u|² − η_u|w|² = C is conserved.",
+                ),
         );
-        let eb: Vec<f64> = (0..t.len()).map(|i| ((beta[i] - th[i].beta).abs() / th[i].beta.hypot(omega)).max(1e-18)).collect();
-        let ek: Vec<f64> = (0..t.len()).map(|i| ((ntk[i] - th[i].ntk).abs() / th[i].ntk).max(1e-18)).collect();
+        let eb: Vec<f64> = (0..t.len())
+            .map(|i| ((beta[i] - th[i].beta).abs() / th[i].beta.hypot(omega)).max(1e-18))
+            .collect();
+        let ek: Vec<f64> = (0..t.len())
+            .map(|i| ((ntk[i] - th[i].ntk).abs() / th[i].ntk).max(1e-18))
+            .collect();
         out.figures.push(
             LinePlot::new("Closed form vs engine: relative error", "t", "relative error")
                 .scales(Scale::Linear, Scale::Log)

@@ -8,7 +8,11 @@ use faer::{Accum, Mat, MatRef, Par};
 
 /// Frobenius norm ‖W_l‖_F of every weight matrix of a layered model.
 pub fn layer_norms(model: &dyn Model, params: &[f64]) -> Vec<f64> {
-    model.layer_weights(params).iter().map(|w| frobenius(*w)).collect()
+    model
+        .layer_weights(params)
+        .iter()
+        .map(|w| frobenius(*w))
+        .collect()
 }
 
 /// Gram alignment of consecutive layers W_l (k_l × k_{l−1}) and W_{l+1} (k_{l+1} × k_l) in
@@ -21,11 +25,30 @@ pub fn layer_norms(model: &dyn Model, params: &[f64]) -> Vec<f64> {
 /// layer is zero.
 pub fn gram_alignment(w_l: MatRef<'_, f64>, w_next: MatRef<'_, f64>) -> f64 {
     let k = w_l.nrows();
-    assert_eq!(w_next.ncols(), k, "gram_alignment: W_l has {k} rows but W_l+1 has {} columns", w_next.ncols());
+    assert_eq!(
+        w_next.ncols(),
+        k,
+        "gram_alignment: W_l has {k} rows but W_l+1 has {} columns",
+        w_next.ncols()
+    );
     let mut m1 = Mat::zeros(k, k);
-    matmul(m1.as_mut(), Accum::Replace, w_l, w_l.transpose(), 1.0, Par::Seq);
+    matmul(
+        m1.as_mut(),
+        Accum::Replace,
+        w_l,
+        w_l.transpose(),
+        1.0,
+        Par::Seq,
+    );
     let mut m2 = Mat::zeros(k, k);
-    matmul(m2.as_mut(), Accum::Replace, w_next.transpose(), w_next, 1.0, Par::Seq);
+    matmul(
+        m2.as_mut(),
+        Accum::Replace,
+        w_next.transpose(),
+        w_next,
+        1.0,
+        Par::Seq,
+    );
     let (n1, n2) = (frobenius(m1.as_ref()), frobenius(m2.as_ref()));
     if n1 == 0.0 || n2 == 0.0 {
         return 0.0;
@@ -74,7 +97,14 @@ pub fn empirical_ntk(model: &dyn Model, params: &[f64], x: MatRef<'_, f64>) -> M
                 jac[(i, p)] = grad[p] * sqrt_r[p];
             }
         }
-        matmul(theta.as_mut(), Accum::Add, jac.as_ref(), jac.transpose(), 1.0 / c as f64, Par::Seq);
+        matmul(
+            theta.as_mut(),
+            Accum::Add,
+            jac.as_ref(),
+            jac.transpose(),
+            1.0 / c as f64,
+            Par::Seq,
+        );
     }
     theta
 }

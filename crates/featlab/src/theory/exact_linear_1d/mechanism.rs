@@ -83,7 +83,11 @@ fn d_norm() -> f64 {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { ntk: d_ntk(), alignment: d_align(), norm: d_norm() }
+        Thresholds {
+            ntk: d_ntk(),
+            alignment: d_align(),
+            norm: d_norm(),
+        }
     }
 }
 
@@ -118,8 +122,14 @@ pub fn classify(m: &DynamicsMeasures, th: &Thresholds) -> Classification {
         .iter()
         .zip(&m.alignment_end)
         .map(|(a, b)| b - a)
-        .fold(0.0f64, |best, v| if v.abs() > best.abs() { v } else { best });
-    let dn = m.log_norm_ratios.iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+        .fold(
+            0.0f64,
+            |best, v| if v.abs() > best.abs() { v } else { best },
+        );
+    let dn = m
+        .log_norm_ratios
+        .iter()
+        .fold(0.0f64, |acc, v| acc.max(v.abs()));
     let mechanism = if m.ntk_rel_change.is_nan() || m.ntk_rel_change < th.ntk {
         Mechanism::Kernel
     } else if da >= th.alignment {
@@ -131,15 +141,32 @@ pub fn classify(m: &DynamicsMeasures, th: &Thresholds) -> Classification {
     } else {
         Mechanism::Unexplained
     };
-    Classification { mechanism, alignment_change: da, max_log_norm_change: dn, ntk_rel_change: m.ntk_rel_change }
+    Classification {
+        mechanism,
+        alignment_change: da,
+        max_log_norm_change: dn,
+        ntk_rel_change: m.ntk_rel_change,
+    }
 }
 
 /// The classifier applied to the exact solution between t = 0 and t (t = ∞ allowed).
 pub fn classify_exact(sol: &super::ExactLinear1d, t: f64, th: &Thresholds) -> Classification {
     let (s0, s1) = (sol.at(0.0), sol.at(t));
-    let lr = |a: f64, b: f64| if a > 0.0 && b > 0.0 { (b / a).ln() } else if a == b { 0.0 } else { f64::INFINITY };
+    let lr = |a: f64, b: f64| {
+        if a > 0.0 && b > 0.0 {
+            (b / a).ln()
+        } else if a == b {
+            0.0
+        } else {
+            f64::INFINITY
+        }
+    };
     let m = DynamicsMeasures {
-        ntk_rel_change: if s0.ntk > 0.0 { (s1.ntk / s0.ntk - 1.0).abs() } else { f64::INFINITY },
+        ntk_rel_change: if s0.ntk > 0.0 {
+            (s1.ntk / s0.ntk - 1.0).abs()
+        } else {
+            f64::INFINITY
+        },
         alignment_start: vec![s0.cos_angle * s0.cos_angle],
         alignment_end: vec![s1.cos_angle * s1.cos_angle],
         log_norm_ratios: vec![lr(s0.norm_w, s1.norm_w), lr(s0.norm_u, s1.norm_u)],

@@ -32,8 +32,8 @@ pub use phase::{Axis, PhasePoint, ScalingExponents};
 pub use solution::{ExactLinear1d, Hyper1d, Moments1d, OrderParameters, State1d};
 
 use crate::data::Dataset;
-use crate::model::{Activation, Loss, Model};
 use crate::model::two_layer::TwoLayer;
+use crate::model::{Activation, Loss, Model};
 use crate::train::ode::{solve, PidController, VectorField, DOPRI5};
 use crate::train::Problem;
 use crate::Result;
@@ -41,7 +41,16 @@ use crate::Result;
 /// `f(x) = γ (u·w) x` as featlab's two-layer net: W₁ = w (d × 1, lr multiplier η_w),
 /// W₂ = uᵀ (1 × d, lr multiplier η_u), output multiplier γ, linear activation, no bias.
 pub fn two_layer_model(width: usize, gamma: f64, lr_u: f64, lr_w: f64) -> TwoLayer {
-    TwoLayer::new(1, width, 1, Activation::Linear, false, 1.0, gamma, (lr_w, lr_u))
+    TwoLayer::new(
+        1,
+        width,
+        1,
+        Activation::Linear,
+        false,
+        1.0,
+        gamma,
+        (lr_w, lr_u),
+    )
 }
 
 /// Flat parameters of [`two_layer_model`]: `[w (W₁), u (W₂)]`.
@@ -68,7 +77,10 @@ impl<'p, 'a> EngineFlow<'p, 'a> {
     /// Wrap a training problem.
     pub fn new(problem: &'p mut Problem<'a>) -> Self {
         let n = problem.model.num_params();
-        EngineFlow { problem, grad: vec![0.0; n] }
+        EngineFlow {
+            problem,
+            grad: vec![0.0; n],
+        }
     }
 }
 
@@ -98,6 +110,15 @@ pub fn integrate_engine(
     let mut problem = Problem::new(model, data, Loss::Mse, 0.0, faer::Par::Seq);
     let mut field = EngineFlow::new(&mut problem);
     let t1 = times.last().copied().unwrap_or(0.0);
-    let sol = solve(&mut field, &DOPRI5, PidController::new(rtol, atol), 0.0, t1, params0, times, 50_000_000)?;
+    let sol = solve(
+        &mut field,
+        &DOPRI5,
+        PidController::new(rtol, atol),
+        0.0,
+        t1,
+        params0,
+        times,
+        50_000_000,
+    )?;
     Ok(sol.ys)
 }

@@ -53,7 +53,10 @@ pub enum Axis {
 impl Axis {
     /// Whether the axis is naturally logarithmic.
     pub fn is_log(self) -> bool {
-        !matches!(self, Axis::GammaExponent | Axis::SigmaExponent | Axis::LrRatioExponent)
+        !matches!(
+            self,
+            Axis::GammaExponent | Axis::SigmaExponent | Axis::LrRatioExponent
+        )
     }
     /// Label for plots.
     pub fn label(self) -> &'static str {
@@ -92,7 +95,8 @@ pub struct ScalingExponents {
 impl ScalingExponents {
     /// e = 1 − a + max(−b_u − c/2, −b_w + c/2): K̄ ~ d^{e}. Kernel iff e > 0.
     pub fn kernel_exponent(&self) -> f64 {
-        1.0 - self.gamma + (-self.sigma_u - 0.5 * self.lr_ratio).max(-self.sigma_w + 0.5 * self.lr_ratio)
+        1.0 - self.gamma
+            + (-self.sigma_u - 0.5 * self.lr_ratio).max(-self.sigma_w + 0.5 * self.lr_ratio)
     }
 }
 
@@ -168,7 +172,11 @@ impl PhasePoint {
     pub fn kbar_typical(&self) -> f64 {
         let f = self.effective();
         let d = self.width as f64;
-        f.gamma.abs() * d * (f.sigma_u.powi(2) * (f.lr_w / f.lr_u).sqrt() + f.sigma_w.powi(2) * (f.lr_u / f.lr_w).sqrt()) / 2.0
+        f.gamma.abs()
+            * d
+            * (f.sigma_u.powi(2) * (f.lr_w / f.lr_u).sqrt()
+                + f.sigma_w.powi(2) * (f.lr_u / f.lr_w).sqrt())
+            / 2.0
     }
 
     /// The analytic boundary function: ln(K̄_typical/|k|) (> 0 kernel side, < 0 feature side).
@@ -181,8 +189,16 @@ impl PhasePoint {
     pub fn sample(&self, rng: &mut Rng) -> Result<ExactLinear1d> {
         let f = self.effective();
         let (nu2, nw2, uw) = sample_init_stats(rng, self.width, f.sigma_u, f.sigma_w);
-        let hyper = Hyper1d { gamma: f.gamma, lr_u: f.lr_u, lr_w: f.lr_w };
-        let m = Moments1d { s: self.s, k: self.k, loss_floor: 0.0 };
+        let hyper = Hyper1d {
+            gamma: f.gamma,
+            lr_u: f.lr_u,
+            lr_w: f.lr_w,
+        };
+        let m = Moments1d {
+            s: self.s,
+            k: self.k,
+            loss_floor: 0.0,
+        };
         ExactLinear1d::from_stats(hyper, m, nu2, nw2, uw)
     }
 }
@@ -194,7 +210,11 @@ impl PhasePoint {
 pub fn sample_init_stats(rng: &mut Rng, d: usize, sigma_u: f64, sigma_w: f64) -> (f64, f64, f64) {
     let chi_u = ChiSquared::new(d as f64).expect("d ≥ 1").sample(rng);
     let xi = normal(rng);
-    let chi_w = if d > 1 { ChiSquared::new((d - 1) as f64).expect("d ≥ 2").sample(rng) } else { 0.0 };
+    let chi_w = if d > 1 {
+        ChiSquared::new((d - 1) as f64).expect("d ≥ 2").sample(rng)
+    } else {
+        0.0
+    };
     let nu2 = sigma_u * sigma_u * chi_u;
     let uw = nu2.sqrt() * sigma_w * xi;
     let nw2 = sigma_w * sigma_w * (xi * xi + chi_w);
@@ -228,7 +248,12 @@ pub fn evaluate_cell(point: &PhasePoint, replicates: usize, rng: &mut Rng) -> Re
         z.push(op.log_z_plus.abs());
         a.push(op.cos_inf * op.cos_inf - op.cos0 * op.cos0);
     }
-    Ok(CellValue { ntk_rel_change: median(&mut d), abs_log_ntk_ratio: median(&mut l), abs_log_z_plus: median(&mut z), alignment_change: median(&mut a) })
+    Ok(CellValue {
+        ntk_rel_change: median(&mut d),
+        abs_log_ntk_ratio: median(&mut l),
+        abs_log_z_plus: median(&mut z),
+        alignment_change: median(&mut a),
+    })
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -244,7 +269,13 @@ fn median(v: &mut [f64]) -> f64 {
 /// The analytic boundary K̄_typical = |k| as a curve y(x) over the heatmap's x values:
 /// for each x, bisection in y over [y_min, y_max] (in log space for log axes) of
 /// `boundary_log_ratio`; x values with no sign change are skipped.
-pub fn boundary_curve(base: &PhasePoint, x_axis: Axis, xs: &[f64], y_axis: Axis, y_range: (f64, f64)) -> (Vec<f64>, Vec<f64>) {
+pub fn boundary_curve(
+    base: &PhasePoint,
+    x_axis: Axis,
+    xs: &[f64],
+    y_axis: Axis,
+    y_range: (f64, f64),
+) -> (Vec<f64>, Vec<f64>) {
     let to = |v: f64| if y_axis.is_log() { v.ln() } else { v };
     let from = |v: f64| if y_axis.is_log() { v.exp() } else { v };
     let (lo0, hi0) = (to(y_range.0), to(y_range.1));

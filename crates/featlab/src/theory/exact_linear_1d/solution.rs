@@ -71,8 +71,17 @@ impl Moments1d {
             ));
         }
         let k = sxy / s;
-        let floor = 0.5 * x.iter().zip(y).map(|(a, b)| (b - k * a).powi(2)).sum::<f64>() / n;
-        Ok(Moments1d { s, k, loss_floor: floor })
+        let floor = 0.5
+            * x.iter()
+                .zip(y)
+                .map(|(a, b)| (b - k * a).powi(2))
+                .sum::<f64>()
+            / n;
+        Ok(Moments1d {
+            s,
+            k,
+            loss_floor: floor,
+        })
     }
 
     /// Moments of a dataset with one input column and one target column.
@@ -105,11 +114,17 @@ pub struct Hyper1d {
 impl Hyper1d {
     fn validate(&self) -> Result<()> {
         if !self.gamma.is_finite() {
-            return Err(Error::config("model.gamma", format!("must be finite, got {}", self.gamma)));
+            return Err(Error::config(
+                "model.gamma",
+                format!("must be finite, got {}", self.gamma),
+            ));
         }
         for (k, v) in [("model.lr_u", self.lr_u), ("model.lr_w", self.lr_w)] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(Error::config(k, format!("must be a finite number > 0, got {v}")));
+                return Err(Error::config(
+                    k,
+                    format!("must be a finite number > 0, got {v}"),
+                ));
             }
         }
         Ok(())
@@ -238,16 +253,28 @@ fn mul0(a: f64, b: f64) -> f64 {
 
 impl ExactLinear1d {
     /// The solution from initial vectors u₀ (readout) and w₀ (first layer), same length d ≥ 1.
-    pub fn from_vectors(hyper: Hyper1d, moments: Moments1d, u0: &[f64], w0: &[f64]) -> Result<Self> {
+    pub fn from_vectors(
+        hyper: Hyper1d,
+        moments: Moments1d,
+        u0: &[f64],
+        w0: &[f64],
+    ) -> Result<Self> {
         hyper.validate()?;
         if u0.is_empty() || u0.len() != w0.len() {
             return Err(Error::config(
                 "model.init",
-                format!("u and w must have the same length d ≥ 1 (got {} and {})", u0.len(), w0.len()),
+                format!(
+                    "u and w must have the same length d ≥ 1 (got {} and {})",
+                    u0.len(),
+                    w0.len()
+                ),
             ));
         }
         if u0.iter().chain(w0).any(|v| !v.is_finite()) {
-            return Err(Error::config("model.init", "initial weights must be finite"));
+            return Err(Error::config(
+                "model.init",
+                "initial weights must be finite",
+            ));
         }
         let sg = if hyper.gamma < 0.0 { -1.0 } else { 1.0 };
         let (su, sw) = (hyper.lr_u.sqrt(), hyper.lr_w.sqrt());
@@ -259,17 +286,43 @@ impl ExactLinear1d {
         let wedge_t = wedge_norm(&ut, &wt);
         let beta0 = hyper.gamma * dot(u0, w0);
         let (nu, nw) = (dot(u0, u0).sqrt(), dot(w0, w0).sqrt());
-        let mut sol = Self::assemble(hyper, moments, sg, a, b, gpq, wedge_t, beta0, nu, nw, dot(u0, w0));
+        let mut sol = Self::assemble(
+            hyper,
+            moments,
+            sg,
+            a,
+            b,
+            gpq,
+            wedge_t,
+            beta0,
+            nu,
+            nw,
+            dot(u0, w0),
+        );
         sol.vectors = Some((u0.to_vec(), w0.to_vec()));
         Ok(sol)
     }
 
     /// The solution from the sufficient statistics |u₀|², |w₀|², u₀·w₀ only (what the phase
     /// diagram samples); vectors are then unavailable.
-    pub fn from_stats(hyper: Hyper1d, moments: Moments1d, norm_u2: f64, norm_w2: f64, uw: f64) -> Result<Self> {
+    pub fn from_stats(
+        hyper: Hyper1d,
+        moments: Moments1d,
+        norm_u2: f64,
+        norm_w2: f64,
+        uw: f64,
+    ) -> Result<Self> {
         hyper.validate()?;
-        if !(norm_u2 >= 0.0 && norm_w2 >= 0.0 && norm_u2.is_finite() && norm_w2.is_finite() && uw.is_finite()) {
-            return Err(Error::config("model.init", "|u₀|², |w₀|² must be finite and ≥ 0 and u₀·w₀ finite"));
+        if !(norm_u2 >= 0.0
+            && norm_w2 >= 0.0
+            && norm_u2.is_finite()
+            && norm_w2.is_finite()
+            && uw.is_finite())
+        {
+            return Err(Error::config(
+                "model.init",
+                "|u₀|², |w₀|² must be finite and ≥ 0 and u₀·w₀ finite",
+            ));
         }
         let sg = if hyper.gamma < 0.0 { -1.0 } else { 1.0 };
         let (nu2t, nw2t) = (norm_u2 / hyper.lr_u, norm_w2 / hyper.lr_w);
@@ -278,10 +331,30 @@ impl ExactLinear1d {
         let wedge2 = ((prod - dt.abs()) * (prod + dt.abs())).max(0.0);
         let gpq = nu2t - nw2t;
         let big = nu2t + nw2t + 2.0 * dt.abs();
-        let small = if big > 0.0 { (gpq * gpq + 4.0 * wedge2) / big } else { 0.0 };
-        let (a, b) = if dt >= 0.0 { (big, small) } else { (small, big) };
+        let small = if big > 0.0 {
+            (gpq * gpq + 4.0 * wedge2) / big
+        } else {
+            0.0
+        };
+        let (a, b) = if dt >= 0.0 {
+            (big, small)
+        } else {
+            (small, big)
+        };
         let beta0 = hyper.gamma * uw;
-        Ok(Self::assemble(hyper, moments, sg, a, b, gpq, wedge2.sqrt(), beta0, norm_u2.sqrt(), norm_w2.sqrt(), uw))
+        Ok(Self::assemble(
+            hyper,
+            moments,
+            sg,
+            a,
+            b,
+            gpq,
+            wedge2.sqrt(),
+            beta0,
+            norm_u2.sqrt(),
+            norm_w2.sqrt(),
+            uw,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -312,7 +385,11 @@ impl ExactLinear1d {
             (p, x * (y / p))
         };
         let (p_hat, q_hat) = if d > 0.0 { (p / d, q / d) } else { (1.0, 1.0) };
-        let cos0 = if norm_u0 > 0.0 && norm_w0 > 0.0 { uw / (norm_u0 * norm_w0) } else { 0.0 };
+        let cos0 = if norm_u0 > 0.0 && norm_w0 > 0.0 {
+            uw / (norm_u0 * norm_w0)
+        } else {
+            0.0
+        };
         ExactLinear1d {
             hyper,
             moments,
@@ -376,7 +453,9 @@ impl ExactLinear1d {
     }
     /// The initial vectors (u₀, w₀) when built from vectors.
     pub fn initial_vectors(&self) -> Option<(&[f64], &[f64])> {
-        self.vectors.as_ref().map(|(u, w)| (u.as_slice(), w.as_slice()))
+        self.vectors
+            .as_ref()
+            .map(|(u, w)| (u.as_slice(), w.as_slice()))
     }
 
     /// K as a function of β: √(γ⁴C² + 4γ²η_uη_w(β² + ω²)) = hypot(γ²η_uη_w√(AB), 2|γ|√(η_uη_w)β).
@@ -420,7 +499,11 @@ impl ExactLinear1d {
         let den = self.q_hat + self.p_hat * ee + mul0(self.y, phi);
         let z = num / den;
         let zm1 = 2.0 * phi * (self.beta0 - k) / den;
-        let log_z = if zm1.abs() <= 0.5 { zm1.ln_1p() } else { num.ln() - den.ln() };
+        let log_z = if zm1.abs() <= 0.5 {
+            zm1.ln_1p()
+        } else {
+            num.ln() - den.ln()
+        };
         // residual r = (β₀ − k) E ((b + z)/(b + 1))² / z
         let bb = if self.y > 0.0 {
             self.q / self.y
@@ -438,7 +521,11 @@ impl ExactLinear1d {
         let (tx, ty) = (mul0(self.x, 1.0 / z), mul0(self.y, z));
         let direct_bound = tx + ty;
         let via_r_bound = 4.0 * (k.abs() + r.abs());
-        let beta = if direct_bound <= via_r_bound { 0.5 * (tx - ty) } else { k + r };
+        let beta = if direct_bound <= via_r_bound {
+            0.5 * (tx - ty)
+        } else {
+            k + r
+        };
         self.observables(t, beta, r, log_z)
     }
 
@@ -483,7 +570,11 @@ impl ExactLinear1d {
         let big = 0.5 * (ssum + self.gpq.abs());
         let prod = pdot * pdot + self.wedge_t * self.wedge_t;
         let small = if big > 0.0 { prod / big } else { 0.0 };
-        let (nut2, nwt2) = if self.gpq >= 0.0 { (big, small) } else { (small, big) };
+        let (nut2, nwt2) = if self.gpq >= 0.0 {
+            (big, small)
+        } else {
+            (small, big)
+        };
         let omega = self.omega();
         let h = beta.hypot(omega);
         let cos_angle = if h > 0.0 { self.sg * beta / h } else { 0.0 };
@@ -517,7 +608,10 @@ impl ExactLinear1d {
             } else {
                 let (em, ep) = ((-tau).exp(), tau.exp());
                 let (pi, qi) = (ut + wt, ut - wt);
-                (0.5 * (mul0(pi, em) + mul0(qi, ep)), 0.5 * (mul0(pi, em) - mul0(qi, ep)))
+                (
+                    0.5 * (mul0(pi, em) + mul0(qi, ep)),
+                    0.5 * (mul0(pi, em) - mul0(qi, ep)),
+                )
             };
             u.push(self.sg * su * un);
             w.push(sw * wn);
@@ -531,9 +625,19 @@ impl ExactLinear1d {
         let bi = self.beta_inf();
         let s0 = self.at(0.0);
         let sinf = self.limit_at(f64::INFINITY);
-        let qq = if kbar > 0.0 { (bi - self.beta0) * (bi + self.beta0) / (kbar * kbar) } else { 0.0 };
+        let qq = if kbar > 0.0 {
+            (bi - self.beta0) * (bi + self.beta0) / (kbar * kbar)
+        } else {
+            0.0
+        };
         let delta = qq / (1.0 + (1.0 + qq).max(0.0).sqrt());
-        let lr = |a: f64, b: f64| if a > 0.0 && b > 0.0 { (b / a).ln() } else { 0.0 };
+        let lr = |a: f64, b: f64| {
+            if a > 0.0 && b > 0.0 {
+                (b / a).ln()
+            } else {
+                0.0
+            }
+        };
         OrderParameters {
             kbar,
             beta0: self.beta0,
