@@ -66,7 +66,7 @@ impl AxisRange {
             || (self.axis.is_log() && self.min <= 0.0)
         {
             return Err(Error::config(
-                format!("{key}"),
+                key.to_string(),
                 format!(
                     "need finite min < max (and min > 0 for the log axis {:?})",
                     self.axis
