@@ -9,6 +9,7 @@ pub mod activation;
 pub mod config;
 pub mod deep_linear;
 pub mod diagonal;
+pub mod layered;
 pub mod loss;
 pub mod mlp;
 pub mod parametrization;
@@ -16,6 +17,7 @@ pub mod two_layer;
 
 pub use activation::Activation;
 pub use config::ModelConfig;
+pub use layered::{LayerStack, Layered};
 pub use loss::Loss;
 pub use parametrization::Parametrization;
 
@@ -164,6 +166,11 @@ pub trait Model: Send + Sync {
     fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
         let _ = params;
         Vec::new()
+    }
+
+    /// The model as a [`Layered`] one (deep linear, MLP, two-layer), if it is.
+    fn as_layered(&self) -> Option<&dyn Layered> {
+        None
     }
 }
 

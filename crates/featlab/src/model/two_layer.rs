@@ -10,7 +10,7 @@
 //! Backward, given dF = ∂L/∂F:     ∂W₂ = m₂ dFᵀ H,  dZ = (m₂ dF W₂) ⊙ σ'(Z),
 //!                                 ∂W₁ = m₁ dZᵀ X,  ∂b₁ = 1ᵀ dZ
 
-use super::{layout, Activation, Model, NeuronSum, ParamBlock, Workspace};
+use super::{layout, Activation, LayerStack, Layered, Model, NeuronSum, ParamBlock, Workspace};
 use crate::linalg::{matmul, view, view_mut};
 use faer::{Accum, Mat, MatRef};
 
@@ -198,6 +198,25 @@ impl Model for TwoLayer {
 
     fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
         vec![self.w1(params), self.w2(params)]
+    }
+
+    fn as_layered(&self) -> Option<&dyn Layered> {
+        Some(self)
+    }
+}
+
+/// h_1 = m₁ W₁ x + b₁, x_2 = σ(h_1), f = m₂ W₂ x_2.
+impl Layered for TwoLayer {
+    fn stack<'a>(&self, params: &'a [f64]) -> LayerStack<'a> {
+        LayerStack {
+            weights: self.layer_weights(params),
+            biases: vec![if self.bias { Some(&params[self.blocks[1].range()]) } else { None }, None],
+            mults: vec![self.mult1, self.mult2],
+            activation: self.activation,
+        }
+    }
+    fn weight_blocks(&self) -> Vec<usize> {
+        vec![0, self.blocks.len() - 1]
     }
 }
 
