@@ -5,6 +5,7 @@
 //! a [`RunOutput`] that the output writer turns into the files of the run contract.
 
 pub mod nfa;
+pub mod rfm;
 pub mod train;
 
 use crate::figure::Figure;
@@ -56,7 +57,7 @@ pub trait Experiment: Sync {
 
 /// All experiment kinds.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&train::TrainExperiment, &nfa::NfaExperiment]
+    vec![&train::TrainExperiment, &nfa::NfaExperiment, &rfm::RfmExperiment]
 }
 
 /// The experiment named by the table's `experiment` key (default `train`).

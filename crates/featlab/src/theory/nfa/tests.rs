@@ -220,3 +220,153 @@ fn imbalance_is_zero_for_balanced_init_and_not_for_gaussian() {
     let q = normal_vec(&mut rng, p.len(), 0.5);
     assert!(imbalance(&dl.layer_weights(&q)).iter().all(|v| *v > 0.1));
 }
+
+#[test]
+fn rfm_agop_matches_finite_difference_gradients_of_the_predictor() {
+    use super::rfm::{fit, Kernel, RfmConfig};
+    let x = randn(21, 9, 3);
+    let y = randn(22, 9, 2);
+    for kernel in [Kernel::Gaussian, Kernel::Laplace] {
+        for center in [false, true] {
+            let cfg = RfmConfig { kernel, bandwidth: 2.0, iters: 0, reg: 1e-2, diag: false, center, batch: 4, ..Default::default() };
+            let (mut rfm, _) = fit(x.as_ref(), y.as_ref(), x.as_ref(), y.as_ref(), &[], &cfg).unwrap();
+            // a non-identity SPD metric
+            let a = randn(23, 3, 3);
+            let mut m = nfm(a.as_ref());
+            for i in 0..3 {
+                m[(i, i)] += 0.5;
+            }
+            rfm.m = m;
+            let g = rfm.agop();
+            // FD gradient of f at x_i, excluding the self term (the package sets it to 0:
+            // the Laplace kernel is not differentiable at distance 0)
+            let mut grads: Vec<Mat<f64>> = Vec::new();
+            for i in 0..9 {
+                let mut coef = rfm.coef.clone();
+                for c in 0..2 {
+                    coef[(i, c)] = 0.0;
+                }
+                let r2 = super::rfm::Rfm { m: rfm.m.clone(), x: rfm.x.clone(), coef, cfg: cfg.clone() };
+                let xi = x.as_ref().subrows(i, 1).to_owned();
+                let f = |xx: MatRef<'_, f64>| r2.predict(xx);
+                let mut gi = Mat::zeros(2, 3);
+                for k in 0..3 {
+                    let d = fd(&f, &xi, 0, k, 1e-6);
+                    for c in 0..2 {
+                        gi[(c, k)] = d[(0, c)];
+                    }
+                }
+                grads.push(gi);
+            }
+            let want = outer_mean(&grads, center);
+            let err = max_abs_diff(g.as_ref(), want.as_ref());
+            assert!(err < 1e-7 * (1.0 + want.norm_l2()), "{kernel:?} center={center}: RFM AGOP error {err}");
+        }
+    }
+}
+
+#[test]
+fn ptf_cosine_identity_of_the_alignment_view() {
+    // cos(NFM, AGOP) = Σ_j s_j⁴ u_jᵀKu_j / (‖S²‖_F ‖S UᵀKU S‖_F) (Beaglehole et al. §2.2)
+    let w = randn(31, 7, 5);
+    let a = randn(32, 7, 7);
+    let k = nfm(a.as_ref());
+    let lhs = correlation(nfm(w.as_ref()).as_ref(), sandwich(w.as_ref(), k.as_ref()).as_ref(), Correlation::Cosine);
+    let (u, s, _) = crate::linalg::thin_svd(w.as_ref()).unwrap();
+    let r = s.len();
+    let utku = sandwich(u.as_ref(), k.as_ref());
+    let num: f64 = (0..r).map(|j| s[j].powi(4) * utku[(j, j)]).sum();
+    let n1: f64 = s.iter().map(|v| v.powi(4)).sum::<f64>().sqrt();
+    let n2: f64 = (0..r).flat_map(|i| (0..r).map(move |j| (i, j))).map(|(i, j)| (s[i] * utku[(i, j)] * s[j]).powi(2)).sum::<f64>().sqrt();
+    assert!((lhs - num / (n1 * n2)).abs() < 1e-12, "{lhs} vs {}", num / (n1 * n2));
+}
+
+#[test]
+fn slo_moves_each_weight_matrix_by_lr_times_its_rate() {
+    use crate::train::{Problem, Stepper};
+    let cfg = ModelConfig::Mlp(MlpConfig { hidden: vec![6, 5], activation: Activation::Tanh, bias: false, output_scale: 1.0, parametrization: Parametrization::Standard, init_scale: 1.0, init_std: None, multipliers: None, lr_layers: None });
+    let (model, p) = cfg.build(4, 2, &mut stream(3, "init")).unwrap();
+    let data = crate::data::Dataset::new(randn(1, 20, 4), randn(2, 20, 2)).unwrap();
+    let mut problem = Problem::new(model.as_ref(), &data, crate::model::Loss::Mse, 0.0, Par::Seq);
+    let rates = [0.3, 0.0, 0.05];
+    let mut st = super::LayerNormalizedSgd::new(model.as_ref(), 0.5, 8, &rates, p.clone(), stream(4, "b")).unwrap();
+    st.step(&mut problem, 1.0).unwrap();
+    for (bi, r) in model.as_layered().unwrap().weight_blocks().into_iter().zip(rates) {
+        let range = model.blocks()[bi].range();
+        let mv: f64 = st.params()[range.clone()].iter().zip(&p[range]).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+        assert!((mv - 0.5 * r).abs() < 1e-12, "block {bi}: moved {mv}, want {}", 0.5 * r);
+    }
+    assert!((st.t() - 0.5).abs() < 1e-15);
+}
+
+#[test]
+fn probe_separates_separable_classes_and_digits_load_when_present() {
+    let lab = super::data::LabelledDataConfig {
+        kind: super::data::Source::Clusters,
+        path: "unused".into(),
+        labels: None,
+        files: vec![],
+        n_train: Some(150),
+        n_test: 60,
+        label_shift: 0.1,
+        standardize: super::data::Standardize::Feature,
+        n: Some(210),
+        d: Some(6),
+        classes: Some(3),
+        separation: Some(12.0),
+    };
+    let l = lab.build(0).unwrap();
+    let acc = super::probe::probe_accuracy(l.train.x.as_ref(), l.train.y.as_ref(), l.test.x.as_ref(), &l.test_labels, 1e-3).unwrap();
+    assert!(acc > 0.95, "probe accuracy {acc}");
+    // missing file: a config error that tells the user to run the fetch script
+    let mut dig = lab.clone();
+    dig.kind = super::data::Source::Digits;
+    dig.path = "/nonexistent/digits.csv.gz".into();
+    let e = dig.build(0).err().expect("missing file must fail").to_string();
+    assert!(e.contains("fetch-digits.sh") && e.contains("data.path"), "{e}");
+    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits/digits.csv.gz");
+    if !real.exists() {
+        println!("note: {} absent (run scripts/fetch-digits.sh); skipping the real-data check", real.display());
+        return;
+    }
+    dig.path = real;
+    dig.n_train = None;
+    dig.n_test = 297;
+    let d = dig.build(0).unwrap();
+    assert_eq!((d.train.n(), d.test.n(), d.train.d(), d.train.c()), (1500, 297, 64, 10));
+    let acc = super::probe::probe_accuracy(d.train.x.as_ref(), d.train.y.as_ref(), d.test.x.as_ref(), &d.test_labels, 1e-3).unwrap();
+    assert!(acc > 0.9, "linear probe on raw digits: {acc}");
+}
+
+#[test]
+fn early_time_c_nfc_prediction_approaches_the_exact_limit_as_width_grows() {
+    use super::early::predict_c_nfc_layer1;
+    let (n, d, c) = (24, 8, 3);
+    let x = randn(41, n, d);
+    let y = randn(42, n, c);
+    let neg_y = Mat::from_fn(n, c, |i, j| -y[(i, j)]);
+    let pred = predict_c_nfc_layer1(x.as_ref(), neg_y.as_ref(), 3, Activation::Relu, Correlation::Pearson).unwrap();
+    let mut errs = Vec::new();
+    for width in [32usize, 1024] {
+        let mut vals = Vec::new();
+        for seed in 0..3 {
+            let cfg = ModelConfig::Mlp(MlpConfig { hidden: vec![width, width], activation: Activation::Relu, bias: false, output_scale: 1.0, parametrization: Parametrization::Standard, init_scale: 0.05, init_std: None, multipliers: None, lr_layers: None });
+            let (model, p) = cfg.build(d, c, &mut stream(seed, "init")).unwrap();
+            let data = crate::data::Dataset::new(x.clone(), y.clone()).unwrap();
+            let mut problem = crate::train::Problem::new(model.as_ref(), &data, crate::model::Loss::Mse, 0.0, Par::Seq);
+            let mut g = vec![0.0; p.len()];
+            problem.loss_grad(&p, &mut g);
+            let lm = model.as_layered().unwrap();
+            let stack = lm.stack(&p);
+            let w0 = super::measure::flatten_weights(&stack);
+            let dirs: Vec<Vec<f64>> = lm.weight_blocks().iter().map(|&b| g[model.blocks()[b].range()].to_vec()).collect();
+            let m = super::measure(&stack, &w0, x.as_ref(), &super::NfaOptions::default(), Par::Seq, Some(&dirs)).unwrap();
+            vals.push(m.layers[0].c_nfc);
+        }
+        let mean = vals.iter().sum::<f64>() / 3.0;
+        errs.push((mean - pred).abs());
+        println!("width {width}: exact t→0⁺ C-NFC₁ {vals:?}, prediction {pred}");
+    }
+    assert!(errs[1] < 0.03, "wide-network C-NFC differs from the prediction by {}", errs[1]);
+    assert!(errs[1] < errs[0], "no convergence with width: {errs:?}");
+}
