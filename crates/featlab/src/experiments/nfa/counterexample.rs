@@ -64,8 +64,12 @@ pub fn resolve(table: &toml::Table) -> Result<toml::Table> {
     cfg.train.resolve();
     cfg.train.validate()?;
     cfg.nfa.validate("nfa")?;
-    if cfg.n == 0 || cfg.d < 2 || cfg.outputs == 0 || cfg.live_width == 0 || cfg.teacher_width == 0 {
-        return Err(Error::config("n", "need n ≥ 1, d ≥ 2, outputs, teacher_width, live_width ≥ 1"));
+    if cfg.n == 0 || cfg.d < 2 || cfg.outputs == 0 || cfg.live_width == 0 || cfg.teacher_width == 0
+    {
+        return Err(Error::config(
+            "n",
+            "need n ≥ 1, d ≥ 2, outputs, teacher_width, live_width ≥ 1",
+        ));
     }
     if !(cfg.dead_scale.is_finite() && cfg.dead_scale > 0.0) {
         return Err(Error::config("dead_scale", "must be a finite number > 0"));
@@ -77,16 +81,32 @@ fn dataset(cfg: &CounterexampleStudy) -> Result<Dataset> {
     let (n, d, c, k) = (cfg.n, cfg.d, cfg.outputs, cfg.teacher_width);
     let mut r = stream(cfg.seed, "data");
     let z = normal_vec(&mut r, n * (d - 1), 1.0);
-    let x = Mat::from_fn(n, d, |i, j| if j + 1 == d { 1.0 } else { z[i * (d - 1) + j] });
+    let x = Mat::from_fn(
+        n,
+        d,
+        |i, j| if j + 1 == d { 1.0 } else { z[i * (d - 1) + j] },
+    );
     let u = normal_vec(&mut r, k * (d - 1), 1.0 / ((d - 1) as f64).sqrt());
     let a = normal_vec(&mut r, c * k, 1.0 / (k as f64).sqrt());
     let y = Mat::from_fn(n, c, |i, o| {
-        (0..k).map(|h| a[o * k + h] * (0..d - 1).map(|j| u[h * (d - 1) + j] * x[(i, j)]).sum::<f64>().max(0.0)).sum::<f64>()
+        (0..k)
+            .map(|h| {
+                a[o * k + h]
+                    * (0..d - 1)
+                        .map(|j| u[h * (d - 1) + j] * x[(i, j)])
+                        .sum::<f64>()
+                        .max(0.0)
+            })
+            .sum::<f64>()
     });
     Dataset::new(x, y)
 }
 
-fn build(cfg: &CounterexampleStudy, data: &Dataset, dead: usize) -> Result<(Box<dyn Model>, Vec<f64>)> {
+fn build(
+    cfg: &CounterexampleStudy,
+    data: &Dataset,
+    dead: usize,
+) -> Result<(Box<dyn Model>, Vec<f64>)> {
     let mc = ModelConfig::TwoLayer(TwoLayerConfig {
         width: cfg.live_width + dead,
         activation: Activation::Relu,
@@ -99,12 +119,19 @@ fn build(cfg: &CounterexampleStudy, data: &Dataset, dead: usize) -> Result<(Box<
         lr_layers: None,
     });
     // live units: the same draw with and without dead units
-    let (model, mut p) = mc.build(data.d(), data.c(), &mut stream(cfg.seed, &format!("init-{dead}")))?;
+    let (model, mut p) = mc.build(
+        data.d(),
+        data.c(),
+        &mut stream(cfg.seed, &format!("init-{dead}")),
+    )?;
     let (d, m) = (data.d(), cfg.live_width + dead);
-    let live = ModelConfig::TwoLayer(TwoLayerConfig { width: cfg.live_width, ..match &mc {
-        ModelConfig::TwoLayer(t) => t.clone(),
-        _ => unreachable!(),
-    } });
+    let live = ModelConfig::TwoLayer(TwoLayerConfig {
+        width: cfg.live_width,
+        ..match &mc {
+            ModelConfig::TwoLayer(t) => t.clone(),
+            _ => unreachable!(),
+        }
+    });
     let (_, pl) = live.build(d, data.c(), &mut stream(cfg.seed, "init-live"))?;
     let lw = cfg.live_width;
     p[..lw * d].copy_from_slice(&pl[..lw * d]);
@@ -113,10 +140,18 @@ fn build(cfg: &CounterexampleStudy, data: &Dataset, dead: usize) -> Result<(Box<
             p[m * d + o * m + h] = pl[lw * d + o * lw + h];
         }
     }
-    let v = normal_vec(&mut stream(cfg.seed, "dead"), dead * d, 1.0 / (d as f64).sqrt());
+    let v = normal_vec(
+        &mut stream(cfg.seed, "dead"),
+        dead * d,
+        1.0 / (d as f64).sqrt(),
+    );
     for j in 0..dead {
         for k in 0..d {
-            p[(lw + j) * d + k] = if k + 1 == d { v[j * d + k] - cfg.dead_scale } else { v[j * d + k] };
+            p[(lw + j) * d + k] = if k + 1 == d {
+                v[j * d + k] - cfg.dead_scale
+            } else {
+                v[j * d + k]
+            };
         }
         for i in 0..data.n() {
             let h: f64 = (0..d).map(|k| p[(lw + j) * d + k] * data.x[(i, k)]).sum();
@@ -131,16 +166,44 @@ fn build(cfg: &CounterexampleStudy, data: &Dataset, dead: usize) -> Result<(Box<
 pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
     let cfg: CounterexampleStudy = from_table(resolved)?;
     let data = dataset(&cfg)?;
-    let mut out = RunOutput { config: resolved.clone(), seed: cfg.seed, ..Default::default() };
-    out.arrays.push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
-    out.arrays.push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
+    let mut out = RunOutput {
+        config: resolved.clone(),
+        seed: cfg.seed,
+        ..Default::default()
+    };
+    out.arrays
+        .push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
+    out.arrays
+        .push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
     let mut results = Vec::new();
     for dead in [cfg.dead_units, 0] {
         let (model, p0) = build(&cfg, &data, dead)?;
-        let mut problem = Problem::new(model.as_ref(), &data, Loss::Mse, cfg.train.weight_decay, ctx.par);
-        let mut obs: Vec<Box<dyn Observer>> = vec![Box::new(LossObserver), Box::new(NfaObserver::new(model.as_ref(), &p0, cfg.nfa.clone(), false, false, ctx.par)?)];
+        let mut problem = Problem::new(
+            model.as_ref(),
+            &data,
+            Loss::Mse,
+            cfg.train.weight_decay,
+            ctx.par,
+        );
+        let mut obs: Vec<Box<dyn Observer>> = vec![
+            Box::new(LossObserver),
+            Box::new(NfaObserver::new(
+                model.as_ref(),
+                &p0,
+                cfg.nfa.clone(),
+                false,
+                false,
+                ctx.par,
+            )?),
+        ];
         let mut st = cfg.train.stepper(p0.clone(), stream(cfg.seed, "batches"))?;
-        let res = train::run(&mut problem, st.as_mut(), &mut obs, &cfg.train.run_options()?, ctx)?;
+        let res = train::run(
+            &mut problem,
+            st.as_mut(),
+            &mut obs,
+            &cfg.train.run_options()?,
+            ctx,
+        )?;
         let lm = model.as_layered().expect("two-layer is layered");
         let w0 = flatten_weights(&lm.stack(&p0));
         let stack = lm.stack(&res.final_params);
@@ -156,29 +219,56 @@ pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
     let t = res.trajectory.column("t").unwrap_or_default();
     let ct = cres.trajectory.column("t").unwrap_or_default();
     let corr = res.trajectory.column("nfm_agop_corr_1").unwrap_or_default();
-    let ccorr = cres.trajectory.column("nfm_agop_corr_1").unwrap_or_default();
+    let ccorr = cres
+        .trajectory
+        .column("nfm_agop_corr_1")
+        .unwrap_or_default();
     let l1 = m.layers[0];
     let s = &mut out.summary;
     s.insert("final_loss".into(), json!(loss.last()));
     s.insert("nfa_corr_layer1".into(), json!(l1.nfm_agop_corr));
     s.insert("best_alpha_layer1".into(), json!(l1.alpha_fit));
     s.insert("best_corr_layer1".into(), json!(l1.alpha_fit_corr));
-    s.insert("max_corr_over_training".into(), json!(super::min_max(&corr).1));
+    s.insert(
+        "max_corr_over_training".into(),
+        json!(super::min_max(&corr).1),
+    );
     s.insert("control_final_loss".into(), json!(closs.last()));
-    s.insert("control_nfa_corr_layer1".into(), json!(cm.layers[0].nfm_agop_corr));
-    s.insert("control_best_corr_layer1".into(), json!(cm.layers[0].alpha_fit_corr));
-    s.insert("pass_fit_le_1e-8".into(), json!(loss.last().is_some_and(|l| *l <= 1e-8)));
-    s.insert("pass_corr_lt_0_5".into(), json!(l1.nfm_agop_corr < 0.5 && l1.alpha_fit_corr < 0.5));
+    s.insert(
+        "control_nfa_corr_layer1".into(),
+        json!(cm.layers[0].nfm_agop_corr),
+    );
+    s.insert(
+        "control_best_corr_layer1".into(),
+        json!(cm.layers[0].alpha_fit_corr),
+    );
+    s.insert(
+        "pass_fit_le_1e-8".into(),
+        json!(loss.last().is_some_and(|l| *l <= 1e-8)),
+    );
+    s.insert(
+        "pass_corr_lt_0_5".into(),
+        json!(l1.nfm_agop_corr < 0.5 && l1.alpha_fit_corr < 0.5),
+    );
     s.insert("layers".into(), layers_json(&m.layers));
     s.insert("alpha".into(), json!(cfg.nfa.alpha));
     s.insert("steps".into(), json!(res.steps));
-    out.arrays.extend(param_arrays(model.as_ref(), p0, "params/init"));
-    out.arrays.extend(param_arrays(model.as_ref(), &res.final_params, "params/final"));
+    out.arrays
+        .extend(param_arrays(model.as_ref(), p0, "params/init"));
+    out.arrays.extend(param_arrays(
+        model.as_ref(),
+        &res.final_params,
+        "params/final",
+    ));
     out.figures.push(
         LinePlot::new("Training loss", "t", "loss")
             .scales(Scale::Log, Scale::Log)
             .with(Series::line("with dead units", t.clone(), loss.clone()))
-            .with(Series::dashed("control (live units only)", ct.clone(), closs.clone()))
+            .with(Series::dashed(
+                "control (live units only)",
+                ct.clone(),
+                closs.clone(),
+            ))
             .figure("loss", "Both networks interpolate the training data."),
     );
     out.figures.push(
@@ -190,7 +280,18 @@ pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
     );
     let d = f.nrows();
     let axis: Vec<f64> = (0..d).map(|i| i as f64).collect();
-    for (name, mat, cap) in [("nfm", f, "W₁ᵀW₁ at the end (the spike is the dead units' constant-coordinate weight)."), ("agop_pow", g, "G₁^α at the end: the predictor's actual input sensitivity.")] {
+    for (name, mat, cap) in [
+        (
+            "nfm",
+            f,
+            "W₁ᵀW₁ at the end (the spike is the dead units' constant-coordinate weight).",
+        ),
+        (
+            "agop_pow",
+            g,
+            "G₁^α at the end: the predictor's actual input sensitivity.",
+        ),
+    ] {
         out.figures.push(crate::figure::Figure {
             name: name.into(),
             caption: cap.into(),
@@ -201,7 +302,9 @@ pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
                 z_label: "value".into(),
                 x: axis.clone(),
                 y: axis.clone(),
-                z: (0..d).map(|i| (0..d).map(|j| mat[(i, j)]).collect()).collect(),
+                z: (0..d)
+                    .map(|i| (0..d).map(|j| mat[(i, j)]).collect())
+                    .collect(),
                 x_scale: Scale::Linear,
                 y_scale: Scale::Linear,
                 overlays: vec![],

@@ -21,7 +21,9 @@ use crate::model::config::{DeepLinearConfig, InitKind};
 use crate::model::{Loss, ModelConfig, Parametrization};
 use crate::rng::stream;
 use crate::theory::nfa::{NfaObserver, NfaOptions};
-use crate::train::{self, LossObserver, Method, Observer, Problem, RunContext, TrainConfig, TrainResult};
+use crate::train::{
+    self, LossObserver, Method, Observer, Problem, RunContext, TrainConfig, TrainResult,
+};
 use crate::{Error, NdArray, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -86,14 +88,26 @@ pub fn resolve(table: &toml::Table) -> Result<toml::Table> {
         return Err(Error::config("depth", "need depth ≥ 2 and width ≥ 1"));
     }
     if !(cfg.weight_decay.is_finite() && cfg.weight_decay > 0.0) {
-        return Err(Error::config("weight_decay", format!("must be > 0 (the λ of the regularised runs), got {}", cfg.weight_decay)));
+        return Err(Error::config(
+            "weight_decay",
+            format!(
+                "must be > 0 (the λ of the regularised runs), got {}",
+                cfg.weight_decay
+            ),
+        ));
     }
     for (i, m) in cfg.methods.iter_mut().enumerate() {
         if m.method == Method::Sgd && m.batch_size.is_none() {
-            return Err(Error::config(format!("methods[{i}].batch_size"), "sgd needs a batch_size"));
+            return Err(Error::config(
+                format!("methods[{i}].batch_size"),
+                "sgd needs a batch_size",
+            ));
         }
         if m.method != Method::Flow && m.lr.is_none() {
-            return Err(Error::config(format!("methods[{i}].lr"), "discrete methods need an lr"));
+            return Err(Error::config(
+                format!("methods[{i}].lr"),
+                "discrete methods need an lr",
+            ));
         }
         if m.momentum.is_none() && m.method == Method::Momentum {
             m.momentum = Some(0.9);
@@ -105,7 +119,12 @@ pub fn resolve(table: &toml::Table) -> Result<toml::Table> {
 /// Least-squares decay rate −d log v/dt over the points with v > 1e-9·v(0).
 pub fn fit_decay_rate(t: &[f64], v: &[f64]) -> f64 {
     let v0 = v.first().copied().unwrap_or(0.0);
-    let pts: Vec<(f64, f64)> = t.iter().zip(v).filter(|(_, y)| **y > 1e-9 * v0 && y.is_finite()).map(|(x, y)| (*x, y.ln())).collect();
+    let pts: Vec<(f64, f64)> = t
+        .iter()
+        .zip(v)
+        .filter(|(_, y)| **y > 1e-9 * v0 && y.is_finite())
+        .map(|(x, y)| (*x, y.ln()))
+        .collect();
     if pts.len() < 3 {
         return f64::NAN;
     }
@@ -132,8 +151,12 @@ pub fn theory_rate(method: Method, lr: f64, lambda: f64, momentum: f64) -> f64 {
 }
 
 fn total_imbalance(tr: &train::Trajectory, depth: usize) -> Vec<f64> {
-    let cols: Vec<Vec<f64>> = (1..depth).map(|l| tr.column(&format!("imbalance_{l}")).unwrap_or_default()).collect();
-    (0..tr.rows.len()).map(|i| cols.iter().map(|c| c[i] * c[i]).sum::<f64>().sqrt()).collect()
+    let cols: Vec<Vec<f64>> = (1..depth)
+        .map(|l| tr.column(&format!("imbalance_{l}")).unwrap_or_default())
+        .collect();
+    (0..tr.rows.len())
+        .map(|i| cols.iter().map(|c| c[i] * c[i]).sum::<f64>().sqrt())
+        .collect()
 }
 
 fn method_code(m: Method) -> f64 {
@@ -149,11 +172,20 @@ fn method_code(m: Method) -> f64 {
 pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
     let cfg: ImbalanceStudy = from_table(resolved)?;
     let data = cfg.data.build(&mut stream(cfg.seed, "data"))?;
-    let mut out = RunOutput { config: resolved.clone(), seed: cfg.seed, ..Default::default() };
-    out.arrays.push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
-    out.arrays.push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
+    let mut out = RunOutput {
+        config: resolved.clone(),
+        seed: cfg.seed,
+        ..Default::default()
+    };
+    out.arrays
+        .push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
+    out.arrays
+        .push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
     let alpha = 1.0 / cfg.depth as f64;
-    let run_one = |init: &InitSpec, tc: &TrainConfig, tag: &str| -> Result<(TrainResult, Box<dyn crate::model::Model>, Vec<f64>)> {
+    let run_one = |init: &InitSpec,
+                   tc: &TrainConfig,
+                   tag: &str|
+     -> Result<(TrainResult, Box<dyn crate::model::Model>, Vec<f64>)> {
         let mc = ModelConfig::DeepLinear(DeepLinearConfig {
             hidden: vec![cfg.width; cfg.depth - 1],
             output_scale: 1.0,
@@ -164,11 +196,25 @@ pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
             multipliers: None,
             lr_layers: None,
         });
-        let (model, p0) = mc.build(data.d(), data.c(), &mut stream(cfg.seed, &format!("init-{}", init.name)))?;
+        let (model, p0) = mc.build(
+            data.d(),
+            data.c(),
+            &mut stream(cfg.seed, &format!("init-{}", init.name)),
+        )?;
         let mut opts = cfg.nfa.clone();
         opts.alpha = alpha;
         let mut problem = Problem::new(model.as_ref(), &data, Loss::Mse, tc.weight_decay, ctx.par);
-        let mut obs: Vec<Box<dyn Observer>> = vec![Box::new(LossObserver), Box::new(NfaObserver::new(model.as_ref(), &p0, opts, true, true, ctx.par)?)];
+        let mut obs: Vec<Box<dyn Observer>> = vec![
+            Box::new(LossObserver),
+            Box::new(NfaObserver::new(
+                model.as_ref(),
+                &p0,
+                opts,
+                true,
+                true,
+                ctx.par,
+            )?),
+        ];
         let mut st = tc.stepper(p0.clone(), stream(cfg.seed, &format!("batches-{tag}")))?;
         let res = train::run(&mut problem, st.as_mut(), &mut obs, &tc.run_options()?, ctx)?;
         Ok((res, model, p0))
@@ -209,12 +255,27 @@ pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
     let w0 = crate::theory::nfa::measure::flatten_weights(&lm.stack(&p0));
     let mut o = cfg.nfa.clone();
     o.alpha = alpha;
-    let m = crate::theory::nfa::measure(&lm.stack(&r1.final_params), &w0, data.x.as_ref(), &o, ctx.par, None)?;
+    let m = crate::theory::nfa::measure(
+        &lm.stack(&r1.final_params),
+        &w0,
+        data.x.as_ref(),
+        &o,
+        ctx.par,
+        None,
+    )?;
     s.insert("layers".into(), layers_json(&m.layers));
-    out.arrays.extend(param_arrays(model.as_ref(), &p0, "params/init"));
-    out.arrays.extend(param_arrays(model.as_ref(), &r1.final_params, "params/final"));
+    out.arrays
+        .extend(param_arrays(model.as_ref(), &p0, "params/init"));
+    out.arrays.extend(param_arrays(
+        model.as_ref(),
+        &r1.final_params,
+        "params/final",
+    ));
 
-    let th: Vec<f64> = t.iter().map(|x| imb1[0] * (-rate_theory * x).exp()).collect();
+    let th: Vec<f64> = t
+        .iter()
+        .map(|x| imb1[0] * (-rate_theory * x).exp())
+        .collect();
     out.figures.push(
         LinePlot::new("Imbalance ‖(D_l)_l‖_F", "t", "imbalance")
             .scales(Scale::Linear, Scale::Log)
@@ -224,11 +285,22 @@ pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
             .figure("imbalance", "Imbalance norm: conserved without weight decay, decaying at the predicted exponential rate with it."),
     );
     out.figures.push(
-        LinePlot::new("Relative NFA error ‖W₁ᵀW₁ − cG^{1/L}‖/‖W₁ᵀW₁‖", "t", "error")
-            .scales(Scale::Linear, Scale::Log)
-            .with(Series::line("λ = 0", t0.clone(), err0.clone()))
-            .with(Series::line(format!("λ = {}", cfg.weight_decay), t.clone(), err1.clone()))
-            .figure("nfa_error", "The NFA error goes to zero only with weight decay."),
+        LinePlot::new(
+            "Relative NFA error ‖W₁ᵀW₁ − cG^{1/L}‖/‖W₁ᵀW₁‖",
+            "t",
+            "error",
+        )
+        .scales(Scale::Linear, Scale::Log)
+        .with(Series::line("λ = 0", t0.clone(), err0.clone()))
+        .with(Series::line(
+            format!("λ = {}", cfg.weight_decay),
+            t.clone(),
+            err1.clone(),
+        ))
+        .figure(
+            "nfa_error",
+            "The NFA error goes to zero only with weight decay.",
+        ),
     );
     let mut traj = r1.trajectory.clone();
     traj.push_column("imbalance_theory", &th)?;
@@ -243,8 +315,18 @@ pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
     let mut legend = Vec::new();
     let mut table_json = Vec::new();
     for (ii, init) in cfg.inits.iter().enumerate() {
-        legend.push(format!("init_id {ii} = {} ({:?}, scale {})", init.name, init.init, init.init_scale));
-        for ms in std::iter::once(MethodSpec { method: cfg.train.method, lr: Some(cfg.train.lr), batch_size: cfg.train.batch_size, momentum: cfg.train.momentum }).chain(cfg.methods.iter().cloned()) {
+        legend.push(format!(
+            "init_id {ii} = {} ({:?}, scale {})",
+            init.name, init.init, init.init_scale
+        ));
+        for ms in std::iter::once(MethodSpec {
+            method: cfg.train.method,
+            lr: Some(cfg.train.lr),
+            batch_size: cfg.train.batch_size,
+            momentum: cfg.train.momentum,
+        })
+        .chain(cfg.methods.iter().cloned())
+        {
             for lambda in [0.0, cfg.weight_decay] {
                 let mut tc = cfg.train.clone();
                 tc.method = ms.method;
@@ -255,7 +337,8 @@ pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
                 tc.momentum = ms.momentum;
                 tc.resolve();
                 tc.weight_decay = lambda;
-                let (r, _, _) = run_one(init, &tc, &format!("table-{ii}-{:?}-{lambda}", ms.method))?;
+                let (r, _, _) =
+                    run_one(init, &tc, &format!("table-{ii}-{:?}-{lambda}", ms.method))?;
                 let tt = r.trajectory.column("t").unwrap_or_default();
                 let im = total_imbalance(&r.trajectory, cfg.depth);
                 let err = r.trajectory.column("nfa_err").unwrap_or_default();
@@ -263,11 +346,36 @@ pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
                 let loss = r.trajectory.column("loss").unwrap_or_default();
                 let mu = tc.momentum.unwrap_or(0.0);
                 let (fit, th) = if lambda > 0.0 && im[0] > 1e-10 {
-                    (fit_decay_rate(&tt, &im), theory_rate(tc.method, tc.lr, lambda, if tc.method == Method::Momentum || tc.method == Method::Sgd { mu } else { 0.0 }))
+                    (
+                        fit_decay_rate(&tt, &im),
+                        theory_rate(
+                            tc.method,
+                            tc.lr,
+                            lambda,
+                            if tc.method == Method::Momentum || tc.method == Method::Sgd {
+                                mu
+                            } else {
+                                0.0
+                            },
+                        ),
+                    )
                 } else {
                     (f64::NAN, if lambda > 0.0 { f64::NAN } else { 0.0 })
                 };
-                let row = vec![ii as f64, method_code(tc.method), tc.lr, lambda, im[0], *im.last().unwrap(), fit, th, *err.first().unwrap(), *err.last().unwrap(), *corr.last().unwrap(), *loss.last().unwrap()];
+                let row = vec![
+                    ii as f64,
+                    method_code(tc.method),
+                    tc.lr,
+                    lambda,
+                    im[0],
+                    *im.last().unwrap(),
+                    fit,
+                    th,
+                    *err.first().unwrap(),
+                    *err.last().unwrap(),
+                    *corr.last().unwrap(),
+                    *loss.last().unwrap(),
+                ];
                 table_json.push(json!({"init": init.name, "method": tc.method, "lr": tc.lr, "weight_decay": lambda, "imbalance_initial": im[0], "imbalance_final": im.last(),
                     "decay_rate_fit": fit, "decay_rate_theory": th, "nfa_err_initial": err.first(), "nfa_err_final": err.last(), "nfa_corr_final": corr.last(), "final_loss": loss.last()}));
                 rows.push(row);
@@ -275,8 +383,27 @@ pub fn run(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
         }
     }
     if !rows.is_empty() {
-        let cols = ["init_id", "method_id", "lr", "weight_decay", "imbalance_initial", "imbalance_final", "decay_rate_fit", "decay_rate_theory", "nfa_err_initial", "nfa_err_final", "nfa_corr_final", "loss_final"];
-        out.tables.push(CsvTable { name: "imbalance_table".into(), columns: cols.iter().map(|s| s.to_string()).collect(), values: (0..cols.len()).map(|j| rows.iter().map(|r| r[j]).collect()).collect() });
+        let cols = [
+            "init_id",
+            "method_id",
+            "lr",
+            "weight_decay",
+            "imbalance_initial",
+            "imbalance_final",
+            "decay_rate_fit",
+            "decay_rate_theory",
+            "nfa_err_initial",
+            "nfa_err_final",
+            "nfa_corr_final",
+            "loss_final",
+        ];
+        out.tables.push(CsvTable {
+            name: "imbalance_table".into(),
+            columns: cols.iter().map(|s| s.to_string()).collect(),
+            values: (0..cols.len())
+                .map(|j| rows.iter().map(|r| r[j]).collect())
+                .collect(),
+        });
         out.summary.insert("table".into(), json!(table_json));
         out.notes.push(format!("imbalance_table.csv codes: method_id 0 = flow, 1 = gd, 2 = sgd, 3 = momentum, 4 = adam; {}.", legend.join("; ")));
     }

@@ -27,13 +27,25 @@ use serde_json::{json, Value};
 /// The `nfa` experiment kind.
 pub struct NfaExperiment;
 
-const STUDIES: [&str; 5] = ["deep_linear", "imbalance", "counterexample", "alignment", "speed_limited"];
+const STUDIES: [&str; 5] = [
+    "deep_linear",
+    "imbalance",
+    "counterexample",
+    "alignment",
+    "speed_limited",
+];
 
 fn study_of(table: &toml::Table) -> Result<&str> {
     match table.get("study") {
         Some(toml::Value::String(s)) if STUDIES.contains(&s.as_str()) => Ok(s.as_str()),
-        Some(v) => Err(Error::config("study", format!("unknown study {v}; known: {}", STUDIES.join(", ")))),
-        None => Err(Error::config("study", format!("missing; set study = one of {}", STUDIES.join(", ")))),
+        Some(v) => Err(Error::config(
+            "study",
+            format!("unknown study {v}; known: {}", STUDIES.join(", ")),
+        )),
+        None => Err(Error::config(
+            "study",
+            format!("missing; set study = one of {}", STUDIES.join(", ")),
+        )),
     }
 }
 
@@ -79,5 +91,9 @@ pub(crate) fn layers_json(m: &[LayerMetrics]) -> Value {
 
 /// Min and max of the finite values.
 pub(crate) fn min_max(v: &[f64]) -> (f64, f64) {
-    v.iter().filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)))
+    v.iter()
+        .filter(|x| x.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        })
 }

@@ -36,7 +36,11 @@ pub struct AgopOptions {
 
 impl Default for AgopOptions {
     fn default() -> Self {
-        AgopOptions { batch: 512, center: false, par: Par::Seq }
+        AgopOptions {
+            batch: 512,
+            center: false,
+            par: Par::Seq,
+        }
     }
 }
 
@@ -60,7 +64,12 @@ pub struct ForwardCache {
 
 /// Forward pass through layers `from..L` starting from the layer input `x` of layer
 /// `from` (0-based), caching inputs and activation derivatives.
-pub fn forward_from(stack: &LayerStack<'_>, from: usize, x: MatRef<'_, f64>, par: Par) -> ForwardCache {
+pub fn forward_from(
+    stack: &LayerStack<'_>,
+    from: usize,
+    x: MatRef<'_, f64>,
+    par: Par,
+) -> ForwardCache {
     let depth = stack.depth();
     let b = x.nrows();
     let mut inputs = vec![x.to_owned()];
@@ -69,7 +78,14 @@ pub fn forward_from(stack: &LayerStack<'_>, from: usize, x: MatRef<'_, f64>, par
     for l in from..depth {
         let w = stack.weights[l];
         let mut h = Mat::zeros(b, w.nrows());
-        matmul(h.as_mut(), Accum::Replace, inputs.last().unwrap().as_ref(), w.transpose(), stack.mults[l], par);
+        matmul(
+            h.as_mut(),
+            Accum::Replace,
+            inputs.last().unwrap().as_ref(),
+            w.transpose(),
+            stack.mults[l],
+            par,
+        );
         if let Some(bias) = stack.biases[l] {
             for (j, bj) in bias.iter().enumerate() {
                 for v in h.col_as_slice_mut(j) {
@@ -90,7 +106,12 @@ pub fn forward_from(stack: &LayerStack<'_>, from: usize, x: MatRef<'_, f64>, par
 
 /// Output of the network when the pre-activation of layer `l` (0-based) is `h` (b × k_l):
 /// `f = h` for the last layer, else the forward pass from `x_{l+1} = σ(h)`.
-pub fn forward_from_preactivation(stack: &LayerStack<'_>, l: usize, h: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+pub fn forward_from_preactivation(
+    stack: &LayerStack<'_>,
+    l: usize,
+    h: MatRef<'_, f64>,
+    par: Par,
+) -> Mat<f64> {
     if l + 1 == stack.depth() {
         return h.to_owned();
     }
@@ -113,7 +134,14 @@ pub fn input_jacobians(stack: &LayerStack<'_>, l: usize, x: MatRef<'_, f64>) -> 
         for k in (l..stack.depth()).rev() {
             let w = stack.weights[k];
             let mut jk = Mat::zeros(b, w.ncols());
-            matmul(jk.as_mut(), Accum::Replace, p.as_ref(), w, stack.mults[k], Par::Seq);
+            matmul(
+                jk.as_mut(),
+                Accum::Replace,
+                p.as_ref(),
+                w,
+                stack.mults[k],
+                Par::Seq,
+            );
             if k == l {
                 for (i, m) in jac.iter_mut().enumerate() {
                     for j in 0..x.ncols() {
@@ -130,7 +158,11 @@ pub fn input_jacobians(stack: &LayerStack<'_>, l: usize, x: MatRef<'_, f64>) -> 
 }
 
 /// AGOP and PTK of every layer over the samples `x` (n × d), batched (see module docs).
-pub fn layer_gradients(stack: &LayerStack<'_>, x: MatRef<'_, f64>, opts: &AgopOptions) -> Result<LayerGradients> {
+pub fn layer_gradients(
+    stack: &LayerStack<'_>,
+    x: MatRef<'_, f64>,
+    opts: &AgopOptions,
+) -> Result<LayerGradients> {
     let depth = stack.depth();
     let n = x.nrows();
     if n == 0 {
@@ -140,14 +172,26 @@ pub fn layer_gradients(stack: &LayerStack<'_>, x: MatRef<'_, f64>, opts: &AgopOp
         return Err(Error::config("nfa.batch", "must be ≥ 1"));
     }
     if x.ncols() != stack.fan_in(0) {
-        return Err(Error::Shape(format!("AGOP: inputs have {} columns, the model expects {}", x.ncols(), stack.fan_in(0))));
+        return Err(Error::Shape(format!(
+            "AGOP: inputs have {} columns, the model expects {}",
+            x.ncols(),
+            stack.fan_in(0)
+        )));
     }
     let c = stack.fan_out(depth - 1);
-    let mut agop: Vec<Mat<f64>> = (0..depth).map(|l| Mat::zeros(stack.fan_in(l), stack.fan_in(l))).collect();
-    let mut ptk: Vec<Mat<f64>> = (0..depth).map(|l| Mat::zeros(stack.fan_out(l), stack.fan_out(l))).collect();
+    let mut agop: Vec<Mat<f64>> = (0..depth)
+        .map(|l| Mat::zeros(stack.fan_in(l), stack.fan_in(l)))
+        .collect();
+    let mut ptk: Vec<Mat<f64>> = (0..depth)
+        .map(|l| Mat::zeros(stack.fan_out(l), stack.fan_out(l)))
+        .collect();
     // sums over samples of J and P per output (for centring): [layer][output] -> vector
-    let mut sum_j: Vec<Vec<Vec<f64>>> = (0..depth).map(|l| vec![vec![0.0; stack.fan_in(l)]; c]).collect();
-    let mut sum_p: Vec<Vec<Vec<f64>>> = (0..depth).map(|l| vec![vec![0.0; stack.fan_out(l)]; c]).collect();
+    let mut sum_j: Vec<Vec<Vec<f64>>> = (0..depth)
+        .map(|l| vec![vec![0.0; stack.fan_in(l)]; c])
+        .collect();
+    let mut sum_p: Vec<Vec<Vec<f64>>> = (0..depth)
+        .map(|l| vec![vec![0.0; stack.fan_out(l)]; c])
+        .collect();
     let linear = stack.activation == Activation::Linear;
     let mut start = 0;
     while start < n {
@@ -158,10 +202,31 @@ pub fn layer_gradients(stack: &LayerStack<'_>, x: MatRef<'_, f64>, opts: &AgopOp
             let mut p = Mat::from_fn(b, c, |_, j| if j == o { 1.0 } else { 0.0 });
             for l in (0..depth).rev() {
                 let w = stack.weights[l];
-                matmul(ptk[l].as_mut(), Accum::Add, p.transpose(), p.as_ref(), 1.0, opts.par);
+                matmul(
+                    ptk[l].as_mut(),
+                    Accum::Add,
+                    p.transpose(),
+                    p.as_ref(),
+                    1.0,
+                    opts.par,
+                );
                 let mut j = Mat::zeros(b, w.ncols());
-                matmul(j.as_mut(), Accum::Replace, p.as_ref(), w, stack.mults[l], opts.par);
-                matmul(agop[l].as_mut(), Accum::Add, j.transpose(), j.as_ref(), 1.0, opts.par);
+                matmul(
+                    j.as_mut(),
+                    Accum::Replace,
+                    p.as_ref(),
+                    w,
+                    stack.mults[l],
+                    opts.par,
+                );
+                matmul(
+                    agop[l].as_mut(),
+                    Accum::Add,
+                    j.transpose(),
+                    j.as_ref(),
+                    1.0,
+                    opts.par,
+                );
                 if opts.center {
                     for (col, s) in sum_j[l][o].iter_mut().enumerate() {
                         *s += j.col_as_slice(col).iter().sum::<f64>();
@@ -174,7 +239,9 @@ pub fn layer_gradients(stack: &LayerStack<'_>, x: MatRef<'_, f64>, opts: &AgopOp
                     if !linear {
                         let d = &fc.dact[l - 1];
                         for col in 0..j.ncols() {
-                            for (v, &dv) in j.col_as_slice_mut(col).iter_mut().zip(d.col_as_slice(col)) {
+                            for (v, &dv) in
+                                j.col_as_slice_mut(col).iter_mut().zip(d.col_as_slice(col))
+                            {
                                 *v *= dv;
                             }
                         }

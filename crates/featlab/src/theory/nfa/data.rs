@@ -91,7 +91,10 @@ pub struct Labelled {
 }
 
 fn missing(key: &str, path: &Path, hint: &str) -> Error {
-    Error::config(format!("data.{key}"), format!("file `{}` not found. {hint}", path.display()))
+    Error::config(
+        format!("data.{key}"),
+        format!("file `{}` not found. {hint}", path.display()),
+    )
 }
 
 impl LabelledDataConfig {
@@ -101,7 +104,10 @@ impl LabelledDataConfig {
         let (n, d) = x.rows_cols();
         let n_test = self.n_test;
         if n_test >= n {
-            return Err(Error::config("data.n_test", format!("the data set has {n} samples; n_test = {n_test} leaves none for training")));
+            return Err(Error::config(
+                "data.n_test",
+                format!("the data set has {n} samples; n_test = {n_test} leaves none for training"),
+            ));
         }
         let n_train = self.n_train.unwrap_or(n - n_test);
         if n_train == 0 || n_train + n_test > n {
@@ -115,10 +121,22 @@ impl LabelledDataConfig {
         self.standardise(&mut xtr, &mut xte);
         let ltr: Vec<u8> = tr.iter().map(|&i| labels[i]).collect();
         let lte: Vec<u8> = te.iter().map(|&i| labels[i]).collect();
-        let ytr = one_hot(&ltr, classes, self.label_shift).map_err(|e| relabel(e, "data.label_shift"))?.to_mat();
+        let ytr = one_hot(&ltr, classes, self.label_shift)
+            .map_err(|e| relabel(e, "data.label_shift"))?
+            .to_mat();
         let yte = one_hot(&lte, classes, self.label_shift)?.to_mat();
-        let yte = if lte.is_empty() { Mat::zeros(0, classes) } else { yte };
-        Ok(Labelled { train: Dataset::new(xtr, ytr)?, test: Dataset::new(xte, yte)?, train_labels: ltr, test_labels: lte, classes })
+        let yte = if lte.is_empty() {
+            Mat::zeros(0, classes)
+        } else {
+            yte
+        };
+        Ok(Labelled {
+            train: Dataset::new(xtr, ytr)?,
+            test: Dataset::new(xte, yte)?,
+            train_labels: ltr,
+            test_labels: lte,
+            classes,
+        })
     }
 
     fn load(&self, seed: u64) -> Result<(NdArray, Vec<u8>, usize)> {
@@ -131,7 +149,9 @@ impl LabelledDataConfig {
                 Ok((x, l, 10))
             }
             Source::Idx => {
-                let lp = self.labels.as_ref().ok_or_else(|| Error::config("data.labels", "kind = \"idx\" needs a labels file"))?;
+                let lp = self.labels.as_ref().ok_or_else(|| {
+                    Error::config("data.labels", "kind = \"idx\" needs a labels file")
+                })?;
                 for (k, p) in [("path", &self.path), ("labels", lp)] {
                     if !p.exists() {
                         return Err(missing(k, p, "Download the IDX files (e.g. MNIST) and point data.path / data.labels at them."));
@@ -142,15 +162,25 @@ impl LabelledDataConfig {
                 let n = imgs.shape[0];
                 let d: usize = imgs.shape[1..].iter().product();
                 if lab.data.len() != n {
-                    return Err(Error::data(lp, format!("{} labels for {n} images", lab.data.len())));
+                    return Err(Error::data(
+                        lp,
+                        format!("{} labels for {n} images", lab.data.len()),
+                    ));
                 }
                 let labels: Vec<u8> = lab.data.iter().map(|&v| v as u8).collect();
                 let classes = labels.iter().copied().max().unwrap_or(0) as usize + 1;
-                Ok((NdArray::new(vec![n, d], imgs.data.iter().map(|v| v / 255.0).collect()), labels, classes))
+                Ok((
+                    NdArray::new(vec![n, d], imgs.data.iter().map(|v| v / 255.0).collect()),
+                    labels,
+                    classes,
+                ))
             }
             Source::Cifar10 => {
                 if self.files.is_empty() {
-                    return Err(Error::config("data.files", "kind = \"cifar10\" needs the binary batch files (data_batch_1.bin …)"));
+                    return Err(Error::config(
+                        "data.files",
+                        "kind = \"cifar10\" needs the binary batch files (data_batch_1.bin …)",
+                    ));
                 }
                 for p in &self.files {
                     if !p.exists() {
@@ -161,16 +191,25 @@ impl LabelledDataConfig {
                 Ok((x, l, 10))
             }
             Source::Clusters => {
-                let (n, d, k) = (self.n.unwrap_or(300), self.d.unwrap_or(10), self.classes.unwrap_or(3));
+                let (n, d, k) = (
+                    self.n.unwrap_or(300),
+                    self.d.unwrap_or(10),
+                    self.classes.unwrap_or(3),
+                );
                 let sep = self.separation.unwrap_or(3.0);
                 if n == 0 || d == 0 || !(2..=255).contains(&k) {
-                    return Err(Error::config("data.n", "clusters need n ≥ 1, d ≥ 1 and 2 ≤ classes ≤ 255"));
+                    return Err(Error::config(
+                        "data.n",
+                        "clusters need n ≥ 1, d ≥ 1 and 2 ≤ classes ≤ 255",
+                    ));
                 }
                 let mut r = stream(seed, "nfa-clusters");
                 let centres = normal_vec(&mut r, k * d, sep / (d as f64).sqrt());
                 let noise = normal_vec(&mut r, n * d, 1.0);
                 let labels: Vec<u8> = (0..n).map(|i| (i % k) as u8).collect();
-                let x: Vec<f64> = (0..n * d).map(|t| centres[(t / d % k) * d + t % d] + noise[t]).collect();
+                let x: Vec<f64> = (0..n * d)
+                    .map(|t| centres[(t / d % k) * d + t % d] + noise[t])
+                    .collect();
                 Ok((NdArray::new(vec![n, d], x), labels, k))
             }
         }
@@ -182,8 +221,19 @@ impl LabelledDataConfig {
             Standardize::None => {}
             Standardize::Global => {
                 let cnt = (n * d) as f64;
-                let mean = (0..d).map(|j| xtr.col_as_slice(j).iter().sum::<f64>()).sum::<f64>() / cnt;
-                let var = (0..d).map(|j| xtr.col_as_slice(j).iter().map(|v| (v - mean).powi(2)).sum::<f64>()).sum::<f64>() / cnt;
+                let mean = (0..d)
+                    .map(|j| xtr.col_as_slice(j).iter().sum::<f64>())
+                    .sum::<f64>()
+                    / cnt;
+                let var = (0..d)
+                    .map(|j| {
+                        xtr.col_as_slice(j)
+                            .iter()
+                            .map(|v| (v - mean).powi(2))
+                            .sum::<f64>()
+                    })
+                    .sum::<f64>()
+                    / cnt;
                 let s = if var > 0.0 { 1.0 / var.sqrt() } else { 1.0 };
                 for m in [xtr, xte] {
                     for j in 0..d {

@@ -38,7 +38,11 @@ pub fn gate_kernel(x: MatRef<'_, f64>, depth: usize, act: Activation) -> Result<
     matmul(g.as_mut(), Accum::Replace, x, x.transpose(), 1.0, Par::Seq);
     Ok(Mat::from_fn(n, n, |i, j| {
         let den = (g[(i, i)] * g[(j, j)]).sqrt();
-        let mut c = if den > 0.0 { (g[(i, j)] / den).clamp(-1.0, 1.0) } else { 0.0 };
+        let mut c = if den > 0.0 {
+            (g[(i, j)] / den).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
         let mut k = 1.0;
         for _ in 1..depth {
             let th = c.acos();
@@ -51,20 +55,40 @@ pub fn gate_kernel(x: MatRef<'_, f64>, depth: usize, act: Activation) -> Result<
 
 /// Predicted C-NFC of layer 1 at t → 0⁺ (see module docs) for inputs `x` (n × d) and
 /// residuals `r` (n × c; pass −y for the statistics-only prediction).
-pub fn predict_c_nfc_layer1(x: MatRef<'_, f64>, r: MatRef<'_, f64>, depth: usize, act: Activation, kind: Correlation) -> Result<f64> {
+pub fn predict_c_nfc_layer1(
+    x: MatRef<'_, f64>,
+    r: MatRef<'_, f64>,
+    depth: usize,
+    act: Activation,
+    kind: Correlation,
+) -> Result<f64> {
     let n = x.nrows();
     let kb = gate_kernel(x, depth, act)?;
     let mut rr = Mat::zeros(n, n);
     matmul(rr.as_mut(), Accum::Replace, r, r.transpose(), 1.0, Par::Seq);
     let mut kb2 = Mat::zeros(n, n);
-    matmul(kb2.as_mut(), Accum::Replace, kb.as_ref(), kb.as_ref(), 1.0 / n as f64, Par::Seq);
+    matmul(
+        kb2.as_mut(),
+        Accum::Replace,
+        kb.as_ref(),
+        kb.as_ref(),
+        1.0 / n as f64,
+        Par::Seq,
+    );
     let a = Mat::from_fn(n, n, |i, j| rr[(i, j)] * kb[(i, j)]);
     let b = Mat::from_fn(n, n, |i, j| rr[(i, j)] * kb2[(i, j)]);
     let side = |m: &Mat<f64>| {
         let mut mx = Mat::zeros(n, x.ncols());
         matmul(mx.as_mut(), Accum::Replace, m.as_ref(), x, 1.0, Par::Seq);
         let mut out = Mat::zeros(x.ncols(), x.ncols());
-        matmul(out.as_mut(), Accum::Replace, x.transpose(), mx.as_ref(), 1.0, Par::Seq);
+        matmul(
+            out.as_mut(),
+            Accum::Replace,
+            x.transpose(),
+            mx.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         out
     };
     Ok(correlation(side(&a).as_ref(), side(&b).as_ref(), kind))

@@ -17,7 +17,9 @@
 //! gradient at initialisation (the direction SGD moves in expectation).
 
 use super::agop::{layer_gradients, AgopOptions, LayerGradients};
-use super::metrics::{alpha_by_spectrum, correlation, nfm, relative_change, sandwich, Correlation, PsdPower};
+use super::metrics::{
+    alpha_by_spectrum, correlation, nfm, relative_change, sandwich, Correlation, PsdPower,
+};
 use crate::linalg::view;
 use crate::model::LayerStack;
 use crate::{Error, Result};
@@ -65,7 +67,15 @@ pub struct NfaOptions {
 
 impl Default for NfaOptions {
     fn default() -> Self {
-        NfaOptions { alpha: 0.5, correlation: Correlation::Pearson, center_agop: false, batch: 512, alpha_min: 0.02, alpha_max: 2.0, samples: None }
+        NfaOptions {
+            alpha: 0.5,
+            correlation: Correlation::Pearson,
+            center_agop: false,
+            batch: 512,
+            alpha_min: 0.02,
+            alpha_max: 2.0,
+            samples: None,
+        }
     }
 }
 
@@ -73,13 +83,23 @@ impl NfaOptions {
     /// Check ranges; errors name the key under `section`.
     pub fn validate(&self, section: &str) -> Result<()> {
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
-            return Err(Error::config(format!("{section}.alpha"), format!("must be a finite number > 0, got {}", self.alpha)));
+            return Err(Error::config(
+                format!("{section}.alpha"),
+                format!("must be a finite number > 0, got {}", self.alpha),
+            ));
         }
         if self.batch == 0 {
             return Err(Error::config(format!("{section}.batch"), "must be ≥ 1"));
         }
-        if !(self.alpha_min > 0.0 && self.alpha_max > self.alpha_min && self.alpha_max.is_finite()) {
-            return Err(Error::config(format!("{section}.alpha_min"), format!("need 0 < alpha_min < alpha_max, got {} and {}", self.alpha_min, self.alpha_max)));
+        if !(self.alpha_min > 0.0 && self.alpha_max > self.alpha_min && self.alpha_max.is_finite())
+        {
+            return Err(Error::config(
+                format!("{section}.alpha_min"),
+                format!(
+                    "need 0 < alpha_min < alpha_max, got {} and {}",
+                    self.alpha_min, self.alpha_max
+                ),
+            ));
         }
         if self.samples == Some(0) {
             return Err(Error::config(format!("{section}.samples"), "must be ≥ 1"));
@@ -88,7 +108,11 @@ impl NfaOptions {
     }
     /// AGOP options for this parallelism.
     pub fn agop(&self, par: Par) -> AgopOptions {
-        AgopOptions { batch: self.batch, center: self.center_agop, par }
+        AgopOptions {
+            batch: self.batch,
+            center: self.center_agop,
+            par,
+        }
     }
     /// The samples used for AGOP/PTK.
     pub fn rows<'a>(&self, x: MatRef<'a, f64>) -> MatRef<'a, f64> {
@@ -121,7 +145,14 @@ pub struct Measurement {
 /// Compute every layer's metrics at `stack` (initial weights `w0`, flattened row-major per
 /// layer) on inputs `x`. `dw_at_zero`, when given, supplies ΔW_l for layers whose weights
 /// have not moved (the t → 0⁺ direction, see module docs).
-pub fn measure(stack: &LayerStack<'_>, w0: &[Vec<f64>], x: MatRef<'_, f64>, opts: &NfaOptions, par: Par, dw_at_zero: Option<&[Vec<f64>]>) -> Result<Measurement> {
+pub fn measure(
+    stack: &LayerStack<'_>,
+    w0: &[Vec<f64>],
+    x: MatRef<'_, f64>,
+    opts: &NfaOptions,
+    par: Par,
+    dw_at_zero: Option<&[Vec<f64>]>,
+) -> Result<Measurement> {
     let grads = layer_gradients(stack, opts.rows(x), &opts.agop(par))?;
     let mut layers = Vec::with_capacity(stack.depth());
     for l in 0..stack.depth() {
@@ -139,13 +170,21 @@ pub fn measure(stack: &LayerStack<'_>, w0: &[Vec<f64>], x: MatRef<'_, f64>, opts
                 dw = view(&z[l], k, d).to_owned();
             }
         }
-        let c_nfc = correlation(nfm(dw.as_ref()).as_ref(), sandwich(dw.as_ref(), grads.ptk[l].as_ref()).as_ref(), opts.correlation);
+        let c_nfc = correlation(
+            nfm(dw.as_ref()).as_ref(),
+            sandwich(dw.as_ref(), grads.ptk[l].as_ref()).as_ref(),
+            opts.correlation,
+        );
         layers.push(LayerMetrics {
             nfm_agop_corr: cor.corr(opts.alpha),
             alpha_fit,
             alpha_fit_corr,
             alpha_spectrum: alpha_by_spectrum(f.as_ref(), g, 1e-8)?,
-            uc_nfc: correlation(f.as_ref(), sandwich(w, grads.ptk[l].as_ref()).as_ref(), opts.correlation),
+            uc_nfc: correlation(
+                f.as_ref(),
+                sandwich(w, grads.ptk[l].as_ref()).as_ref(),
+                opts.correlation,
+            ),
             c_nfc,
             rel_change: relative_change(w, w0l),
         });

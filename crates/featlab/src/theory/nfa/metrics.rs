@@ -32,7 +32,11 @@ pub enum Correlation {
 
 /// `ρ(A, B)` of two equally shaped matrices (NaN when either is constant / zero).
 pub fn correlation(a: MatRef<'_, f64>, b: MatRef<'_, f64>, kind: Correlation) -> f64 {
-    assert_eq!((a.nrows(), a.ncols()), (b.nrows(), b.ncols()), "correlation: shapes differ");
+    assert_eq!(
+        (a.nrows(), a.ncols()),
+        (b.nrows(), b.ncols()),
+        "correlation: shapes differ"
+    );
     let cnt = (a.nrows() * a.ncols()) as f64;
     let (mut sa, mut sb) = (0.0, 0.0);
     if kind == Correlation::Pearson {
@@ -65,7 +69,14 @@ pub fn correlation(a: MatRef<'_, f64>, b: MatRef<'_, f64>, kind: Correlation) ->
 /// Neural feature matrix `WᵀW` (d × d) of a k × d weight.
 pub fn nfm(w: MatRef<'_, f64>) -> Mat<f64> {
     let mut out = Mat::zeros(w.ncols(), w.ncols());
-    matmul(out.as_mut(), Accum::Replace, w.transpose(), w, 1.0, Par::Seq);
+    matmul(
+        out.as_mut(),
+        Accum::Replace,
+        w.transpose(),
+        w,
+        1.0,
+        Par::Seq,
+    );
     out
 }
 
@@ -74,7 +85,14 @@ pub fn sandwich(w: MatRef<'_, f64>, k: MatRef<'_, f64>) -> Mat<f64> {
     let mut kw = Mat::zeros(k.nrows(), w.ncols());
     matmul(kw.as_mut(), Accum::Replace, k, w, 1.0, Par::Seq);
     let mut out = Mat::zeros(w.ncols(), w.ncols());
-    matmul(out.as_mut(), Accum::Replace, w.transpose(), kw.as_ref(), 1.0, Par::Seq);
+    matmul(
+        out.as_mut(),
+        Accum::Replace,
+        w.transpose(),
+        kw.as_ref(),
+        1.0,
+        Par::Seq,
+    );
     out
 }
 
@@ -120,19 +138,41 @@ impl PsdPower {
     /// `G^α`.
     pub fn pow(&self, alpha: f64) -> Mat<f64> {
         let n = self.u.nrows();
-        let p: Vec<f64> = self.s.iter().map(|&v| if v > 0.0 { v.powf(alpha) } else { 0.0 }).collect();
+        let p: Vec<f64> = self
+            .s
+            .iter()
+            .map(|&v| if v > 0.0 { v.powf(alpha) } else { 0.0 })
+            .collect();
         let scaled = Mat::from_fn(n, n, |i, j| self.u[(i, j)] * p[j]);
         let mut out = Mat::zeros(n, n);
-        matmul(out.as_mut(), Accum::Replace, scaled.as_ref(), self.u.transpose(), 1.0, Par::Seq);
+        matmul(
+            out.as_mut(),
+            Accum::Replace,
+            scaled.as_ref(),
+            self.u.transpose(),
+            1.0,
+            Par::Seq,
+        );
         out
     }
     /// A correlator of `a` against powers of this matrix.
     pub fn correlator(&self, a: MatRef<'_, f64>, kind: Correlation) -> PowerCorrelator<'_> {
         let n = self.u.nrows();
         let mut ua = Mat::zeros(n, n);
-        matmul(ua.as_mut(), Accum::Replace, a, self.u.as_ref(), 1.0, Par::Seq);
-        let diag: Vec<f64> = (0..n).map(|k| (0..n).map(|i| self.u[(i, k)] * ua[(i, k)]).sum()).collect();
-        let colsum: Vec<f64> = (0..n).map(|k| (0..n).map(|i| self.u[(i, k)]).sum::<f64>().powi(2)).collect();
+        matmul(
+            ua.as_mut(),
+            Accum::Replace,
+            a,
+            self.u.as_ref(),
+            1.0,
+            Par::Seq,
+        );
+        let diag: Vec<f64> = (0..n)
+            .map(|k| (0..n).map(|i| self.u[(i, k)] * ua[(i, k)]).sum())
+            .collect();
+        let colsum: Vec<f64> = (0..n)
+            .map(|k| (0..n).map(|i| self.u[(i, k)]).sum::<f64>().powi(2))
+            .collect();
         let cnt = (n * n) as f64;
         let mut sa = 0.0;
         let mut aa = 0.0;
@@ -142,7 +182,15 @@ impl PsdPower {
                 aa += a[(i, j)] * a[(i, j)];
             }
         }
-        PowerCorrelator { p: self, diag, colsum, sum_a: sa, sq_a: aa, cnt, kind }
+        PowerCorrelator {
+            p: self,
+            diag,
+            colsum,
+            sum_a: sa,
+            sq_a: aa,
+            cnt,
+            kind,
+        }
     }
 }
 
@@ -189,9 +237,14 @@ impl PowerCorrelator<'_> {
     /// in the bracket around the best grid point. Returns (α, ρ).
     pub fn argmax(&self, lo: f64, hi: f64) -> (f64, f64) {
         let m = 64;
-        let grid: Vec<f64> = (0..=m).map(|i| lo + (hi - lo) * i as f64 / m as f64).collect();
+        let grid: Vec<f64> = (0..=m)
+            .map(|i| lo + (hi - lo) * i as f64 / m as f64)
+            .collect();
         let vals: Vec<f64> = grid.iter().map(|&a| self.corr(a)).collect();
-        let Some(best) = (0..=m).filter(|&i| vals[i].is_finite()).max_by(|&i, &j| vals[i].total_cmp(&vals[j])) else {
+        let Some(best) = (0..=m)
+            .filter(|&i| vals[i].is_finite())
+            .max_by(|&i, &j| vals[i].total_cmp(&vals[j]))
+        else {
             return (f64::NAN, f64::NAN);
         };
         let (mut a, mut b) = (grid[best.saturating_sub(1)], grid[(best + 1).min(m)]);
@@ -225,7 +278,12 @@ impl PowerCorrelator<'_> {
 }
 
 /// `ρ(NFM, G^α)`.
-pub fn nfa_correlation(nfm: MatRef<'_, f64>, agop: MatRef<'_, f64>, alpha: f64, kind: Correlation) -> Result<f64> {
+pub fn nfa_correlation(
+    nfm: MatRef<'_, f64>,
+    agop: MatRef<'_, f64>,
+    alpha: f64,
+    kind: Correlation,
+) -> Result<f64> {
     Ok(PsdPower::new(agop)?.correlator(nfm, kind).corr(alpha))
 }
 
@@ -233,7 +291,11 @@ pub fn nfa_correlation(nfm: MatRef<'_, f64>, agop: MatRef<'_, f64>, alpha: f64, 
 /// `log λ_k(NFM)` against `log λ_k(G)`, eigenvalues sorted descending and paired, using
 /// the pairs where both exceed `rel_floor` × their largest eigenvalue. NaN with fewer
 /// than two such pairs or a flat AGOP spectrum.
-pub fn alpha_by_spectrum(nfm: MatRef<'_, f64>, agop: MatRef<'_, f64>, rel_floor: f64) -> Result<f64> {
+pub fn alpha_by_spectrum(
+    nfm: MatRef<'_, f64>,
+    agop: MatRef<'_, f64>,
+    rel_floor: f64,
+) -> Result<f64> {
     let (_, mut a) = sym_eig(nfm)?;
     let (_, mut g) = sym_eig(agop)?;
     a.reverse();

@@ -82,7 +82,16 @@ pub struct RfmConfig {
 
 impl Default for RfmConfig {
     fn default() -> Self {
-        RfmConfig { kernel: Kernel::Laplace, bandwidth: 10.0, iters: 5, reg: 1e-3, diag: false, center: false, batch: 256, m_scale: MScale::Max }
+        RfmConfig {
+            kernel: Kernel::Laplace,
+            bandwidth: 10.0,
+            iters: 5,
+            reg: 1e-3,
+            diag: false,
+            center: false,
+            batch: 256,
+            m_scale: MScale::Max,
+        }
     }
 }
 
@@ -90,10 +99,16 @@ impl RfmConfig {
     /// Check ranges.
     pub fn validate(&self) -> Result<()> {
         if !(self.bandwidth.is_finite() && self.bandwidth > 0.0) {
-            return Err(Error::config("rfm.bandwidth", format!("must be a finite number > 0, got {}", self.bandwidth)));
+            return Err(Error::config(
+                "rfm.bandwidth",
+                format!("must be a finite number > 0, got {}", self.bandwidth),
+            ));
         }
         if !(self.reg.is_finite() && self.reg >= 0.0) {
-            return Err(Error::config("rfm.reg", format!("must be ≥ 0, got {}", self.reg)));
+            return Err(Error::config(
+                "rfm.reg",
+                format!("must be ≥ 0, got {}", self.reg),
+            ));
         }
         if self.batch == 0 {
             return Err(Error::config("rfm.batch", "must be ≥ 1"));
@@ -118,10 +133,23 @@ fn sq_dists(a: MatRef<'_, f64>, b: MatRef<'_, f64>, m: MatRef<'_, f64>) -> Mat<f
     let mut am = Mat::zeros(a.nrows(), d);
     matmul(am.as_mut(), Accum::Replace, a, m, 1.0, Par::Seq);
     let mut cross = Mat::zeros(a.nrows(), b.nrows());
-    matmul(cross.as_mut(), Accum::Replace, a, bm.transpose(), 1.0, Par::Seq);
-    let na: Vec<f64> = (0..a.nrows()).map(|i| (0..d).map(|k| a[(i, k)] * am[(i, k)]).sum()).collect();
-    let nb: Vec<f64> = (0..b.nrows()).map(|i| (0..d).map(|k| b[(i, k)] * bm[(i, k)]).sum()).collect();
-    Mat::from_fn(a.nrows(), b.nrows(), |i, j| (na[i] + nb[j] - 2.0 * cross[(i, j)]).max(0.0))
+    matmul(
+        cross.as_mut(),
+        Accum::Replace,
+        a,
+        bm.transpose(),
+        1.0,
+        Par::Seq,
+    );
+    let na: Vec<f64> = (0..a.nrows())
+        .map(|i| (0..d).map(|k| a[(i, k)] * am[(i, k)]).sum())
+        .collect();
+    let nb: Vec<f64> = (0..b.nrows())
+        .map(|i| (0..d).map(|k| b[(i, k)] * bm[(i, k)]).sum())
+        .collect();
+    Mat::from_fn(a.nrows(), b.nrows(), |i, j| {
+        (na[i] + nb[j] - 2.0 * cross[(i, j)]).max(0.0)
+    })
 }
 
 impl Rfm {
@@ -129,8 +157,12 @@ impl Rfm {
         let d2 = sq_dists(a, b, self.m.as_ref());
         let l = self.cfg.bandwidth;
         match self.cfg.kernel {
-            Kernel::Laplace => Mat::from_fn(d2.nrows(), d2.ncols(), |i, j| (-d2[(i, j)].sqrt() / l).exp()),
-            Kernel::Gaussian => Mat::from_fn(d2.nrows(), d2.ncols(), |i, j| (-d2[(i, j)] / (2.0 * l * l)).exp()),
+            Kernel::Laplace => Mat::from_fn(d2.nrows(), d2.ncols(), |i, j| {
+                (-d2[(i, j)].sqrt() / l).exp()
+            }),
+            Kernel::Gaussian => Mat::from_fn(d2.nrows(), d2.ncols(), |i, j| {
+                (-d2[(i, j)] / (2.0 * l * l)).exp()
+            }),
         }
     }
 
@@ -140,7 +172,11 @@ impl Rfm {
         for i in 0..k.nrows() {
             k[(i, i)] += self.cfg.reg;
         }
-        let llt = k.llt(Side::Lower).map_err(|e| Error::Numerical(format!("RFM kernel matrix is not positive definite ({e:?}); raise rfm.reg")))?;
+        let llt = k.llt(Side::Lower).map_err(|e| {
+            Error::Numerical(format!(
+                "RFM kernel matrix is not positive definite ({e:?}); raise rfm.reg"
+            ))
+        })?;
         self.coef = llt.solve(y);
         Ok(())
     }
@@ -149,7 +185,14 @@ impl Rfm {
     pub fn predict(&self, x: MatRef<'_, f64>) -> Mat<f64> {
         let k = self.kernel(x, self.x.as_ref());
         let mut out = Mat::zeros(x.nrows(), self.coef.ncols());
-        matmul(out.as_mut(), Accum::Replace, k.as_ref(), self.coef.as_ref(), 1.0, Par::Seq);
+        matmul(
+            out.as_mut(),
+            Accum::Replace,
+            k.as_ref(),
+            self.coef.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         out
     }
 
@@ -182,20 +225,41 @@ impl Rfm {
                 // A = w ⊙ a_oᵀ (b × n); u = Σ_j A_ij (x_i − x_j) = rowsum(A) x_i − A X
                 let a = Mat::from_fn(b, n, |i, j| w[(i, j)] * self.coef[(j, o)]);
                 let mut ax = Mat::zeros(b, d);
-                matmul(ax.as_mut(), Accum::Replace, a.as_ref(), self.x.as_ref(), 1.0, Par::Seq);
+                matmul(
+                    ax.as_mut(),
+                    Accum::Replace,
+                    a.as_ref(),
+                    self.x.as_ref(),
+                    1.0,
+                    Par::Seq,
+                );
                 let u = Mat::from_fn(b, d, |i, k| {
                     let rs: f64 = (0..n).map(|j| a[(i, j)]).sum();
                     rs * xb[(i, k)] - ax[(i, k)]
                 });
                 // gradients: −u M (rows)
                 let mut gr = Mat::zeros(b, d);
-                matmul(gr.as_mut(), Accum::Replace, u.as_ref(), self.m.as_ref(), -1.0, Par::Seq);
+                matmul(
+                    gr.as_mut(),
+                    Accum::Replace,
+                    u.as_ref(),
+                    self.m.as_ref(),
+                    -1.0,
+                    Par::Seq,
+                );
                 if self.cfg.diag {
                     for k in 0..d {
                         g[(k, k)] += (0..b).map(|i| gr[(i, k)] * gr[(i, k)]).sum::<f64>();
                     }
                 } else {
-                    matmul(g.as_mut(), Accum::Add, gr.transpose(), gr.as_ref(), 1.0, Par::Seq);
+                    matmul(
+                        g.as_mut(),
+                        Accum::Add,
+                        gr.transpose(),
+                        gr.as_ref(),
+                        1.0,
+                        Par::Seq,
+                    );
                 }
                 for (k, s) in sums[o].iter_mut().enumerate() {
                     *s += (0..b).map(|i| gr[(i, k)]).sum::<f64>();
@@ -229,10 +293,22 @@ pub struct RfmStep {
 }
 
 /// Fit an RFM on (x, y); evaluates on (xt, yt, labels) after every refit.
-pub fn fit(x: MatRef<'_, f64>, y: MatRef<'_, f64>, xt: MatRef<'_, f64>, yt: MatRef<'_, f64>, lt: &[u8], cfg: &RfmConfig) -> Result<(Rfm, Vec<RfmStep>)> {
+pub fn fit(
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    xt: MatRef<'_, f64>,
+    yt: MatRef<'_, f64>,
+    lt: &[u8],
+    cfg: &RfmConfig,
+) -> Result<(Rfm, Vec<RfmStep>)> {
     cfg.validate()?;
     let d = x.ncols();
-    let mut rfm = Rfm { m: Mat::identity(d, d), x: x.to_owned(), coef: Mat::zeros(0, 0), cfg: cfg.clone() };
+    let mut rfm = Rfm {
+        m: Mat::identity(d, d),
+        x: x.to_owned(),
+        coef: Mat::zeros(0, 0),
+        cfg: cfg.clone(),
+    };
     let mut hist = Vec::new();
     for it in 0..=cfg.iters {
         rfm.solve(y)?;
@@ -250,13 +326,20 @@ pub fn fit(x: MatRef<'_, f64>, y: MatRef<'_, f64>, xt: MatRef<'_, f64>, yt: MatR
         };
         let pt = rfm.predict(xt);
         let acc = super::probe::accuracy(pt.as_ref(), lt);
-        hist.push(RfmStep { iter: it, train_mse: mse(rfm.predict(x), y), test_mse: mse(pt, yt), test_acc: acc });
+        hist.push(RfmStep {
+            iter: it,
+            train_mse: mse(rfm.predict(x), y),
+            test_mse: mse(pt, yt),
+            test_acc: acc,
+        });
         if it == cfg.iters {
             break;
         }
         let mut g = rfm.agop();
         if cfg.m_scale == MScale::Max {
-            let mx = (0..d).flat_map(|j| (0..d).map(move |i| (i, j))).fold(0.0f64, |m, (i, j)| m.max(g[(i, j)].abs()));
+            let mx = (0..d)
+                .flat_map(|j| (0..d).map(move |i| (i, j)))
+                .fold(0.0f64, |m, (i, j)| m.max(g[(i, j)].abs()));
             if mx > 0.0 {
                 g = Mat::from_fn(d, d, |i, j| g[(i, j)] / mx);
             }

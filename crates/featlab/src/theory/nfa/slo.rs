@@ -28,22 +28,60 @@ pub struct LayerNormalizedSgd {
 
 impl LayerNormalizedSgd {
     /// `layer_rates[l]` = ρ_l for the l-th weight matrix of the layered `model`.
-    pub fn new(model: &dyn Model, lr: f64, batch_size: usize, layer_rates: &[f64], params: Vec<f64>, rng: Rng) -> Result<Self> {
-        let lm = model.as_layered().ok_or_else(|| Error::config("model.kind", "speed-limited optimisation needs a layered model"))?;
+    pub fn new(
+        model: &dyn Model,
+        lr: f64,
+        batch_size: usize,
+        layer_rates: &[f64],
+        params: Vec<f64>,
+        rng: Rng,
+    ) -> Result<Self> {
+        let lm = model.as_layered().ok_or_else(|| {
+            Error::config(
+                "model.kind",
+                "speed-limited optimisation needs a layered model",
+            )
+        })?;
         let wb = lm.weight_blocks();
         if layer_rates.len() != wb.len() {
-            return Err(Error::config("slo.layer_rates", format!("has {} entries but the network has {} weight layers", layer_rates.len(), wb.len())));
+            return Err(Error::config(
+                "slo.layer_rates",
+                format!(
+                    "has {} entries but the network has {} weight layers",
+                    layer_rates.len(),
+                    wb.len()
+                ),
+            ));
         }
         if let Some(r) = layer_rates.iter().find(|r| !(r.is_finite() && **r >= 0.0)) {
-            return Err(Error::config("slo.layer_rates", format!("rates must be finite and ≥ 0, got {r}")));
+            return Err(Error::config(
+                "slo.layer_rates",
+                format!("rates must be finite and ≥ 0, got {r}"),
+            ));
         }
         if batch_size == 0 {
             return Err(Error::config("slo.batch_size", "must be ≥ 1"));
         }
         let blocks = model.blocks();
-        let layers = wb.iter().zip(layer_rates).map(|(&b, &r)| (blocks[b].range(), r)).collect();
+        let layers = wb
+            .iter()
+            .zip(layer_rates)
+            .map(|(&b, &r)| (blocks[b].range(), r))
+            .collect();
         let n = params.len();
-        Ok(LayerNormalizedSgd { lr, batch_size, layers, params, grad: vec![0.0; n], order: Vec::new(), pos: usize::MAX, rng, k: 0, t: 0.0, last: f64::NAN })
+        Ok(LayerNormalizedSgd {
+            lr,
+            batch_size,
+            layers,
+            params,
+            grad: vec![0.0; n],
+            order: Vec::new(),
+            pos: usize::MAX,
+            rng,
+            k: 0,
+            t: 0.0,
+            last: f64::NAN,
+        })
     }
 }
 
@@ -76,7 +114,13 @@ impl Stepper for LayerNormalizedSgd {
             let s = if norm > 0.0 { rho / norm } else { 0.0 };
             scale[range.clone()].fill(s);
         }
-        for (((p, g), r), s) in self.params.iter_mut().zip(&self.grad).zip(&problem.lr_mults).zip(&scale) {
+        for (((p, g), r), s) in self
+            .params
+            .iter_mut()
+            .zip(&self.grad)
+            .zip(&problem.lr_mults)
+            .zip(&scale)
+        {
             *p -= self.lr * r * s * g;
         }
         self.k += 1;
