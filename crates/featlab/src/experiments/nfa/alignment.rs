@@ -297,22 +297,22 @@ pub fn run_alignment(resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<Run
         "Rayleigh quotient",
     )
     .scales(Scale::Linear, Scale::Log);
-    for l in 0..depth - 1 {
+    for (l, fl) in fin.iter().enumerate().take(depth - 1) {
         let (a0, rq0, base0) = ptf_alignment(s_init.weights[l], g0.ptk[l].as_ref())?;
         let (a1, rq1, base1) = ptf_alignment(s_fin.weights[l], grads.ptk[l].as_ref())?;
         rows.push(vec![
             (l + 1) as f64,
             first(&format!("uc_nfc_{}", l + 1), 0),
-            fin[l].uc_nfc,
+            fl.uc_nfc,
             first(&format!("c_nfc_{}", l + 1), 0),
-            fin[l].c_nfc,
-            fin[l].rel_change,
+            fl.c_nfc,
+            fl.rel_change,
             a0,
             a1,
             base0,
             base1,
-            fin[l].alpha_fit,
-            fin[l].nfm_agop_corr,
+            fl.alpha_fit,
+            fl.nfm_agop_corr,
         ]);
         if l == 0 {
             let idx: Vec<f64> = (1..=rq0.len()).map(|j| j as f64).collect();

@@ -221,7 +221,7 @@ impl Rfm {
                     Kernel::Gaussian => (-d2[(i, j)] / (2.0 * l * l)).exp() / (l * l),
                 }
             });
-            for o in 0..c {
+            for (o, sums_o) in sums.iter_mut().enumerate() {
                 // A = w ⊙ a_oᵀ (b × n); u = Σ_j A_ij (x_i − x_j) = rowsum(A) x_i − A X
                 let a = Mat::from_fn(b, n, |i, j| w[(i, j)] * self.coef[(j, o)]);
                 let mut ax = Mat::zeros(b, d);
@@ -261,7 +261,7 @@ impl Rfm {
                         Par::Seq,
                     );
                 }
-                for (k, s) in sums[o].iter_mut().enumerate() {
+                for (k, s) in sums_o.iter_mut().enumerate() {
                     *s += (0..b).map(|i| gr[(i, k)]).sum::<f64>();
                 }
             }
