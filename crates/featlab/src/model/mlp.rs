@@ -237,7 +237,11 @@ impl Layered for Mlp {
     fn stack<'a>(&self, params: &'a [f64]) -> LayerStack<'a> {
         LayerStack {
             weights: self.layer_weights(params),
-            biases: self.b_idx.iter().map(|b| b.map(|i| &params[self.blocks[i].range()])).collect(),
+            biases: self
+                .b_idx
+                .iter()
+                .map(|b| b.map(|i| &params[self.blocks[i].range()]))
+                .collect(),
             mults: self.mults.clone(),
             activation: self.activation,
         }

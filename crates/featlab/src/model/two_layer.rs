@@ -486,7 +486,14 @@ impl Layered for TwoLayer {
     fn stack<'a>(&self, params: &'a [f64]) -> LayerStack<'a> {
         LayerStack {
             weights: self.layer_weights(params),
-            biases: vec![if self.bias { Some(&params[self.blocks[1].range()]) } else { None }, None],
+            biases: vec![
+                if self.bias {
+                    Some(&params[self.blocks[1].range()])
+                } else {
+                    None
+                },
+                None,
+            ],
             mults: vec![self.mult1, self.mult2],
             activation: self.activation,
         }
