@@ -1,0 +1,3 @@
+//! Theory modules: one per paper (closed forms, limiting algorithms, predictions).
+
+pub mod agf;
