@@ -1,0 +1,413 @@
+//! The self-contained `report.html` of a run.
+//!
+//! One HTML file with inline CSS and every figure inline as SVG: no JavaScript, no external
+//! files, so it can be mailed, archived or opened offline. The markup is also well-formed
+//! XML (void elements are self-closed, only the five XML entities are used), which makes it
+//! easy to check mechanically. All text coming from the run (titles, labels, config strings,
+//! table cells) is HTML-escaped.
+//!
+//! Summary rendering rules (`run.json` → tables):
+//! * scalars (and arrays of scalars) of an object → one key/value table;
+//! * arrays of objects (e.g. `"drops": [{"t_agf": .., "t_gf": ..}]`) → their own table with one
+//!   column per key (union of keys, in first-seen order);
+//! * nested objects → a sub-heading with their own tables (recursively);
+//! * floats are shown with 6 significant digits (`%g` style), integers exactly,
+//!   booleans and strings as is, `null` as "—".
+
+use std::fmt::Write as _;
+
+use featlab::figure::{Figure, FigureKind};
+use serde_json::Value;
+
+use crate::plot::format_number;
+
+/// Everything that goes into `report.html`.
+pub struct ReportInput<'a> {
+    /// Page title, e.g. `"featlab run: staircase"`.
+    pub title: String,
+    /// One line under the title, e.g. featlab version, date, wall time, seed.
+    pub subtitle: String,
+    /// The `summary` object of `run.json` (see the module docs for how it is tabulated).
+    pub summary: &'a Value,
+    /// The fully resolved config, shown collapsible as TOML (JSON if it has no TOML form).
+    pub config: &'a Value,
+    /// Figures with their rendered SVG (from [`crate::plot::render_svg`]).
+    pub figures: Vec<(Figure, String)>,
+    /// Extra tables: `(title, headers, rows)`; cells are plain text.
+    pub tables: Vec<(String, Vec<String>, Vec<Vec<String>>)>,
+    /// Free-text paragraphs (warnings, theory/experiment disagreements), shown near the top.
+    pub notes: Vec<String>,
+}
+
+const CSS: &str = r#"
+:root { color-scheme: light; }
+body { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; color: #1b1b1b;
+  background: #fff; max-width: 980px; margin: 0 auto; padding: 24px 28px 60px; line-height: 1.45; }
+header { border-bottom: 2px solid #0072B2; margin-bottom: 18px; }
+h1 { font-size: 1.7em; margin: 0 0 4px; }
+h2 { font-size: 1.3em; margin: 34px 0 10px; border-bottom: 1px solid #ddd; padding-bottom: 3px; }
+h3 { font-size: 1.08em; margin: 22px 0 8px; }
+h4 { font-size: 1em; margin: 16px 0 6px; }
+.subtitle { color: #555; margin: 0 0 12px; font-size: 0.95em; }
+nav { font-size: 0.92em; color: #555; margin-bottom: 8px; }
+nav a { color: #0072B2; text-decoration: none; margin-right: 14px; }
+nav a:hover { text-decoration: underline; }
+.note { background: #fff7e6; border-left: 4px solid #E69F00; padding: 8px 12px; margin: 8px 0;
+  white-space: pre-wrap; }
+table { border-collapse: collapse; margin: 6px 0 14px; font-size: 0.92em; }
+th, td { border: 1px solid #d9d9d9; padding: 4px 10px; text-align: left; vertical-align: top; }
+th { background: #f3f6f9; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums;
+  font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; }
+td.key { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; }
+td.null { color: #999; text-align: center; }
+tr:nth-child(even) td { background: #fbfbfb; }
+figure { margin: 18px 0 30px; }
+figure svg { display: block; width: 100%; max-width: 800px; height: auto; border: 1px solid #eee; }
+figcaption { font-size: 0.93em; color: #333; margin-top: 6px; max-width: 800px; }
+figcaption .fname { color: #888; font-family: monospace; font-size: 0.9em; }
+details { margin: 8px 0; }
+summary { cursor: pointer; color: #0072B2; }
+pre { background: #f7f7f7; border: 1px solid #e3e3e3; padding: 10px 12px; overflow-x: auto;
+  font-size: 0.86em; line-height: 1.35; }
+.empty { color: #888; font-style: italic; }
+footer { margin-top: 40px; color: #999; font-size: 0.85em; }
+@media print { nav { display: none; } figure { break-inside: avoid; } }
+"#;
+
+/// Escape text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters are not allowed in HTML/XML text; show them visibly.
+            c if c.is_control() && c != '\n' && c != '\t' && c != '\r' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A figure name turned into a safe HTML id.
+fn anchor(prefix: &str, name: &str) -> String {
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{prefix}-{slug}")
+}
+
+/// Format a JSON scalar for a table cell: (text, css class).
+fn cell(v: &Value) -> (String, &'static str) {
+    match v {
+        Value::Null => ("—".into(), "null"),
+        Value::Bool(b) => (b.to_string(), ""),
+        Value::Number(n) => {
+            if n.is_i64() || n.is_u64() {
+                (n.to_string(), "num")
+            } else {
+                (format_number(n.as_f64().unwrap_or(f64::NAN), 6), "num")
+            }
+        }
+        Value::String(s) => (s.clone(), ""),
+        Value::Array(a) if a.iter().all(is_scalar) => {
+            let shown: Vec<String> = a.iter().take(20).map(|v| cell(v).0).collect();
+            let mut s = format!("[{}", shown.join(", "));
+            if a.len() > 20 {
+                let _ = write!(s, ", … ({} items)", a.len());
+            }
+            s.push(']');
+            (s, "")
+        }
+        other => (other.to_string(), ""),
+    }
+}
+
+fn is_scalar(v: &Value) -> bool {
+    !matches!(v, Value::Array(_) | Value::Object(_))
+}
+
+fn is_table_array(v: &Value) -> bool {
+    matches!(v, Value::Array(a) if !a.is_empty() && a.iter().all(Value::is_object))
+}
+
+fn td(out: &mut String, text: &str, class: &str) {
+    if class.is_empty() {
+        let _ = write!(out, "<td>{}</td>", escape_html(text));
+    } else {
+        let _ = write!(out, "<td class=\"{class}\">{}</td>", escape_html(text));
+    }
+}
+
+/// An HTML table from headers and already-formatted cells `(text, class)`.
+fn html_table(out: &mut String, headers: &[String], rows: &[Vec<(String, &'static str)>]) {
+    out.push_str("<table>\n<thead><tr>");
+    for h in headers {
+        let _ = write!(out, "<th>{}</th>", escape_html(h));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for r in rows {
+        out.push_str("<tr>");
+        for k in 0..headers.len().max(r.len()) {
+            match r.get(k) {
+                Some((t, c)) => td(out, t, c),
+                None => out.push_str("<td></td>"),
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+}
+
+/// Table of an array of flat objects: one column per key (first-seen order).
+fn object_array_table(out: &mut String, items: &[Value]) {
+    let mut cols: Vec<String> = Vec::new();
+    for it in items {
+        if let Value::Object(m) = it {
+            for k in m.keys() {
+                if !cols.contains(k) {
+                    cols.push(k.clone());
+                }
+            }
+        }
+    }
+    let rows: Vec<Vec<(String, &'static str)>> = items
+        .iter()
+        .map(|it| {
+            cols.iter()
+                .map(|c| match it.get(c) {
+                    Some(v) => cell(v),
+                    None => (String::new(), ""),
+                })
+                .collect()
+        })
+        .collect();
+    html_table(out, &cols, &rows);
+}
+
+/// Render a summary object: scalars → key/value table, arrays of objects → tables,
+/// nested objects → sub-sections. `depth` selects the heading level.
+fn summary_section(out: &mut String, v: &Value, depth: usize) {
+    let Value::Object(map) = v else {
+        match v {
+            Value::Null => out.push_str("<p class=\"empty\">No summary.</p>\n"),
+            Value::Array(a) if is_table_array(v) => object_array_table(out, a),
+            other => {
+                let c = cell(other);
+                html_table(out, &["value".into()], &[vec![c]]);
+            }
+        }
+        return;
+    };
+    if map.is_empty() {
+        out.push_str("<p class=\"empty\">Empty.</p>\n");
+        return;
+    }
+    let scalars: Vec<(String, &'static str, (String, &'static str))> = map
+        .iter()
+        .filter(|(_, v)| !v.is_object() && !is_table_array(v))
+        .map(|(k, v)| (k.clone(), "key", cell(v)))
+        .collect();
+    if !scalars.is_empty() {
+        let rows: Vec<Vec<(String, &'static str)>> = scalars
+            .into_iter()
+            .map(|(k, kc, c)| vec![(k, kc), c])
+            .collect();
+        html_table(out, &["quantity".into(), "value".into()], &rows);
+    }
+    let h = (depth + 3).min(6);
+    for (k, v) in map {
+        if is_table_array(v) {
+            let _ = writeln!(out, "<h{h}>{}</h{h}>", escape_html(k));
+            if let Value::Array(a) = v {
+                object_array_table(out, a);
+            }
+        } else if v.is_object() {
+            let _ = writeln!(out, "<h{h}>{}</h{h}>", escape_html(k));
+            if depth < 6 {
+                summary_section(out, v, depth + 1);
+            } else {
+                let _ = writeln!(out, "<pre>{}</pre>", escape_html(&v.to_string()));
+            }
+        }
+    }
+}
+
+/// The config as TOML if it has a TOML form (an object without nulls), else pretty JSON.
+fn config_text(config: &Value) -> (String, &'static str) {
+    if config.is_object() {
+        if let Ok(s) = toml::to_string_pretty(config) {
+            return (s, "TOML");
+        }
+    }
+    (
+        serde_json::to_string_pretty(config).unwrap_or_else(|_| config.to_string()),
+        "JSON",
+    )
+}
+
+/// The SVG element of a rendered figure, without any XML prolog/doctype.
+fn inline_svg(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => svg[i..].trim_end(),
+        None => "",
+    }
+}
+
+fn figure_title(f: &Figure) -> &str {
+    match &f.kind {
+        FigureKind::Line(p) => &p.title,
+        FigureKind::Heatmap(h) => &h.title,
+    }
+}
+
+/// A self-contained HTML page: inline CSS, every figure inline as SVG (no external files,
+/// no JS required), caption under each, summary and extra tables, notes, and the resolved
+/// config in a collapsible block. See the module docs for how the summary is tabulated.
+pub fn render_report(input: &ReportInput) -> String {
+    let mut o = String::with_capacity(
+        64 * 1024 + input.figures.iter().map(|(_, s)| s.len()).sum::<usize>(),
+    );
+    let title = escape_html(&input.title);
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
+         <meta name=\"generator\" content=\"featlab {}\"/>\n<title>{title}</title>\n\
+         <style>{CSS}</style>\n</head>\n<body>\n<header>\n<h1>{title}</h1>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    if !input.subtitle.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p class=\"subtitle\">{}</p>",
+            escape_html(&input.subtitle)
+        );
+    }
+    o.push_str("<nav>");
+    if !input.notes.is_empty() {
+        o.push_str("<a href=\"#notes\">Notes</a>");
+    }
+    o.push_str("<a href=\"#summary\">Summary</a>");
+    if !input.figures.is_empty() {
+        o.push_str("<a href=\"#figures\">Figures</a>");
+    }
+    if !input.tables.is_empty() {
+        o.push_str("<a href=\"#tables\">Tables</a>");
+    }
+    o.push_str("<a href=\"#config\">Configuration</a></nav>\n</header>\n");
+
+    if !input.notes.is_empty() {
+        o.push_str("<section id=\"notes\">\n<h2>Notes</h2>\n");
+        for n in &input.notes {
+            let _ = writeln!(o, "<div class=\"note\">{}</div>", escape_html(n));
+        }
+        o.push_str("</section>\n");
+    }
+
+    o.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n");
+    summary_section(&mut o, input.summary, 0);
+    o.push_str("</section>\n");
+
+    if !input.figures.is_empty() {
+        o.push_str("<section id=\"figures\">\n<h2>Figures</h2>\n");
+        for (i, (fig, svg)) in input.figures.iter().enumerate() {
+            let _ = writeln!(o, "<figure id=\"{}\">", anchor("fig", &fig.name));
+            let svg = inline_svg(svg);
+            if svg.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "<p class=\"empty\">Figure “{}” could not be rendered.</p>",
+                    escape_html(figure_title(fig))
+                );
+            } else {
+                o.push_str(svg);
+                o.push('\n');
+            }
+            let _ = writeln!(
+                o,
+                "<figcaption><b>Figure {}.</b> {} <span class=\"fname\">(plots/{}.svg)</span></figcaption>\n</figure>",
+                i + 1,
+                escape_html(&fig.caption),
+                escape_html(&fig.name)
+            );
+        }
+        o.push_str("</section>\n");
+    }
+
+    if !input.tables.is_empty() {
+        o.push_str("<section id=\"tables\">\n<h2>Tables</h2>\n");
+        for (t, headers, rows) in &input.tables {
+            let _ = writeln!(o, "<h3>{}</h3>", escape_html(t));
+            let rows: Vec<Vec<(String, &'static str)>> = rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|c| {
+                            let num = c.trim().parse::<f64>().is_ok();
+                            (c.clone(), if num { "num" } else { "" })
+                        })
+                        .collect()
+                })
+                .collect();
+            html_table(&mut o, headers, &rows);
+        }
+        o.push_str("</section>\n");
+    }
+
+    o.push_str("<section id=\"config\">\n<h2>Configuration</h2>\n");
+    if input.config.is_null() {
+        o.push_str("<p class=\"empty\">No configuration recorded.</p>\n");
+    } else {
+        let (text, lang) = config_text(input.config);
+        let _ = writeln!(
+            o,
+            "<details>\n<summary>Fully resolved configuration ({lang})</summary>\n<pre>{}</pre>\n</details>",
+            escape_html(text.trim_end())
+        );
+    }
+    o.push_str("</section>\n");
+    let _ = writeln!(
+        o,
+        "<footer>Generated by featlab {}. Figures are also saved as SVG and PNG under <code>plots/</code>.</footer>\n</body>\n</html>",
+        env!("CARGO_PKG_VERSION")
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells() {
+        assert_eq!(cell(&serde_json::json!(0.123456789)).0, "0.123457");
+        assert_eq!(cell(&serde_json::json!(12345678)).0, "12345678");
+        assert_eq!(cell(&serde_json::json!(1.5e-9)).0, "1.5e-9");
+        assert_eq!(cell(&Value::Null).0, "—");
+        assert_eq!(cell(&serde_json::json!(true)).0, "true");
+        assert_eq!(cell(&serde_json::json!([1, 2.5])).0, "[1, 2.5]");
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            escape_html("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
+        assert_eq!(escape_html("a\u{1}b"), "a\\u{1}b");
+    }
+}
