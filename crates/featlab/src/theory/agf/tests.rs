@@ -156,7 +156,7 @@ fn linear_problem(alpha: f64, width: usize) -> (TwoLayer, Dataset, Vec<f64>) {
         .unwrap();
     let b = crate::data::generate::teacher_matrix(&mut rng, c, d, &[3.0, 2.0, 1.0]).unwrap();
     let data = crate::data::generate::linear_teacher(x, &b, 0.0, &mut rng).unwrap();
-    let model = TwoLayer::new(d, width, c, Activation::Linear, false, 1.0, 1.0, (1.0, 1.0));
+    let model = TwoLayer::new(d, width, c, Activation::Linear, false);
     let mut init = normal_vec(&mut stream(3, "init"), model.num_params(), 1.0);
     for (k, v) in init.iter_mut().enumerate() {
         let s = if k < width * d {
@@ -276,7 +276,7 @@ fn utility_gradient_by_finite_differences() {
     let x = Mat::from_fn(n, d, |i, j| ((i * 7 + j * 3) % 5) as f64 / 5.0 - 0.4);
     let r = Mat::from_fn(n, c, |i, j| ((i + 2 * j) % 3) as f64 - 0.9);
     for act in [Activation::Relu, Activation::Quadratic, Activation::Linear] {
-        let model = TwoLayer::new(d, m, c, act, false, 1.0, 1.0, (1.0, 1.0));
+        let model = TwoLayer::new(d, m, c, act, false);
         let theta = normal_vec(&mut stream(1, "fd"), model.num_params(), 0.7);
         let mut ws = model.workspace(n);
         model.forward(&theta, x.as_ref(), &mut ws);
