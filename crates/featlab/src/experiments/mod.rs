@@ -55,7 +55,10 @@ pub trait Experiment: Sync {
 
 /// All experiment kinds.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&train::TrainExperiment]
+    vec![
+        &train::TrainExperiment,
+        &crate::theory::agf::experiment::AgfExperiment,
+    ]
 }
 
 /// The experiment named by the table's `experiment` key (default `train`).
