@@ -68,6 +68,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &exact_linear_1d::deep_real::DeepRealExperiment,
         &nfa::NfaExperiment,
         &rfm::RfmExperiment,
+        &crate::theory::agf::experiment::AgfExperiment,
     ]
 }
 
