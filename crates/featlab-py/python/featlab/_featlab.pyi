@@ -1,0 +1,31 @@
+"""Type stubs of the native module featlab._featlab (the user API is in featlab/__init__.py)."""
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+__version__: str
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss or parameter; the message names the step,
+    the time t and a hint (usually: lower the learning rate)."""
+
+def run(
+    config: Any,
+    overrides: Optional[Dict[str, Any]] = None,
+    out: Optional[str] = None,
+    seed: Optional[int] = None,
+    threads: int = 1,
+    png: bool = True,
+    progress: Any = None,
+) -> Dict[str, Any]:
+    """Resolve and run a config like `featlab run`; returns {"run_json": str,
+    "trajectory": {col: 1-D float64}, "arrays": {relpath: ndarray},
+    "tables": {name: {col: 1-D float64}}, "out": str | None}."""
+
+def load_run(dir: str) -> Dict[str, Any]:
+    """Read a run directory into the dict `run` returns."""
+
+def presets() -> List[Tuple[str, str]]: ...
+def show(name: str) -> str: ...
+def toml_to_json(text: str, origin: str) -> str: ...
