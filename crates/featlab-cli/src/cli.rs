@@ -35,6 +35,11 @@ pub enum Command {
     },
     /// Throughput benchmarks (JSON lines on stdout).
     Bench(crate::bench::BenchArgs),
+    /// Run a sweep file: every point a full run under DIR/points/<id>/, results.csv, sweep.json,
+    /// report.html; resumable; `--shard i/n` (or Slurm job arrays); `sweep merge DIR`; `sweep slurm`.
+    Sweep(crate::sweep::SweepArgs),
+    /// Regenerate plots and report.html of a run or sweep directory from the files on disk.
+    Report(crate::report_cmd::ReportArgs),
 }
 
 /// Parse arguments, run, and map errors to exit codes.
@@ -88,5 +93,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => crate::bench::bench_command(&args),
+        Command::Sweep(args) => crate::sweep::sweep_dispatch(&args),
+        Command::Report(args) => crate::report_cmd::report_command(&args).map(|_| ()),
     }
 }

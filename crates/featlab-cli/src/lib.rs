@@ -7,5 +7,7 @@ pub mod interrupt;
 pub mod plot;
 pub mod progress;
 pub mod report;
+pub mod report_cmd;
 pub mod run;
+pub mod sweep;
 pub mod write;

@@ -1,10 +1,19 @@
 //! Writing a run directory: the library's contract files plus plots and report.html.
+//!
+//! Besides `plots/<name>.svg|png`, the figure specs themselves are saved as
+//! `plots/figures.json` (non-finite numbers encoded as `null`/`"inf"`/`"-inf"`), so that
+//! `featlab report DIR` can re-render every plot and the page from the files on disk.
 
 use anyhow::{Context, Result};
 use featlab::experiments::RunOutput;
+use featlab::figure::Figure;
+use serde_json::Value;
 use std::path::Path;
 
-/// Write run.json, trajectory.csv, arrays, tables, plots/*.svg|png and report.html.
+/// File (under `plots/`) holding the figure specs of a run.
+pub const FIGURES_JSON: &str = "figures.json";
+
+/// Write run.json, trajectory.csv, arrays, tables, plots/*.svg|png, plots/figures.json and report.html.
 pub fn write_all(
     dir: &Path,
     out: &RunOutput,
@@ -15,24 +24,6 @@ pub fn write_all(
 ) -> Result<()> {
     featlab::output::write_run(dir, out, preset, experiment, wall)
         .with_context(|| format!("writing outputs to `{}`", dir.display()))?;
-    let plots = dir.join("plots");
-    let mut figures = Vec::new();
-    let mut notes = out.notes.clone();
-    for fig in &out.figures {
-        let svg = if png {
-            let (svg, warnings) = crate::plot::write_figure_with_warnings(&plots, fig)?;
-            notes.extend(warnings);
-            svg
-        } else {
-            let svg = crate::plot::render_svg(fig)?;
-            featlab::data::io::write_atomic(
-                &plots.join(format!("{}.svg", fig.name)),
-                svg.as_bytes(),
-            )?;
-            svg
-        };
-        figures.push((fig.clone(), svg));
-    }
     let doc = featlab::output::run_json(out, preset, experiment, wall);
     let tables = out
         .tables
@@ -50,20 +41,78 @@ pub fn write_all(
             (t.name.clone(), t.columns.clone(), rows)
         })
         .collect();
+    write_run_page(dir, &doc, &out.figures, tables, png)
+}
+
+/// Render `figures` into `dir/plots/` (SVG, PNG if `png`, and `figures.json`) and write
+/// `dir/report.html` for the run document `doc` (the content of run.json).
+pub fn write_run_page(
+    dir: &Path,
+    doc: &Value,
+    figures: &[Figure],
+    tables: Vec<(String, Vec<String>, Vec<Vec<String>>)>,
+    png: bool,
+) -> Result<()> {
+    let plots = dir.join("plots");
+    let specs = serde_json::to_string(figures).context("serialising the figure specs")?;
+    featlab::data::io::write_atomic(&plots.join(FIGURES_JSON), specs.as_bytes())?;
+    let mut notes: Vec<String> = doc["notes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rendered = render_figures(&plots, figures, png, &mut notes)?;
+    let str_of = |k: &str| doc[k].as_str().unwrap_or("").to_string();
     let input = crate::report::ReportInput {
-        title: format!("featlab run: {preset}"),
+        title: format!("featlab run: {}", str_of("preset")),
         subtitle: format!(
-            "featlab {} · experiment {experiment} · seed {} · {wall:.2} s",
-            featlab::output::VERSION,
-            out.seed
+            "featlab {} · experiment {} · seed {} · {:.2} s",
+            str_of("featlab_version"),
+            str_of("experiment"),
+            doc["seed"],
+            doc["wall_seconds"].as_f64().unwrap_or(f64::NAN)
         ),
         summary: &doc["summary"],
         config: &doc["config"],
-        figures,
+        figures: rendered,
         tables,
         notes,
     };
     let html = crate::report::render_report(&input);
     featlab::data::io::write_atomic(&dir.join("report.html"), html.as_bytes())?;
     Ok(())
+}
+
+/// Write each figure as `plots/<name>.svg` (and `.png`); returns `(figure, svg text)` pairs
+/// for the report and appends rendering warnings (e.g. missing fonts) to `notes`.
+pub fn render_figures(
+    plots: &Path,
+    figures: &[Figure],
+    png: bool,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(Figure, String)>> {
+    let mut out = Vec::new();
+    for fig in figures {
+        let svg = if png {
+            let (svg, warnings) = crate::plot::write_figure_with_warnings(plots, fig)?;
+            for w in warnings {
+                if !notes.contains(&w) {
+                    notes.push(w);
+                }
+            }
+            svg
+        } else {
+            let svg = crate::plot::render_svg(fig)?;
+            featlab::data::io::write_atomic(
+                &plots.join(format!("{}.svg", fig.name)),
+                svg.as_bytes(),
+            )?;
+            svg
+        };
+        out.push((fig.clone(), svg));
+    }
+    Ok(out)
 }

@@ -70,3 +70,99 @@ mod tests {
         assert!(none[2].is_none());
     }
 }
+
+/// A least-squares power law `y ≈ c·x^b`, fitted as the line `ln y = ln c + b ln x`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PowerLawFit {
+    /// Exponent `b` (slope in log–log).
+    pub exponent: f64,
+    /// Standard error of `b`: `sqrt(RSS / (n − 2) / Σ(ln xᵢ − mean ln x)²)`; NaN when n = 2.
+    pub stderr: f64,
+    /// Prefactor `c`.
+    pub prefactor: f64,
+    /// Number of points used.
+    pub n: usize,
+}
+
+/// Ordinary least squares of `ln y` on `ln x` over the points with finite, positive `x` and
+/// `y`; `None` with fewer than two such points or when all their `x` are equal.
+pub fn power_law_fit(x: &[f64], y: &[f64]) -> Option<PowerLawFit> {
+    let pts: Vec<(f64, f64)> = x
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| a.is_finite() && b.is_finite() && **a > 0.0 && **b > 0.0)
+        .map(|(a, b)| (a.ln(), b.ln()))
+        .collect();
+    let n = pts.len();
+    if n < 2 {
+        return None;
+    }
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n as f64;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n as f64;
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let b = sxy / sxx;
+    let a = my - b * mx;
+    let rss: f64 = pts.iter().map(|p| (p.1 - a - b * p.0).powi(2)).sum();
+    let stderr = if n > 2 {
+        (rss / (n - 2) as f64 / sxx).sqrt()
+    } else {
+        f64::NAN
+    };
+    Some(PowerLawFit {
+        exponent: b,
+        stderr,
+        prefactor: a.exp(),
+        n,
+    })
+}
+
+#[cfg(test)]
+mod power_law_tests {
+    use super::*;
+
+    #[test]
+    fn exact_power_law_and_standard_error() {
+        let x = [1.0, 2.0, 4.0, 8.0, 16.0];
+        let y: Vec<f64> = x.iter().map(|v: &f64| 3.0 * v.powf(-0.5)).collect();
+        let f = power_law_fit(&x, &y).unwrap();
+        assert!(
+            (f.exponent + 0.5).abs() < 1e-12
+                && (f.prefactor - 3.0).abs() < 1e-12
+                && f.stderr < 1e-12
+        );
+        // Residuals ±δ alternating in ln y on ln x = k ln 2: the textbook SE formula by hand.
+        let d = 0.1f64;
+        let ly: Vec<f64> = (0..5)
+            .map(|k| 1.0 + 2.0 * k as f64 * 2f64.ln() + if k % 2 == 0 { d } else { -d })
+            .collect();
+        let f = power_law_fit(&x, &ly.iter().map(|v| v.exp()).collect::<Vec<_>>()).unwrap();
+        let lx: Vec<f64> = x.iter().map(|v| v.ln()).collect();
+        let mx = lx.iter().sum::<f64>() / 5.0;
+        let sxx: f64 = lx.iter().map(|v| (v - mx).powi(2)).sum();
+        let myy = ly.iter().sum::<f64>() / 5.0;
+        let b = lx
+            .iter()
+            .zip(&ly)
+            .map(|(a, c)| (a - mx) * (c - myy))
+            .sum::<f64>()
+            / sxx;
+        let a = myy - b * mx;
+        let rss: f64 = lx
+            .iter()
+            .zip(&ly)
+            .map(|(u, v)| (v - a - b * u).powi(2))
+            .sum();
+        assert!((f.exponent - b).abs() < 1e-12);
+        assert!((f.stderr - (rss / 3.0 / sxx).sqrt()).abs() < 1e-12 && f.stderr > 0.0);
+        assert!(power_law_fit(&[1.0, -1.0], &[1.0, 1.0]).is_none());
+        assert!(power_law_fit(&[2.0, 2.0, 2.0], &[1.0, 2.0, 3.0]).is_none());
+        assert!(power_law_fit(&[1.0, 2.0], &[1.0, 2.0])
+            .unwrap()
+            .stderr
+            .is_nan());
+    }
+}

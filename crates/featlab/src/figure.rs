@@ -35,7 +35,9 @@ pub enum Style {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Series {
     pub label: String,
+    #[serde(with = "nonfinite::vec")]
     pub x: Vec<f64>,
+    #[serde(with = "nonfinite::vec")]
     pub y: Vec<f64>,
     pub style: Style,
 }
@@ -85,6 +87,7 @@ pub struct RefLine {
     pub label: String,
     /// `true`: vertical line at x = `value`; `false`: horizontal line at y = `value`.
     pub vertical: bool,
+    #[serde(with = "nonfinite::scalar")]
     pub value: f64,
 }
 
@@ -108,9 +111,12 @@ pub struct Heatmap {
     pub x_label: String,
     pub y_label: String,
     pub z_label: String,
+    #[serde(with = "nonfinite::vec")]
     pub x: Vec<f64>,
+    #[serde(with = "nonfinite::vec")]
     pub y: Vec<f64>,
     /// Row-major values: `z[i][j]` at (`x[j]`, `y[i]`). Non-finite cells are drawn grey.
+    #[serde(with = "nonfinite::matrix")]
     pub z: Vec<Vec<f64>>,
     pub x_scale: Scale,
     pub y_scale: Scale,
@@ -170,5 +176,161 @@ impl LinePlot {
             caption: caption.into(),
             kind: FigureKind::Line(self),
         }
+    }
+}
+
+/// Serde of `f64` values that may be non-finite (JSON has no NaN/∞): finite values are
+/// numbers, NaN is `null`, ±∞ are the strings `"inf"` / `"-inf"`. Used for the figure specs
+/// saved in `plots/figures.json`, so `featlab report` re-renders them exactly.
+mod nonfinite {
+    use serde::de::{self, Visitor};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// One value with the non-finite encoding.
+    pub struct F(pub f64);
+
+    impl Serialize for F {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let v = self.0;
+            if v.is_finite() {
+                s.serialize_f64(v)
+            } else if v.is_nan() {
+                s.serialize_none()
+            } else if v > 0.0 {
+                s.serialize_str("inf")
+            } else {
+                s.serialize_str("-inf")
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for F {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<F, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = F;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a number, null, \"inf\" or \"-inf\"")
+                }
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<F, E> {
+                    Ok(F(v))
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<F, E> {
+                    Ok(F(v as f64))
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<F, E> {
+                    Ok(F(v as f64))
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<F, E> {
+                    Ok(F(f64::NAN))
+                }
+                fn visit_none<E: de::Error>(self) -> Result<F, E> {
+                    Ok(F(f64::NAN))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<F, E> {
+                    match v {
+                        "inf" | "+inf" => Ok(F(f64::INFINITY)),
+                        "-inf" => Ok(F(f64::NEG_INFINITY)),
+                        "nan" | "NaN" => Ok(F(f64::NAN)),
+                        _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                    }
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    pub mod scalar {
+        use super::*;
+        pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+            F(*v).serialize(s)
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+            Ok(F::deserialize(d)?.0)
+        }
+    }
+
+    pub mod vec {
+        use super::*;
+        pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|x| F(*x)))
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+            Ok(Vec::<F>::deserialize(d)?.into_iter().map(|f| f.0).collect())
+        }
+    }
+
+    pub mod matrix {
+        use super::*;
+        struct Row<'a>(&'a [f64]);
+        impl Serialize for Row<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                vec::serialize(self.0, s)
+            }
+        }
+        pub fn serialize<S: Serializer>(v: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|r| Row(r)))
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+            Ok(Vec::<Vec<F>>::deserialize(d)?
+                .into_iter()
+                .map(|r| r.into_iter().map(|f| f.0).collect())
+                .collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod serde_tests {
+    use super::*;
+
+    #[test]
+    fn figures_round_trip_through_json_with_non_finite_values() {
+        let mut p = LinePlot::new("t", "x", "y").with(Series::line(
+            "a",
+            vec![0.0, 1.5, f64::NAN],
+            vec![f64::INFINITY, f64::NEG_INFINITY, 1e-300],
+        ));
+        p.ref_lines.push(RefLine {
+            label: "r".into(),
+            vertical: true,
+            value: f64::NAN,
+        });
+        let h = Heatmap {
+            title: "h".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            z_label: "z".into(),
+            x: vec![1.0, 2.0],
+            y: vec![3.0],
+            z: vec![vec![f64::NAN, 0.1]],
+            x_scale: Scale::Log,
+            y_scale: Scale::Linear,
+            overlays: vec![],
+        };
+        let figs = vec![
+            p.figure("a", "cap"),
+            Figure {
+                name: "h".into(),
+                caption: "c".into(),
+                kind: FigureKind::Heatmap(h),
+            },
+        ];
+        let text = serde_json::to_string(&figs).unwrap();
+        let back: Vec<Figure> = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        let FigureKind::Line(l) = &back[0].kind else {
+            panic!()
+        };
+        assert!(
+            l.series[0].x[2].is_nan()
+                && l.series[0].y[0] == f64::INFINITY
+                && l.series[0].y[1] == f64::NEG_INFINITY
+        );
+        assert_eq!(l.series[0].y[2], 1e-300);
+        let FigureKind::Heatmap(h) = &back[1].kind else {
+            panic!()
+        };
+        assert!(h.z[0][0].is_nan() && h.z[0][1] == 0.1);
     }
 }

@@ -23,6 +23,8 @@ pub mod model;
 pub mod output;
 pub mod presets;
 pub mod rng;
+pub mod sweep;
+pub mod theory;
 pub mod train;
 
 pub use array::NdArray;

@@ -5,6 +5,7 @@
 //! a [`RunOutput`] that the output writer turns into the files of the run contract.
 
 pub mod train;
+pub mod unlearning;
 
 use crate::figure::Figure;
 use crate::train::{RunContext, Trajectory};
@@ -55,7 +56,7 @@ pub trait Experiment: Sync {
 
 /// All experiment kinds.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&train::TrainExperiment]
+    vec![&train::TrainExperiment, &unlearning::UnlearningExperiment]
 }
 
 /// The experiment named by the table's `experiment` key (default `train`).

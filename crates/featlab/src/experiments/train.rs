@@ -21,8 +21,8 @@ use crate::figure::{LinePlot, RefLine, Scale, Series};
 use crate::model::{Activation, Loss, ModelConfig};
 use crate::rng::stream;
 use crate::train::{
-    self, BlockNormObserver, LossObserver, Method, Observer, Problem, RunContext, TrainConfig,
-    TrainResult,
+    self, BlockNormObserver, LossObserver, Method, NeuronNormObserver, Observer, Problem,
+    RunContext, TrainConfig, TrainResult,
 };
 use crate::{Error, NdArray, Result};
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,10 @@ pub struct TrainExperimentConfig {
     pub train: TrainConfig,
     #[serde(default)]
     pub reference: Option<ReferenceConfig>,
+    /// Also record the norm of every neuron (`neuron_norm_<i>` columns; two-layer nets
+    /// without bias and diagonal nets).
+    #[serde(default)]
+    pub record_neuron_norms: bool,
 }
 
 /// The `train` experiment.
@@ -142,26 +146,39 @@ impl Experiment for TrainExperiment {
         out.arrays
             .extend(param_arrays(model.as_ref(), &init, "params/init"));
 
-        let run_one =
-            |tc: &TrainConfig, label: &str| -> Result<(TrainResult, u64, f64, serde_json::Value)> {
-                let mut problem =
-                    Problem::new(model.as_ref(), &data, cfg.loss, tc.weight_decay, ctx.par);
-                let mut observers: Vec<Box<dyn Observer>> = vec![
-                    Box::new(LossObserver),
-                    Box::new(BlockNormObserver::new(&problem)),
-                ];
-                let mut stepper =
-                    tc.stepper(init.clone(), stream(cfg.seed, &format!("batches-{label}")))?;
-                let opts = tc.run_options()?;
-                let start = Instant::now();
-                let res = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
-                Ok((
-                    res,
-                    problem.grad_evals,
-                    start.elapsed().as_secs_f64(),
-                    stepper.stats(),
-                ))
-            };
+        let run_one = |tc: &TrainConfig,
+                       label: &str|
+         -> Result<(TrainResult, u64, f64, serde_json::Value)> {
+            let mut problem =
+                Problem::new(model.as_ref(), &data, cfg.loss, tc.weight_decay, ctx.par);
+            let mut observers: Vec<Box<dyn Observer>> = vec![
+                Box::new(LossObserver),
+                Box::new(BlockNormObserver::new(&problem)),
+            ];
+            if cfg.record_neuron_norms {
+                let obs = NeuronNormObserver::new(&problem).ok_or_else(|| {
+                        Error::config(
+                            "record_neuron_norms",
+                            format!(
+                                "the {} model is not a sum of homogeneous neurons (two-layer nets without bias and with a linear/relu/quadratic activation, diagonal nets)",
+                                model.name()
+                            ),
+                        )
+                    })?;
+                observers.push(Box::new(obs));
+            }
+            let mut stepper =
+                tc.stepper(init.clone(), stream(cfg.seed, &format!("batches-{label}")))?;
+            let opts = tc.run_options()?;
+            let start = Instant::now();
+            let res = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
+            Ok((
+                res,
+                problem.grad_evals,
+                start.elapsed().as_secs_f64(),
+                stepper.stats(),
+            ))
+        };
 
         let (res, evals, secs, stats) = run_one(&cfg.train, "main")?;
         out.arrays.extend(param_arrays(

@@ -92,3 +92,62 @@ mod tests {
         }
     }
 }
+
+/// Monomorphised activation kernels: one zero-sized type per activation so that fused
+/// loops compile to branch-free, vectorised code (the `match` in [`Activation::apply`] is
+/// resolved once per call instead of once per element).
+pub(crate) trait ActFn: Copy + Send + Sync {
+    fn f(z: f64) -> f64;
+    fn df(z: f64) -> f64;
+}
+
+macro_rules! act_kernel {
+    ($name:ident, $variant:ident) => {
+        #[derive(Clone, Copy)]
+        pub(crate) struct $name;
+        impl ActFn for $name {
+            #[inline(always)]
+            fn f(z: f64) -> f64 {
+                Activation::$variant.apply(z)
+            }
+            #[inline(always)]
+            fn df(z: f64) -> f64 {
+                Activation::$variant.derivative(z)
+            }
+        }
+    };
+}
+act_kernel!(LinearK, Linear);
+act_kernel!(ReluK, Relu);
+act_kernel!(TanhK, Tanh);
+act_kernel!(QuadraticK, Quadratic);
+act_kernel!(GeluK, Gelu);
+
+/// Call `$body` with `$k` bound to the kernel type of activation `$act`.
+macro_rules! with_act_kernel {
+    ($act:expr, $k:ident => $body:expr) => {
+        match $act {
+            $crate::model::activation::Activation::Linear => {
+                type $k = $crate::model::activation::LinearK;
+                $body
+            }
+            $crate::model::activation::Activation::Relu => {
+                type $k = $crate::model::activation::ReluK;
+                $body
+            }
+            $crate::model::activation::Activation::Tanh => {
+                type $k = $crate::model::activation::TanhK;
+                $body
+            }
+            $crate::model::activation::Activation::Quadratic => {
+                type $k = $crate::model::activation::QuadraticK;
+                $body
+            }
+            $crate::model::activation::Activation::Gelu => {
+                type $k = $crate::model::activation::GeluK;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_act_kernel;

@@ -81,6 +81,11 @@ pub struct Workspace {
     pub d_out: Mat<f64>,
     /// Model-specific buffers (pre-activations, activations, back-propagated signals).
     pub bufs: Vec<Mat<f64>>,
+    /// Model-specific plain buffers (column-major matrices with stride = rows, for fused
+    /// kernels that slice columns directly).
+    pub vecs: Vec<Vec<f64>>,
+    /// A small scratch vector (e.g. scaled output weights), reused across steps.
+    pub bufs_scratch: Vec<f64>,
     /// Parallelism for the GEMMs of this model (results do not depend on it).
     pub par: Par,
 }
@@ -93,6 +98,8 @@ impl Workspace {
             out: Mat::zeros(n, c),
             d_out: Mat::zeros(n, c),
             bufs,
+            vecs: Vec::new(),
+            bufs_scratch: Vec::new(),
             par: Par::Seq,
         }
     }
@@ -164,6 +171,11 @@ pub trait Model: Send + Sync {
     fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
         let _ = params;
         Vec::new()
+    }
+
+    /// This model as a sum of homogeneous neurons, when it is one (AGF; per-neuron norms).
+    fn as_neuron_sum(&self) -> Option<&dyn NeuronSum> {
+        None
     }
 }
 

@@ -55,9 +55,9 @@ fn grad_check(model: &dyn Model, params: &[f64], x: &Mat<f64>, y: &Mat<f64>, los
 fn configs() -> Vec<(String, ModelConfig, usize, usize)> {
     let mut v = Vec::new();
     for act in Activation::ALL {
-        for bias in [false, true] {
+        for (bias, c) in [(false, 3), (true, 3), (false, 1), (true, 1)] {
             v.push((
-                format!("two_layer {act:?} bias={bias}"),
+                format!("two_layer {act:?} bias={bias} c={c}"),
                 ModelConfig::TwoLayer(config::TwoLayerConfig {
                     width: 7,
                     activation: act,
@@ -70,7 +70,7 @@ fn configs() -> Vec<(String, ModelConfig, usize, usize)> {
                     lr_layers: None,
                 }),
                 5,
-                3,
+                c,
             ));
         }
         v.push((

@@ -10,7 +10,7 @@ pub mod schedule;
 pub mod stepper;
 
 pub use config::{Method, TrainConfig};
-pub use observer::{BlockNormObserver, LossObserver, Observer};
+pub use observer::{BlockNormObserver, LossObserver, NeuronNormObserver, Observer};
 pub use problem::Problem;
 pub use runner::{
     run, NoProgress, Progress, RunContext, RunOptions, StopReason, TrainResult, Trajectory,

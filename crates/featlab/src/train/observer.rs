@@ -66,3 +66,40 @@ impl Observer for BlockNormObserver {
             .collect())
     }
 }
+
+/// Euclidean norm ‖θ_i‖ of every neuron of a [`crate::model::NeuronSum`] model: columns
+/// `neuron_norm_<i>`. In the AGF picture a neuron is dormant while its norm stays O(α) and
+/// active once it is O(1).
+pub struct NeuronNormObserver {
+    groups: Vec<Vec<usize>>,
+}
+
+impl NeuronNormObserver {
+    /// `None` when the model is not a sum of homogeneous neurons.
+    pub fn new(problem: &Problem<'_>) -> Option<Self> {
+        let ns = problem.model.as_neuron_sum()?;
+        Some(NeuronNormObserver {
+            groups: (0..ns.num_neurons()).map(|i| ns.neuron_params(i)).collect(),
+        })
+    }
+}
+
+impl Observer for NeuronNormObserver {
+    fn columns(&self) -> Vec<String> {
+        (0..self.groups.len())
+            .map(|i| format!("neuron_norm_{i}"))
+            .collect()
+    }
+    fn observe(
+        &mut self,
+        _t: f64,
+        params: &[f64],
+        _problem: &mut Problem<'_>,
+    ) -> crate::Result<Vec<f64>> {
+        Ok(self
+            .groups
+            .iter()
+            .map(|g| g.iter().map(|&k| params[k] * params[k]).sum::<f64>().sqrt())
+            .collect())
+    }
+}

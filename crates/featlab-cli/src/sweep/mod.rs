@@ -1,0 +1,285 @@
+//! `featlab sweep`: run every point of a sweep file (locally with `--jobs`, or one shard of
+//! a cluster job array), resume after a crash, merge shards, write a Slurm script.
+//!
+//! See `docs/sweeps.md` for the file format and workflows, [`featlab::sweep`] for ids and
+//! seeds, and [`store`] for the directory layout.
+
+pub mod exec;
+pub mod report;
+pub mod slurm;
+pub mod store;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use featlab::sweep::{Shard, SweepSpec};
+use std::path::PathBuf;
+use std::time::Instant;
+use store::SweepDir;
+
+/// Arguments of `featlab sweep`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub action: Option<SweepAction>,
+    #[command(flatten)]
+    pub run: SweepRunArgs,
+}
+
+/// `featlab sweep merge|slurm`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum SweepAction {
+    /// Build results.csv, sweep.json and the report from the points present in DIR (after
+    /// shards finished); lists missing and failed points and exits 1 if there are any.
+    Merge(MergeArgs),
+    /// Write DIR/slurm/sweep.sbatch: a job array running one shard per task.
+    Slurm(slurm::SlurmArgs),
+}
+
+/// Arguments of `featlab sweep merge`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// The sweep output directory.
+    pub dir: PathBuf,
+    /// Skip PNG rendering of the report figures (SVG only).
+    #[arg(long)]
+    pub no_png: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Arguments of `featlab sweep <file.toml>`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SweepRunArgs {
+    /// The sweep file (TOML: base, [set], [grid], [zip], [random], seed; see docs/sweeps.md).
+    #[arg(required = true)]
+    pub spec: Option<PathBuf>,
+    /// Output directory: sweep.json, results.csv, report.html, points/<id>/.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Points run in parallel (each run is single-threaded). Default: the CPUs available.
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Run only shard i of n (points with index k mod n = i). Default: from
+    /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when set, else the whole sweep.
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<String>,
+    /// No progress bar and no summary on stdout.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also write plots/ and report.html for every point (heavy for large sweeps).
+    #[arg(long)]
+    pub point_reports: bool,
+    /// Skip PNG rendering (SVG only).
+    #[arg(long)]
+    pub no_png: bool,
+    /// Run failed points again (by default a resumed sweep keeps their failure record).
+    #[arg(long)]
+    pub retry_failed: bool,
+}
+
+/// Dispatch `featlab sweep …`.
+pub fn sweep_dispatch(args: &SweepArgs) -> Result<()> {
+    match &args.action {
+        Some(SweepAction::Merge(m)) => merge_command(m),
+        Some(SweepAction::Slurm(s)) => slurm::slurm_command(s).map(|_| ()),
+        None => sweep_command(&args.run),
+    }
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Execute `featlab sweep <file.toml>`.
+pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
+    let spec_path = args.spec.clone().context("missing the sweep file")?;
+    let spec = SweepSpec::from_file(&spec_path)?;
+    let points = spec.points()?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("sweeps").join(
+            spec_path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "sweep".into()),
+        )
+    });
+    let (shard, from_env) = match &args.shard {
+        Some(s) => (Shard::parse(s)?, false),
+        None => match Shard::from_slurm(|k| std::env::var(k).ok())? {
+            Some(s) => (s, true),
+            None => (Shard::ALL, false),
+        },
+    };
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    if jobs == 0 {
+        anyhow::bail!("--jobs must be ≥ 1");
+    }
+    let dir = SweepDir::new(&out);
+    std::fs::create_dir_all(dir.points_dir())
+        .with_context(|| format!("cannot create `{}`", dir.points_dir().display()))?;
+    let mut rec = dir.record_from_spec(&spec, &spec_path.display().to_string(), &points);
+    dir.write_record(&rec)?;
+    let orphans = dir.orphans(&rec);
+
+    let mine: Vec<&featlab::sweep::Point> = points.iter().filter(|p| shard.owns(p.index)).collect();
+    let todo: Vec<&featlab::sweep::Point> = mine
+        .iter()
+        .copied()
+        .filter(|p| match dir.status(&p.id) {
+            store::Status::Done { .. } => false,
+            store::Status::Failed { .. } => args.retry_failed,
+            store::Status::Missing => true,
+        })
+        .collect();
+    exec::clean_temporaries(&dir, &mine)?;
+    if !args.quiet {
+        let which = if shard == Shard::ALL {
+            String::new()
+        } else {
+            format!(
+                ", shard {shard}{}",
+                if from_env {
+                    " (from SLURM_ARRAY_TASK_ID)"
+                } else {
+                    ""
+                }
+            )
+        };
+        println!(
+            "featlab sweep {}: {} points{which}: {} to run, {} already finished or failed; {} at a time",
+            spec_path.display(),
+            points.len(),
+            todo.len(),
+            mine.len() - todo.len(),
+            jobs.min(todo.len().max(1))
+        );
+        if !orphans.is_empty() {
+            println!("  note: {} directories under points/ are not points of this sweep (an earlier spec?); they are ignored", orphans.len());
+        }
+    }
+    let start = Instant::now();
+    let progress = crate::progress::BarProgress::new(args.quiet);
+    let opts = exec::PointOptions {
+        reports: args.point_reports,
+        png: !args.no_png,
+    };
+    let totals = exec::run_points(
+        &dir,
+        &todo,
+        &spec.base_name,
+        jobs.min(todo.len().max(1)),
+        opts,
+        &progress,
+    )?;
+    dir.refresh(&mut rec);
+    dir.write_record(&rec)?;
+    let wall = start.elapsed().as_secs_f64();
+    let mine_failed: Vec<&store::PointRecord> = rec
+        .points
+        .iter()
+        .filter(|p| shard.owns(p.index) && p.status == "failed")
+        .collect();
+
+    if shard == Shard::ALL && !totals.interrupted {
+        let csv = dir.write_results(&rec)?;
+        let report = report::write_sweep_report(
+            &dir,
+            &rec,
+            &report::ReportOptions {
+                png: !args.no_png,
+                ..Default::default()
+            },
+        );
+        if !args.quiet {
+            println!(
+                "  ran {} points in {wall:.1} s ({} failed); {} done in total",
+                totals.done + totals.failed,
+                totals.failed,
+                rec.counts.done
+            );
+            println!("  results: {}", csv.display());
+            match &report {
+                Ok(p) => println!("  report:  {}", p.display()),
+                Err(e) => println!("  report:  not written ({e:#})"),
+            }
+        }
+    } else if !args.quiet && !totals.interrupted {
+        println!(
+            "  shard {shard}: ran {} points in {wall:.1} s ({} failed)",
+            totals.done + totals.failed,
+            totals.failed
+        );
+        println!(
+            "  when every shard has finished: featlab sweep merge {}",
+            out.display()
+        );
+    }
+    if totals.interrupted {
+        return Err(featlab::Error::Interrupted).context(format!(
+            "sweep interrupted; run the same command again to resume ({} points finished)",
+            rec.counts.done
+        ));
+    }
+    if !mine_failed.is_empty() {
+        let first = mine_failed[0];
+        anyhow::bail!(
+            "{} of {} points failed (recorded in {} and results.csv as status=failed); first: {}: {}",
+            mine_failed.len(),
+            mine.len(),
+            out.join("sweep.json").display(),
+            first.id,
+            first.error.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+/// Execute `featlab sweep merge DIR`.
+pub fn merge_command(args: &MergeArgs) -> Result<()> {
+    let dir = SweepDir::new(&args.dir);
+    let mut rec = dir.read_record()?;
+    dir.refresh(&mut rec);
+    dir.write_record(&rec)?;
+    let csv = dir.write_results(&rec)?;
+    let report = report::write_sweep_report(
+        &dir,
+        &rec,
+        &report::ReportOptions {
+            png: !args.no_png,
+            ..Default::default()
+        },
+    );
+    let c = &rec.counts;
+    if !args.quiet {
+        println!(
+            "featlab sweep merge: {} points: {} done, {} failed, {} missing",
+            c.total, c.done, c.failed, c.missing
+        );
+        println!("  results: {}", csv.display());
+        match &report {
+            Ok(p) => println!("  report:  {}", p.display()),
+            Err(e) => println!("  report:  not written ({e:#})"),
+        }
+    }
+    let missing: Vec<&str> = rec
+        .points
+        .iter()
+        .filter(|p| p.status == "missing")
+        .map(|p| p.id.as_str())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("missing points ({}), e.g.:", missing.len());
+        for id in missing.iter().take(10) {
+            eprintln!("  {id}");
+        }
+        eprintln!("run the sweep (or resubmit the array) again to finish them; finished points are skipped");
+    }
+    if c.missing > 0 || c.failed > 0 {
+        anyhow::bail!("the sweep is incomplete: {} failed, {} missing of {} (results.csv lists them by status)", c.failed, c.missing, c.total);
+    }
+    Ok(())
+}

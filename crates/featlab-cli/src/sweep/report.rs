@@ -1,0 +1,538 @@
+//! The sweep report: results table, phase diagrams (heatmaps of a summary field over two
+//! varied keys) and scaling plots (a field against one key, with fitted power-law exponents).
+//!
+//! Choices (each overridable with `featlab report DIR --z F --x K --y K`, or the sweep
+//! file's `[report]` table):
+//! * fields `z`: the `[report] z` list, else the first numeric column of results.csv;
+//! * axes: the first two varied keys other than `seed`;
+//! * every other varied key (typically `seed`) is averaged over: a cell / line point is the
+//!   mean of the finite values of its finished points (the caption says over what and how
+//!   many); cells without any are grey;
+//! * an axis is logarithmic when all its values are positive and span ≥ 8×; a field's
+//!   axis likewise;
+//! * line plots: one line per value of the other axis (≤ 10 values, else one pooled line);
+//!   when the horizontal axis is positive, each legend entry carries the least-squares
+//!   exponent b of `z ≈ c·x^b` fitted to that line's points (± its standard error);
+//! * axes with more than 50 distinct values (random sweeps) give scatter plots of every
+//!   point instead of heatmaps.
+
+use super::store::{SweepDir, SweepRecord};
+use anyhow::{Context, Result};
+use featlab::analysis::power_law_fit;
+use featlab::figure::{Figure, FigureKind, Heatmap, LinePlot, Scale, Series};
+use featlab::sweep::results::flatten_summary;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Options of the sweep report.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    pub z: Vec<String>,
+    pub x: Option<String>,
+    pub y: Option<String>,
+    pub png: bool,
+}
+
+const MAX_GRID: usize = 50;
+const MAX_SERIES: usize = 10;
+
+/// One varied key as plot coordinates.
+struct Coord {
+    key: String,
+    /// Per row (NaN when the row lacks the key).
+    values: Vec<f64>,
+    /// Category names when the values are not numbers (coordinate = index).
+    categories: Option<Vec<String>>,
+}
+
+impl Coord {
+    fn new(key: &str, rec: &SweepRecord) -> Coord {
+        let raw: Vec<Option<&Value>> = rec.points.iter().map(|p| p.overrides.get(key)).collect();
+        if raw.iter().all(|v| v.is_none_or(|v| v.is_number())) {
+            let values = raw
+                .iter()
+                .map(|v| v.and_then(|v| v.as_f64()).unwrap_or(f64::NAN))
+                .collect();
+            return Coord {
+                key: key.into(),
+                values,
+                categories: None,
+            };
+        }
+        let mut cats: Vec<String> = Vec::new();
+        let values = raw
+            .iter()
+            .map(|v| match v {
+                None => f64::NAN,
+                Some(v) => {
+                    let s = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let i = cats.iter().position(|c| *c == s).unwrap_or_else(|| {
+                        cats.push(s);
+                        cats.len() - 1
+                    });
+                    i as f64
+                }
+            })
+            .collect();
+        Coord {
+            key: key.into(),
+            values,
+            categories: Some(cats),
+        }
+    }
+    fn distinct(&self) -> Vec<f64> {
+        let mut v: Vec<f64> = self
+            .values
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v
+    }
+    fn label(&self) -> String {
+        match &self.categories {
+            None => self.key.clone(),
+            Some(c) => format!(
+                "{} ({})",
+                self.key,
+                c.iter()
+                    .enumerate()
+                    .map(|(i, n)| format!("{i} = {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+    fn value_text(&self, v: f64) -> String {
+        match &self.categories {
+            Some(c) => c.get(v as usize).cloned().unwrap_or_default(),
+            None => crate::plot::format_number(v, 4),
+        }
+    }
+    fn scale(&self) -> Scale {
+        positive_span_scale(&self.distinct())
+    }
+}
+
+fn positive_span_scale(v: &[f64]) -> Scale {
+    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    let (lo, hi) = finite
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(*x), b.max(*x))
+        });
+    if !finite.is_empty() && lo > 0.0 && hi / lo >= 8.0 {
+        Scale::Log
+    } else {
+        Scale::Linear
+    }
+}
+
+/// A file-name-safe form of a field or key: runs of other characters become one `_`
+/// (`drop_times[0]` → `drop_times_0`).
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if f.is_empty() {
+        f64::NAN
+    } else {
+        f.iter().sum::<f64>() / f.len() as f64
+    }
+}
+
+/// "seed (3 values)" for the varied keys that are averaged over.
+fn averaged_over(rec: &SweepRecord, shown: &[&str]) -> String {
+    let others: Vec<String> = rec
+        .varied
+        .iter()
+        .filter(|k| !shown.contains(&k.as_str()))
+        .map(|k| {
+            let n = Coord::new(k, rec).distinct().len();
+            format!("{k} ({n} values)")
+        })
+        .collect();
+    if others.is_empty() {
+        "one point per cell".into()
+    } else {
+        format!("mean over {}", others.join(", "))
+    }
+}
+
+fn heatmap(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, y: &Coord) -> Figure {
+    let xs = x.distinct();
+    let ys = y.distinct();
+    let mut cells = vec![vec![Vec::new(); xs.len()]; ys.len()];
+    for (r, v) in zv.iter().enumerate() {
+        let (Some(j), Some(i)) = (
+            xs.iter().position(|a| *a == x.values[r]),
+            ys.iter().position(|b| *b == y.values[r]),
+        ) else {
+            continue;
+        };
+        if v.is_finite() {
+            cells[i][j].push(*v);
+        }
+    }
+    let counts: Vec<usize> = cells.iter().flatten().map(Vec::len).collect();
+    let (cmin, cmax) = (
+        counts.iter().min().copied().unwrap_or(0),
+        counts.iter().max().copied().unwrap_or(0),
+    );
+    let zz: Vec<Vec<f64>> = cells
+        .iter()
+        .map(|row| row.iter().map(|c| mean(c)).collect())
+        .collect();
+    let h = Heatmap {
+        title: format!("{z} over {} × {}", x.key, y.key),
+        x_label: x.label(),
+        y_label: y.label(),
+        z_label: z.to_string(),
+        x: xs,
+        y: ys,
+        z: zz,
+        x_scale: x.scale(),
+        y_scale: y.scale(),
+        overlays: Vec::new(),
+    };
+    Figure {
+        name: format!("heatmap_{}", slug(z)),
+        caption: format!(
+            "Phase diagram: {z} over {} and {}; each cell is the {} ({cmin}–{cmax} finished points per cell); grey cells have none.",
+            x.key,
+            y.key,
+            averaged_over(rec, &[&x.key, &y.key])
+        ),
+        kind: FigureKind::Heatmap(h),
+    }
+}
+
+/// `z` against `x`, one line per value of `by` (if any and not too many).
+fn lines(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, by: Option<&Coord>) -> Figure {
+    let xs = x.distinct();
+    let groups: Vec<Option<f64>> = match by {
+        Some(b) if b.distinct().len() <= MAX_SERIES => b.distinct().into_iter().map(Some).collect(),
+        _ => vec![None],
+    };
+    let positive_x = !xs.is_empty() && xs[0] > 0.0 && x.categories.is_none();
+    let mut plot = LinePlot::new(format!("{z} vs {}", x.key), x.label(), z.to_string());
+    let mut all_z = Vec::new();
+    for g in &groups {
+        let ys: Vec<f64> = xs
+            .iter()
+            .map(|xv| {
+                let vals: Vec<f64> = (0..zv.len())
+                    .filter(|&r| {
+                        x.values[r] == *xv
+                            && g.is_none_or(|gv| by.is_some_and(|b| b.values[r] == gv))
+                    })
+                    .map(|r| zv[r])
+                    .collect();
+                mean(&vals)
+            })
+            .collect();
+        all_z.extend(ys.iter().copied());
+        let mut label = match (g, by) {
+            (Some(gv), Some(b)) => format!("{} = {}", b.key, b.value_text(*gv)),
+            _ => "all points".to_string(),
+        };
+        if positive_x {
+            if let Some(f) = power_law_fit(&xs, &ys) {
+                let se = if f.stderr.is_finite() {
+                    format!(" ± {}", crate::plot::format_number(f.stderr, 2))
+                } else {
+                    String::new()
+                };
+                label = format!(
+                    "{label}: exponent {}{se}",
+                    crate::plot::format_number(f.exponent, 3)
+                );
+            }
+        }
+        plot.series.push(Series::line(label, xs.clone(), ys));
+    }
+    plot.x_scale = x.scale();
+    plot.y_scale = positive_span_scale(&all_z);
+    let shown: Vec<&str> = match by {
+        Some(b) if groups.len() > 1 => vec![&x.key, &b.key],
+        _ => vec![&x.key],
+    };
+    let mut caption = format!("{z} against {}", x.key);
+    if groups.len() > 1 {
+        caption.push_str(&format!(
+            ", one line per value of {}",
+            by.map(|b| b.key.as_str()).unwrap_or("")
+        ));
+    }
+    caption.push_str(&format!(
+        "; each point is the {}.",
+        averaged_over(rec, &shown)
+    ));
+    if positive_x {
+        caption.push_str(" Legend: exponent b of the least-squares fit z ≈ c·xᵇ (log–log) to each line's points, ± its standard error (none with 2 points); points with z ≤ 0 are left out of the fit.");
+    } else {
+        caption.push_str(" No power-law fit: the horizontal axis is not positive.");
+    }
+    plot.figure(format!("lines_{}_vs_{}", slug(z), slug(&x.key)), caption)
+}
+
+/// Every finished point of a random (non-grid) sweep: `z` against `x`.
+fn scatter(z: &str, zv: &[f64], x: &Coord) -> Figure {
+    let mut plot = LinePlot::new(format!("{z} vs {}", x.key), x.label(), z.to_string());
+    let pts: Vec<(f64, f64)> = x
+        .values
+        .iter()
+        .zip(zv)
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .map(|(a, b)| (*a, *b))
+        .collect();
+    let (px, py): (Vec<f64>, Vec<f64>) = pts.into_iter().unzip();
+    let mut label = "points".to_string();
+    if x.categories.is_none() {
+        if let Some(f) = power_law_fit(&px, &py) {
+            label = format!(
+                "points: exponent {} ± {}",
+                crate::plot::format_number(f.exponent, 3),
+                crate::plot::format_number(f.stderr, 2)
+            );
+        }
+    }
+    plot.x_scale = positive_span_scale(&px);
+    plot.y_scale = positive_span_scale(&py);
+    plot.series.push(Series::points(label, px, py));
+    plot.figure(
+        format!("scatter_{}_vs_{}", slug(z), slug(&x.key)),
+        format!("{z} of every finished point against {} (all other keys vary too); legend: least-squares power-law exponent over all points with positive values.", x.key),
+    )
+}
+
+/// Build the figures, the tables and report.html of a sweep directory.
+pub fn write_sweep_report(
+    dir: &SweepDir,
+    rec: &SweepRecord,
+    opts: &ReportOptions,
+) -> Result<PathBuf> {
+    let rows = dir.rows(rec)?;
+    let flat: Vec<HashMap<String, Value>> = rows
+        .iter()
+        .map(|r| {
+            r.summary
+                .as_ref()
+                .map(flatten_summary)
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        })
+        .collect();
+    // Numeric columns, in results.csv order.
+    let mut numeric: Vec<String> = Vec::new();
+    for r in &rows {
+        if let Some(s) = &r.summary {
+            for (k, v) in flatten_summary(s) {
+                if v.is_number() && !numeric.contains(&k) {
+                    numeric.push(k);
+                }
+            }
+        }
+    }
+    let mut zs: Vec<String> = if !opts.z.is_empty() {
+        opts.z.clone()
+    } else {
+        rec.report.z.clone()
+    };
+    if zs.is_empty() {
+        zs.extend(numeric.first().cloned());
+    }
+    for z in &zs {
+        if !numeric.contains(z) {
+            anyhow::bail!("`{z}` is not a numeric summary field of this sweep's finished points; available: {}", numeric.join(", "));
+        }
+    }
+    let non_seed: Vec<&String> = rec.varied.iter().filter(|k| *k != "seed").collect();
+    let x_key = opts
+        .x
+        .clone()
+        .or(rec.report.x.clone())
+        .or(non_seed.first().map(|s| s.to_string()));
+    let y_key = opts.y.clone().or(rec.report.y.clone()).or(non_seed
+        .iter()
+        .find(|k| Some(k.as_str()) != x_key.as_deref())
+        .map(|s| s.to_string()));
+    for k in x_key.iter().chain(y_key.iter()) {
+        if !rec.varied.contains(k) {
+            anyhow::bail!(
+                "`{k}` is not a varied key of this sweep; varied: {}",
+                rec.varied.join(", ")
+            );
+        }
+    }
+    let x = x_key.as_deref().map(|k| Coord::new(k, rec));
+    let y = y_key
+        .as_deref()
+        .filter(|k| Some(*k) != x_key.as_deref())
+        .map(|k| Coord::new(k, rec));
+
+    let mut figures = Vec::new();
+    for z in &zs {
+        let zv: Vec<f64> = flat
+            .iter()
+            .map(|f| f.get(z).and_then(Value::as_f64).unwrap_or(f64::NAN))
+            .collect();
+        let Some(x) = &x else { continue };
+        let x_grid = x.distinct().len() <= MAX_GRID;
+        let y_grid = y.as_ref().is_some_and(|y| y.distinct().len() <= MAX_GRID);
+        if x_grid && y_grid {
+            figures.push(heatmap(rec, z, &zv, x, y.as_ref().expect("y")));
+        }
+        if x_grid {
+            figures.push(lines(rec, z, &zv, x, y.as_ref()));
+        } else {
+            figures.push(scatter(z, &zv, x));
+        }
+        if let Some(y) = &y {
+            if y_grid {
+                figures.push(lines(rec, z, &zv, y, Some(x)));
+            } else {
+                figures.push(scatter(z, &zv, y));
+            }
+        }
+    }
+
+    let plots = dir.root.join("plots");
+    let mut notes = Vec::new();
+    let c = &rec.counts;
+    if c.failed > 0 || c.missing > 0 {
+        notes.push(format!(
+            "{} of {} points are not finished ({} failed, {} missing); figures use the {} finished ones.{}",
+            c.failed + c.missing,
+            c.total,
+            c.failed,
+            c.missing,
+            c.done,
+            if c.missing > 0 { " Run the sweep again (or `featlab sweep merge` after the remaining shards) to complete it." } else { "" }
+        ));
+    }
+    if x.is_none() {
+        notes.push("No varied key to plot against: the sweep has no axes.".into());
+    }
+    let rendered = crate::write::render_figures(&plots, &figures, opts.png, &mut notes)?;
+
+    let varied: serde_json::Map<String, Value> = rec
+        .varied
+        .iter()
+        .map(|k| {
+            let co = Coord::new(k, rec);
+            let vals: Vec<String> = co.distinct().iter().map(|v| co.value_text(*v)).collect();
+            (k.clone(), json!(vals.join(", ")))
+        })
+        .collect();
+    let summary = json!({
+        "points": c.total, "done": c.done, "failed": c.failed, "missing": c.missing,
+        "base": rec.base, "sweep_seed": rec.sweep_seed, "fields_plotted": zs.join(", "),
+        "varied": Value::Object(varied),
+    });
+    let mut headers = vec!["id".to_string(), "status".into()];
+    headers.extend(rec.varied.iter().cloned());
+    headers.extend(zs.iter().cloned());
+    const MAX_ROWS: usize = 2000;
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .zip(&flat)
+        .take(MAX_ROWS)
+        .map(|(r, f)| {
+            let mut cells = vec![r.id.clone(), r.status.clone()];
+            for k in &rec.varied {
+                cells.push(
+                    r.overrides
+                        .iter()
+                        .find(|(o, _)| o == k)
+                        .map(|(_, v)| featlab::sweep::table::short_value(v))
+                        .unwrap_or_default(),
+                );
+            }
+            for z in &zs {
+                cells.push(
+                    f.get(z)
+                        .and_then(Value::as_f64)
+                        .map(|v| crate::plot::format_number(v, 6))
+                        .unwrap_or_default(),
+                );
+            }
+            cells
+        })
+        .collect();
+    let mut tables = vec![(
+        if rows.len() > MAX_ROWS {
+            format!(
+                "Results (first {MAX_ROWS} of {} points; all in results.csv)",
+                rows.len()
+            )
+        } else {
+            "Results (all columns in results.csv)".to_string()
+        },
+        headers,
+        table_rows,
+    )];
+    let failed: Vec<Vec<String>> = rec
+        .points
+        .iter()
+        .filter(|p| p.status == "failed")
+        .map(|p| vec![p.id.clone(), p.error.clone().unwrap_or_default()])
+        .collect();
+    if !failed.is_empty() {
+        tables.push((
+            "Failed points".into(),
+            vec!["id".into(), "error".into()],
+            failed,
+        ));
+    }
+    let config = rec
+        .spec_text
+        .parse::<toml::Table>()
+        .map(|t| featlab::config::table_to_json(&t))
+        .unwrap_or(Value::Null);
+    let wall: f64 = rec.points.iter().filter_map(|p| p.wall_seconds).sum();
+    let name = std::path::Path::new(&rec.spec_file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let input = crate::report::ReportInput {
+        title: format!("featlab sweep: {name}"),
+        subtitle: format!(
+            "featlab {} · base {} · {} points · sweep seed {} · {:.1} s of compute",
+            rec.featlab_version, rec.base, c.total, rec.sweep_seed, wall
+        ),
+        summary: &summary,
+        config: &config,
+        figures: rendered,
+        tables,
+        notes: if rec.description.is_empty() {
+            notes
+        } else {
+            std::iter::once(rec.description.clone())
+                .chain(notes)
+                .collect()
+        },
+    };
+    let html = crate::report::render_report(&input);
+    let path = dir.root.join("report.html");
+    featlab::data::io::write_atomic(&path, html.as_bytes())
+        .with_context(|| format!("writing `{}`", path.display()))?;
+    Ok(path)
+}

@@ -1,0 +1,438 @@
+//! End-to-end tests of `featlab sweep` with the built binary: the shipped 4×4×3 staircase
+//! sweep run with `--jobs 2`, as 3 shards merged, and killed with SIGKILL then resumed, must
+//! give byte-identical results.csv (and per-point files); failing points are recorded and
+//! make the exit code non-zero; `sweep slurm` writes a valid script.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_featlab");
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sweep-staircase.toml")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("featlab-sweep-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn featlab(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args);
+    for k in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_MAX",
+        "SLURM_ARRAY_TASK_STEP",
+    ] {
+        c.env_remove(k);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run featlab")
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "featlab failed: {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Entries of points/: (finished ids, other entries).
+fn point_entries(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let mut done = Vec::new();
+    let mut other = Vec::new();
+    for e in std::fs::read_dir(dir.join("points")).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().to_string();
+        // A temporary directory may already hold its `done` marker (killed just before
+        // the rename): it is not a finished point.
+        if !name.starts_with(".tmp-") && e.path().join("done").exists() {
+            done.push(name);
+        } else {
+            other.push(name);
+        }
+    }
+    done.sort();
+    other.sort();
+    (done, other)
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
+    let root = scratch("acceptance");
+    let spec = example();
+    let spec = spec.to_str().unwrap();
+    let t0 = Instant::now();
+
+    // A: local, two workers.
+    let a = root.join("jobs2");
+    ok(&featlab(
+        &[
+            "sweep",
+            spec,
+            "--out",
+            a.to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--quiet",
+        ],
+        &[],
+    ));
+    let (done_a, other_a) = point_entries(&a);
+    assert_eq!(done_a.len(), 48);
+    assert!(other_a.is_empty(), "{other_a:?}");
+    let csv_a = read(&a.join("results.csv"));
+    let text = String::from_utf8(csv_a.clone()).unwrap();
+    assert_eq!(text.lines().count(), 49, "header + 48 rows");
+    assert!(text
+        .lines()
+        .skip(1)
+        .all(|l| l.split(',').nth(1) == Some("done")));
+    let t_a = t0.elapsed();
+
+    // B: three shards (one picked from Slurm's environment variables), then merge.
+    let b = root.join("shards");
+    let bs = b.to_str().unwrap();
+    ok(&featlab(
+        &[
+            "sweep", spec, "--out", bs, "--shard", "0/3", "--quiet", "--jobs", "1",
+        ],
+        &[],
+    ));
+    let (done_b0, _) = point_entries(&b);
+    assert_eq!(done_b0.len(), 16);
+    let rec: serde_json::Value = serde_json::from_slice(&read(&b.join("sweep.json"))).unwrap();
+    let owned: Vec<String> = rec["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["index"].as_u64().unwrap() % 3 == 0)
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut owned_sorted = owned.clone();
+    owned_sorted.sort();
+    assert_eq!(
+        done_b0, owned_sorted,
+        "shard 0/3 runs exactly the points with index ≡ 0 mod 3"
+    );
+    // Merging now reports the missing points and fails, but still writes results.csv.
+    let m = featlab(&["sweep", "merge", bs, "--quiet", "--no-png"], &[]);
+    assert!(!m.status.success());
+    assert!(
+        String::from_utf8_lossy(&m.stderr).contains("32 missing"),
+        "{}",
+        String::from_utf8_lossy(&m.stderr)
+    );
+    let partial = String::from_utf8(read(&b.join("results.csv"))).unwrap();
+    assert_eq!(
+        partial.lines().filter(|l| l.contains(",missing,")).count(),
+        32
+    );
+    ok(&featlab(
+        &["sweep", spec, "--out", bs, "--quiet", "--jobs", "1"],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+        ],
+    ));
+    assert_eq!(point_entries(&b).0.len(), 32);
+    ok(&featlab(
+        &[
+            "sweep", spec, "--out", bs, "--shard", "2/3", "--quiet", "--jobs", "1",
+        ],
+        &[],
+    ));
+    ok(&featlab(&["sweep", "merge", bs, "--quiet"], &[]));
+    let csv_b = read(&b.join("results.csv"));
+
+    // C: killed with SIGKILL part-way, then the same command again.
+    let c = root.join("killed");
+    let cs = c.to_str().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["sweep", spec, "--out", cs, "--jobs", "1", "--quiet"])
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if c.join("points").exists() && point_entries(&c).0.len() >= 8 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no points appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let (done_killed, _) = point_entries(&c);
+    assert!(
+        done_killed.len() < 48,
+        "the sweep finished before it was killed; the resume test would be vacuous"
+    );
+    assert!(!c.join("results.csv").exists());
+    let o = featlab(&["sweep", spec, "--out", cs, "--jobs", "1"], &[]);
+    ok(&o);
+    let msg = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        msg.contains(&format!("{} to run", 48 - done_killed.len())),
+        "{msg}"
+    );
+    let (done_c, other_c) = point_entries(&c);
+    assert_eq!(done_c, done_a, "every point exactly once, same ids");
+    assert!(other_c.is_empty(), "no leftovers: {other_c:?}");
+    let csv_c = read(&c.join("results.csv"));
+
+    assert!(
+        csv_a == csv_b,
+        "results.csv differs between --jobs 2 and 3 merged shards"
+    );
+    assert!(csv_a == csv_c, "results.csv differs after SIGKILL + resume");
+    // The runs themselves are identical too, not just their summaries.
+    for id in done_a.iter().step_by(7) {
+        for f in [
+            "trajectory.csv",
+            "params/final/W1.npy",
+            "params/final/W2.npy",
+            "data/x.npy",
+        ] {
+            let fa = read(&a.join("points").join(id).join(f));
+            assert!(
+                fa == read(&b.join("points").join(id).join(f))
+                    && fa == read(&c.join("points").join(id).join(f)),
+                "{id}/{f} differs"
+            );
+        }
+    }
+    // A second run of a finished sweep runs nothing and leaves results.csv unchanged.
+    let o = featlab(
+        &["sweep", spec, "--out", a.to_str().unwrap(), "--jobs", "2"],
+        &[],
+    );
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 to run"));
+    assert!(read(&a.join("results.csv")) == csv_a);
+    // The report has every figure.
+    let html = String::from_utf8(read(&a.join("report.html"))).unwrap();
+    assert_eq!(
+        html.matches("<figure").count(),
+        9,
+        "3 fields × (heatmap + 2 line plots)"
+    );
+    assert!(html.contains("exponent"));
+    eprintln!(
+        "acceptance: first sweep {:.1} s, all {:.1} s",
+        t_a.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[test]
+fn failing_points_are_recorded_and_the_sweep_continues() {
+    let root = scratch("failures");
+    let spec = root.join("fail.toml");
+    std::fs::write(
+        &spec,
+        "base = \"staircase\"\nunset = [\"reference\"]\n[set]\n\"train.method\" = \"gd\"\n\"train.t_max\" = 40.0\n\
+         \"train.record\" = { kind = \"linear\", points = 21 }\n[grid]\n\"model.activation\" = [\"linear\", \"bogus\"]\n\"train.lr\" = [0.05, 2.0]\n",
+    )
+    .unwrap();
+    let out = root.join("out");
+    let o = featlab(
+        &[
+            "sweep",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--no-png",
+        ],
+        &[],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("3 of 4 points failed"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let status: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(status, ["done", "failed", "failed", "failed"]);
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let pts = rec["points"].as_array().unwrap();
+    assert!(
+        pts[1]["error"].as_str().unwrap().contains("diverged"),
+        "{}",
+        pts[1]["error"]
+    );
+    assert!(
+        pts[2]["error"].as_str().unwrap().contains("bogus"),
+        "{}",
+        pts[2]["error"]
+    );
+    assert_eq!(rec["counts"]["failed"], 3);
+    assert!(
+        out.join("report.html").exists(),
+        "the report covers the finished point"
+    );
+    // Resuming keeps failure records unless asked to retry.
+    let o = featlab(
+        &[
+            "sweep",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-png",
+        ],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 to run"));
+    let o = featlab(
+        &[
+            "sweep",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-png",
+            "--retry-failed",
+        ],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("3 to run"));
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[test]
+fn slurm_script_is_complete_and_valid_shell() {
+    let root = scratch("slurm");
+    let out = root.join("out");
+    let o = featlab(
+        &[
+            "sweep",
+            "slurm",
+            example().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--tasks",
+            "6",
+            "--time",
+            "00:20:00",
+            "--mem",
+            "1G",
+            "--cpus",
+            "2",
+            "--partition",
+            "short",
+        ],
+        &[],
+    );
+    ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("48 points over 6 tasks")
+            && stdout.contains("sbatch")
+            && stdout.contains("sweep merge"),
+        "{stdout}"
+    );
+    let script = std::fs::read_to_string(out.join("slurm/sweep.sbatch")).unwrap();
+    for line in [
+        "#SBATCH --array=0-5",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH --time=00:20:00",
+        "#SBATCH --mem=1G",
+        "#SBATCH --partition=short",
+        "#SBATCH --requeue",
+        "--shard \"${SLURM_ARRAY_TASK_ID}/6\"",
+        "--jobs \"${SLURM_CPUS_PER_TASK:-2}\"",
+    ] {
+        assert!(script.contains(line), "missing `{line}` in\n{script}");
+    }
+    assert!(
+        script.contains(BIN)
+            || script.contains(&std::fs::canonicalize(BIN).unwrap().display().to_string())
+    );
+    let bash = Command::new("bash")
+        .arg("-n")
+        .arg(out.join("slurm/sweep.sbatch"))
+        .output()
+        .unwrap();
+    assert!(
+        bash.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bash.stderr)
+    );
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[test]
+fn run_report_regenerates_the_same_page_from_disk() {
+    let root = scratch("runreport");
+    let run = root.join("run");
+    let rs = run.to_str().unwrap();
+    ok(&featlab(
+        &[
+            "run",
+            "staircase",
+            "--out",
+            rs,
+            "--quiet",
+            "--no-png",
+            "--set",
+            "train.t_max=5",
+            "--set",
+            "reference.lr=0.01",
+            "--set",
+            "train.record={kind=\"linear\",points=51}",
+        ],
+        &[],
+    ));
+    let html = read(&run.join("report.html"));
+    let svg = read(&run.join("plots/loss.svg"));
+    assert!(run.join("plots/figures.json").exists());
+    std::fs::remove_file(run.join("report.html")).unwrap();
+    std::fs::remove_file(run.join("plots/loss.svg")).unwrap();
+    ok(&featlab(&["report", rs, "--quiet", "--no-png"], &[]));
+    assert!(
+        read(&run.join("report.html")) == html,
+        "regenerated report.html differs from the original"
+    );
+    assert!(read(&run.join("plots/loss.svg")) == svg);
+    // Without figure specs (a sweep point): generic plots from trajectory.csv.
+    std::fs::remove_file(run.join("plots/figures.json")).unwrap();
+    ok(&featlab(&["report", rs, "--quiet", "--no-png"], &[]));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "loss + other trajectory columns"
+    );
+    std::fs::remove_dir_all(&root).ok();
+}

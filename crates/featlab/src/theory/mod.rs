@@ -1,0 +1,3 @@
+//! Theory modules, one per paper.
+
+pub mod unlearning;

@@ -1,0 +1,28 @@
+//! Feature unlearning at infinite width — Imai, Nishiyama & Imaizumi, *Dichotomy of Feature
+//! Learning and Unlearning: Fast-Slow Analysis on Neural Networks with Stochastic Gradient
+//! Descent*, arXiv 2602.07378 (2026).
+//!
+//! The paper's equations were not available; everything here is featlab's own derivation for
+//! a concrete model (mean-field two-layer net, spherical first layer, single-index Gaussian
+//! teacher, Hermite activations), checked numerically step by step (see `tests.rs` and
+//! `docs/unlearning.md`):
+//!
+//! * [`hermite`] — normalised Hermite polynomials, series, Gauss–Hermite quadrature;
+//! * [`limit`] — the limit ODE for the order parameters (alignment m, second layer a);
+//! * [`fast_slow`] — critical manifold, its stability, reduced slow flow, unlearning criterion;
+//! * [`scaling`] — late-time power laws from the reduced flow;
+//! * [`fit`] — least squares with standard errors (exponent fits);
+//! * [`simulator`] — the finite-width network trained by SGD / population GD / population flow.
+
+pub mod fast_slow;
+pub mod fit;
+pub mod hermite;
+pub mod limit;
+pub mod scaling;
+pub mod simulator;
+
+#[cfg(test)]
+mod tests;
+
+pub use hermite::{GaussHermite, HermiteSeries};
+pub use limit::LimitModel;
