@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Python tests of featlab: install the `featlab` package exactly as the README says
 # (`pip install ./crates/featlab-py`, a maturin build of the abi3 wheel) into a fresh venv
-# with numpy + pytest (+ pandas and tqdm when they install), build the CLI binary for the
+# with numpy + pytest (+ pandas, tqdm, matplotlib when they install), build the CLI binary for the
 # round-trip tests, and run the pytest suite in crates/featlab-py/tests.
 #
 # Usage: scripts/test-python.sh [pytest args...]
@@ -29,11 +29,11 @@ python3 -m venv "$venv" || die "python3 -m venv failed (on Debian/Ubuntu: apt-ge
 py="$venv/bin/python"
 "$py" -m pip install "${pip_q[@]}" --upgrade pip
 "$py" -m pip install "${pip_q[@]}" numpy pytest
-"$py" -m pip install "${pip_q[@]}" pandas tqdm || echo "test-python: warning: pandas/tqdm did not install; their tests are skipped"
+"$py" -m pip install "${pip_q[@]}" pandas tqdm matplotlib || echo "test-python: warning: pandas/tqdm/matplotlib did not install; their tests are skipped"
 t1=$(stamp)
 
 echo "test-python: building the featlab CLI (round-trip reference) ..."
-cargo build --release --quiet -p featlab-cli
+cargo build --release --quiet --workspace  # same feature set as `cargo test --workspace`: no rebuild
 t2=$(stamp)
 
 echo "test-python: pip install ./crates/featlab-py (maturin, release) ..."
