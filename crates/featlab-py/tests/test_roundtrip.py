@@ -148,3 +148,30 @@ def test_presets_and_show():
     assert 'experiment = "train"' in featlab.show("staircase")
     with pytest.raises(ValueError, match="no preset named"):
         featlab.show("nope")
+
+
+def test_load_run_reads_sweep_points_and_their_config_reproduces_them(tmp_path, cli):
+    import subprocess
+
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(
+        'base = "staircase"\nseed = 7\nunset = ["reference"]\n'
+        '[set]\n"train.t_max" = 1.0\n"data.n" = 32\n'
+        '[grid]\n"model.width" = [2, 3]\n'
+    )
+    out = tmp_path / "sw"
+    subprocess.run([cli, "sweep", str(spec), "--out", str(out), "--jobs", "1", "--quiet", "--no-png"],
+                   check=True)
+    points = sorted(p for p in (out / "points").iterdir() if (p / "run.json").exists())
+    assert len(points) == 2
+    widths = []
+    for p in points:
+        loaded = featlab.load_run(p)
+        widths.append(loaded.params_final["W1"].shape[0])
+        again = featlab.run(loaded.config)  # the point's resolved config, seed included
+        assert sorted(again.arrays) == sorted(loaded.arrays)
+        for rel in loaded.arrays:
+            assert same_bits(again.arrays[rel], loaded.arrays[rel]), (p.name, rel)
+        for col in loaded.trajectory:
+            assert same_bits(again.trajectory[col], loaded.trajectory[col]), (p.name, col)
+    assert sorted(widths) == [2, 3]
