@@ -4,6 +4,7 @@
 //! own typed config (unknown keys rejected), fills defaults ("resolves"), runs, and returns
 //! a [`RunOutput`] that the output writer turns into the files of the run contract.
 
+pub mod exact_linear_1d;
 pub mod train;
 pub mod unlearning;
 
@@ -56,7 +57,14 @@ pub trait Experiment: Sync {
 
 /// All experiment kinds.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&train::TrainExperiment, &unlearning::UnlearningExperiment]
+    vec![
+        &train::TrainExperiment,
+        &unlearning::UnlearningExperiment,
+        &exact_linear_1d::trajectory::Exact1dExperiment,
+        &exact_linear_1d::phase::PhaseExperiment,
+        &exact_linear_1d::mechanisms::MechanismsExperiment,
+        &exact_linear_1d::deep_real::DeepRealExperiment,
+    ]
 }
 
 /// The experiment named by the table's `experiment` key (default `train`).
