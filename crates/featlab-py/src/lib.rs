@@ -10,6 +10,7 @@
 
 mod convert;
 mod errors;
+mod exact_linear_1d;
 mod load;
 mod run;
 
@@ -57,5 +58,10 @@ fn _featlab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(presets, m)?)?;
     m.add_function(wrap_pyfunction!(show, m)?)?;
     m.add_function(wrap_pyfunction!(toml_to_json, m)?)?;
+    let e1d = PyModule::new(m.py(), "exact_linear_1d")?;
+    e1d.add_function(wrap_pyfunction!(exact_linear_1d::solve, &e1d)?)?;
+    e1d.add_function(wrap_pyfunction!(exact_linear_1d::order_parameters, &e1d)?)?;
+    e1d.add_function(wrap_pyfunction!(exact_linear_1d::phase_cells, &e1d)?)?;
+    m.add_submodule(&e1d)?;
     Ok(())
 }

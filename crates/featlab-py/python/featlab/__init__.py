@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _featlab
+from . import _featlab, exact_linear_1d
 from ._featlab import DivergenceError, __version__
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Run",
     "Data",
     "DivergenceError",
+    "exact_linear_1d",
     "__version__",
 ]
 
