@@ -5,6 +5,8 @@
 //! a [`RunOutput`] that the output writer turns into the files of the run contract.
 
 pub mod exact_linear_1d;
+pub mod nfa;
+pub mod rfm;
 pub mod train;
 pub mod unlearning;
 
@@ -64,6 +66,8 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &exact_linear_1d::phase::PhaseExperiment,
         &exact_linear_1d::mechanisms::MechanismsExperiment,
         &exact_linear_1d::deep_real::DeepRealExperiment,
+        &nfa::NfaExperiment,
+        &rfm::RfmExperiment,
     ]
 }
 

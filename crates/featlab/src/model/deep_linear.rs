@@ -7,7 +7,7 @@
 //! Forward: H_0 = X, H_l = m_l H_{l−1} W_lᵀ (n × k_l), F = H_L.
 //! Backward: G_L = dF; ∂W_l = m_l G_lᵀ H_{l−1}; G_{l−1} = m_l G_l W_l.
 
-use super::{layout, Model, ParamBlock, Workspace};
+use super::{layout, Activation, LayerStack, Layered, Model, ParamBlock, Workspace};
 use crate::linalg::{matmul, view, view_mut};
 use faer::{Accum, Mat, MatRef};
 
@@ -167,5 +167,24 @@ impl Model for DeepLinear {
 
     fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
         (0..self.depth()).map(|i| self.w(params, i)).collect()
+    }
+
+    fn as_layered(&self) -> Option<&dyn Layered> {
+        Some(self)
+    }
+}
+
+/// h_l = m_l W_l x_l, σ = identity.
+impl Layered for DeepLinear {
+    fn stack<'a>(&self, params: &'a [f64]) -> LayerStack<'a> {
+        LayerStack {
+            weights: self.layer_weights(params),
+            biases: vec![None; self.depth()],
+            mults: self.mults.clone(),
+            activation: Activation::Linear,
+        }
+    }
+    fn weight_blocks(&self) -> Vec<usize> {
+        (0..self.depth()).collect()
     }
 }

@@ -8,7 +8,7 @@
 //! Backward: G_L = dF; ∂W_l = m_l G_lᵀ H_{l−1}; ∂b_l = 1ᵀ G_l;
 //!           G_{l−1} = (m_l G_l W_l) ⊙ σ'(Z_{l−1}).
 
-use super::{layout, Activation, Model, ParamBlock, Workspace};
+use super::{layout, Activation, LayerStack, Layered, Model, ParamBlock, Workspace};
 use crate::linalg::{matmul, view, view_mut};
 use faer::{Accum, Mat, MatRef};
 
@@ -225,5 +225,28 @@ impl Model for Mlp {
 
     fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
         (0..self.depth()).map(|i| self.w(params, i)).collect()
+    }
+
+    fn as_layered(&self) -> Option<&dyn Layered> {
+        Some(self)
+    }
+}
+
+/// h_l = m_l W_l x_l + b_l, x_{l+1} = σ(h_l).
+impl Layered for Mlp {
+    fn stack<'a>(&self, params: &'a [f64]) -> LayerStack<'a> {
+        LayerStack {
+            weights: self.layer_weights(params),
+            biases: self
+                .b_idx
+                .iter()
+                .map(|b| b.map(|i| &params[self.blocks[i].range()]))
+                .collect(),
+            mults: self.mults.clone(),
+            activation: self.activation,
+        }
+    }
+    fn weight_blocks(&self) -> Vec<usize> {
+        self.w_idx.clone()
     }
 }

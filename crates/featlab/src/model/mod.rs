@@ -9,6 +9,7 @@ pub mod activation;
 pub mod config;
 pub mod deep_linear;
 pub mod diagonal;
+pub mod layered;
 pub mod loss;
 pub mod mlp;
 pub mod parametrization;
@@ -16,6 +17,7 @@ pub mod two_layer;
 
 pub use activation::Activation;
 pub use config::ModelConfig;
+pub use layered::{LayerStack, Layered};
 pub use loss::Loss;
 pub use parametrization::Parametrization;
 
@@ -175,6 +177,11 @@ pub trait Model: Send + Sync {
 
     /// This model as a sum of homogeneous neurons, when it is one (AGF; per-neuron norms).
     fn as_neuron_sum(&self) -> Option<&dyn NeuronSum> {
+        None
+    }
+
+    /// The model as a [`Layered`] one (deep linear, MLP, two-layer), if it is.
+    fn as_layered(&self) -> Option<&dyn Layered> {
         None
     }
 }

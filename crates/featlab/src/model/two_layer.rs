@@ -11,7 +11,7 @@
 //!                                 ∂W₁ = m₁ dZᵀ X,  ∂b₁ = 1ᵀ dZ
 
 use super::activation::{with_act_kernel, ActFn};
-use super::{layout, Activation, Model, NeuronSum, ParamBlock, Workspace};
+use super::{layout, Activation, LayerStack, Layered, Model, NeuronSum, ParamBlock, Workspace};
 use crate::linalg::{matmul, view, view_mut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
@@ -474,6 +474,32 @@ impl Model for TwoLayer {
         } else {
             Some(self)
         }
+    }
+
+    fn as_layered(&self) -> Option<&dyn Layered> {
+        Some(self)
+    }
+}
+
+/// h_1 = m₁ W₁ x + b₁, x_2 = σ(h_1), f = m₂ W₂ x_2.
+impl Layered for TwoLayer {
+    fn stack<'a>(&self, params: &'a [f64]) -> LayerStack<'a> {
+        LayerStack {
+            weights: self.layer_weights(params),
+            biases: vec![
+                if self.bias {
+                    Some(&params[self.blocks[1].range()])
+                } else {
+                    None
+                },
+                None,
+            ],
+            mults: vec![self.mult1, self.mult2],
+            activation: self.activation,
+        }
+    }
+    fn weight_blocks(&self) -> Vec<usize> {
+        vec![0, self.blocks.len() - 1]
     }
 }
 

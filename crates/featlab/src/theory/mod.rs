@@ -2,4 +2,5 @@
 //! axis and in the same units as the experiments, so experiments can compare them.
 
 pub mod exact_linear_1d;
+pub mod nfa;
 pub mod unlearning;
