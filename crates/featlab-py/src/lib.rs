@@ -12,6 +12,7 @@ mod convert;
 mod errors;
 mod exact_linear_1d;
 mod load;
+mod nfa;
 mod run;
 
 use pyo3::exceptions::PyValueError;
@@ -63,5 +64,13 @@ fn _featlab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     e1d.add_function(wrap_pyfunction!(exact_linear_1d::order_parameters, &e1d)?)?;
     e1d.add_function(wrap_pyfunction!(exact_linear_1d::phase_cells, &e1d)?)?;
     m.add_submodule(&e1d)?;
+    let nfa_m = PyModule::new(m.py(), "nfa")?;
+    nfa_m.add_function(wrap_pyfunction!(nfa::agop, &nfa_m)?)?;
+    nfa_m.add_function(wrap_pyfunction!(nfa::measure, &nfa_m)?)?;
+    nfa_m.add_function(wrap_pyfunction!(nfa::nfm_py, &nfa_m)?)?;
+    nfa_m.add_function(wrap_pyfunction!(nfa::correlation_py, &nfa_m)?)?;
+    nfa_m.add_function(wrap_pyfunction!(nfa::nfa_correlation, &nfa_m)?)?;
+    nfa_m.add_function(wrap_pyfunction!(nfa::alpha_fit, &nfa_m)?)?;
+    m.add_submodule(&nfa_m)?;
     Ok(())
 }

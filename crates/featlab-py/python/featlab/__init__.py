@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _featlab, exact_linear_1d
+from . import _featlab, exact_linear_1d, nfa
 from ._featlab import DivergenceError, __version__
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "Data",
     "DivergenceError",
     "exact_linear_1d",
+    "nfa",
     "__version__",
 ]
 
