@@ -33,7 +33,7 @@ py="$venv/bin/python"
 t1=$(stamp)
 
 echo "test-python: building the featlab CLI (round-trip reference) ..."
-cargo build --release --quiet --workspace  # same feature set as `cargo test --workspace`: no rebuild
+cargo build --release --quiet --workspace --bins  # workspace feature set, as `cargo test --workspace`: reuses its build
 t2=$(stamp)
 
 echo "test-python: pip install ./crates/featlab-py (maturin, release) ..."
