@@ -3,7 +3,11 @@ use std::fmt::Write;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../presets");
+    // read at run time: `env!` would bake in the directory the build script was compiled in,
+    // and a build script reused from another checkout (shared target dir) would then embed
+    // that checkout's presets
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join("../../presets");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut entries: Vec<(String, String)> = Vec::new();
     if let Ok(rd) = std::fs::read_dir(&dir) {

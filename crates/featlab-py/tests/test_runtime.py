@@ -1,0 +1,120 @@
+"""GIL release, Ctrl-C, progress, and the calling overhead."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import featlab
+
+from conftest import small_config
+
+
+def long_config(steps):
+    return small_config(steps=steps, lr=1e-3)
+
+
+def test_gil_is_released_during_a_run():
+    ticks = []
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+
+    t = threading.Thread(target=count)
+    t.start()
+    try:
+        time.sleep(0.05)
+        start = time.perf_counter()
+        r = featlab.run(long_config(20000))
+        end = time.perf_counter()
+    finally:
+        stop.set()
+        t.join()
+    during = [x for x in ticks if start < x < end]
+    assert end - start > 0.1, "the run is too short to tell"
+    # holding the GIL for the whole run would leave the counter at (almost) zero: it would
+    # only run during the brief switches before and after the native call
+    assert len(during) > 10_000, f"second thread made {len(during)} steps in {end - start:.2f} s"
+    # and the ticks are spread over the whole run, not bunched at its start or end
+    mid = [x for x in during if start + 0.25 * (end - start) < x < start + 0.75 * (end - start)]
+    assert len(mid) > 1000
+    assert r.summary["steps"] == 20000
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_interrupts_between_steps():
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        featlab.run(long_config(100_000_000))  # hours if not interrupted
+    elapsed = time.perf_counter() - start
+    timer.cancel()
+    assert elapsed < 5.0, f"took {elapsed:.1f} s to stop"
+    # the library is usable again afterwards
+    assert featlab.run(small_config(steps=5)).summary["steps"] == 5
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def start(self, label, total):
+        self.calls.append(("start", label, total))
+
+    def update(self, done, msg):
+        self.calls.append(("update", done, msg))
+
+    def finish(self):
+        self.calls.append(("finish",))
+
+
+def test_progress_sink_receives_start_updates_finish():
+    rec = Recorder()
+    featlab.run(long_config(200_000), progress=rec)
+    kinds = [c[0] for c in rec.calls]
+    assert kinds[0] == "start" and kinds[-1] == "finish"
+    assert rec.calls[0][1] == "gd" and rec.calls[0][2] == 1000
+    dones = [c[1] for c in rec.calls if c[0] == "update"]
+    assert dones == sorted(dones) and dones[-1] <= 1000
+
+
+def test_progress_true_runs_and_silent_by_default(capfd):
+    featlab.run(small_config(steps=50))
+    assert capfd.readouterr().err == ""
+    featlab.run(small_config(steps=50), progress=True)  # tqdm or the stderr line
+
+
+def test_progress_errors_cancel_the_run():
+    class Boom(Recorder):
+        def update(self, done, msg):
+            raise RuntimeError("boom from the progress sink")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        featlab.run(long_config(100_000_000), progress=Boom())
+
+
+def test_calling_overhead_under_5_percent():
+    """featlab.run's total time vs the run's own wall time (run.json `wall_seconds`:
+    data, init and training) for a 1000-step GD run; best of 7 to damp noise from other
+    processes on the machine."""
+    cfg = small_config(steps=1000)
+    featlab.run(cfg)  # warm up
+    best = None
+    for _ in range(7):
+        t0 = time.perf_counter()
+        r = featlab.run(cfg)
+        total = time.perf_counter() - t0
+        assert r.summary["steps"] == 1000
+        overhead = (total - r.wall_seconds) / r.wall_seconds
+        if best is None or overhead < best[0]:
+            best = (overhead, total, r.wall_seconds, r.summary["train_seconds"])
+    overhead, total, wall, train = best
+    print(f"\noverhead: featlab.run {total * 1e3:.2f} ms, wall_seconds {wall * 1e3:.2f} ms, "
+          f"train_seconds {train * 1e3:.2f} ms, overhead {100 * overhead:.2f}% of wall, "
+          f"{100 * (total - train) / train:.2f}% of train")
+    assert overhead < 0.05
