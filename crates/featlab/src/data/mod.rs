@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod generate;
+pub mod in_context;
 pub mod io;
 
 pub use config::DataConfig;

@@ -9,6 +9,7 @@ pub mod activation;
 pub mod config;
 pub mod deep_linear;
 pub mod diagonal;
+pub mod linear_attention;
 pub mod loss;
 pub mod mlp;
 pub mod parametrization;
