@@ -23,6 +23,7 @@ pub mod model;
 pub mod output;
 pub mod presets;
 pub mod rng;
+pub mod theory;
 pub mod train;
 
 pub use array::NdArray;

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod generate;
 pub mod in_context;
+pub mod modular;
 pub mod io;
 
 pub use config::DataConfig;

@@ -1,0 +1,4 @@
+//! Theory modules: closed-form predictions, one module per paper / application.
+
+pub mod agf_attention;
+pub mod agf_modular;
