@@ -4,6 +4,8 @@
 //! own typed config (unknown keys rejected), fills defaults ("resolves"), runs, and returns
 //! a [`RunOutput`] that the output writer turns into the files of the run contract.
 
+pub mod agf_attention;
+pub mod agf_compare;
 pub mod train;
 
 use crate::figure::Figure;
@@ -55,7 +57,7 @@ pub trait Experiment: Sync {
 
 /// All experiment kinds.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&train::TrainExperiment]
+    vec![&train::TrainExperiment, &agf_attention::AgfAttentionExperiment]
 }
 
 /// The experiment named by the table's `experiment` key (default `train`).
