@@ -7,12 +7,12 @@
 //! reference script), so final losses can be compared to the reference bit for bit.
 
 use anyhow::{Context, Result};
+use faer::Mat;
 use featlab::data::Dataset;
 use featlab::model::two_layer::TwoLayer;
 use featlab::model::{Activation, Loss, Model};
 use featlab::rng::{normal_vec, stream};
 use featlab::train::{GradientDescent, Problem, Stepper};
-use faer::Mat;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -54,7 +54,9 @@ fn activation(name: &str) -> Result<Activation> {
         "linear" => Activation::Linear,
         "tanh" => Activation::Tanh,
         "gelu" => Activation::Gelu,
-        other => anyhow::bail!("unknown activation `{other}` (relu, quadratic, linear, tanh, gelu)"),
+        other => {
+            anyhow::bail!("unknown activation `{other}` (relu, quadratic, linear, tanh, gelu)")
+        }
     })
 }
 
@@ -73,7 +75,10 @@ fn bench_gd(args: &BenchArgs) -> Result<()> {
     }
     let (data, params) = match &args.data {
         Some(dir) => {
-            let rd = |f: &str| featlab::data::io::read_npy(&dir.join(f)).with_context(|| format!("loading {f} from {}", dir.display()));
+            let rd = |f: &str| {
+                featlab::data::io::read_npy(&dir.join(f))
+                    .with_context(|| format!("loading {f} from {}", dir.display()))
+            };
             let (x, y, w0, a0) = (rd("X.npy")?, rd("y.npy")?, rd("W0.npy")?, rd("a0.npy")?);
             let mut p = w0.data.clone();
             p.extend(&a0.data);
@@ -83,20 +88,32 @@ fn bench_gd(args: &BenchArgs) -> Result<()> {
             let mut r = stream(args.seed, "bench-data");
             let xv = normal_vec(&mut r, args.n * args.d, 1.0);
             let x = Mat::from_fn(args.n, args.d, |i, j| xv[i * args.d + j]);
-            let y = Mat::from_fn(args.n, 1, |i, _| x[(i, 0)].max(0.0) + 0.5 * x[(i, 1 % args.d)].powi(2));
-            let mut p = normal_vec(&mut stream(args.seed, "bench-init"), args.m * args.d + args.m, 1e-3);
+            let y = Mat::from_fn(args.n, 1, |i, _| {
+                x[(i, 0)].max(0.0) + 0.5 * x[(i, 1 % args.d)].powi(2)
+            });
+            let mut p = normal_vec(
+                &mut stream(args.seed, "bench-init"),
+                args.m * args.d + args.m,
+                1e-3,
+            );
             p.truncate(args.m * args.d + args.m);
             (Dataset::new(x, y)?, p)
         }
     };
     let (n, d) = (data.n(), data.d());
     let m = params.len() / (d + 1);
-    let model = TwoLayer::new(d, m, 1, act, false, 1.0, 1.0, (1.0, 1.0));
+    let model = TwoLayer::new(d, m, 1, act, false);
     if params.len() != model.num_params() {
         anyhow::bail!("W0/a0 sizes ({} values) do not fit d = {d}", params.len());
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build()?;
-    let par = if args.threads > 1 { faer::Par::rayon(args.threads) } else { faer::Par::Seq };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()?;
+    let par = if args.threads > 1 {
+        faer::Par::rayon(args.threads)
+    } else {
+        faer::Par::Seq
+    };
     let (secs, final_loss) = pool.install(|| -> Result<(f64, f64)> {
         let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, par);
         let mut gd = GradientDescent::new(args.lr, params.clone());

@@ -43,7 +43,12 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let interrupted = e.chain().any(|c| matches!(c.downcast_ref::<featlab::Error>(), Some(featlab::Error::Interrupted)));
+            let interrupted = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<featlab::Error>(),
+                    Some(featlab::Error::Interrupted)
+                )
+            });
             eprintln!("error: {e:#}");
             if interrupted {
                 ExitCode::from(130)
@@ -65,15 +70,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 let text = featlab::presets::get(name).unwrap_or_default();
                 let exp = featlab::config::parse_toml(text, name)
                     .ok()
-                    .and_then(|t| t.get("experiment").and_then(|e| e.as_str()).map(|s| s.to_string()))
+                    .and_then(|t| {
+                        t.get("experiment")
+                            .and_then(|e| e.as_str())
+                            .map(|s| s.to_string())
+                    })
                     .unwrap_or_else(|| "train".into());
                 println!("{name:<28} {exp:<14} {}", featlab::presets::describe(name));
             }
             Ok(())
         }
         Command::Show { preset } => {
-            let text = featlab::presets::get(&preset)
-                .ok_or_else(|| anyhow::anyhow!("no preset named `{preset}`; `featlab list` shows them"))?;
+            let text = featlab::presets::get(&preset).ok_or_else(|| {
+                anyhow::anyhow!("no preset named `{preset}`; `featlab list` shows them")
+            })?;
             print!("{text}");
             Ok(())
         }

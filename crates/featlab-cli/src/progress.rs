@@ -14,7 +14,10 @@ pub struct BarProgress {
 impl BarProgress {
     /// A bar that draws only when `!quiet` and stderr is a terminal.
     pub fn new(quiet: bool) -> Self {
-        BarProgress { bar: Mutex::new(None), enabled: !quiet && std::io::stderr().is_terminal() }
+        BarProgress {
+            bar: Mutex::new(None),
+            enabled: !quiet && std::io::stderr().is_terminal(),
+        }
     }
 }
 
@@ -25,8 +28,10 @@ impl Progress for BarProgress {
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>10} [{elapsed_precise}] {wide_bar} {percent:>3}% eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{prefix:>10} [{elapsed_precise}] {wide_bar} {percent:>3}% eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(label.to_string());
         *self.bar.lock().unwrap() = Some(bar);

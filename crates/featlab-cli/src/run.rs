@@ -38,12 +38,19 @@ pub struct RunArgs {
 pub fn load_config(spec: &str) -> Result<(toml::Table, String)> {
     let path = Path::new(spec);
     if spec.ends_with(".toml") || path.exists() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file `{spec}`"))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file `{spec}`"))?;
         let table = parse_toml(&text, spec)?;
-        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| spec.to_string());
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| spec.to_string());
         Ok((table, stem))
     } else if let Some(text) = featlab::presets::get(spec) {
-        Ok((parse_toml(text, &format!("preset `{spec}`"))?, spec.to_string()))
+        Ok((
+            parse_toml(text, &format!("preset `{spec}`"))?,
+            spec.to_string(),
+        ))
     } else {
         let names = featlab::presets::names();
         anyhow::bail!(
@@ -63,14 +70,27 @@ pub fn run_command(args: &RunArgs, progress: &dyn Progress) -> Result<PathBuf> {
         table.insert("seed".into(), toml::Value::Integer(seed as i64));
     }
     let exp = select(&table)?;
-    let resolved = exp.resolve(&table).with_context(|| format!("in config `{}`", args.config))?;
+    let resolved = exp
+        .resolve(&table)
+        .with_context(|| format!("in config `{}`", args.config))?;
     if args.threads == 0 {
         anyhow::bail!("--threads must be ≥ 1");
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build().context("cannot start the thread pool")?;
-    let par = if args.threads > 1 { faer::Par::rayon(args.threads) } else { faer::Par::Seq };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()
+        .context("cannot start the thread pool")?;
+    let par = if args.threads > 1 {
+        faer::Par::rayon(args.threads)
+    } else {
+        faer::Par::Seq
+    };
     let cancel: &'static AtomicBool = crate::interrupt::flag();
-    let ctx = RunContext { progress, cancel: Some(cancel), par };
+    let ctx = RunContext {
+        progress,
+        cancel: Some(cancel),
+        par,
+    };
     let start = Instant::now();
     let out = pool.install(|| exp.run(&resolved, &ctx))?;
     let wall = start.elapsed().as_secs_f64();
@@ -82,7 +102,11 @@ pub fn run_command(args: &RunArgs, progress: &dyn Progress) -> Result<PathBuf> {
 }
 
 fn print_summary(dir: &Path, out: &featlab::experiments::RunOutput, wall: f64) {
-    println!("featlab {}: wrote {} in {wall:.2} s", featlab::output::VERSION, dir.display());
+    println!(
+        "featlab {}: wrote {} in {wall:.2} s",
+        featlab::output::VERSION,
+        dir.display()
+    );
     for (k, v) in &out.summary {
         let text = v.to_string();
         if text.len() <= 100 {

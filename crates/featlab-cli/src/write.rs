@@ -5,8 +5,16 @@ use featlab::experiments::RunOutput;
 use std::path::Path;
 
 /// Write run.json, trajectory.csv, arrays, tables, plots/*.svg|png and report.html.
-pub fn write_all(dir: &Path, out: &RunOutput, preset: &str, experiment: &str, wall: f64, png: bool) -> Result<()> {
-    featlab::output::write_run(dir, out, preset, experiment, wall).with_context(|| format!("writing outputs to `{}`", dir.display()))?;
+pub fn write_all(
+    dir: &Path,
+    out: &RunOutput,
+    preset: &str,
+    experiment: &str,
+    wall: f64,
+    png: bool,
+) -> Result<()> {
+    featlab::output::write_run(dir, out, preset, experiment, wall)
+        .with_context(|| format!("writing outputs to `{}`", dir.display()))?;
     let plots = dir.join("plots");
     let mut figures = Vec::new();
     let mut notes = out.notes.clone();
@@ -17,7 +25,10 @@ pub fn write_all(dir: &Path, out: &RunOutput, preset: &str, experiment: &str, wa
             svg
         } else {
             let svg = crate::plot::render_svg(fig)?;
-            featlab::data::io::write_atomic(&plots.join(format!("{}.svg", fig.name)), svg.as_bytes())?;
+            featlab::data::io::write_atomic(
+                &plots.join(format!("{}.svg", fig.name)),
+                svg.as_bytes(),
+            )?;
             svg
         };
         figures.push((fig.clone(), svg));
@@ -28,7 +39,14 @@ pub fn write_all(dir: &Path, out: &RunOutput, preset: &str, experiment: &str, wa
         .iter()
         .map(|t| {
             let n = t.values.first().map(|c| c.len()).unwrap_or(0);
-            let rows = (0..n).map(|i| t.values.iter().map(|c| crate::plot::format_number(c[i], 6)).collect()).collect();
+            let rows = (0..n)
+                .map(|i| {
+                    t.values
+                        .iter()
+                        .map(|c| crate::plot::format_number(c[i], 6))
+                        .collect()
+                })
+                .collect();
             (t.name.clone(), t.columns.clone(), rows)
         })
         .collect();

@@ -58,7 +58,10 @@ mod tests {
         let t: Vec<f64> = (0..400).map(|i| i as f64 * 0.01).collect();
         let loss: Vec<f64> = t
             .iter()
-            .map(|&s| 1.0 + 1.0 / (1.0 + ((s - 3.0) * 40.0).exp()) + 2.0 / (1.0 + ((s - 1.0) * 40.0).exp()))
+            .map(|&s| {
+                1.0 + 1.0 / (1.0 + ((s - 3.0) * 40.0).exp())
+                    + 2.0 / (1.0 + ((s - 1.0) * 40.0).exp())
+            })
             .collect();
         let c = midpoint_crossings(&t, &loss, &[4.0, 2.0, 1.0]);
         assert!((c[0].unwrap() - 1.0).abs() < 0.01, "{c:?}");

@@ -11,14 +11,19 @@ use serde::Serialize;
 
 /// Parse TOML text; errors carry the origin (file name or preset) and line/column.
 pub fn parse_toml(text: &str, origin: &str) -> Result<toml::Table> {
-    text.parse::<toml::Table>().map_err(|e| Error::Toml { origin: origin.to_string(), msg: e.to_string().trim_end().to_string() })
+    text.parse::<toml::Table>().map_err(|e| Error::Toml {
+        origin: origin.to_string(),
+        msg: e.to_string().trim_end().to_string(),
+    })
 }
 
 /// Parse the value of a `--set` override: a TOML value (`3`, `1e-3`, `true`,
 /// `[1, 2]`, `"relu"`), or a bare string when it is not valid TOML (`relu`).
 pub fn parse_value(text: &str) -> toml::Value {
     match format!("v = {text}").parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(text.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or(toml::Value::String(text.to_string())),
         Err(_) => toml::Value::String(text.to_string()),
     }
 }
@@ -28,7 +33,10 @@ pub fn parse_value(text: &str) -> toml::Value {
 /// table is deserialised (unknown keys are rejected there, naming the key).
 pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
     let (key, value) = assignment.split_once('=').ok_or_else(|| {
-        Error::config(assignment, "an override must look like `key.path=value`, e.g. `model.width=32`")
+        Error::config(
+            assignment,
+            "an override must look like `key.path=value`, e.g. `model.width=32`",
+        )
     })?;
     let key = key.trim();
     if key.is_empty() {
@@ -49,28 +57,107 @@ pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
             }
         };
     }
-    cur.insert(parts[parts.len() - 1].to_string(), parse_value(value.trim()));
+    cur.insert(
+        parts[parts.len() - 1].to_string(),
+        parse_value(value.trim()),
+    );
     Ok(())
 }
+
+/// Marker around a nested key path inside a serde error message (see [`tagged_variant`]).
+const PATH_MARK: char = '\u{1F}';
 
 /// Deserialise a typed config from a table; the error names the key path
 /// (e.g. `model.width: invalid type: string "x", expected usize`).
 pub fn from_table<T: DeserializeOwned>(table: &toml::Table) -> Result<T> {
     let value = toml::Value::Table(table.clone());
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        let inner = inner.trim_end().to_string();
-        Error::config(if path == "." || path.is_empty() { "(top level)".to_string() } else { path }, inner)
+        let mut path = e.path().to_string();
+        let mut inner = e.into_inner().to_string().trim_end().to_string();
+        // errors from inside a tagged enum carry their own sub-path between markers
+        while let Some(rest) = inner.strip_prefix(PATH_MARK) {
+            if let Some((sub, msg)) = rest.split_once(PATH_MARK) {
+                if !sub.is_empty() && sub != "." {
+                    path = if path.is_empty() || path == "." {
+                        sub.to_string()
+                    } else {
+                        format!("{path}.{sub}")
+                    };
+                }
+                inner = msg.trim_start_matches(": ").to_string();
+            } else {
+                break;
+            }
+        }
+        Error::config(
+            if path == "." || path.is_empty() {
+                "(top level)".to_string()
+            } else {
+                path
+            },
+            strip_context(&inner),
+        )
     })
+}
+
+/// Drop the "in `key`" context lines that the toml deserialiser appends (the key path is
+/// already reported).
+fn strip_context(msg: &str) -> String {
+    msg.lines()
+        .filter(|l| !(l.trim().is_empty() || l.starts_with("in `") && l.ends_with('`')))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Deserialise the variant struct of an internally tagged enum (`kind = "..."`) from the
+/// rest of its table, keeping the path of a nested error (serde's buffered tagged-enum
+/// support loses it). Used by the hand-written `Deserialize` of tagged config enums.
+pub fn tagged_variant<T: DeserializeOwned, E: serde::de::Error>(
+    table: toml::Table,
+) -> std::result::Result<T, E> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let p = e.path().to_string();
+        E::custom(format!(
+            "{PATH_MARK}{p}{PATH_MARK}: {}",
+            strip_context(&e.into_inner().to_string())
+        ))
+    })
+}
+
+/// Implement `Deserialize` for an internally tagged config enum (`kind = "name"`) whose
+/// variants are newtypes over structs (or unit-like struct variants via a struct), so that
+/// errors inside a variant name their full key path.
+#[macro_export]
+macro_rules! tagged_config_enum {
+    ($enum:ident, $what:literal, { $($tag:literal => $variant:ident($inner:ty)),+ $(,)? }) => {
+        impl<'de> serde::Deserialize<'de> for $enum {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                use serde::de::Error as _;
+                let mut t = toml::Table::deserialize(d)?;
+                let kind = match t.remove("kind") {
+                    Some(toml::Value::String(s)) => s,
+                    Some(v) => return Err(D::Error::custom(format!("`kind` of the {} must be a string, got {v}", $what))),
+                    None => return Err(D::Error::custom(format!("missing `kind` of the {} (one of: {})", $what, [$($tag),+].join(", ")))),
+                };
+                match kind.as_str() {
+                    $($tag => $crate::config::tagged_variant::<$inner, D::Error>(t).map($enum::$variant),)+
+                    other => Err(D::Error::custom(format!("unknown {} kind `{other}`; known: {}", $what, [$($tag),+].join(", ")))),
+                }
+            }
+        }
+    };
 }
 
 /// Serialise a typed config back to a TOML table (the resolved config written to run.json).
 pub fn to_table<T: Serialize>(value: &T) -> Result<toml::Table> {
     match toml::Value::try_from(value) {
         Ok(toml::Value::Table(t)) => Ok(t),
-        Ok(_) => Err(Error::Numerical("config did not serialise to a table".into())),
-        Err(e) => Err(Error::Numerical(format!("config serialisation failed: {e}"))),
+        Ok(_) => Err(Error::Numerical(
+            "config did not serialise to a table".into(),
+        )),
+        Err(e) => Err(Error::Numerical(format!(
+            "config serialisation failed: {e}"
+        ))),
     }
 }
 
@@ -93,7 +180,9 @@ mod tests {
         assert!(apply_set(&mut t, "nosuch.key=1").is_err());
         assert!(apply_set(&mut t, "model.width.x=1").is_err());
         assert!(apply_set(&mut t, "model.width").is_err());
-        let e = parse_toml("[model\nwidth = 3", "bad.toml").unwrap_err().to_string();
+        let e = parse_toml("[model\nwidth = 3", "bad.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.toml") && e.contains("line"), "{e}");
     }
 }

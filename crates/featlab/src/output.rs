@@ -43,25 +43,47 @@ pub fn sanitize(v: &Value) -> Value {
             _ => v.clone(),
         },
         Value::Array(a) => Value::Array(a.iter().map(sanitize).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), sanitize(v))).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), sanitize(v))).collect())
+        }
         _ => v.clone(),
     }
 }
 
 /// Write run.json, trajectory.csv, arrays and tables into `dir`.
-pub fn write_run(dir: &Path, out: &RunOutput, preset: &str, experiment: &str, wall_seconds: f64) -> Result<()> {
+pub fn write_run(
+    dir: &Path,
+    out: &RunOutput,
+    preset: &str,
+    experiment: &str,
+    wall_seconds: f64,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     let doc = run_json(out, preset, experiment, wall_seconds);
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Numerical(format!("run.json: {e}")))?;
+    let text = serde_json::to_string_pretty(&doc)
+        .map_err(|e| Error::Numerical(format!("run.json: {e}")))?;
     write_atomic(&dir.join("run.json"), text.as_bytes())?;
-    let cols: Vec<Vec<f64>> = (0..out.trajectory.columns.len()).map(|j| out.trajectory.rows.iter().map(|r| r[j]).collect()).collect();
-    let named: Vec<(&str, &[f64])> = out.trajectory.columns.iter().map(|c| c.as_str()).zip(cols.iter().map(|c| c.as_slice())).collect();
+    let cols: Vec<Vec<f64>> = (0..out.trajectory.columns.len())
+        .map(|j| out.trajectory.rows.iter().map(|r| r[j]).collect())
+        .collect();
+    let named: Vec<(&str, &[f64])> = out
+        .trajectory
+        .columns
+        .iter()
+        .map(|c| c.as_str())
+        .zip(cols.iter().map(|c| c.as_slice()))
+        .collect();
     write_csv_table(&dir.join("trajectory.csv"), &named)?;
     for (rel, arr) in &out.arrays {
         write_npy(&dir.join(rel), arr)?;
     }
     for t in &out.tables {
-        let named: Vec<(&str, &[f64])> = t.columns.iter().map(|c| c.as_str()).zip(t.values.iter().map(|c| c.as_slice())).collect();
+        let named: Vec<(&str, &[f64])> = t
+            .columns
+            .iter()
+            .map(|c| c.as_str())
+            .zip(t.values.iter().map(|c| c.as_slice()))
+            .collect();
         write_csv_table(&dir.join(format!("{}.csv", t.name)), &named)?;
     }
     Ok(())

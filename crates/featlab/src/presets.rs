@@ -17,7 +17,11 @@ pub fn names() -> Vec<&'static str> {
 pub fn describe(name: &str) -> String {
     get(name)
         .and_then(|t| t.parse::<toml::Table>().ok())
-        .and_then(|t| t.get("description").and_then(|d| d.as_str()).map(|s| s.lines().next().unwrap_or("").to_string()))
+        .and_then(|t| {
+            t.get("description")
+                .and_then(|d| d.as_str())
+                .map(|s| s.lines().next().unwrap_or("").to_string())
+        })
         .unwrap_or_default()
 }
 
@@ -30,8 +34,12 @@ mod tests {
         for (name, text) in PRESETS {
             let table = crate::config::parse_toml(text, name).unwrap();
             let exp = crate::experiments::select(&table).unwrap_or_else(|e| panic!("{name}: {e}"));
-            exp.resolve(&table).unwrap_or_else(|e| panic!("preset {name} does not resolve: {e}"));
-            assert!(!describe(name).is_empty(), "preset {name} has no description");
+            exp.resolve(&table)
+                .unwrap_or_else(|e| panic!("preset {name} does not resolve: {e}"));
+            assert!(
+                !describe(name).is_empty(),
+                "preset {name} has no description"
+            );
         }
     }
 }

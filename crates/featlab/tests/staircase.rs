@@ -17,11 +17,17 @@ fn staircase_preset_has_plateaus_and_flow_matches_gd() {
     assert!(observed >= 3, "only {observed} drops: {drops:?}");
     // drops are ordered and separated
     let d: Vec<f64> = drops.iter().flatten().copied().collect();
-    assert!(d.windows(2).all(|w| w[1] > 1.3 * w[0]), "drops not separated: {d:?}");
+    assert!(
+        d.windows(2).all(|w| w[1] > 1.3 * w[0]),
+        "drops not separated: {d:?}"
+    );
     let max_rel = s["max_drop_time_rel_diff"].as_f64().unwrap();
     assert!(max_rel < 0.01, "flow vs GD drop times differ by {max_rel}");
     let ratio = s["grad_eval_ratio"].as_f64().unwrap();
-    assert!(ratio >= 20.0, "flow used only {ratio}x fewer gradient evaluations than GD");
+    assert!(
+        ratio >= 20.0,
+        "flow used only {ratio}x fewer gradient evaluations than GD"
+    );
     // every loss value is finite
     let loss = out.trajectory.column("loss").unwrap();
     assert!(loss.iter().all(|l| l.is_finite()));

@@ -65,29 +65,51 @@ impl DataConfig {
     /// Generate or load the dataset.
     pub fn build(&self, rng: &mut Rng) -> Result<Dataset> {
         match self {
-            DataConfig::Gaussian { n, d, whiten, teacher, noise } => {
+            DataConfig::Gaussian {
+                n,
+                d,
+                whiten,
+                teacher,
+                noise,
+            } => {
                 if *n == 0 || *d == 0 {
-                    return Err(Error::config("data.n", format!("n and d must be ≥ 1 (n = {n}, d = {d})")));
+                    return Err(Error::config(
+                        "data.n",
+                        format!("n and d must be ≥ 1 (n = {n}, d = {d})"),
+                    ));
                 }
                 if !(noise.is_finite() && *noise >= 0.0) {
-                    return Err(Error::config("data.noise", format!("must be a finite number ≥ 0, got {noise}")));
+                    return Err(Error::config(
+                        "data.noise",
+                        format!("must be a finite number ≥ 0, got {noise}"),
+                    ));
                 }
                 let mut x = generate::gaussian_inputs(rng, *n, *d);
                 if *whiten {
                     x = generate::whiten(&x)?;
                 }
                 match teacher {
-                    Teacher::Linear { singular_values, outputs } => {
+                    Teacher::Linear {
+                        singular_values,
+                        outputs,
+                    } => {
                         if *outputs == 0 {
                             return Err(Error::config("data.teacher.outputs", "must be ≥ 1"));
                         }
                         let b = generate::teacher_matrix(rng, *outputs, *d, singular_values)?;
                         generate::linear_teacher(x, &b, *noise, rng)
                     }
-                    Teacher::Index { link, strengths } => Ok(generate::index_teacher(x, *link, strengths, *noise, rng)?.0),
+                    Teacher::Index { link, strengths } => {
+                        Ok(generate::index_teacher(x, *link, strengths, *noise, rng)?.0)
+                    }
                 }
             }
-            DataConfig::OneD { n, input_std, slope, noise } => {
+            DataConfig::OneD {
+                n,
+                input_std,
+                slope,
+                noise,
+            } => {
                 if *n == 0 {
                     return Err(Error::config("data.n", "must be ≥ 1"));
                 }
@@ -118,9 +140,16 @@ impl DataConfig {
 
 /// Read an array from `.npy` or `.csv` (chosen by extension).
 pub fn read_array(path: &std::path::Path) -> Result<crate::NdArray> {
-    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()) {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+    {
         Some(e) if e == "npy" => io::read_npy(path),
         Some(e) if e == "csv" => Ok(io::read_csv(path)?.1),
-        _ => Err(Error::data(path, "unknown file type: featlab reads `.npy` and `.csv` data files")),
+        _ => Err(Error::data(
+            path,
+            "unknown file type: featlab reads `.npy` and `.csv` data files",
+        )),
     }
 }

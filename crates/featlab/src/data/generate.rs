@@ -18,17 +18,36 @@ pub fn gaussian_inputs(rng: &mut Rng, n: usize, d: usize) -> Mat<f64> {
 pub fn whiten(x: &Mat<f64>) -> Result<Mat<f64>> {
     let (n, d) = (x.nrows(), x.ncols());
     if n < d {
-        return Err(Error::config("data.whiten", format!("whitening needs n ≥ d, got n = {n}, d = {d}")));
+        return Err(Error::config(
+            "data.whiten",
+            format!("whitening needs n ≥ d, got n = {n}, d = {d}"),
+        ));
     }
     let mut cov = Mat::zeros(d, d);
-    matmul(cov.as_mut(), Accum::Replace, x.transpose(), x.as_ref(), 1.0 / n as f64, Par::Seq);
+    matmul(
+        cov.as_mut(),
+        Accum::Replace,
+        x.transpose(),
+        x.as_ref(),
+        1.0 / n as f64,
+        Par::Seq,
+    );
     let (_, l) = crate::linalg::sym_eig(cov.as_ref())?;
     if l[0] <= 1e-12 * l[d - 1] {
-        return Err(Error::Numerical("input covariance is singular; cannot whiten".into()));
+        return Err(Error::Numerical(
+            "input covariance is singular; cannot whiten".into(),
+        ));
     }
     let inv_sqrt = psd_pow(cov.as_ref(), -0.5)?;
     let mut out = Mat::zeros(n, d);
-    matmul(out.as_mut(), Accum::Replace, x.as_ref(), inv_sqrt.as_ref(), 1.0, Par::Seq);
+    matmul(
+        out.as_mut(),
+        Accum::Replace,
+        x.as_ref(),
+        inv_sqrt.as_ref(),
+        1.0,
+        Par::Seq,
+    );
     Ok(out)
 }
 
@@ -39,7 +58,9 @@ pub fn teacher_matrix(rng: &mut Rng, c: usize, d: usize, s: &[f64]) -> Result<Ma
     if r > c.min(d) {
         return Err(Error::config(
             "data.singular_values",
-            format!("{r} singular values need outputs ≥ {r} and d ≥ {r}; got outputs = {c}, d = {d}"),
+            format!(
+                "{r} singular values need outputs ≥ {r} and d ≥ {r}; got outputs = {c}, d = {d}"
+            ),
         ));
     }
     let orth = |rng: &mut Rng, k: usize| -> Result<Mat<f64>> {
@@ -47,12 +68,21 @@ pub fn teacher_matrix(rng: &mut Rng, c: usize, d: usize, s: &[f64]) -> Result<Ma
         let (u, _, v) = thin_svd(view(&g, k, r))?;
         // polar factor U Vᵀ is Haar-distributed on the Stiefel manifold
         let mut q = Mat::zeros(k, r);
-        matmul(q.as_mut(), Accum::Replace, u.as_ref(), v.transpose(), 1.0, Par::Seq);
+        matmul(
+            q.as_mut(),
+            Accum::Replace,
+            u.as_ref(),
+            v.transpose(),
+            1.0,
+            Par::Seq,
+        );
         Ok(q)
     };
     let u = orth(rng, c)?;
     let v = orth(rng, d)?;
-    Ok(Mat::from_fn(c, d, |i, j| (0..r).map(|k| u[(i, k)] * s[k] * v[(j, k)]).sum()))
+    Ok(Mat::from_fn(c, d, |i, j| {
+        (0..r).map(|k| u[(i, k)] * s[k] * v[(j, k)]).sum()
+    }))
 }
 
 /// Linear teacher dataset `y = B x + noise`.
@@ -60,7 +90,14 @@ pub fn linear_teacher(x: Mat<f64>, b: &Mat<f64>, noise: f64, rng: &mut Rng) -> R
     let n = x.nrows();
     let c = b.nrows();
     let mut y = Mat::zeros(n, c);
-    matmul(y.as_mut(), Accum::Replace, x.as_ref(), b.transpose(), 1.0, Par::Seq);
+    matmul(
+        y.as_mut(),
+        Accum::Replace,
+        x.as_ref(),
+        b.transpose(),
+        1.0,
+        Par::Seq,
+    );
     if noise > 0.0 {
         let e = normal_vec(rng, n * c, noise);
         for i in 0..n {
@@ -74,19 +111,44 @@ pub fn linear_teacher(x: Mat<f64>, b: &Mat<f64>, noise: f64, rng: &mut Rng) -> R
 
 /// Multi-index teacher `y = Σ_k a_k · link(θ_k · x) + noise` with orthonormal directions
 /// θ_k (the first `a.len()` columns of a Haar-random orthogonal matrix).
-pub fn index_teacher(x: Mat<f64>, link: Activation, a: &[f64], noise: f64, rng: &mut Rng) -> Result<(Dataset, Mat<f64>)> {
+pub fn index_teacher(
+    x: Mat<f64>,
+    link: Activation,
+    a: &[f64],
+    noise: f64,
+    rng: &mut Rng,
+) -> Result<(Dataset, Mat<f64>)> {
     let (n, d) = (x.nrows(), x.ncols());
     let k = a.len();
     if k == 0 || k > d {
-        return Err(Error::config("data.strengths", format!("need 1 ≤ number of directions ≤ d = {d}, got {k}")));
+        return Err(Error::config(
+            "data.strengths",
+            format!("need 1 ≤ number of directions ≤ d = {d}, got {k}"),
+        ));
     }
     let g = normal_vec(rng, d * k, 1.0);
     let (u, _, v) = thin_svd(view(&g, d, k))?;
     let mut theta = Mat::zeros(d, k);
-    matmul(theta.as_mut(), Accum::Replace, u.as_ref(), v.transpose(), 1.0, Par::Seq);
+    matmul(
+        theta.as_mut(),
+        Accum::Replace,
+        u.as_ref(),
+        v.transpose(),
+        1.0,
+        Par::Seq,
+    );
     let mut z = Mat::zeros(n, k);
-    matmul(z.as_mut(), Accum::Replace, x.as_ref(), theta.as_ref(), 1.0, Par::Seq);
+    matmul(
+        z.as_mut(),
+        Accum::Replace,
+        x.as_ref(),
+        theta.as_ref(),
+        1.0,
+        Par::Seq,
+    );
     let e = normal_vec(rng, n, noise);
-    let y = Mat::from_fn(n, 1, |i, _| (0..k).map(|j| a[j] * link.apply(z[(i, j)])).sum::<f64>() + e[i]);
+    let y = Mat::from_fn(n, 1, |i, _| {
+        (0..k).map(|j| a[j] * link.apply(z[(i, j)])).sum::<f64>() + e[i]
+    });
     Ok((Dataset::new(x, y)?, theta))
 }

@@ -65,12 +65,23 @@ pub fn select(table: &toml::Table) -> Result<&'static dyn Experiment> {
     let name = match table.get("experiment") {
         None => "train",
         Some(toml::Value::String(s)) => s.as_str(),
-        Some(v) => return Err(Error::config("experiment", format!("must be a string, got {v}"))),
+        Some(v) => {
+            return Err(Error::config(
+                "experiment",
+                format!("must be a string, got {v}"),
+            ))
+        }
     };
-    registry().into_iter().find(|e| e.name() == name).ok_or_else(|| {
-        let names: Vec<&str> = registry().iter().map(|e| e.name()).collect();
-        Error::config("experiment", format!("unknown experiment `{name}`; known: {}", names.join(", ")))
-    })
+    registry()
+        .into_iter()
+        .find(|e| e.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = registry().iter().map(|e| e.name()).collect();
+            Error::config(
+                "experiment",
+                format!("unknown experiment `{name}`; known: {}", names.join(", ")),
+            )
+        })
 }
 
 /// Resolve and run a config table.
@@ -81,10 +92,19 @@ pub fn run_table(table: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput>
 }
 
 /// Flat parameters → one array per block, keyed `"{prefix}/{block}.npy"`.
-pub fn param_arrays(model: &dyn crate::model::Model, params: &[f64], prefix: &str) -> Vec<(String, NdArray)> {
+pub fn param_arrays(
+    model: &dyn crate::model::Model,
+    params: &[f64],
+    prefix: &str,
+) -> Vec<(String, NdArray)> {
     model
         .blocks()
         .iter()
-        .map(|b| (format!("{prefix}/{}.npy", b.name), NdArray::new(b.shape.clone(), params[b.range()].to_vec())))
+        .map(|b| {
+            (
+                format!("{prefix}/{}.npy", b.name),
+                NdArray::new(b.shape.clone(), params[b.range()].to_vec()),
+            )
+        })
         .collect()
 }

@@ -20,7 +20,10 @@ use crate::data::DataConfig;
 use crate::figure::{LinePlot, RefLine, Scale, Series};
 use crate::model::{Activation, Loss, ModelConfig};
 use crate::rng::stream;
-use crate::train::{self, BlockNormObserver, LossObserver, Method, Observer, Problem, RunContext, TrainConfig, TrainResult};
+use crate::train::{
+    self, BlockNormObserver, LossObserver, Method, NeuronNormObserver, Observer, Problem,
+    RunContext, TrainConfig, TrainResult,
+};
 use crate::{Error, NdArray, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -58,6 +61,10 @@ pub struct TrainExperimentConfig {
     pub train: TrainConfig,
     #[serde(default)]
     pub reference: Option<ReferenceConfig>,
+    /// Also record the norm of every neuron (`neuron_norm_<i>` columns; two-layer nets
+    /// without bias and diagonal nets).
+    #[serde(default)]
+    pub record_neuron_norms: bool,
 }
 
 /// The `train` experiment.
@@ -72,12 +79,21 @@ impl TrainExperimentConfig {
             _ => false,
         };
         match &self.data {
-            DataConfig::Gaussian { whiten: true, teacher: Teacher::Linear { singular_values, .. }, noise, .. }
-                if *noise == 0.0 && linear_student && self.loss == Loss::Mse =>
-            {
+            DataConfig::Gaussian {
+                whiten: true,
+                teacher: Teacher::Linear {
+                    singular_values, ..
+                },
+                noise,
+                ..
+            } if *noise == 0.0 && linear_student && self.loss == Loss::Mse => {
                 let mut s = singular_values.clone();
                 s.sort_by(|a, b| b.abs().total_cmp(&a.abs()));
-                Some((0..=s.len()).map(|k| 0.5 * s[k..].iter().map(|v| v * v).sum::<f64>()).collect())
+                Some(
+                    (0..=s.len())
+                        .map(|k| 0.5 * s[k..].iter().map(|v| v * v).sum::<f64>())
+                        .collect(),
+                )
             }
             _ => None,
         }
@@ -97,10 +113,16 @@ impl Experiment for TrainExperiment {
         cfg.train.validate()?;
         if let Some(r) = &cfg.reference {
             if !(r.lr.is_finite() && r.lr > 0.0) {
-                return Err(Error::config("reference.lr", format!("must be a finite number > 0, got {}", r.lr)));
+                return Err(Error::config(
+                    "reference.lr",
+                    format!("must be a finite number > 0, got {}", r.lr),
+                ));
             }
             if r.method == Method::Flow {
-                return Err(Error::config("reference.method", "the reference must be a discrete method (gd, momentum, sgd, adam)"));
+                return Err(Error::config(
+                    "reference.method",
+                    "the reference must be a discrete method (gd, momentum, sgd, adam)",
+                ));
             }
         }
         to_table(&cfg)
@@ -109,24 +131,61 @@ impl Experiment for TrainExperiment {
     fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
         let cfg: TrainExperimentConfig = from_table(resolved)?;
         let data = cfg.data.build(&mut stream(cfg.seed, "data"))?;
-        let (model, init) = cfg.model.build(data.d(), data.c(), &mut stream(cfg.seed, "init"))?;
-        let mut out = RunOutput { config: resolved.clone(), seed: cfg.seed, ..Default::default() };
-        out.arrays.push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
-        out.arrays.push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
-        out.arrays.extend(param_arrays(model.as_ref(), &init, "params/init"));
+        let (model, init) = cfg
+            .model
+            .build(data.d(), data.c(), &mut stream(cfg.seed, "init"))?;
+        let mut out = RunOutput {
+            config: resolved.clone(),
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        out.arrays
+            .push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
+        out.arrays
+            .push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
+        out.arrays
+            .extend(param_arrays(model.as_ref(), &init, "params/init"));
 
-        let run_one = |tc: &TrainConfig, label: &str| -> Result<(TrainResult, u64, f64, serde_json::Value)> {
-            let mut problem = Problem::new(model.as_ref(), &data, cfg.loss, tc.weight_decay, ctx.par);
-            let mut observers: Vec<Box<dyn Observer>> = vec![Box::new(LossObserver), Box::new(BlockNormObserver::new(&problem))];
-            let mut stepper = tc.stepper(init.clone(), stream(cfg.seed, &format!("batches-{label}")))?;
+        let run_one = |tc: &TrainConfig,
+                       label: &str|
+         -> Result<(TrainResult, u64, f64, serde_json::Value)> {
+            let mut problem =
+                Problem::new(model.as_ref(), &data, cfg.loss, tc.weight_decay, ctx.par);
+            let mut observers: Vec<Box<dyn Observer>> = vec![
+                Box::new(LossObserver),
+                Box::new(BlockNormObserver::new(&problem)),
+            ];
+            if cfg.record_neuron_norms {
+                let obs = NeuronNormObserver::new(&problem).ok_or_else(|| {
+                        Error::config(
+                            "record_neuron_norms",
+                            format!(
+                                "the {} model is not a sum of homogeneous neurons (two-layer nets without bias and with a linear/relu/quadratic activation, diagonal nets)",
+                                model.name()
+                            ),
+                        )
+                    })?;
+                observers.push(Box::new(obs));
+            }
+            let mut stepper =
+                tc.stepper(init.clone(), stream(cfg.seed, &format!("batches-{label}")))?;
             let opts = tc.run_options()?;
             let start = Instant::now();
             let res = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
-            Ok((res, problem.grad_evals, start.elapsed().as_secs_f64(), stepper.stats()))
+            Ok((
+                res,
+                problem.grad_evals,
+                start.elapsed().as_secs_f64(),
+                stepper.stats(),
+            ))
         };
 
         let (res, evals, secs, stats) = run_one(&cfg.train, "main")?;
-        out.arrays.extend(param_arrays(model.as_ref(), &res.final_params, "params/final"));
+        out.arrays.extend(param_arrays(
+            model.as_ref(),
+            &res.final_params,
+            "params/final",
+        ));
         let t = res.trajectory.column("t").unwrap_or_default();
         let loss = res.trajectory.column("loss").unwrap_or_default();
         let s = &mut out.summary;
@@ -147,15 +206,26 @@ impl Experiment for TrainExperiment {
         let levels = cfg.staircase_levels();
         let mut plot = LinePlot::new("Training loss", "t (gradient-flow time)", "loss")
             .scales(Scale::Linear, Scale::Log)
-            .with(Series::line(format!("loss ({})", method_label(cfg.train.method)), t.clone(), loss.clone()));
+            .with(Series::line(
+                format!("loss ({})", method_label(cfg.train.method)),
+                t.clone(),
+                loss.clone(),
+            ));
         let drops = levels.as_ref().map(|lv| midpoint_crossings(&t, &loss, lv));
         if let (Some(lv), Some(dr)) = (&levels, &drops) {
             s.insert("levels_theory".into(), json!(lv));
             s.insert("drop_times".into(), json!(dr));
-            s.insert("drops_observed".into(), json!(dr.iter().filter(|d| d.is_some()).count()));
+            s.insert(
+                "drops_observed".into(),
+                json!(dr.iter().filter(|d| d.is_some()).count()),
+            );
             for (k, l) in lv.iter().enumerate().skip(1) {
                 if *l > 0.0 {
-                    plot.ref_lines.push(RefLine { label: format!("ℓ{k} theory"), vertical: false, value: *l });
+                    plot.ref_lines.push(RefLine {
+                        label: format!("ℓ{k} theory"),
+                        vertical: false,
+                        value: *l,
+                    });
                 }
             }
         }
@@ -172,11 +242,18 @@ impl Experiment for TrainExperiment {
             let rl = rres.trajectory.column("loss").unwrap_or_default();
             let label = method_label(r.method);
             s.insert("reference".into(), json!({"method": r.method, "lr": r.lr, "steps": rres.steps, "grad_evals": revals, "train_seconds": rsecs, "final_loss": rl.last()}));
-            s.insert("grad_eval_ratio".into(), json!(revals as f64 / evals.max(1) as f64));
+            s.insert(
+                "grad_eval_ratio".into(),
+                json!(revals as f64 / evals.max(1) as f64),
+            );
             if rl.len() == traj.rows.len() {
                 traj.push_column(format!("loss_{label}"), &rl)?;
             }
-            plot.series.push(Series::dashed(format!("loss ({label}, lr = {})", r.lr), rt.clone(), rl.clone()));
+            plot.series.push(Series::dashed(
+                format!("loss ({label}, lr = {})", r.lr),
+                rt.clone(),
+                rl.clone(),
+            ));
             if let (Some(lv), Some(dr)) = (&levels, &drops) {
                 let rd = midpoint_crossings(&rt, &rl, lv);
                 let rel: Vec<Option<f64>> = dr
@@ -194,12 +271,25 @@ impl Experiment for TrainExperiment {
             }
         }
         out.figures.push(plot.figure("loss", "Full-batch training loss; horizontal lines are the theoretical plateau levels when a theory applies."));
-        let norm_cols: Vec<String> = traj.columns.iter().filter(|c| c.starts_with("norm_")).cloned().collect();
-        let mut np = LinePlot::new("Parameter norms", "t", "Frobenius norm").scales(Scale::Linear, Scale::Log);
+        let norm_cols: Vec<String> = traj
+            .columns
+            .iter()
+            .filter(|c| c.starts_with("norm_"))
+            .cloned()
+            .collect();
+        let mut np = LinePlot::new("Parameter norms", "t", "Frobenius norm")
+            .scales(Scale::Linear, Scale::Log);
         for c in &norm_cols {
-            np.series.push(Series::line(c.trim_start_matches("norm_"), t.clone(), traj.column(c).unwrap_or_default()));
+            np.series.push(Series::line(
+                c.trim_start_matches("norm_"),
+                t.clone(),
+                traj.column(c).unwrap_or_default(),
+            ));
         }
-        out.figures.push(np.figure("norms", "Frobenius norm of each parameter block along training."));
+        out.figures.push(np.figure(
+            "norms",
+            "Frobenius norm of each parameter block along training.",
+        ));
         out.trajectory = traj;
         if !cfg.description.is_empty() {
             out.notes.push(cfg.description.clone());
@@ -217,4 +307,3 @@ fn method_label(m: Method) -> &'static str {
         Method::Adam => "adam",
     }
 }
-

@@ -134,7 +134,7 @@ pub struct MlpConfig {
 }
 
 /// The `[model]` table: `kind` selects the architecture.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelConfig {
     TwoLayer(TwoLayerConfig),
@@ -142,6 +142,13 @@ pub enum ModelConfig {
     Diagonal(DiagonalConfig),
     Mlp(MlpConfig),
 }
+
+crate::tagged_config_enum!(ModelConfig, "model", {
+    "two_layer" => TwoLayer(TwoLayerConfig),
+    "deep_linear" => DeepLinear(DeepLinearConfig),
+    "diagonal" => Diagonal(DiagonalConfig),
+    "mlp" => Mlp(MlpConfig),
+});
 
 fn check_len(key: &str, v: &Option<Vec<f64>>, want: usize) -> Result<()> {
     if let Some(v) = v {
@@ -233,16 +240,9 @@ impl ModelConfig {
                     &cfg.lr_layers,
                     cfg.output_scale,
                 );
-                let model = TwoLayer::new(
-                    d,
-                    cfg.width,
-                    c,
-                    cfg.activation,
-                    cfg.bias,
-                    s[0].mult,
-                    s[1].mult,
-                    (s[0].lr_mult, s[1].lr_mult),
-                );
+                let model = TwoLayer::new(d, cfg.width, c, cfg.activation, cfg.bias)
+                    .multipliers(s[0].mult, s[1].mult)
+                    .lr_mults(s[0].lr_mult, s[1].lr_mult);
                 let mut p = normal_vec(rng, cfg.width * d, cfg.init_scale * s[0].std);
                 if cfg.bias {
                     p.extend(std::iter::repeat_n(0.0, cfg.width));

@@ -92,6 +92,9 @@ impl Model for Diagonal {
             ws.par,
         );
     }
+    fn as_neuron_sum(&self) -> Option<&dyn NeuronSum> {
+        Some(self)
+    }
     fn backward(&self, params: &[f64], x: MatRef<'_, f64>, grad: &mut [f64], ws: &mut Workspace) {
         matmul(
             ws.bufs[1].as_mut(),

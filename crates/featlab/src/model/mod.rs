@@ -166,6 +166,11 @@ pub trait Model: Send + Sync {
         let _ = params;
         Vec::new()
     }
+
+    /// This model as a sum of homogeneous neurons, when it is one (AGF; per-neuron norms).
+    fn as_neuron_sum(&self) -> Option<&dyn NeuronSum> {
+        None
+    }
 }
 
 /// Models that are a sum over neurons, `f(x; Θ) = Σ_i f_i(x; θ_i)`, each `f_i` positively

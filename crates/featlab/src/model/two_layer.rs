@@ -30,33 +30,40 @@ pub struct TwoLayer {
 }
 
 impl TwoLayer {
-    /// A network with input dim `d`, `width` hidden units, `c` outputs; `lr_mults` are
-    /// (first layer incl. bias, output layer).
-    pub fn new(
-        d: usize,
-        width: usize,
-        c: usize,
-        activation: Activation,
-        bias: bool,
-        mult1: f64,
-        mult2: f64,
-        lr_mults: (f64, f64),
-    ) -> Self {
-        let mut spec = vec![("W1".to_string(), vec![width, d], lr_mults.0)];
+    /// A network with input dim `d`, `width` hidden units and `c` outputs; multipliers and
+    /// learning-rate multipliers start at 1 (see [`TwoLayer::multipliers`], [`TwoLayer::lr_mults`]).
+    pub fn new(d: usize, width: usize, c: usize, activation: Activation, bias: bool) -> Self {
+        let mut spec = vec![("W1".to_string(), vec![width, d], 1.0)];
         if bias {
-            spec.push(("b1".to_string(), vec![width], lr_mults.0));
+            spec.push(("b1".to_string(), vec![width], 1.0));
         }
-        spec.push(("W2".to_string(), vec![c, width], lr_mults.1));
+        spec.push(("W2".to_string(), vec![c, width], 1.0));
         TwoLayer {
             d,
             width,
             c,
             activation,
             bias,
-            mult1,
-            mult2,
+            mult1: 1.0,
+            mult2: 1.0,
             blocks: layout(spec),
         }
+    }
+
+    /// Set the forward multipliers m₁ (first layer) and m₂ (output, including κ).
+    pub fn multipliers(mut self, mult1: f64, mult2: f64) -> Self {
+        self.mult1 = mult1;
+        self.mult2 = mult2;
+        self
+    }
+
+    /// Set the learning-rate multipliers of the first layer (W₁ and b₁) and of W₂.
+    pub fn lr_mults(mut self, first: f64, second: f64) -> Self {
+        let n = self.blocks.len();
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            b.lr_mult = if i + 1 == n { second } else { first };
+        }
+        self
     }
 
     fn w1<'a>(&self, p: &'a [f64]) -> MatRef<'a, f64> {
@@ -199,6 +206,14 @@ impl Model for TwoLayer {
     fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
         vec![self.w1(params), self.w2(params)]
     }
+
+    fn as_neuron_sum(&self) -> Option<&dyn NeuronSum> {
+        if self.bias || self.activation.homogeneity().is_none() {
+            None
+        } else {
+            Some(self)
+        }
+    }
 }
 
 /// Neuron i = (w_i, a_i): row i of W₁ and column i of W₂. Homogeneous of degree 2 for
@@ -208,10 +223,16 @@ impl NeuronSum for TwoLayer {
         self.width
     }
     fn homogeneity(&self) -> u32 {
-        1 + self.activation.homogeneity().expect("NeuronSum needs a positively homogeneous activation (linear, relu, quadratic)")
+        1 + self
+            .activation
+            .homogeneity()
+            .expect("NeuronSum needs a positively homogeneous activation (linear, relu, quadratic)")
     }
     fn neuron_params(&self, i: usize) -> Vec<usize> {
-        assert!(!self.bias, "two-layer nets with biases are not neuron sums of homogeneous neurons");
+        assert!(
+            !self.bias,
+            "two-layer nets with biases are not neuron sums of homogeneous neurons"
+        );
         let w1 = &self.blocks[0];
         let w2 = &self.blocks[self.blocks.len() - 1];
         let mut idx: Vec<usize> = (0..self.d).map(|j| w1.offset + i * self.d + j).collect();

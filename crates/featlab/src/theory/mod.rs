@@ -1,4 +1,4 @@
-//! Theory modules: closed-form predictions, one module per paper / application.
+//! Theory modules: one per paper (closed forms, limiting algorithms, predictions).
 
 pub mod agf;
 pub mod agf_attention;

@@ -98,7 +98,10 @@ impl TrainConfig {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(Error::config(format!("train.{k}"), format!("must be a finite number > 0, got {v}")))
+                Err(Error::config(
+                    format!("train.{k}"),
+                    format!("must be a finite number > 0, got {v}"),
+                ))
             }
         };
         pos("t_max", self.t_max)?;
@@ -120,17 +123,26 @@ impl TrainConfig {
         }
         if let Some(m) = self.momentum {
             if !(0.0..1.0).contains(&m) {
-                return Err(Error::config("train.momentum", format!("must be in [0, 1), got {m}")));
+                return Err(Error::config(
+                    "train.momentum",
+                    format!("must be in [0, 1), got {m}"),
+                ));
             }
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(Error::config("train.weight_decay", format!("must be ≥ 0, got {}", self.weight_decay)));
+            return Err(Error::config(
+                "train.weight_decay",
+                format!("must be ≥ 0, got {}", self.weight_decay),
+            ));
         }
         if self.batch_size == Some(0) {
             return Err(Error::config("train.batch_size", "must be ≥ 1"));
         }
         if self.method == Method::Sgd && self.batch_size.is_none() {
-            return Err(Error::config("train.batch_size", "method = \"sgd\" needs a batch_size"));
+            return Err(Error::config(
+                "train.batch_size",
+                "method = \"sgd\" needs a batch_size",
+            ));
         }
         Ok(())
     }
@@ -139,11 +151,31 @@ impl TrainConfig {
     pub fn stepper(&self, params: Vec<f64>, rng: Rng) -> Result<Box<dyn Stepper>> {
         self.validate()?;
         Ok(match self.method {
-            Method::Flow => Box::new(Flow::new(params, PidController::new(self.rtol, self.atol), None)),
+            Method::Flow => Box::new(Flow::new(
+                params,
+                PidController::new(self.rtol, self.atol),
+                None,
+            )),
             Method::Gd => Box::new(GradientDescent::new(self.lr, params)),
-            Method::Momentum => Box::new(Momentum::new(self.lr, self.momentum.unwrap_or(0.9), params)),
-            Method::Sgd => Box::new(Sgd::new(self.lr, self.batch_size.unwrap_or(1), self.momentum.unwrap_or(0.0), params, rng)),
-            Method::Adam => Box::new(Adam::new(self.lr, self.beta1, self.beta2, self.eps, self.batch_size, params, rng)),
+            Method::Momentum => {
+                Box::new(Momentum::new(self.lr, self.momentum.unwrap_or(0.9), params))
+            }
+            Method::Sgd => Box::new(Sgd::new(
+                self.lr,
+                self.batch_size.unwrap_or(1),
+                self.momentum.unwrap_or(0.0),
+                params,
+                rng,
+            )),
+            Method::Adam => Box::new(Adam::new(
+                self.lr,
+                self.beta1,
+                self.beta2,
+                self.eps,
+                self.batch_size,
+                params,
+                rng,
+            )),
         })
     }
 
@@ -161,7 +193,11 @@ impl TrainConfig {
     /// Run options (recording times etc.).
     pub fn run_options(&self) -> Result<RunOptions> {
         self.validate()?;
-        let step_dt = if self.method == Method::Flow { None } else { Some(self.lr) };
+        let step_dt = if self.method == Method::Flow {
+            None
+        } else {
+            Some(self.lr)
+        };
         let hint = match self.method {
             Method::Flow => "Gradient flow itself blew up: the loss is unbounded along the flow from this initialisation (check the data scale, output_scale and init_scale).".to_string(),
             _ => format!(

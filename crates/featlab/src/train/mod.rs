@@ -10,8 +10,10 @@ pub mod schedule;
 pub mod stepper;
 
 pub use config::{Method, TrainConfig};
-pub use observer::{BlockNormObserver, LossObserver, Observer};
+pub use observer::{BlockNormObserver, LossObserver, NeuronNormObserver, Observer};
 pub use problem::Problem;
-pub use runner::{run, NoProgress, Progress, RunContext, RunOptions, StopReason, TrainResult, Trajectory};
+pub use runner::{
+    run, NoProgress, Progress, RunContext, RunOptions, StopReason, TrainResult, Trajectory,
+};
 pub use schedule::Schedule;
 pub use stepper::{Adam, Flow, GradientDescent, Momentum, Sgd, Stepper};

@@ -26,7 +26,13 @@ pub struct Problem<'a> {
 
 impl<'a> Problem<'a> {
     /// Full-batch problem on `data`.
-    pub fn new(model: &'a dyn Model, data: &'a Dataset, loss: Loss, weight_decay: f64, par: Par) -> Self {
+    pub fn new(
+        model: &'a dyn Model,
+        data: &'a Dataset,
+        loss: Loss,
+        weight_decay: f64,
+        par: Par,
+    ) -> Self {
         let mut ws = model.workspace(data.n());
         ws.par = par;
         let mut lr_mults = vec![1.0; model.num_params()];
@@ -51,14 +57,27 @@ impl<'a> Problem<'a> {
     /// Full-batch objective and gradient (written into `grad`).
     pub fn loss_grad(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
         self.grad_evals += 1;
-        let l = self.model.loss_and_grad(params, self.data.x.as_ref(), self.data.y.as_ref(), self.loss, grad, &mut self.ws);
+        let l = self.model.loss_and_grad(
+            params,
+            self.data.x.as_ref(),
+            self.data.y.as_ref(),
+            self.loss,
+            grad,
+            &mut self.ws,
+        );
         self.add_decay(params, grad) + l
     }
 
     /// Full-batch loss (without the weight-decay term): what is recorded as `loss`.
     pub fn data_loss(&mut self, params: &[f64]) -> f64 {
         self.loss_evals += 1;
-        self.model.loss(params, self.data.x.as_ref(), self.data.y.as_ref(), self.loss, &mut self.ws)
+        self.model.loss(
+            params,
+            self.data.x.as_ref(),
+            self.data.y.as_ref(),
+            self.loss,
+            &mut self.ws,
+        )
     }
 
     /// Objective and gradient on the minibatch given by sample indices `idx`
@@ -87,7 +106,14 @@ impl<'a> Problem<'a> {
         }
         self.grad_evals += 1;
         let ws = self.batch_ws.as_mut().expect("batch workspace");
-        let l = self.model.loss_and_grad(params, self.batch_x.as_ref(), self.batch_y.as_ref(), self.loss, grad, ws);
+        let l = self.model.loss_and_grad(
+            params,
+            self.batch_x.as_ref(),
+            self.batch_y.as_ref(),
+            self.loss,
+            grad,
+            ws,
+        );
         self.add_decay(params, grad) + l
     }
 

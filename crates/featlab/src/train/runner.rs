@@ -50,7 +50,11 @@ pub struct RunContext<'a> {
 
 impl Default for RunContext<'_> {
     fn default() -> Self {
-        RunContext { progress: &NoProgress, cancel: None, par: faer::Par::Seq }
+        RunContext {
+            progress: &NoProgress,
+            cancel: None,
+            par: faer::Par::Seq,
+        }
     }
 }
 
@@ -80,7 +84,11 @@ impl Trajectory {
     /// Append a column (must have one value per row).
     pub fn push_column(&mut self, name: impl Into<String>, values: &[f64]) -> Result<()> {
         if values.len() != self.rows.len() {
-            return Err(Error::Shape(format!("column has {} values for {} rows", values.len(), self.rows.len())));
+            return Err(Error::Shape(format!(
+                "column has {} values for {} rows",
+                values.len(),
+                self.rows.len()
+            )));
         }
         self.columns.push(name.into());
         for (r, v) in self.rows.iter_mut().zip(values) {
@@ -128,11 +136,19 @@ pub fn run(
     for o in observers.iter() {
         columns.extend(o.columns());
     }
-    let mut traj = Trajectory { columns, rows: Vec::new() };
+    let mut traj = Trajectory {
+        columns,
+        rows: Vec::new(),
+    };
     let nparams = stepper.params().len();
     let mut buf = vec![0.0; nparams];
     let mut next = 0usize; // index into record_at
-    let record = |t: f64, params: &[f64], problem: &mut Problem<'_>, observers: &mut [Box<dyn Observer>], traj: &mut Trajectory| -> Result<f64> {
+    let record = |t: f64,
+                  params: &[f64],
+                  problem: &mut Problem<'_>,
+                  observers: &mut [Box<dyn Observer>],
+                  traj: &mut Trajectory|
+     -> Result<f64> {
         let mut row = vec![t];
         for o in observers.iter_mut() {
             row.extend(o.observe(t, params, problem)?);
@@ -189,24 +205,41 @@ pub fn run(
         let pct = ((t / opts.t_max) * 1000.0) as u64;
         if pct != last_pct {
             last_pct = pct;
-            ctx.progress.update(pct.min(1000), &format!("t = {t:.4e}, loss = {l:.4e}"));
+            ctx.progress
+                .update(pct.min(1000), &format!("t = {t:.4e}, loss = {l:.4e}"));
         }
     }
     ctx.progress.finish();
-    Ok(TrainResult { trajectory: traj, final_params: stepper.params().to_vec(), stop, steps, t_final: t })
+    Ok(TrainResult {
+        trajectory: traj,
+        final_params: stepper.params().to_vec(),
+        stop,
+        steps,
+        t_final: t,
+    })
 }
 
 fn check_finite_loss(l: f64, step: u64, t: f64, hint: &str) -> Result<()> {
     if l.is_finite() {
         Ok(())
     } else {
-        Err(Error::Diverged { step, t, what: format!("the loss ({l})"), hint: hint.to_string() })
+        Err(Error::Diverged {
+            step,
+            t,
+            what: format!("the loss ({l})"),
+            hint: hint.to_string(),
+        })
     }
 }
 
 fn check_finite_params(p: &[f64], step: u64, t: f64, hint: &str) -> Result<()> {
     if let Some(i) = p.iter().position(|v| !v.is_finite()) {
-        Err(Error::Diverged { step, t, what: format!("parameter {i} ({})", p[i]), hint: hint.to_string() })
+        Err(Error::Diverged {
+            step,
+            t,
+            what: format!("parameter {i} ({})", p[i]),
+            hint: hint.to_string(),
+        })
     } else {
         Ok(())
     }

@@ -35,7 +35,10 @@ impl Schedule {
     /// per step of a discrete stepper (lr), if any.
     pub fn times(&self, t_max: f64, step_dt: Option<f64>) -> Result<Vec<f64>> {
         if !(t_max.is_finite() && t_max > 0.0) {
-            return Err(Error::config("train.t_max", format!("must be a finite number > 0, got {t_max}")));
+            return Err(Error::config(
+                "train.t_max",
+                format!("must be a finite number > 0, got {t_max}"),
+            ));
         }
         let mut ts = match self {
             Schedule::Every { every } => {
@@ -48,27 +51,43 @@ impl Schedule {
             }
             Schedule::Log { points, t_min } => {
                 if *points < 2 {
-                    return Err(Error::config("train.record.points", "need at least 2 points"));
+                    return Err(Error::config(
+                        "train.record.points",
+                        "need at least 2 points",
+                    ));
                 }
                 let t0 = t_min.unwrap_or(t_max * 1e-4);
                 if !(t0 > 0.0 && t0 < t_max) {
-                    return Err(Error::config("train.record.t_min", format!("must be in (0, t_max = {t_max}), got {t0}")));
+                    return Err(Error::config(
+                        "train.record.t_min",
+                        format!("must be in (0, t_max = {t_max}), got {t0}"),
+                    ));
                 }
                 let (a, b) = (t0.ln(), t_max.ln());
                 let mut v = vec![0.0];
-                v.extend((0..*points).map(|i| (a + (b - a) * i as f64 / (*points - 1) as f64).exp()));
+                v.extend(
+                    (0..*points).map(|i| (a + (b - a) * i as f64 / (*points - 1) as f64).exp()),
+                );
                 v
             }
             Schedule::Linear { points } => {
                 if *points < 2 {
-                    return Err(Error::config("train.record.points", "need at least 2 points"));
+                    return Err(Error::config(
+                        "train.record.points",
+                        "need at least 2 points",
+                    ));
                 }
-                (0..*points).map(|i| t_max * i as f64 / (*points - 1) as f64).collect()
+                (0..*points)
+                    .map(|i| t_max * i as f64 / (*points - 1) as f64)
+                    .collect()
             }
             Schedule::Times { times } => {
                 let mut v = times.clone();
                 if v.iter().any(|t| !t.is_finite() || *t < 0.0 || *t > t_max) {
-                    return Err(Error::config("train.record.times", format!("every time must be in [0, t_max = {t_max}]")));
+                    return Err(Error::config(
+                        "train.record.times",
+                        format!("every time must be in [0, t_max = {t_max}]"),
+                    ));
                 }
                 v.sort_by(f64::total_cmp);
                 if v.first() != Some(&0.0) {

@@ -47,7 +47,14 @@ pub struct GradientDescent {
 impl GradientDescent {
     pub fn new(lr: f64, params: Vec<f64>) -> Self {
         let n = params.len();
-        GradientDescent { lr, params, grad: vec![0.0; n], k: 0, t: 0.0, last: f64::NAN }
+        GradientDescent {
+            lr,
+            params,
+            grad: vec![0.0; n],
+            k: 0,
+            t: 0.0,
+            last: f64::NAN,
+        }
     }
 }
 
@@ -66,7 +73,12 @@ impl Stepper for GradientDescent {
     }
     fn step(&mut self, problem: &mut Problem<'_>, _t_max: f64) -> Result<f64> {
         self.last = problem.loss_grad(&self.params, &mut self.grad);
-        for ((p, g), r) in self.params.iter_mut().zip(&self.grad).zip(&problem.lr_mults) {
+        for ((p, g), r) in self
+            .params
+            .iter_mut()
+            .zip(&self.grad)
+            .zip(&problem.lr_mults)
+        {
             *p -= self.lr * r * g;
         }
         self.k += 1;
@@ -137,7 +149,13 @@ impl Stepper for Sgd {
         let idx = &self.order[self.pos..self.pos + b];
         self.pos += b;
         self.last = problem.loss_grad_batch(&self.params, idx, &mut self.grad);
-        for (((p, g), r), v) in self.params.iter_mut().zip(&self.grad).zip(&problem.lr_mults).zip(self.velocity.iter_mut()) {
+        for (((p, g), r), v) in self
+            .params
+            .iter_mut()
+            .zip(&self.grad)
+            .zip(&problem.lr_mults)
+            .zip(self.velocity.iter_mut())
+        {
             *v = self.momentum * *v - self.lr * r * g;
             *p += *v;
         }
@@ -163,7 +181,16 @@ pub struct Momentum {
 impl Momentum {
     pub fn new(lr: f64, momentum: f64, params: Vec<f64>) -> Self {
         let n = params.len();
-        Momentum { lr, momentum, params, grad: vec![0.0; n], velocity: vec![0.0; n], k: 0, t: 0.0, last: f64::NAN }
+        Momentum {
+            lr,
+            momentum,
+            params,
+            grad: vec![0.0; n],
+            velocity: vec![0.0; n],
+            k: 0,
+            t: 0.0,
+            last: f64::NAN,
+        }
     }
 }
 
@@ -182,7 +209,13 @@ impl Stepper for Momentum {
     }
     fn step(&mut self, problem: &mut Problem<'_>, _t_max: f64) -> Result<f64> {
         self.last = problem.loss_grad(&self.params, &mut self.grad);
-        for (((p, g), r), v) in self.params.iter_mut().zip(&self.grad).zip(&problem.lr_mults).zip(self.velocity.iter_mut()) {
+        for (((p, g), r), v) in self
+            .params
+            .iter_mut()
+            .zip(&self.grad)
+            .zip(&problem.lr_mults)
+            .zip(self.velocity.iter_mut())
+        {
             *v = self.momentum * *v - self.lr * r * g;
             *p += *v;
         }
@@ -214,7 +247,15 @@ pub struct Adam {
 }
 
 impl Adam {
-    pub fn new(lr: f64, beta1: f64, beta2: f64, eps: f64, batch_size: Option<usize>, params: Vec<f64>, rng: Rng) -> Self {
+    pub fn new(
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        batch_size: Option<usize>,
+        params: Vec<f64>,
+        rng: Rng,
+    ) -> Self {
         let n = params.len();
         Adam {
             lr,
@@ -294,7 +335,7 @@ impl VectorField for GradientFlowField<'_, '_> {
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
         self.last_loss = self.problem.loss_grad(y, dy);
         for (g, r) in dy.iter_mut().zip(&self.problem.lr_mults) {
-            *g = -r * *g;
+            *g *= -r;
         }
         Ok(())
     }
@@ -313,7 +354,13 @@ pub struct Flow {
 impl Flow {
     pub fn new(params: Vec<f64>, controller: PidController, dt0: Option<f64>) -> Self {
         let n = params.len();
-        Flow { rk: RkStepper::new(&DOPRI5, controller, n), initialised: false, init_params: params, last: f64::NAN, dt0 }
+        Flow {
+            rk: RkStepper::new(&DOPRI5, controller, n),
+            initialised: false,
+            init_params: params,
+            last: f64::NAN,
+            dt0,
+        }
     }
 }
 
@@ -339,7 +386,10 @@ impl Stepper for Flow {
         self.last
     }
     fn step(&mut self, problem: &mut Problem<'_>, t_max: f64) -> Result<f64> {
-        let mut field = GradientFlowField { problem, last_loss: f64::NAN };
+        let mut field = GradientFlowField {
+            problem,
+            last_loss: f64::NAN,
+        };
         if !self.initialised {
             self.rk.init(&mut field, 0.0, &self.init_params, self.dt0)?;
             self.initialised = true;

@@ -1,0 +1,448 @@
+//! Cost minimisers for AGF's fast phase (Kunin et al. 2025, §2.5): the generic adaptive
+//! gradient flow on the active neurons, and closed-form least squares for fully connected
+//! linear nets (reduced-rank regression) and diagonal linear nets (with sign-flip
+//! deactivation, §3.1).
+
+use super::engine::{CostMinimizer, CostOutcome, Redormant};
+use crate::data::Dataset;
+use crate::linalg::{matmul, norm2, sym_eig, thin_svd};
+use crate::model::diagonal::{Diagonal, DiagonalForm};
+use crate::model::two_layer::TwoLayer;
+use crate::model::{Activation, Loss, Model, NeuronSum, Workspace};
+use crate::train::ode::{PidController, RkStepper, VectorField, DOPRI5};
+use crate::{Error, Result};
+use faer::{Accum, Mat, MatRef, Par};
+use serde::{Deserialize, Serialize};
+
+/// Adaptive gradient flow dΘ_A/dt = −∇_{Θ_A} C on the active neurons (dormant ones frozen
+/// at zero), run until ‖∇C‖ ≤ `gtol` or for at most `t_max` time units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GradientFlowCost {
+    pub rtol: f64,
+    pub atol: f64,
+    /// Convergence: Euclidean norm of the active gradient (the loss is then within
+    /// ~gtol²/λ_min of the minimum; much below 1e-8 the explicit solver's error control
+    /// at its stability limit keeps ‖∇C‖ from falling further).
+    pub gtol: f64,
+    /// Longest cost phase (gradient-flow time).
+    pub t_max: f64,
+    pub max_steps: u64,
+}
+
+impl Default for GradientFlowCost {
+    fn default() -> Self {
+        GradientFlowCost {
+            rtol: 1e-9,
+            atol: 1e-12,
+            gtol: 1e-7,
+            t_max: 1e5,
+            max_steps: 2_000_000,
+        }
+    }
+}
+
+struct MaskedFlow<'a, M: ?Sized> {
+    model: &'a M,
+    data: &'a Dataset,
+    mask: Vec<bool>,
+    ws: Workspace,
+    evals: u64,
+}
+
+impl<M: Model + ?Sized> VectorField for MaskedFlow<'_, M> {
+    fn dim(&self) -> usize {
+        self.mask.len()
+    }
+    fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
+        self.evals += 1;
+        self.model.loss_and_grad(
+            y,
+            self.data.x.as_ref(),
+            self.data.y.as_ref(),
+            Loss::Mse,
+            dy,
+            &mut self.ws,
+        );
+        for (g, &m) in dy.iter_mut().zip(&self.mask) {
+            *g = if m { -*g } else { 0.0 };
+        }
+        Ok(())
+    }
+}
+
+impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
+    fn name(&self) -> &'static str {
+        "gradient_flow"
+    }
+    fn minimize(
+        &mut self,
+        model: &M,
+        data: &Dataset,
+        params: &mut [f64],
+        active: &[bool],
+        _entering: &[usize],
+    ) -> Result<CostOutcome> {
+        let mut mask = vec![false; params.len()];
+        for (i, &a) in active.iter().enumerate() {
+            if a {
+                for j in model.neuron_params(i) {
+                    mask[j] = true;
+                }
+            }
+        }
+        let mut field = MaskedFlow {
+            model,
+            data,
+            mask,
+            ws: model.workspace(data.n()),
+            evals: 0,
+        };
+        let mut rk = RkStepper::new(
+            &DOPRI5,
+            PidController::new(self.rtol, self.atol),
+            params.len(),
+        );
+        rk.init(&mut field, 0.0, params, None)?;
+        let mut converged = norm2(rk.dy()) <= self.gtol;
+        let mut steps = 0u64;
+        while !converged && rk.t() < self.t_max && steps < self.max_steps {
+            rk.step(&mut field, self.t_max)?;
+            steps += 1;
+            converged = norm2(rk.dy()) <= self.gtol;
+        }
+        params.copy_from_slice(rk.y());
+        let mut ws = model.workspace(data.n());
+        let loss = model.loss(params, data.x.as_ref(), data.y.as_ref(), Loss::Mse, &mut ws);
+        Ok(CostOutcome {
+            loss,
+            redormant: Vec::new(),
+            work: field.evals,
+            converged,
+        })
+    }
+}
+
+/// Empirical second moments Σ_xx = XᵀX/n (d×d) and Σ_yx = YᵀX/n (c×d).
+pub fn moments(data: &Dataset) -> (Mat<f64>, Mat<f64>) {
+    let n = data.n() as f64;
+    let mut sxx = Mat::zeros(data.d(), data.d());
+    matmul(
+        sxx.as_mut(),
+        Accum::Replace,
+        data.x.transpose(),
+        data.x.as_ref(),
+        1.0 / n,
+        Par::Seq,
+    );
+    let mut syx = Mat::zeros(data.c(), data.d());
+    matmul(
+        syx.as_mut(),
+        Accum::Replace,
+        data.y.transpose(),
+        data.x.as_ref(),
+        1.0 / n,
+        Par::Seq,
+    );
+    (sxx, syx)
+}
+
+/// Inverse of a symmetric positive-definite matrix by eigendecomposition; errors when it
+/// is singular (relative eigenvalue below 1e-12).
+pub fn spd_inverse(a: MatRef<'_, f64>) -> Result<Mat<f64>> {
+    let (u, l) = sym_eig(a)?;
+    let lmax = l.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if l.iter().any(|&v| v <= 1e-12 * lmax) {
+        return Err(Error::Numerical("input covariance Σ_xx is singular: closed-form least squares needs n ≥ d and full-rank inputs".into()));
+    }
+    let k = u.nrows();
+    let scaled = Mat::from_fn(k, k, |i, j| u[(i, j)] / l[j]);
+    let mut out = Mat::zeros(k, k);
+    matmul(
+        out.as_mut(),
+        Accum::Replace,
+        scaled.as_ref(),
+        u.transpose(),
+        1.0,
+        Par::Seq,
+    );
+    Ok(out)
+}
+
+/// Reduced-rank regression: the minimiser of ½E‖y − βx‖² over rank(β) ≤ k is
+/// β_k = P_{U_k} Σ_yx Σ_xx⁻¹ with U_k the top-k eigenvectors of M = Σ_yx Σ_xx⁻¹ Σ_xy
+/// (AGF §3.2, "greedy rank-k truncation in the whitened metric"). Returns (β_k, U_k).
+pub fn rank_k_regression(
+    sxx: MatRef<'_, f64>,
+    syx: MatRef<'_, f64>,
+    k: usize,
+) -> Result<(Mat<f64>, Mat<f64>)> {
+    let (c, d) = (syx.nrows(), syx.ncols());
+    let sxx_inv = spd_inverse(sxx)?;
+    let mut ols = Mat::zeros(c, d);
+    matmul(
+        ols.as_mut(),
+        Accum::Replace,
+        syx,
+        sxx_inv.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    let mut m = Mat::zeros(c, c);
+    matmul(
+        m.as_mut(),
+        Accum::Replace,
+        ols.as_ref(),
+        syx.transpose(),
+        1.0,
+        Par::Seq,
+    );
+    let m = Mat::from_fn(c, c, |i, j| 0.5 * (m[(i, j)] + m[(j, i)]));
+    let (u, _) = sym_eig(m.as_ref())?;
+    let k = k.min(c);
+    let uk = Mat::from_fn(c, k, |i, j| u[(i, c - 1 - j)]);
+    let mut proj = Mat::zeros(c, c);
+    matmul(
+        proj.as_mut(),
+        Accum::Replace,
+        uk.as_ref(),
+        uk.transpose(),
+        1.0,
+        Par::Seq,
+    );
+    let mut beta = Mat::zeros(c, d);
+    matmul(
+        beta.as_mut(),
+        Accum::Replace,
+        proj.as_ref(),
+        ols.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    Ok((beta, uk))
+}
+
+/// Closed-form cost minimisation for a two-layer *linear* network f = A W x without
+/// biases (AGF §3.2): with k active neurons the minimiser is the rank-k regression β_k
+/// ([`rank_k_regression`]), factored in balanced form A = P S^{1/2}, W = S^{1/2} Qᵀ
+/// (β_k = P S Qᵀ) over the active neurons in activation order. Gradient flow on the
+/// factored cost reaches this global minimum from generic starts (no spurious local minima
+/// in linear nets), so it is the cost phase's limit.
+#[derive(Debug, Clone, Default)]
+pub struct LinearLeastSquares {
+    order: Vec<usize>,
+}
+
+impl CostMinimizer<TwoLayer> for LinearLeastSquares {
+    fn name(&self) -> &'static str {
+        "linear_least_squares"
+    }
+    fn minimize(
+        &mut self,
+        model: &TwoLayer,
+        data: &Dataset,
+        params: &mut [f64],
+        active: &[bool],
+        entering: &[usize],
+    ) -> Result<CostOutcome> {
+        if model.activation != Activation::Linear
+            || model.bias
+            || model.mult1 != 1.0
+            || model.mult2 != 1.0
+        {
+            return Err(Error::config("agf.cost", "closed-form least squares needs a linear two-layer net without biases and unit multipliers; use cost = \"gradient_flow\""));
+        }
+        self.order.retain(|&i| active[i]);
+        for &i in entering {
+            if !self.order.contains(&i) {
+                self.order.push(i);
+            }
+        }
+        let k = self.order.len();
+        let (sxx, syx) = moments(data);
+        let (beta, _) = rank_k_regression(sxx.as_ref(), syx.as_ref(), k)?;
+        let (pu, sv, qv) = thin_svd(beta.as_ref())?;
+        params.fill(0.0);
+        let (d, c) = (model.d, model.c);
+        for (slot, &i) in self.order.iter().enumerate() {
+            let idx = model.neuron_params(i);
+            let sq = if slot < sv.len() {
+                sv[slot].max(0.0).sqrt()
+            } else {
+                0.0
+            };
+            for a in 0..d {
+                params[idx[a]] = if slot < sv.len() {
+                    sq * qv[(a, slot)]
+                } else {
+                    0.0
+                };
+            }
+            for b in 0..c {
+                params[idx[d + b]] = if slot < sv.len() {
+                    sq * pu[(b, slot)]
+                } else {
+                    0.0
+                };
+            }
+        }
+        let mut ws = model.workspace(data.n());
+        let loss = model.loss(params, data.x.as_ref(), data.y.as_ref(), Loss::Mse, &mut ws);
+        Ok(CostOutcome {
+            loss,
+            redormant: Vec::new(),
+            work: 1,
+            converged: true,
+        })
+    }
+}
+
+/// Ordinary least squares restricted to the columns `cols` of X: β_cols = (X_Aᵀ X_A)⁺ X_Aᵀ y
+/// (pseudo-inverse by eigendecomposition, eigenvalues below 1e-12·max treated as 0).
+pub fn restricted_least_squares(x: MatRef<'_, f64>, y: &[f64], cols: &[usize]) -> Result<Vec<f64>> {
+    let k = cols.len();
+    let d = x.ncols();
+    let mut beta = vec![0.0; d];
+    if k == 0 {
+        return Ok(beta);
+    }
+    let n = x.nrows();
+    let xa = Mat::from_fn(n, k, |i, j| x[(i, cols[j])]);
+    let mut g = Mat::zeros(k, k);
+    matmul(
+        g.as_mut(),
+        Accum::Replace,
+        xa.transpose(),
+        xa.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    let b: Vec<f64> = (0..k)
+        .map(|j| (0..n).map(|i| xa[(i, j)] * y[i]).sum())
+        .collect();
+    let (u, l) = sym_eig(g.as_ref())?;
+    let lmax = l.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (m, &lm) in l.iter().enumerate() {
+        if lm <= 1e-12 * lmax {
+            continue;
+        }
+        let coef: f64 = (0..k).map(|j| u[(j, m)] * b[j]).sum::<f64>() / lm;
+        for j in 0..k {
+            beta[cols[j]] += coef * u[(j, m)];
+        }
+    }
+    Ok(beta)
+}
+
+/// Closed-form cost minimisation for a diagonal linear net β = u ⊙ v (AGF §3.1, the
+/// authors' algorithm): least squares on the active coordinates; any coordinate that was
+/// active before this round and whose coefficient flips sign goes back to the dormant set,
+/// then refit (repeat). Active coordinates are set balanced, u = √|β|, v = sign(β)√|β|
+/// (with the sign of u from the initialisation). A deactivated coordinate restarts at
+/// norm 1 (the authors' convention: its cosh offset keeps the activation norm) with the
+/// direction fixed by GF's conservation law u² − v² = u0² − v0²: u² = (1+δ)/2, v² = (1−δ)/2.
+#[derive(Debug, Clone)]
+pub struct DiagonalLeastSquares {
+    /// δ_i = u_i(0)² − v_i(0)² (conserved by gradient flow) and sign of u_i(0).
+    delta: Vec<f64>,
+    u_sign: Vec<f64>,
+    /// Sign of β_i on the last plateau (0 if never active).
+    sign: Vec<f64>,
+}
+
+impl DiagonalLeastSquares {
+    /// For a diagonal net initialised at `init` (= [u; v]).
+    pub fn new(model: &Diagonal, init: &[f64]) -> Self {
+        let d = model.d;
+        DiagonalLeastSquares {
+            delta: (0..d)
+                .map(|i| init[i] * init[i] - init[d + i] * init[d + i])
+                .collect(),
+            u_sign: (0..d)
+                .map(|i| if init[i] < 0.0 { -1.0 } else { 1.0 })
+                .collect(),
+            sign: vec![0.0; d],
+        }
+    }
+}
+
+impl CostMinimizer<Diagonal> for DiagonalLeastSquares {
+    fn name(&self) -> &'static str {
+        "diagonal_least_squares"
+    }
+    fn minimize(
+        &mut self,
+        model: &Diagonal,
+        data: &Dataset,
+        params: &mut [f64],
+        active: &[bool],
+        entering: &[usize],
+    ) -> Result<CostOutcome> {
+        if model.form != DiagonalForm::Uv || data.c() != 1 {
+            return Err(Error::config("agf.cost", "diagonal least squares needs form = \"uv\" and one output; use cost = \"gradient_flow\""));
+        }
+        let d = model.d;
+        let y: Vec<f64> = (0..data.n()).map(|i| data.y[(i, 0)]).collect();
+        let mut act: Vec<usize> = (0..d).filter(|&i| active[i]).collect();
+        let mut redormant = Vec::new();
+        let mut solves = 0;
+        let beta = loop {
+            let beta = restricted_least_squares(data.x.as_ref(), &y, &act)?;
+            solves += 1;
+            let flipped: Vec<usize> = act
+                .iter()
+                .copied()
+                .filter(|&i| !entering.contains(&i) && beta[i] * self.sign[i] < 0.0)
+                .collect();
+            if flipped.is_empty() {
+                break beta;
+            }
+            for &i in &flipped {
+                act.retain(|&j| j != i);
+                let dl = self.delta[i];
+                if dl.abs() >= 1.0 {
+                    return Err(Error::config(
+                        "model.init_scale",
+                        "diagonal AGF: |u0² − v0²| ≥ 1, the initialisation is not small",
+                    ));
+                }
+                let us = self.u_sign[i];
+                let u = us * ((1.0 + dl) / 2.0).sqrt();
+                let v = self.sign[i] * us * ((1.0 - dl) / 2.0).sqrt();
+                redormant.push(Redormant {
+                    neuron: i,
+                    direction: vec![u, v],
+                    norm: 1.0,
+                });
+                self.sign[i] = 0.0;
+            }
+        };
+        for i in 0..d {
+            let b = if act.contains(&i) { beta[i] } else { 0.0 };
+            let sq = b.abs().sqrt();
+            params[i] = self.u_sign[i] * sq;
+            params[d + i] = self.u_sign[i] * b.signum() * sq * if b == 0.0 { 0.0 } else { 1.0 };
+            if act.contains(&i) {
+                self.sign[i] = if b > 0.0 {
+                    1.0
+                } else if b < 0.0 {
+                    -1.0
+                } else {
+                    self.sign[i]
+                };
+            }
+        }
+        for rd in &redormant {
+            params[rd.neuron] = 0.0;
+            params[d + rd.neuron] = 0.0;
+        }
+        let mut ws = model.workspace(data.n());
+        let loss = model.loss(params, data.x.as_ref(), data.y.as_ref(), Loss::Mse, &mut ws);
+        Ok(CostOutcome {
+            loss,
+            redormant,
+            work: solves,
+            converged: true,
+        })
+    }
+}

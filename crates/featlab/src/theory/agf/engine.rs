@@ -1,0 +1,722 @@
+//! The generic AGF engine: alternating utility maximisation (an ODE on the sphere for every
+//! dormant neuron, with exact threshold crossings) and cost minimisation on the active set
+//! (Kunin et al. 2025, §2, Algorithm 1).
+//!
+//! State per neuron i (κ = homogeneity of each neuron in its own parameters θ_i):
+//! * unit direction θ̄_i and accumulated utility S_i(t) = ∫ κ Ū_i ds (dormant neurons);
+//! * initial norm ρ0_i = ‖θ_i(0)‖ and threshold c_i:
+//!   κ = 2: c_i = log(1/ρ0_i);  κ > 2: c_i = ρ0_i^{2−κ}/(κ−2) ([`Threshold::BlowUp`], the
+//!   finite-time blow-up of the radial ODE) or (ρ0_i^{2−κ} − 1)/(κ−2) ([`Threshold::UnitNorm`],
+//!   "norm reaches 1", what the authors' code uses for κ = 3: 1/ρ0 − 1);
+//! * norm in closed form from S_i: κ = 2: ρ = ρ0 e^{S};  κ > 2: ρ = (ρ0^{2−κ} − (κ−2)S)^{−1/(κ−2)};
+//! * active flag; active neurons carry their actual parameters.
+//!
+//! Utility phase (time in gradient-flow units, η = 1): with r = y − f_active the residual,
+//! U_i(θ) = (1/n) Σ_n ⟨f_i(x_n; θ), r_n⟩, Ū_i = U_i(θ̄_i) and ∇U_i = ∇_θ U_i(θ̄_i),
+//!     dθ̄_i/dt = ρ_i^{κ−2} (∇U_i − κ Ū_i θ̄_i),     dS_i/dt = κ Ū_i,
+//! (Euler: ⟨θ̄, ∇U(θ̄)⟩ = κ Ū, so ∇U − κŪθ̄ is the tangent part). One forward/backward pass
+//! of the whole model with the dormant directions as parameters (active ones zeroed) and
+//! `d_out = r/n` gives every ∇U_i at once (backward is the vector–Jacobian product
+//! ∂/∂θ Σ_n ⟨f(x_n), d_out_n⟩, and f is a sum over neurons). Integrated by the adaptive
+//! [`RkStepper`] (DOPRI5); after each accepted step every dormant neuron with
+//! S_i(t0) < c_i ≤ S_i(t1) is located exactly by Brent's method on the dense output.
+//!
+//! Cost phase: a [`CostMinimizer`] fits the active set (closed-form least squares for
+//! linear and diagonal nets, else adaptive gradient flow); neurons it returns — or whose
+//! norm collapses below `collapse_tol` — go back to the dormant set with S_i set from their
+//! norm (so the closed-form norm is continuous) and their current direction.
+
+use super::roots::brent;
+use crate::data::Dataset;
+use crate::linalg::norm2;
+use crate::model::{NeuronSum, Workspace};
+use crate::train::ode::{PidController, RkStepper, VectorField, DOPRI5};
+use crate::train::RunContext;
+use crate::{Error, Result};
+use faer::{Mat, MatRef};
+use serde::{Deserialize, Serialize};
+
+/// Activation threshold of κ > 2 neurons (κ = 2 always uses c = log(1/ρ0)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Threshold {
+    /// c = ρ0^{2−κ}/(κ−2): the time at which the dormant norm blows up (paper, §2.4).
+    #[default]
+    BlowUp,
+    /// c = (ρ0^{2−κ} − 1)/(κ−2): the norm reaches 1 (authors' code: 1/ρ0 − 1 for κ = 3).
+    UnitNorm,
+}
+
+/// Options of [`run_agf`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgfOptions {
+    /// Relative tolerance of the utility ODE (DOPRI5).
+    pub rtol: f64,
+    /// Absolute tolerance of the utility ODE (states are unit directions and utilities).
+    pub atol: f64,
+    /// Horizon: stop when no neuron activates before this time.
+    pub t_max: f64,
+    /// At most this many rounds.
+    pub max_rounds: usize,
+    /// Threshold convention for κ > 2.
+    pub threshold: Threshold,
+    /// Neurons whose crossings lie within `t*·(1 + tie_rtol)` of the first one activate in
+    /// the same round (lowest index first).
+    pub tie_rtol: f64,
+    /// Other dormant neurons predicted (at their current rate) to cross within
+    /// `t*·near_tie_rtol` after the activation are reported as near-ties.
+    pub near_tie_rtol: f64,
+    /// An active neuron whose norm falls below this after cost minimisation returns to
+    /// the dormant set.
+    pub collapse_tol: f64,
+    /// Stop when the loss is ≤ `loss_rtol` × the initial loss.
+    pub loss_rtol: f64,
+    /// Stop when every dormant neuron has `|dθ̄/dt| ≤ stationary_tol·u0` and
+    /// `dS/dt ≤ stationary_tol·u0` (u0 = largest initial |κŪ|): no neuron can activate.
+    pub stationary_tol: f64,
+    /// Step budget of one utility phase.
+    pub max_steps: u64,
+}
+
+impl Default for AgfOptions {
+    fn default() -> Self {
+        AgfOptions {
+            rtol: 1e-10,
+            atol: 1e-12,
+            t_max: 1e6,
+            max_rounds: 100,
+            threshold: Threshold::BlowUp,
+            tie_rtol: 1e-9,
+            near_tie_rtol: 1e-2,
+            collapse_tol: 1e-6,
+            loss_rtol: 1e-12,
+            stationary_tol: 1e-9,
+            max_steps: 10_000_000,
+        }
+    }
+}
+
+/// An active neuron sent back to the dormant set by a cost minimiser, with the direction
+/// and norm it restarts from (its accumulated utility is set so that the closed-form norm
+/// equals `norm`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redormant {
+    pub neuron: usize,
+    /// Unit direction (θ_i/‖θ_i‖ or a model-specific choice, e.g. consistent with a
+    /// conservation law).
+    pub direction: Vec<f64>,
+    pub norm: f64,
+}
+
+/// Result of one cost minimisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostOutcome {
+    /// Loss C(Θ_A) = (1/2n) Σ ‖y − f_A‖² at the minimiser.
+    pub loss: f64,
+    /// Neurons the minimiser deactivated (their parameters must be zero in `params`).
+    pub redormant: Vec<Redormant>,
+    /// Work done (gradient evaluations or linear solves).
+    pub work: u64,
+    /// Whether the convergence criterion was met.
+    pub converged: bool,
+}
+
+/// Cost minimisation on the active set (AGF §2.5). `params` holds every active neuron's
+/// parameters (neurons in `entering` start at norm 1 along their direction at activation)
+/// and zeros for dormant neurons; the minimiser overwrites the active neurons' entries with
+/// the minimiser of C(Θ_A) = (1/2n) Σ_n ‖y_n − Σ_{j∈A} f_j(x_n; θ_j)‖² and zeroes any neuron
+/// it deactivates.
+pub trait CostMinimizer<M: NeuronSum + ?Sized> {
+    /// Short name for outputs (`gradient_flow`, `linear_least_squares`, …).
+    fn name(&self) -> &'static str;
+    /// Minimise C over the active neurons.
+    fn minimize(
+        &mut self,
+        model: &M,
+        data: &Dataset,
+        params: &mut [f64],
+        active: &[bool],
+        entering: &[usize],
+    ) -> Result<CostOutcome>;
+}
+
+/// One AGF round: activation at `t`, then cost minimisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgfRound {
+    /// Jump time (gradient-flow time).
+    pub t: f64,
+    /// Loss level after cost minimisation.
+    pub loss: f64,
+    /// Neurons activated at `t` (more than one only for ties within `tie_rtol`), lowest
+    /// index first after the first crossing.
+    pub activated: Vec<usize>,
+    /// Unit direction θ̄_i at activation, one per activated neuron.
+    pub directions: Vec<Vec<f64>>,
+    /// Dormant neurons predicted to cross within `near_tie_rtol·t` after `t` (flag: the
+    /// order of near-simultaneous activations is fragile).
+    pub near_ties: Vec<usize>,
+    /// Neurons that returned to the dormant set in this round's cost phase.
+    pub deactivated: Vec<usize>,
+    /// Active set after the round (sorted).
+    pub active: Vec<usize>,
+    /// All parameters after cost minimisation (dormant neurons zero).
+    pub params: Vec<f64>,
+    /// Accepted steps / vector-field evaluations of the utility phase that ended at `t`.
+    pub utility_steps: u64,
+    pub utility_evals: u64,
+    /// Work and convergence of the cost phase.
+    pub cost_work: u64,
+    pub cost_converged: bool,
+}
+
+/// Why AGF stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgfStop {
+    /// Every neuron is active.
+    NoDormant,
+    /// The loss fell below `loss_rtol` × initial loss.
+    LossTolerance,
+    /// Every dormant neuron sits at a stationary direction with non-positive utility.
+    Stationary,
+    /// No activation before `t_max`.
+    Horizon,
+    /// `max_rounds` reached.
+    MaxRounds,
+}
+
+/// Per-neuron norms along the AGF run: closed-form norm for dormant neurons, actual
+/// parameter norm for active ones, recorded at every accepted utility step and at jumps.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgfTrace {
+    pub t: Vec<f64>,
+    /// `norms[k][i]`: neuron i at `t[k]`.
+    pub norms: Vec<Vec<f64>>,
+}
+
+/// Everything an AGF run produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgfResult {
+    pub kappa: u32,
+    /// ρ0_i = ‖θ_i(0)‖.
+    pub init_norms: Vec<f64>,
+    /// Thresholds c_i.
+    pub thresholds: Vec<f64>,
+    /// Loss at t = 0 (all neurons dormant, f = 0): (1/2n) Σ ‖y‖².
+    pub initial_loss: f64,
+    pub rounds: Vec<AgfRound>,
+    pub stop: AgfStop,
+    pub trace: AgfTrace,
+    /// Accumulated utilities S_i at the end.
+    pub final_s: Vec<f64>,
+    pub cost_name: String,
+}
+
+impl AgfResult {
+    /// Jump times t^(1), t^(2), ….
+    pub fn jump_times(&self) -> Vec<f64> {
+        self.rounds.iter().map(|r| r.t).collect()
+    }
+    /// Loss levels ℓ^(0) (initial), ℓ^(1), ….
+    pub fn levels(&self) -> Vec<f64> {
+        std::iter::once(self.initial_loss)
+            .chain(self.rounds.iter().map(|r| r.loss))
+            .collect()
+    }
+}
+
+/// The utility-maximisation vector field on y = [θ̄ (all parameter slots), S (one per neuron)].
+struct UtilityField<'a, M: ?Sized> {
+    model: &'a M,
+    x: MatRef<'a, f64>,
+    r_over_n: Mat<f64>,
+    ws: Workspace,
+    theta: Vec<f64>,
+    grad: Vec<f64>,
+    idx: &'a [Vec<usize>],
+    dormant: Vec<usize>,
+    kappa: f64,
+    speed_base: Vec<f64>,
+    p: usize,
+    evals: u64,
+}
+
+impl<M: NeuronSum + ?Sized> UtilityField<'_, M> {
+    /// ρ^{κ−2} from S (closed form, capped at 1: beyond norm 1 a neuron is not dormant).
+    fn speed(&self, i: usize, s: f64) -> f64 {
+        if self.kappa == 2.0 {
+            return 1.0;
+        }
+        let denom = self.speed_base[i] - (self.kappa - 2.0) * s;
+        if denom <= 1.0 {
+            1.0
+        } else {
+            1.0 / denom
+        }
+    }
+}
+
+impl<M: NeuronSum + ?Sized> VectorField for UtilityField<'_, M> {
+    fn dim(&self) -> usize {
+        self.p + self.idx.len()
+    }
+    fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
+        self.evals += 1;
+        self.theta.fill(0.0);
+        for &i in &self.dormant {
+            for &j in &self.idx[i] {
+                self.theta[j] = y[j];
+            }
+        }
+        self.model.forward(&self.theta, self.x, &mut self.ws);
+        self.ws.d_out.copy_from(&self.r_over_n);
+        self.model
+            .backward(&self.theta, self.x, &mut self.grad, &mut self.ws);
+        dy.fill(0.0);
+        let k = self.kappa;
+        for &i in &self.dormant {
+            let idx = &self.idx[i];
+            let nrm = idx.iter().map(|&j| y[j] * y[j]).sum::<f64>().sqrt();
+            // ∇U at the unit vector q = θ̄/‖θ̄‖: ∇U(λq) = λ^{κ−1}∇U(q).
+            let gscale = nrm.powf(1.0 - k);
+            let mut u = 0.0;
+            for &j in idx {
+                u += (y[j] / nrm) * self.grad[j] * gscale;
+            }
+            u /= k;
+            let sp = self.speed(i, y[self.p + i]);
+            for &j in idx {
+                dy[j] = sp * (self.grad[j] * gscale - k * u * y[j] / nrm);
+            }
+            dy[self.p + i] = k * u;
+        }
+        Ok(())
+    }
+}
+
+fn check_model<M: NeuronSum + ?Sized>(
+    model: &M,
+    data: &Dataset,
+    init: &[f64],
+) -> Result<Vec<Vec<usize>>> {
+    if init.len() != model.num_params() {
+        return Err(Error::Shape(format!(
+            "AGF: {} initial parameters for a model with {}",
+            init.len(),
+            model.num_params()
+        )));
+    }
+    if data.d() != model.input_dim() || data.c() != model.output_dim() {
+        return Err(Error::Shape(format!(
+            "AGF: data is {}→{} but the model is {}→{}",
+            data.d(),
+            data.c(),
+            model.input_dim(),
+            model.output_dim()
+        )));
+    }
+    if let Some(b) = model.blocks().iter().find(|b| b.lr_mult != 1.0) {
+        return Err(Error::config(
+            "model",
+            format!("AGF runs on the gradient-flow clock with unit learning-rate multipliers; block `{}` has lr_mult = {}", b.name, b.lr_mult),
+        ));
+    }
+    let idx: Vec<Vec<usize>> = (0..model.num_neurons())
+        .map(|i| model.neuron_params(i))
+        .collect();
+    let mut seen = vec![false; model.num_params()];
+    for v in &idx {
+        for &j in v {
+            if seen[j] {
+                return Err(Error::Numerical(format!(
+                    "AGF: parameter {j} belongs to two neurons"
+                )));
+            }
+            seen[j] = true;
+        }
+    }
+    Ok(idx)
+}
+
+/// Accumulated utility S giving norm `rho` for a neuron of initial norm `rho0`:
+/// κ = 2: log(ρ/ρ0);  κ > 2: (ρ0^{2−κ} − ρ^{2−κ})/(κ−2).
+pub fn utility_for_norm(kappa: u32, rho0: f64, rho: f64) -> f64 {
+    if kappa == 2 {
+        (rho / rho0).ln()
+    } else {
+        let e = 2.0 - kappa as f64;
+        (rho0.powf(e) - rho.powf(e)) / (kappa as f64 - 2.0)
+    }
+}
+
+/// Closed-form dormant norm from S: κ = 2: ρ0 e^{S};  κ > 2: (ρ0^{2−κ} − (κ−2)S)^{−1/(κ−2)}
+/// (∞ past the blow-up).
+pub fn norm_for_utility(kappa: u32, rho0: f64, s: f64) -> f64 {
+    if kappa == 2 {
+        rho0 * s.exp()
+    } else {
+        let k = kappa as f64;
+        let base = rho0.powf(2.0 - k) - (k - 2.0) * s;
+        if base <= 0.0 {
+            f64::INFINITY
+        } else {
+            base.powf(-1.0 / (k - 2.0))
+        }
+    }
+}
+
+/// Threshold c_i for initial norm ρ0 (see the module docs).
+pub fn threshold(kappa: u32, rho0: f64, convention: Threshold) -> f64 {
+    if kappa == 2 {
+        -rho0.ln()
+    } else {
+        let k = kappa as f64;
+        match convention {
+            Threshold::BlowUp => rho0.powf(2.0 - k) / (k - 2.0),
+            Threshold::UnitNorm => (rho0.powf(2.0 - k) - 1.0) / (k - 2.0),
+        }
+    }
+}
+
+/// Residual r = y − f(params) and loss (1/2n)Σ‖r‖².
+fn residual<M: NeuronSum + ?Sized>(
+    model: &M,
+    data: &Dataset,
+    params: &[f64],
+    ws: &mut Workspace,
+) -> (Mat<f64>, f64) {
+    model.forward(params, data.x.as_ref(), ws);
+    let (n, c) = (data.n(), data.c());
+    let r = Mat::from_fn(n, c, |i, j| data.y[(i, j)] - ws.out[(i, j)]);
+    let mut l = 0.0;
+    for j in 0..c {
+        for i in 0..n {
+            l += r[(i, j)] * r[(i, j)];
+        }
+    }
+    (r, 0.5 * l / n as f64)
+}
+
+/// Run AGF (Kunin et al. 2025, Algorithm 1) for `model` from the initialisation `init`
+/// on `data`, with `cost` as the cost minimiser. Time is gradient-flow time of
+/// L = (1/2n)Σ‖f − y‖² with unit learning rate, the units of `trajectory.csv`'s `t`.
+///
+/// # Errors
+/// [`Error::Shape`] for mismatched sizes; [`Error::Config`] when a neuron's initial norm is
+/// 0 or ≥ 1 (AGF is the small-initialisation limit) or a block has lr_mult ≠ 1;
+/// [`Error::Numerical`] if a utility phase exceeds `max_steps`; cost-minimiser errors.
+pub fn run_agf<M: NeuronSum + ?Sized>(
+    model: &M,
+    data: &Dataset,
+    init: &[f64],
+    cost: &mut dyn CostMinimizer<M>,
+    opts: &AgfOptions,
+    ctx: &RunContext<'_>,
+) -> Result<AgfResult> {
+    let idx = check_model(model, data, init)?;
+    let kappa = model.homogeneity();
+    if kappa < 2 {
+        return Err(Error::config(
+            "model",
+            format!("AGF needs neurons homogeneous of degree κ ≥ 2, got κ = {kappa}"),
+        ));
+    }
+    let kf = kappa as f64;
+    let h = idx.len();
+    let p = model.num_params();
+    let rho0: Vec<f64> = idx
+        .iter()
+        .map(|v| norm2(&v.iter().map(|&j| init[j]).collect::<Vec<_>>()))
+        .collect();
+    if let Some(i) = rho0.iter().position(|&r| !(r > 0.0 && r < 1.0)) {
+        return Err(Error::config(
+            "model.init_scale",
+            format!("AGF needs every initial neuron norm in (0, 1) (small initialisation); neuron {i} has ‖θ(0)‖ = {:e}", rho0[i]),
+        ));
+    }
+    let c: Vec<f64> = rho0
+        .iter()
+        .map(|&r| threshold(kappa, r, opts.threshold))
+        .collect();
+    let speed_base: Vec<f64> = rho0
+        .iter()
+        .map(|&r| if kappa == 2 { 0.0 } else { r.powf(2.0 - kf) })
+        .collect();
+
+    // State.
+    let mut dir = vec![0.0; p];
+    for v in &idx {
+        let nrm = norm2(&v.iter().map(|&j| init[j]).collect::<Vec<_>>());
+        for &j in v {
+            dir[j] = init[j] / nrm;
+        }
+    }
+    let mut s = vec![0.0; h];
+    let mut active = vec![false; h];
+    let mut params = vec![0.0; p];
+    let mut ws = model.workspace(data.n());
+    ws.par = ctx.par;
+    let (mut r, initial_loss) = residual(model, data, &params, &mut ws);
+    let mut loss = initial_loss;
+    let mut t = 0.0;
+    let mut rounds = Vec::new();
+    let mut trace = AgfTrace::default();
+    let ctrl = PidController::new(opts.rtol, opts.atol);
+    let mut stepper = RkStepper::new(&DOPRI5, ctrl, p + h);
+    let mut first = true;
+    let mut u0 = f64::NAN;
+    let mut y = vec![0.0; p + h];
+    let mut buf = vec![0.0; p + h];
+    let n = data.n() as f64;
+
+    let norms_now = |active: &[bool], params: &[f64], s: &[f64]| -> Vec<f64> {
+        (0..h)
+            .map(|i| {
+                if active[i] {
+                    norm2(&idx[i].iter().map(|&j| params[j]).collect::<Vec<_>>())
+                } else {
+                    norm_for_utility(kappa, rho0[i], s[i])
+                }
+            })
+            .collect()
+    };
+    trace.t.push(0.0);
+    trace.norms.push(norms_now(&active, &params, &s));
+    ctx.progress.start("agf", opts.max_rounds as u64);
+
+    let stop = loop {
+        ctx.check_cancel()?;
+        let dormant: Vec<usize> = (0..h).filter(|&i| !active[i]).collect();
+        if dormant.is_empty() {
+            break AgfStop::NoDormant;
+        }
+        if loss <= opts.loss_rtol * initial_loss {
+            break AgfStop::LossTolerance;
+        }
+        if rounds.len() >= opts.max_rounds {
+            break AgfStop::MaxRounds;
+        }
+        // ---- utility maximisation ----
+        let r_over_n = Mat::from_fn(r.nrows(), r.ncols(), |a, b| r[(a, b)] / n);
+        let mut field = UtilityField {
+            model,
+            x: data.x.as_ref(),
+            r_over_n,
+            ws: {
+                let mut w = model.workspace(data.n());
+                w.par = ctx.par;
+                w
+            },
+            theta: vec![0.0; p],
+            grad: vec![0.0; p],
+            idx: &idx,
+            dormant: dormant.clone(),
+            kappa: kf,
+            speed_base: speed_base.clone(),
+            p,
+            evals: 0,
+        };
+        y[..p].copy_from_slice(&dir);
+        y[p..].copy_from_slice(&s);
+        if first {
+            stepper.init(&mut field, t, &y, None)?;
+            first = false;
+        } else {
+            stepper.reset_state(&mut field, t, &y)?;
+        }
+        if u0.is_nan() {
+            u0 = dormant
+                .iter()
+                .map(|&i| stepper.dy()[p + i].abs())
+                .fold(0.0, f64::max)
+                .max(f64::MIN_POSITIVE);
+        }
+        let steps0 = stepper.stats().num_accepted;
+        let mut crossing: Option<(f64, Vec<(usize, f64)>)> = None;
+        let mut stationary = false;
+        while stepper.t() < opts.t_max {
+            ctx.check_cancel()?;
+            if stepper.stats().num_accepted - steps0 >= opts.max_steps {
+                return Err(Error::Numerical(format!(
+                    "AGF utility phase exceeded {} steps at t = {:e} (round {}); raise agf.max_steps or loosen agf.rtol",
+                    opts.max_steps,
+                    stepper.t(),
+                    rounds.len() + 1
+                )));
+            }
+            let y0: Vec<f64> = stepper.y().to_vec();
+            let iv = stepper.step(&mut field, opts.t_max)?;
+            let y1 = stepper.y();
+            let crossed: Vec<usize> = dormant
+                .iter()
+                .copied()
+                .filter(|&i| y0[p + i] < c[i] && y1[p + i] >= c[i])
+                .collect();
+            if !crossed.is_empty() {
+                let mut roots = Vec::new();
+                for &i in &crossed {
+                    let ti = brent(
+                        |tt| {
+                            stepper.interpolate(tt, &mut buf);
+                            buf[p + i] - c[i]
+                        },
+                        iv.t0,
+                        iv.t1,
+                        1e-15 * iv.t1.abs(),
+                    )?;
+                    roots.push((i, ti));
+                }
+                let tstar = roots.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+                let tied: Vec<(usize, f64)> = roots
+                    .into_iter()
+                    .filter(|&(_, ti)| ti <= tstar + opts.tie_rtol * tstar.abs())
+                    .collect();
+                crossing = Some((tstar, tied));
+                break;
+            }
+            trace.t.push(iv.t1);
+            let snow: Vec<f64> = y1[p..].to_vec();
+            trace.norms.push(norms_now(&active, &params, &snow));
+            // Stationarity: every dormant neuron at rest with non-positive utility growth.
+            let dy = stepper.dy();
+            let still = dormant.iter().all(|&i| {
+                let dn = norm2(&idx[i].iter().map(|&j| dy[j]).collect::<Vec<_>>());
+                dn <= opts.stationary_tol * u0 && dy[p + i] <= opts.stationary_tol * u0
+            });
+            if still {
+                stationary = true;
+                break;
+            }
+        }
+        let utility_steps = stepper.stats().num_accepted - steps0;
+        let Some((tstar, tied)) = crossing else {
+            let st = stepper.y().to_vec();
+            dir.copy_from_slice(&st[..p]);
+            s.copy_from_slice(&st[p..]);
+            break if stationary {
+                AgfStop::Stationary
+            } else {
+                AgfStop::Horizon
+            };
+        };
+        // State at the jump time (dense output).
+        stepper.interpolate(tstar, &mut buf);
+        t = tstar;
+        for &i in &dormant {
+            let v = &idx[i];
+            let nrm = norm2(&v.iter().map(|&j| buf[j]).collect::<Vec<_>>());
+            for &j in v {
+                dir[j] = buf[j] / nrm;
+            }
+            s[i] = buf[p + i];
+        }
+        // Activation (ties: first crossing, then increasing index).
+        let mut order: Vec<(usize, f64)> = tied.clone();
+        order.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        let first_i = order[0].0;
+        let mut activated = vec![first_i];
+        let mut rest: Vec<usize> = order[1..].iter().map(|x| x.0).collect();
+        rest.sort_unstable();
+        activated.extend(rest);
+        let mut directions = Vec::new();
+        for &i in &activated {
+            s[i] = c[i];
+            active[i] = true;
+            let d: Vec<f64> = idx[i].iter().map(|&j| dir[j]).collect();
+            for (&j, &v) in idx[i].iter().zip(&d) {
+                params[j] = v; // enters at norm 1
+            }
+            directions.push(d);
+        }
+        // Near-ties: dormant neurons that would cross soon at their current rate.
+        let dy_star: Vec<f64> = {
+            let mut dy = vec![0.0; p + h];
+            field.eval(tstar, &buf, &mut dy)?;
+            dy
+        };
+        let near_ties: Vec<usize> = dormant
+            .iter()
+            .copied()
+            .filter(|i| !activated.contains(i))
+            .filter(|&i| {
+                let rate = dy_star[p + i];
+                rate > 0.0 && (c[i] - s[i]) / rate <= opts.near_tie_rtol * tstar.abs()
+            })
+            .collect();
+        let utility_evals = field.evals;
+        trace.t.push(tstar);
+        trace.norms.push(norms_now(&active, &params, &s));
+        // ---- cost minimisation ----
+        let outcome = cost.minimize(model, data, &mut params, &active, &activated)?;
+        let mut deactivated = Vec::new();
+        for rd in &outcome.redormant {
+            let i = rd.neuron;
+            if !active[i] {
+                continue;
+            }
+            active[i] = false;
+            let nrm = norm2(&rd.direction);
+            for (&j, &v) in idx[i].iter().zip(&rd.direction) {
+                dir[j] = v / nrm;
+                params[j] = 0.0;
+            }
+            s[i] = utility_for_norm(kappa, rho0[i], rd.norm);
+            deactivated.push(i);
+        }
+        for i in 0..h {
+            if !active[i] {
+                continue;
+            }
+            let nrm = norm2(&idx[i].iter().map(|&j| params[j]).collect::<Vec<_>>());
+            if nrm < opts.collapse_tol {
+                active[i] = false;
+                for &j in &idx[i] {
+                    dir[j] = if nrm > 0.0 { params[j] / nrm } else { dir[j] };
+                    params[j] = 0.0;
+                }
+                s[i] = if nrm > 0.0 {
+                    utility_for_norm(kappa, rho0[i], nrm)
+                } else {
+                    0.0
+                };
+                deactivated.push(i);
+            }
+        }
+        let (r_new, l_new) = residual(model, data, &params, &mut ws);
+        r = r_new;
+        loss = l_new;
+        trace.t.push(tstar);
+        trace.norms.push(norms_now(&active, &params, &s));
+        rounds.push(AgfRound {
+            t: tstar,
+            loss,
+            activated,
+            directions,
+            near_ties,
+            deactivated,
+            active: (0..h).filter(|&i| active[i]).collect(),
+            params: params.clone(),
+            utility_steps,
+            utility_evals,
+            cost_work: outcome.work,
+            cost_converged: outcome.converged,
+        });
+        ctx.progress.update(
+            rounds.len() as u64,
+            &format!("round {}: t = {tstar:.4e}, loss = {loss:.4e}", rounds.len()),
+        );
+    };
+    ctx.progress.finish();
+    Ok(AgfResult {
+        kappa,
+        init_norms: rho0,
+        thresholds: c,
+        initial_loss,
+        rounds,
+        stop,
+        trace,
+        final_s: s,
+        cost_name: cost.name().to_string(),
+    })
+}

@@ -1,0 +1,38 @@
+//! Alternating Gradient Flows (Kunin, Marchetti, Chen, Karkada, Simon, DeWeese, Ganguli,
+//! Miolane, *Alternating Gradient Flows: A Theory of Feature Learning in Two-layer Neural
+//! Networks*, arXiv 2506.06489, NeurIPS 2025).
+//!
+//! # API summary (for applications built on the engine)
+//! * [`engine::run_agf`]`(model, data, init, cost, opts, ctx) -> AgfResult` runs AGF for any
+//!   `M: NeuronSum` (κ = `model.homogeneity()`), from the same initialisation as gradient
+//!   flow, on the gradient-flow clock of L = (1/2n)Σ‖f − y‖² (unit learning rate; blocks
+//!   must have lr_mult = 1). Result: `rounds` (jump time `t`, level `loss`, `activated`
+//!   neurons and their `directions`, `near_ties`, `deactivated`, `active`, full `params`),
+//!   `levels()`, `jump_times()`, `stop`, a per-neuron norm `trace`.
+//! * Cost minimisers ([`engine::CostMinimizer`]`<M>`): [`cost::GradientFlowCost`] (generic,
+//!   adaptive DOPRI5 on the active neurons until ‖∇C‖ ≤ gtol), [`cost::LinearLeastSquares`]
+//!   (two-layer linear nets), [`cost::DiagonalLeastSquares`] (diagonal nets, sign-flip
+//!   deactivation). Implement the trait for closed-form cost phases of other models.
+//! * [`engine::AgfOptions`]: ODE tolerances, horizon `t_max`, thresholds for κ > 2
+//!   ([`engine::Threshold`]: `blow_up` c = ρ0^{2−κ}/(κ−2), default, or `unit_norm`
+//!   (ρ0^{2−κ} − 1)/(κ−2) as in the authors' code), tie handling, collapse tolerance.
+//! * [`compare`]: gradient flow from the same init, drop matching (midpoint crossings),
+//!   relative errors, the factor conventions ([`compare::Conventions`]) and standard plots.
+//! * Closed forms: [`diagonal`] (cosh-formula AGF, Pesme–Flammarion limit), [`linear`]
+//!   (levels, rank-k truncations, jump-time recursion).
+//! * [`experiment::AgfExperiment`]: the `agf` experiment kind (presets `agf-*`).
+
+pub mod cost;
+pub mod engine;
+pub mod roots;
+
+pub use cost::{DiagonalLeastSquares, GradientFlowCost, LinearLeastSquares};
+pub use engine::{
+    run_agf, AgfOptions, AgfResult, AgfRound, AgfStop, AgfTrace, CostMinimizer, CostOutcome,
+    Redormant, Threshold,
+};
+pub mod diagonal;
+pub mod linear;
+
+#[cfg(test)]
+mod tests;

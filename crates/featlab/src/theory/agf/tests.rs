@@ -1,0 +1,347 @@
+//! Tests of the AGF engine against closed forms, and a fast AGF-vs-GF check.
+
+use super::cost::{DiagonalLeastSquares, GradientFlowCost, LinearLeastSquares};
+use super::diagonal::{cosh_agf, example_2d, example_gaussian, pesme_flammarion};
+use super::engine::{run_agf, AgfOptions, AgfStop};
+use super::linear::linear_theory;
+use crate::data::Dataset;
+use crate::model::diagonal::{Diagonal, DiagonalForm};
+use crate::model::two_layer::TwoLayer;
+use crate::model::{Activation, Model, NeuronSum};
+use crate::rng::{normal_vec, stream};
+use crate::train::RunContext;
+use faer::Mat;
+
+fn diag_problem(x: Mat<f64>, y: &[f64], alpha: f64) -> (Diagonal, Dataset, Vec<f64>) {
+    let d = x.ncols();
+    let n = x.nrows();
+    let model = Diagonal::new(d, DiagonalForm::Uv, 1.0);
+    let mut init = vec![0.0; 2 * d];
+    for v in init.iter_mut().take(d) {
+        *v = 2f64.sqrt() * alpha;
+    }
+    let data = Dataset::new(x, Mat::from_fn(n, 1, |i, _| y[i])).unwrap();
+    (model, data, init)
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs()
+}
+
+/// The sphere ODE + exact root finding reproduces the cosh-formula AGF (which is exact
+/// for diagonal nets) on the 5-D example, jump times to 1e-7 and levels to 1e-12.
+#[test]
+fn engine_matches_cosh_formula_on_diagonal_5d() {
+    let (x, y, _) = example_gaussian(&mut stream(10, "data"), 20, 5);
+    let alpha = 1e-6;
+    let closed = cosh_agf(x.as_ref(), &y, alpha, 50).unwrap();
+    let (model, data, init) = diag_problem(x, &y, alpha);
+    let mut cost = DiagonalLeastSquares::new(&model, &init);
+    let opts = AgfOptions {
+        atol: 1e-16,
+        rtol: 1e-13,
+        ..AgfOptions::default()
+    };
+    let res = run_agf(
+        &model,
+        &data,
+        &init,
+        &mut cost,
+        &opts,
+        &RunContext::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        res.rounds.len(),
+        closed.times.len(),
+        "{:?} vs {:?}",
+        res.jump_times(),
+        closed.times
+    );
+    for (k, r) in res.rounds.iter().enumerate() {
+        assert_eq!(r.activated[0], closed.features[k]);
+        assert!(
+            rel(r.t, closed.times[k]) < 1e-7,
+            "round {k}: {} vs {}",
+            r.t,
+            closed.times[k]
+        );
+        assert!(
+            rel(r.loss.max(1e-300), closed.levels[k + 1].max(1e-300)) < 1e-9
+                || (r.loss - closed.levels[k + 1]).abs() < 1e-12
+        );
+    }
+}
+
+/// The 2-D example has a deactivation; the engine (conservation-consistent restart at
+/// norm 1) reproduces the cosh formula's jump times through it. The restarted direction
+/// sits ~2α² off an unstable equilibrium of the sphere ODE, so α must keep 2α² ≫ rtol.
+#[test]
+fn engine_handles_diagonal_deactivation() {
+    let (x, y) = example_2d();
+    let alpha = 1e-3;
+    let closed = cosh_agf(x.as_ref(), &y, alpha, 20).unwrap();
+    assert!(
+        closed.deactivated.iter().any(|d| !d.is_empty()),
+        "the 2-D example must deactivate a coordinate: {closed:?}"
+    );
+    let (model, data, init) = diag_problem(x, &y, alpha);
+    let mut cost = DiagonalLeastSquares::new(&model, &init);
+    let opts = AgfOptions {
+        atol: 1e-16,
+        rtol: 1e-13,
+        ..AgfOptions::default()
+    };
+    let res = run_agf(
+        &model,
+        &data,
+        &init,
+        &mut cost,
+        &opts,
+        &RunContext::default(),
+    )
+    .unwrap();
+    assert_eq!(res.rounds.len(), closed.times.len());
+    assert!(res.rounds.iter().any(|r| !r.deactivated.is_empty()));
+    for (k, r) in res.rounds.iter().enumerate() {
+        assert_eq!(r.deactivated, closed.deactivated[k]);
+        assert!(
+            rel(r.t, closed.times[k]) < 1e-7,
+            "round {k}: {} vs {}",
+            r.t,
+            closed.times[k]
+        );
+    }
+}
+
+/// One coordinate, constant residual: the jump time is arccosh(1/(2α²))/(2|g|) and the
+/// root finder lands on it (not on a step end).
+#[test]
+fn root_finding_lands_on_the_threshold() {
+    let x = Mat::from_fn(3, 1, |i, _| [1.0, 2.0, -0.5][i]);
+    let y = vec![0.7, 1.1, -0.2];
+    let alpha: f64 = 1e-4;
+    let g = -(0.7 + 2.2 + 0.1) / 3.0;
+    let exact = (1.0f64 / (2.0 * alpha * alpha)).acosh() / (2.0 * f64::abs(g));
+    let (model, data, init) = diag_problem(x, &y, alpha);
+    let mut cost = DiagonalLeastSquares::new(&model, &init);
+    let opts = AgfOptions {
+        rtol: 1e-6,
+        ..AgfOptions::default()
+    };
+    let res = run_agf(
+        &model,
+        &data,
+        &init,
+        &mut cost,
+        &opts,
+        &RunContext::default(),
+    )
+    .unwrap();
+    assert!(
+        rel(res.rounds[0].t, exact) < 1e-6,
+        "{} vs {exact}",
+        res.rounds[0].t
+    );
+    // not a step end: the step sequence of the utility phase straddles t*
+    let ts = &res.trace.t;
+    assert!(ts.iter().all(|&s| s <= res.rounds[0].t));
+    assert_eq!(res.stop, AgfStop::NoDormant);
+}
+
+fn linear_problem(alpha: f64, width: usize) -> (TwoLayer, Dataset, Vec<f64>) {
+    let (n, d, c) = (64, 5, 4);
+    let mut rng = stream(3, "data");
+    let x = crate::data::generate::whiten(&crate::data::generate::gaussian_inputs(&mut rng, n, d))
+        .unwrap();
+    let b = crate::data::generate::teacher_matrix(&mut rng, c, d, &[3.0, 2.0, 1.0]).unwrap();
+    let data = crate::data::generate::linear_teacher(x, &b, 0.0, &mut rng).unwrap();
+    let model = TwoLayer::new(d, width, c, Activation::Linear, false);
+    let mut init = normal_vec(&mut stream(3, "init"), model.num_params(), 1.0);
+    for (k, v) in init.iter_mut().enumerate() {
+        let s = if k < width * d {
+            1.0 / (d as f64).sqrt()
+        } else {
+            1.0 / (c as f64).sqrt()
+        };
+        *v *= alpha * s;
+    }
+    (model, data, init)
+}
+
+/// Linear net: levels equal ½Σ_{i>k}μ_i, modes in decreasing order, and the engine's jump
+/// times approach the closed-form recursion (aligned limit) within its 1/log(1/α) error.
+#[test]
+fn linear_net_levels_and_order() {
+    let alpha = 1e-8;
+    let (model, data, init) = linear_problem(alpha, 5);
+    let th = linear_theory(&data, 10).unwrap();
+    assert_eq!(th.mu.len(), 3);
+    let mut cost = LinearLeastSquares::default();
+    let res = run_agf(
+        &model,
+        &data,
+        &init,
+        &mut cost,
+        &AgfOptions::default(),
+        &RunContext::default(),
+    )
+    .unwrap();
+    assert_eq!(res.rounds.len(), 3, "{:?}", res.levels());
+    assert_eq!(res.stop, AgfStop::LossTolerance);
+    for (k, r) in res.rounds.iter().enumerate() {
+        assert!(
+            (r.loss - th.levels[k + 1]).abs() < 1e-10 * th.levels[0],
+            "level {k}: {} vs {}",
+            r.loss,
+            th.levels[k + 1]
+        );
+        assert_eq!(
+            super::linear::new_mode(
+                &th.modes,
+                &model,
+                &r.params,
+                k.checked_sub(1).map(|j| &res.rounds[j].params[..])
+            ),
+            k
+        );
+    }
+    // Closed-form recursion vs numerical AGF: same order of magnitude, within 15% at α = 1e-8.
+    let mut rho = res.init_norms.clone();
+    rho.sort_by(f64::total_cmp);
+    let lscale = -rho[rho.len() / 2].ln();
+    for (k, r) in res.rounds.iter().enumerate() {
+        assert!(
+            rel(th.tau[k] * lscale, r.t) < 0.15,
+            "jump {k}: recursion {} vs AGF {}",
+            th.tau[k] * lscale,
+            r.t
+        );
+    }
+    // Mode singular values: σ_k² = μ_k for whitened data.
+    assert!(
+        (th.mu[0] - 9.0).abs() < 1e-9 && (th.mu[2] - 1.0).abs() < 1e-9,
+        "{:?}",
+        th.mu
+    );
+}
+
+/// The generic gradient-flow cost minimiser reaches the closed-form least-squares levels.
+#[test]
+fn gradient_flow_cost_matches_least_squares() {
+    let alpha = 1e-6;
+    let (model, data, init) = linear_problem(alpha, 4);
+    let mut ls = LinearLeastSquares::default();
+    let a = run_agf(
+        &model,
+        &data,
+        &init,
+        &mut ls,
+        &AgfOptions::default(),
+        &RunContext::default(),
+    )
+    .unwrap();
+    let mut gf = GradientFlowCost::default();
+    let b = run_agf(
+        &model,
+        &data,
+        &init,
+        &mut gf,
+        &AgfOptions::default(),
+        &RunContext::default(),
+    )
+    .unwrap();
+    assert_eq!(a.rounds.len(), b.rounds.len());
+    for (ra, rb) in a.rounds.iter().zip(&b.rounds) {
+        assert!(
+            (ra.loss - rb.loss).abs() < 1e-8 * a.initial_loss,
+            "{} vs {}",
+            ra.loss,
+            rb.loss
+        );
+        assert!(rel(rb.t, ra.t) < 1e-6, "{} vs {}", rb.t, ra.t);
+        assert!(
+            rb.cost_converged,
+            "cost phase did not converge: work {}",
+            rb.cost_work
+        );
+    }
+}
+
+/// The utility gradient from one backward pass (d_out = r/n) matches central finite
+/// differences of U_i(θ) = (1/n)Σ⟨f_i(x_n; θ), r_n⟩, and Euler's identity gives κU_i.
+#[test]
+fn utility_gradient_by_finite_differences() {
+    let (n, d, c, m) = (7, 3, 2, 4);
+    let x = Mat::from_fn(n, d, |i, j| ((i * 7 + j * 3) % 5) as f64 / 5.0 - 0.4);
+    let r = Mat::from_fn(n, c, |i, j| ((i + 2 * j) % 3) as f64 - 0.9);
+    for act in [Activation::Relu, Activation::Quadratic, Activation::Linear] {
+        let model = TwoLayer::new(d, m, c, act, false);
+        let theta = normal_vec(&mut stream(1, "fd"), model.num_params(), 0.7);
+        let mut ws = model.workspace(n);
+        model.forward(&theta, x.as_ref(), &mut ws);
+        ws.d_out
+            .copy_from(&Mat::from_fn(n, c, |i, j| r[(i, j)] / n as f64));
+        let mut g = vec![0.0; model.num_params()];
+        model.backward(&theta, x.as_ref(), &mut g, &mut ws);
+        let util = |th: &[f64], i: usize| -> f64 {
+            let mut only = vec![0.0; th.len()];
+            for j in model.neuron_params(i) {
+                only[j] = th[j];
+            }
+            let f = model.predict(&only, x.as_ref());
+            (0..n)
+                .map(|a| (0..c).map(|b| f[(a, b)] * r[(a, b)]).sum::<f64>())
+                .sum::<f64>()
+                / n as f64
+        };
+        let kappa = model.homogeneity() as f64;
+        for i in 0..m {
+            let mut euler = 0.0;
+            for j in model.neuron_params(i) {
+                let h = 1e-6;
+                let (mut p, mut q) = (theta.clone(), theta.clone());
+                p[j] += h;
+                q[j] -= h;
+                let fd = (util(&p, i) - util(&q, i)) / (2.0 * h);
+                assert!(
+                    (fd - g[j]).abs() < 1e-7 * (1.0 + fd.abs()),
+                    "{act:?} neuron {i} param {j}: fd {fd} vs {}",
+                    g[j]
+                );
+                euler += theta[j] * g[j];
+            }
+            assert!(
+                (euler / kappa - util(&theta, i)).abs() < 1e-10,
+                "{act:?}: Euler identity"
+            );
+        }
+    }
+}
+
+/// The Pesme–Flammarion limit and the cosh-formula AGF agree as α → 0 (rescaled times).
+#[test]
+fn pesme_flammarion_is_the_small_alpha_limit_of_cosh_agf() {
+    let (x, y, _) = example_gaussian(&mut stream(10, "data"), 20, 5);
+    let mut errs = Vec::new();
+    for alpha in [1e-4, 1e-16, 1e-64] {
+        let rho0 = 2f64.sqrt() * alpha;
+        let pf = pesme_flammarion(x.as_ref(), &y, rho0, 50).unwrap();
+        let ch = cosh_agf(x.as_ref(), &y, alpha, 50).unwrap();
+        assert_eq!(pf.features, ch.features);
+        for (a, b) in pf.levels.iter().zip(&ch.levels) {
+            assert!((a - b).abs() < 1e-9 * pf.levels[0]);
+        }
+        errs.push(
+            pf.times
+                .iter()
+                .zip(&ch.times)
+                .map(|(a, b)| rel(*a, *b))
+                .fold(0.0, f64::max),
+        );
+    }
+    assert!(
+        errs[0] > errs[1] && errs[1] > errs[2] && errs[2] < 1e-2,
+        "{errs:?}"
+    );
+}
