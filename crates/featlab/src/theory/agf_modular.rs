@@ -110,7 +110,7 @@ mod tests {
         let x = t.build(p, &mut stream(0, "t")).unwrap();
         let data = modular_addition(&x).unwrap();
         let th = ModularTheory::new(&x);
-        let model = TwoLayer::new(2 * p, 1, p, Activation::Quadratic, false, 1.0, 1.0, (1.0, 1.0));
+        let model = TwoLayer::new(2 * p, 1, p, Activation::Quadratic, false);
         let n = data.n() as f64;
         let mut ws = model.workspace(data.n());
         let mut best = f64::NEG_INFINITY;
