@@ -460,3 +460,56 @@ impl Experiment for AgfAttentionExperiment {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_toml;
+
+    /// A small problem end to end: GF vs numerical AGF vs closed forms (D = 3, N = 8).
+    #[test]
+    fn small_attention_problem_matches_theory_and_agf() {
+        let toml = r#"
+            experiment = "agf_attention"
+            dim = 3
+            context = 8
+            heads = 4
+            eigenvalues = [1.0, 0.5, 0.25]
+            trace = 1.75
+            alpha = 1e-3
+            [train]
+            t_max = 6000.0
+            rtol = 1e-9
+            atol = 1e-13
+            record = { kind = "log", points = 400, t_min = 0.1 }
+            [agf]
+            rtol = 1e-8
+            [cost]
+            gtol = 1e-7
+            t_max = 1e4
+        "#;
+        let exp = AgfAttentionExperiment;
+        let resolved = exp.resolve(&parse_toml(toml, "test").unwrap()).unwrap();
+        let out = exp.run(&resolved, &RunContext::default()).unwrap();
+        let s = &out.summary;
+        assert_eq!(s["feature_order_agf"], json!([1, 2, 3]), "{s:?}");
+        assert_eq!(s["feature_order_identical"], json!(true));
+        let th = AttentionTheory::new(&[1.0, 0.5, 0.25], 8);
+        let lv_agf: Vec<f64> = serde_json::from_value(s["levels_agf"].clone()).unwrap();
+        for (a, b) in lv_agf.iter().zip(th.levels()) {
+            assert!((a - b).abs() <= 1e-7 * b, "AGF level {a} vs closed form {b}");
+        }
+        let v_gf: Vec<f64> = serde_json::from_value(s["values_gf"].clone()).unwrap();
+        for (a, b) in v_gf.iter().zip(th.values()) {
+            assert!((a - b).abs() <= 1e-5 * b, "GF value {a} vs m_k {b}");
+        }
+        let et = s["max_rel_time_error"].as_f64().unwrap();
+        assert!(et < 0.05, "AGF vs GF jump times: {et}");
+        let ratios: Vec<Option<f64>> = serde_json::from_value(s["gf_over_lower_bound"].clone()).unwrap();
+        assert_eq!(ratios.len(), 3);
+        for r in ratios {
+            assert!(r.unwrap() >= 1.0, "GF jumped before the lower bound: ratio {r:?}");
+        }
+        assert_eq!(s["drops"].as_array().unwrap().len(), 3);
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod agf_attention;
 pub mod agf_compare;
+pub mod agf_modular;
 pub mod train;
 
 use crate::figure::Figure;
@@ -57,7 +58,7 @@ pub trait Experiment: Sync {
 
 /// All experiment kinds.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&train::TrainExperiment, &agf_attention::AgfAttentionExperiment]
+    vec![&train::TrainExperiment, &agf_attention::AgfAttentionExperiment, &agf_modular::AgfModularExperiment]
 }
 
 /// The experiment named by the table's `experiment` key (default `train`).
