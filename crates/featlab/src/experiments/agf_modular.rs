@@ -380,34 +380,31 @@ mod tests {
         }
     }
 
-    /// p = 7, three frequencies: GF learns them in decreasing |x̂| order, and numerical
-    /// AGF agrees on the order; the order does not depend on which frequency is largest.
+    /// p = 7, three frequencies: gradient flow learns them in decreasing |x̂| order, whichever
+    /// frequency carries the largest magnitude (GF only, α = 0.05, for speed; numerical AGF
+    /// on the same problems is in the docs' sweep table).
     #[test]
     fn small_p_learns_frequencies_in_decreasing_magnitude_order() {
-        for (freqs, mags) in [("[1, 2, 3]", "[4.0, 2.0, 1.0]"), ("[1, 2, 3]", "[1.0, 2.0, 4.0]")] {
+        for (freqs, mags, want) in [("[1, 2, 3]", "[4.0, 3.0, 2.0]", [1, 2, 3]), ("[1, 2, 3]", "[2.0, 3.0, 4.0]", [3, 2, 1])] {
             let s = run(&format!(
                 r#"
                 experiment = "agf_modular"
                 p = 7
                 width = 18
-                alpha = 1e-2
+                alpha = 5e-2
+                skip_agf = true
                 template = {{ kind = "fourier", frequencies = {freqs}, magnitudes = {mags} }}
                 [train]
-                t_max = 4000.0
+                t_max = 300.0
                 rtol = 1e-7
                 record = {{ kind = "log", points = 300, t_min = 0.1 }}
-                [agf]
-                rtol = 1e-7
-                [cost]
-                gtol = 1e-7
-                t_max = 1e4
                 "#
             ));
             let theory: Vec<usize> = serde_json::from_value(s["frequency_order_theory"].clone()).unwrap();
             let gf: Vec<usize> = serde_json::from_value(s["frequency_order_gf"].clone()).unwrap();
-            assert_eq!(theory.len(), 3);
+            assert_eq!(theory, want);
             assert_eq!(gf, theory, "{s:?}");
-            assert_eq!(s["feature_order_identical"], json!(true), "{s:?}");
+            assert_eq!(s["frequency_order_gf_correct"], json!(true));
         }
     }
 }
