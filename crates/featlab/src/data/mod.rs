@@ -2,7 +2,9 @@
 
 pub mod config;
 pub mod generate;
+pub mod in_context;
 pub mod io;
+pub mod modular;
 
 pub use config::DataConfig;
 

@@ -4,6 +4,9 @@
 //! own typed config (unknown keys rejected), fills defaults ("resolves"), runs, and returns
 //! a [`RunOutput`] that the output writer turns into the files of the run contract.
 
+pub mod agf_attention;
+pub mod agf_compare;
+pub mod agf_modular;
 pub mod exact_linear_1d;
 pub mod nfa;
 pub mod rfm;
@@ -69,6 +72,8 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &nfa::NfaExperiment,
         &rfm::RfmExperiment,
         &crate::theory::agf::experiment::AgfExperiment,
+        &agf_attention::AgfAttentionExperiment,
+        &agf_modular::AgfModularExperiment,
     ]
 }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod deep_linear;
 pub mod diagonal;
 pub mod layered;
+pub mod linear_attention;
 pub mod loss;
 pub mod mlp;
 pub mod parametrization;
