@@ -15,6 +15,7 @@
 //!   t_k ≥ t_{k−1} + √3/(Nλ_k² ρ_max(t_{k−1})) evaluated on the GF run.
 //! * `alpha_series`: the same init direction at several α (t_max scaled by α_default/α);
 //!   per α the AGF-vs-GF errors and the GF/lower-bound ratios.
+#![allow(clippy::needless_range_loop, clippy::useless_vec)] // index-heavy numeric kernels (shapes in comments)
 
 use super::agf_compare::{drops_json, match_drops, max_errors, step_series, value_at, Staircase};
 use super::{param_arrays, CsvTable, Experiment, RunOutput};

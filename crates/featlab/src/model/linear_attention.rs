@@ -23,6 +23,7 @@
 //!
 //! [`population_loss_and_grad`] is the exact population loss for x_n, x_{N+1} ~ N(0, Σ)
 //! and task vector w ~ N(0, I_D) (AGF digest §7.2), with its gradient in (v, K, Q).
+#![allow(clippy::needless_range_loop, clippy::useless_vec)] // index-heavy numeric kernels (shapes in comments)
 
 use super::{layout, Model, NeuronSum, ParamBlock, Workspace};
 use crate::linalg::{matmul, view, view_mut};

@@ -15,6 +15,7 @@
 //! * Jump-time lower bound: a dormant head of norm ρ at t_{k−1} grows at most like
 //!   dρ/dt = 3 ρ² Ū*_k, which blows up after `√3 / (N λ_k² ρ)`:
 //!   `t_k ≥ t_{k−1} + √3 / (N λ_k² max_{dormant h} ‖θ_h(t_{k−1})‖)`.
+#![allow(clippy::needless_range_loop, clippy::useless_vec)] // index-heavy numeric kernels (shapes in comments)
 
 /// Closed forms for one covariance spectrum and context length.
 #[derive(Debug, Clone, PartialEq)]

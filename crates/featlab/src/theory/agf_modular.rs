@@ -17,6 +17,7 @@
 //! * Jump time from a neuron of norm ρ at the utility maximiser:
 //!   `τ_k = (1/ρ − 1) / (3 Ū*_k)` (norm reaches 1); from a Gaussian init (ρ ≈ √2 α) it is a
 //!   lower bound, the first GF drop comes ~2–2.6× later (digest §7.3).
+#![allow(clippy::needless_range_loop, clippy::useless_vec)] // index-heavy numeric kernels (shapes in comments)
 
 use crate::data::modular::{magnitudes, pair_energies};
 
