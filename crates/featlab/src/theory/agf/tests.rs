@@ -374,5 +374,8 @@ points = 2001
     let el = s["max_rel_loss_error"].as_f64().unwrap();
     assert!(et < 0.09 && el < 0.03, "time {et}, level {el}");
     assert!(out.arrays.iter().any(|(p, _)| p == "data/x.npy"));
-    assert!(out.trajectory.columns.contains(&"loss_agf_theory".to_string()));
+    assert!(out
+        .trajectory
+        .columns
+        .contains(&"loss_agf_theory".to_string()));
 }
