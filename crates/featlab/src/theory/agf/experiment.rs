@@ -755,19 +755,35 @@ impl Experiment for AgfExperiment {
             .map(|(k, _)| k + 1)
             .collect();
         if !ties.is_empty() {
-            out.notes.push(format!("AGF rounds {ties:?} had simultaneous or near-simultaneous activations (see agf_rounds[].near_ties); their order is fragile."));
-        }
-        if m.max_t > 0.05 {
             out.notes.push(format!(
-                "AGF vs GF jump times differ by up to {:.2}% (> 5%) at α = {alpha:e}.",
-                100.0 * m.max_t
+                "AGF rounds {ties:?} had simultaneous or near-simultaneous activations (agf_rounds[].near_ties: other neurons within agf.near_tie_rtol of their threshold); which neuron carries the feature is then fragile."
             ));
         }
-        if m.max_l > 0.01 {
+        let missing: Vec<usize> = m
+            .drops
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.t_gf.is_none())
+            .map(|(k, _)| k + 1)
+            .collect();
+        if !missing.is_empty() {
             out.notes.push(format!(
-                "AGF vs GF plateau levels differ by up to {:.2}% (> 1%).",
-                100.0 * m.max_l
+                "AGF rounds {missing:?} have no matching drop in the gradient-flow loss by t = {:.4e} (GF never crosses the midpoint between the AGF levels): AGF and GF disagree qualitatively there.",
+                t.last().copied().unwrap_or(0.0)
             ));
+        } else {
+            if m.max_t > 0.05 {
+                out.notes.push(format!(
+                    "AGF vs GF jump times differ by up to {:.2}% (> 5%) at α = {alpha:e}.",
+                    100.0 * m.max_t
+                ));
+            }
+            if m.max_l > 0.01 {
+                out.notes.push(format!(
+                    "AGF vs GF plateau levels differ by up to {:.2}% (> 1%).",
+                    100.0 * m.max_l
+                ));
+            }
         }
         if !cfg.description.is_empty() {
             out.notes.push(cfg.description.clone());
