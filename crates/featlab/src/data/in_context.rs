@@ -27,14 +27,22 @@ use faer::Mat;
 pub fn random_covariance(rng: &mut Rng, eigenvalues: &[f64]) -> Result<Mat<f64>> {
     let d = eigenvalues.len();
     if d == 0 {
-        return Err(Error::config("data.eigenvalues", "needs at least one eigenvalue"));
+        return Err(Error::config(
+            "data.eigenvalues",
+            "needs at least one eigenvalue",
+        ));
     }
     if let Some(l) = eigenvalues.iter().find(|l| !(l.is_finite() && **l >= 0.0)) {
-        return Err(Error::config("data.eigenvalues", format!("eigenvalues must be finite and ≥ 0, got {l}")));
+        return Err(Error::config(
+            "data.eigenvalues",
+            format!("eigenvalues must be finite and ≥ 0, got {l}"),
+        ));
     }
     let g = normal_vec(rng, d * d, 1.0);
     let (q, _, _) = thin_svd(crate::linalg::view(&g, d, d))?;
-    Ok(Mat::from_fn(d, d, |a, b| (0..d).map(|j| q[(a, j)] * eigenvalues[j] * q[(b, j)]).sum()))
+    Ok(Mat::from_fn(d, d, |a, b| {
+        (0..d).map(|j| q[(a, j)] * eigenvalues[j] * q[(b, j)]).sum()
+    }))
 }
 
 /// Eigenvalues λ_j sorted in decreasing order and matching eigenvectors (columns) of Σ.
@@ -42,7 +50,10 @@ pub fn principal_components(sigma: faer::MatRef<'_, f64>) -> Result<(Vec<f64>, M
     let (u, l) = sym_eig(sigma)?;
     let d = l.len();
     let order: Vec<usize> = (0..d).rev().collect();
-    Ok((order.iter().map(|&j| l[j]).collect(), Mat::from_fn(d, d, |a, b| u[(a, order[b])])))
+    Ok((
+        order.iter().map(|&j| l[j]).collect(),
+        Mat::from_fn(d, d, |a, b| u[(a, order[b])]),
+    ))
 }
 
 fn row_layout(dim: usize, context: usize) -> usize {
@@ -50,7 +61,12 @@ fn row_layout(dim: usize, context: usize) -> usize {
 }
 
 /// `n` i.i.d. sequences of context length `context` with x ~ N(0, Σ), w ~ N(0, I).
-pub fn sample_sequences(rng: &mut Rng, sigma: faer::MatRef<'_, f64>, context: usize, n: usize) -> Result<Dataset> {
+pub fn sample_sequences(
+    rng: &mut Rng,
+    sigma: faer::MatRef<'_, f64>,
+    context: usize,
+    n: usize,
+) -> Result<Dataset> {
     let d = sigma.nrows();
     let root = psd_pow(sigma, 0.5)?;
     let width = row_layout(d, context);
@@ -60,7 +76,9 @@ pub fn sample_sequences(rng: &mut Rng, sigma: faer::MatRef<'_, f64>, context: us
         let w = normal_vec(rng, d, 1.0);
         for t in 0..=context {
             let z = normal_vec(rng, d, 1.0);
-            let xt: Vec<f64> = (0..d).map(|a| (0..d).map(|b| root[(a, b)] * z[b]).sum()).collect();
+            let xt: Vec<f64> = (0..d)
+                .map(|a| (0..d).map(|b| root[(a, b)] * z[b]).sum())
+                .collect();
             let yt: f64 = xt.iter().zip(&w).map(|(a, b)| a * b).sum();
             let base = t * (d + 1);
             for a in 0..d {
@@ -80,7 +98,10 @@ pub fn sample_sequences(rng: &mut Rng, sigma: faer::MatRef<'_, f64>, context: us
 /// (module docs).
 pub fn population_sequences(sigma: faer::MatRef<'_, f64>, context: usize) -> Result<Dataset> {
     if context == 0 {
-        return Err(Error::config("data.context", "context length N must be ≥ 1"));
+        return Err(Error::config(
+            "data.context",
+            "context length N must be ≥ 1",
+        ));
     }
     let (lam, e) = principal_components(sigma)?;
     let d = lam.len();
@@ -88,7 +109,10 @@ pub fn population_sequences(sigma: faer::MatRef<'_, f64>, context: usize) -> Res
     let tr: f64 = lam.iter().sum();
     let n = d * d + 1;
     let nf = n as f64;
-    let p: Vec<f64> = lam.iter().map(|&l| nn * (nn + 1.0) * l * l + nn * tr * l).collect();
+    let p: Vec<f64> = lam
+        .iter()
+        .map(|&l| nn * (nn + 1.0) * l * l + nn * tr * l)
+        .collect();
     let width = row_layout(d, context);
     let mut x = Mat::zeros(n, width);
     let mut y = Mat::zeros(n, 1);
@@ -110,7 +134,13 @@ pub fn population_sequences(sigma: faer::MatRef<'_, f64>, context: usize) -> Res
     }
     let explained: f64 = lam
         .iter()
-        .map(|&l| if l > 0.0 { nn * l * l / ((nn + 1.0) * l + tr) } else { 0.0 })
+        .map(|&l| {
+            if l > 0.0 {
+                nn * l * l / ((nn + 1.0) * l + tr)
+            } else {
+                0.0
+            }
+        })
         .sum();
     y[(n - 1, 0)] = (nf * (tr - explained).max(0.0)).sqrt();
     Dataset::new(x, y)

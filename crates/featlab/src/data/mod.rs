@@ -3,8 +3,8 @@
 pub mod config;
 pub mod generate;
 pub mod in_context;
-pub mod modular;
 pub mod io;
+pub mod modular;
 
 pub use config::DataConfig;
 

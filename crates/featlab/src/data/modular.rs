@@ -44,7 +44,10 @@ impl Template {
     /// The mean-centred template vector x ∈ R^p.
     pub fn build(&self, p: usize, rng: &mut Rng) -> Result<Vec<f64>> {
         if p < 2 {
-            return Err(Error::config("data.p", format!("the modulus p must be ≥ 2, got {p}")));
+            return Err(Error::config(
+                "data.p",
+                format!("the modulus p must be ≥ 2, got {p}"),
+            ));
         }
         let mut x = match self {
             Template::OneHot => {
@@ -52,24 +55,40 @@ impl Template {
                 x[0] = 1.0;
                 x
             }
-            Template::Fourier { frequencies, magnitudes } => {
+            Template::Fourier {
+                frequencies,
+                magnitudes,
+            } => {
                 if frequencies.len() != magnitudes.len() || frequencies.is_empty() {
                     return Err(Error::config(
                         "data.template.magnitudes",
-                        format!("needs one magnitude per frequency ({} frequencies, {} magnitudes)", frequencies.len(), magnitudes.len()),
+                        format!(
+                            "needs one magnitude per frequency ({} frequencies, {} magnitudes)",
+                            frequencies.len(),
+                            magnitudes.len()
+                        ),
                     ));
                 }
                 let mut seen = vec![false; p / 2 + 1];
                 for &k in frequencies {
                     if k == 0 || k > p / 2 {
-                        return Err(Error::config("data.template.frequencies", format!("frequency {k} is outside 1..=⌊p/2⌋ = 1..={}", p / 2)));
+                        return Err(Error::config(
+                            "data.template.frequencies",
+                            format!("frequency {k} is outside 1..=⌊p/2⌋ = 1..={}", p / 2),
+                        ));
                     }
                     if std::mem::replace(&mut seen[k], true) {
-                        return Err(Error::config("data.template.frequencies", format!("frequency {k} is listed twice")));
+                        return Err(Error::config(
+                            "data.template.frequencies",
+                            format!("frequency {k} is listed twice"),
+                        ));
                     }
                 }
                 if let Some(m) = magnitudes.iter().find(|m| !m.is_finite()) {
-                    return Err(Error::config("data.template.magnitudes", format!("must be finite, got {m}")));
+                    return Err(Error::config(
+                        "data.template.magnitudes",
+                        format!("must be finite, got {m}"),
+                    ));
                 }
                 let pf = p as f64;
                 (0..p)
@@ -79,7 +98,8 @@ impl Template {
                             .zip(magnitudes)
                             .map(|(&k, &a)| {
                                 let w = if 2 * k == p { 1.0 } else { 2.0 };
-                                w * a / pf * (2.0 * std::f64::consts::PI * (k * n) as f64 / pf).cos()
+                                w * a / pf
+                                    * (2.0 * std::f64::consts::PI * (k * n) as f64 / pf).cos()
                             })
                             .sum()
                     })
@@ -87,7 +107,10 @@ impl Template {
             }
             Template::Gaussian { scale } => {
                 if !(scale.is_finite() && *scale > 0.0) {
-                    return Err(Error::config("data.template.scale", format!("must be finite and > 0, got {scale}")));
+                    return Err(Error::config(
+                        "data.template.scale",
+                        format!("must be finite and > 0, got {scale}"),
+                    ));
                 }
                 normal_vec(rng, p, *scale)
             }
@@ -149,7 +172,11 @@ pub fn pair_energies(x: &[f64]) -> Vec<f64> {
 
 /// |x̂[k]| for k = 0..=⌊p/2⌋.
 pub fn magnitudes(x: &[f64]) -> Vec<f64> {
-    dft(x).iter().take(x.len() / 2 + 1).map(|(re, im)| re.hypot(*im)).collect()
+    dft(x)
+        .iter()
+        .take(x.len() / 2 + 1)
+        .map(|(re, im)| re.hypot(*im))
+        .collect()
 }
 
 #[cfg(test)]
@@ -160,7 +187,10 @@ mod tests {
     #[test]
     fn fourier_template_has_the_requested_spectrum() {
         for p in [7usize, 20, 23] {
-            let t = Template::Fourier { frequencies: vec![1, 3], magnitudes: vec![10.0, 5.0] };
+            let t = Template::Fourier {
+                frequencies: vec![1, 3],
+                magnitudes: vec![10.0, 5.0],
+            };
             let x = t.build(p, &mut stream(0, "t")).unwrap();
             let m = magnitudes(&x);
             for (k, mk) in m.iter().enumerate() {
@@ -180,7 +210,9 @@ mod tests {
 
     #[test]
     fn dataset_is_modular_addition_of_shifts() {
-        let x = Template::Gaussian { scale: 1.0 }.build(5, &mut stream(1, "t")).unwrap();
+        let x = Template::Gaussian { scale: 1.0 }
+            .build(5, &mut stream(1, "t"))
+            .unwrap();
         assert!(x.iter().sum::<f64>().abs() < 1e-12);
         let d = modular_addition(&x).unwrap();
         assert_eq!((d.n(), d.d(), d.c()), (25, 10, 5));
@@ -197,10 +229,25 @@ mod tests {
 
     #[test]
     fn bad_templates_are_config_errors() {
-        let bad = Template::Fourier { frequencies: vec![1, 9], magnitudes: vec![1.0, 2.0] };
-        assert!(matches!(bad.build(11, &mut stream(0, "t")), Err(Error::Config { .. })));
-        let bad = Template::Fourier { frequencies: vec![1], magnitudes: vec![1.0, 2.0] };
-        assert!(matches!(bad.build(11, &mut stream(0, "t")), Err(Error::Config { .. })));
-        assert!(matches!(Template::OneHot.build(1, &mut stream(0, "t")), Err(Error::Config { .. })));
+        let bad = Template::Fourier {
+            frequencies: vec![1, 9],
+            magnitudes: vec![1.0, 2.0],
+        };
+        assert!(matches!(
+            bad.build(11, &mut stream(0, "t")),
+            Err(Error::Config { .. })
+        ));
+        let bad = Template::Fourier {
+            frequencies: vec![1],
+            magnitudes: vec![1.0, 2.0],
+        };
+        assert!(matches!(
+            bad.build(11, &mut stream(0, "t")),
+            Err(Error::Config { .. })
+        ));
+        assert!(matches!(
+            Template::OneHot.build(1, &mut stream(0, "t")),
+            Err(Error::Config { .. })
+        ));
     }
 }

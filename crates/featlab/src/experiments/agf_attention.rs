@@ -19,7 +19,9 @@
 use super::agf_compare::{drops_json, match_drops, max_errors, step_series, value_at, Staircase};
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::config::{from_table, to_table};
-use crate::data::in_context::{population_sequences, principal_components, random_covariance, sample_sequences};
+use crate::data::in_context::{
+    population_sequences, principal_components, random_covariance, sample_sequences,
+};
 use crate::data::Dataset;
 use crate::figure::{LinePlot, RefLine, Scale, Series};
 use crate::linalg::{norm2, singular_values};
@@ -122,20 +124,46 @@ pub struct AgfAttentionExperiment;
 impl AgfAttentionConfig {
     fn validate(&self) -> Result<()> {
         if self.dim == 0 || self.context == 0 || self.heads == 0 {
-            return Err(Error::config("dim", format!("dim, context and heads must be ≥ 1 (got {}, {}, {})", self.dim, self.context, self.heads)));
+            return Err(Error::config(
+                "dim",
+                format!(
+                    "dim, context and heads must be ≥ 1 (got {}, {}, {})",
+                    self.dim, self.context, self.heads
+                ),
+            ));
         }
         if self.eigenvalues.len() != self.dim {
-            return Err(Error::config("eigenvalues", format!("needs dim = {} eigenvalues, got {}", self.dim, self.eigenvalues.len())));
+            return Err(Error::config(
+                "eigenvalues",
+                format!(
+                    "needs dim = {} eigenvalues, got {}",
+                    self.dim,
+                    self.eigenvalues.len()
+                ),
+            ));
         }
-        if self.eigenvalues.iter().any(|l| !(l.is_finite() && *l >= 0.0)) || self.eigenvalues.iter().all(|l| *l == 0.0) {
-            return Err(Error::config("eigenvalues", "must be finite, ≥ 0 and not all zero"));
+        if self
+            .eigenvalues
+            .iter()
+            .any(|l| !(l.is_finite() && *l >= 0.0))
+            || self.eigenvalues.iter().all(|l| *l == 0.0)
+        {
+            return Err(Error::config(
+                "eigenvalues",
+                "must be finite, ≥ 0 and not all zero",
+            ));
         }
         if let Some(t) = self.trace {
             if !(t.is_finite() && t > 0.0) {
-                return Err(Error::config("trace", format!("must be finite and > 0, got {t}")));
+                return Err(Error::config(
+                    "trace",
+                    format!("must be finite and > 0, got {t}"),
+                ));
             }
         }
-        for (key, a) in std::iter::once(("alpha", self.alpha)).chain(self.alpha_series.iter().map(|a| ("alpha_series", *a))) {
+        for (key, a) in std::iter::once(("alpha", self.alpha))
+            .chain(self.alpha_series.iter().map(|a| ("alpha_series", *a)))
+        {
             if !(a.is_finite() && a > 0.0 && a < 0.1) {
                 return Err(Error::config(key, format!("initial scales must be in (0, 0.1) (the small-init regime of AGF), got {a}")));
             }
@@ -164,13 +192,17 @@ struct AttentionObserver {
 
 impl Observer for AttentionObserver {
     fn columns(&self) -> Vec<String> {
-        let mut c: Vec<String> = (0..self.model.heads).map(|h| format!("norm_head{h}")).collect();
+        let mut c: Vec<String> = (0..self.model.heads)
+            .map(|h| format!("norm_head{h}"))
+            .collect();
         c.extend((1..=self.model.dim).map(|j| format!("sv{j}")));
         c.extend((1..=self.model.dim).map(|j| format!("m_pc{j}")));
         c
     }
     fn observe(&mut self, _t: f64, params: &[f64], _p: &mut Problem<'_>) -> Result<Vec<f64>> {
-        let mut out: Vec<f64> = (0..self.model.heads).map(|h| head_norm(&self.model, params, h)).collect();
+        let mut out: Vec<f64> = (0..self.model.heads)
+            .map(|h| head_norm(&self.model, params, h))
+            .collect();
         let m = self.model.end_to_end(params);
         out.extend(singular_values(m.as_ref())?);
         out.extend(pc_values(&m, &self.pcs));
@@ -179,20 +211,36 @@ impl Observer for AttentionObserver {
 }
 
 fn head_norm(model: &LinearAttention, params: &[f64], h: usize) -> f64 {
-    norm2(&model.neuron_params(h).iter().map(|&j| params[j]).collect::<Vec<_>>())
+    norm2(
+        &model
+            .neuron_params(h)
+            .iter()
+            .map(|&j| params[j])
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// e_jᵀ M e_j for each principal component j.
 fn pc_values(m: &Mat<f64>, pcs: &Mat<f64>) -> Vec<f64> {
     let d = m.nrows();
-    (0..d).map(|j| (0..d).flat_map(|a| (0..d).map(move |b| (a, b))).map(|(a, b)| pcs[(a, j)] * m[(a, b)] * pcs[(b, j)]).sum()).collect()
+    (0..d)
+        .map(|j| {
+            (0..d)
+                .flat_map(|a| (0..d).map(move |b| (a, b)))
+                .map(|(a, b)| pcs[(a, j)] * m[(a, b)] * pcs[(b, j)])
+                .sum()
+        })
+        .collect()
 }
 
 /// The PC (1-based) that a head's key/query direction aligns with: argmax_j |e_jᵀk̄|·|e_jᵀq̄|.
 fn head_feature(model: &LinearAttention, params: &[f64], h: usize, pcs: &Mat<f64>) -> usize {
     let (_, k, q) = model.split(params);
     let d = model.dim;
-    let (nk, nq) = ((0..d).map(|a| k[(h, a)].powi(2)).sum::<f64>().sqrt(), (0..d).map(|a| q[(h, a)].powi(2)).sum::<f64>().sqrt());
+    let (nk, nq) = (
+        (0..d).map(|a| k[(h, a)].powi(2)).sum::<f64>().sqrt(),
+        (0..d).map(|a| q[(h, a)].powi(2)).sum::<f64>().sqrt(),
+    );
     (0..d)
         .map(|j| {
             let ck: f64 = (0..d).map(|a| pcs[(a, j)] * k[(h, a)]).sum::<f64>() / nk;
@@ -216,7 +264,15 @@ struct AlphaRun {
     stairs: Staircase,
 }
 
-fn run_alpha(cfg: &AgfAttentionConfig, model: &LinearAttention, data: &Dataset, pcs: &Mat<f64>, direction: &[f64], alpha: f64, ctx: &RunContext<'_>) -> Result<AlphaRun> {
+fn run_alpha(
+    cfg: &AgfAttentionConfig,
+    model: &LinearAttention,
+    data: &Dataset,
+    pcs: &Mat<f64>,
+    direction: &[f64],
+    alpha: f64,
+    ctx: &RunContext<'_>,
+) -> Result<AlphaRun> {
     let init: Vec<f64> = direction.iter().map(|g| alpha * g).collect();
     let scale = cfg.alpha / alpha;
     let mut tc = cfg.train.clone();
@@ -229,7 +285,13 @@ fn run_alpha(cfg: &AgfAttentionConfig, model: &LinearAttention, data: &Dataset, 
     let agf = run_agf(model, data, &init, &mut cost, &ao, ctx)?;
     let agf_seconds = start.elapsed().as_secs_f64();
     let mut problem = Problem::new(model, data, Loss::Mse, 0.0, ctx.par);
-    let mut observers: Vec<Box<dyn Observer>> = vec![Box::new(LossObserver), Box::new(AttentionObserver { model: model.clone(), pcs: pcs.clone() })];
+    let mut observers: Vec<Box<dyn Observer>> = vec![
+        Box::new(LossObserver),
+        Box::new(AttentionObserver {
+            model: model.clone(),
+            pcs: pcs.clone(),
+        }),
+    ];
     let mut stepper = tc.stepper(init.clone(), stream(cfg.seed, "batches"))?;
     tc.record = super::agf_compare::refined_schedule(&tc, &agf.jump_times())?;
     let opts = tc.run_options()?;
@@ -241,9 +303,21 @@ fn run_alpha(cfg: &AgfAttentionConfig, model: &LinearAttention, data: &Dataset, 
         initial_loss: agf.initial_loss,
         times: agf.jump_times(),
         levels: agf.rounds.iter().map(|r| r.loss).collect(),
-        features: agf.rounds.iter().map(|r| head_feature(model, &r.params, r.activated[0], pcs)).collect(),
+        features: agf
+            .rounds
+            .iter()
+            .map(|r| head_feature(model, &r.params, r.activated[0], pcs))
+            .collect(),
     };
-    Ok(AlphaRun { alpha, init, gf, gf_seconds, agf, agf_seconds, stairs })
+    Ok(AlphaRun {
+        alpha,
+        init,
+        gf,
+        gf_seconds,
+        agf,
+        agf_seconds,
+        stairs,
+    })
 }
 
 /// PCs (1-based) in the order GF learns them: first time e_jᵀ M e_j reaches m_j/2.
@@ -252,13 +326,19 @@ fn gf_feature_times(traj: &train::Trajectory, values: &[f64]) -> Vec<Option<f64>
     (0..values.len())
         .map(|j| {
             let m = traj.column(&format!("m_pc{}", j + 1)).unwrap_or_default();
-            (0..t.len()).find(|&i| m[i] >= 0.5 * values[j]).map(|i| t[i])
+            (0..t.len())
+                .find(|&i| m[i] >= 0.5 * values[j])
+                .map(|i| t[i])
         })
         .collect()
 }
 
 fn order_of(times: &[Option<f64>]) -> Vec<usize> {
-    let mut idx: Vec<(usize, f64)> = times.iter().enumerate().filter_map(|(j, t)| t.map(|t| (j + 1, t))).collect();
+    let mut idx: Vec<(usize, f64)> = times
+        .iter()
+        .enumerate()
+        .filter_map(|(j, t)| t.map(|t| (j + 1, t)))
+        .collect();
     idx.sort_by(|a, b| a.1.total_cmp(&b.1));
     idx.into_iter().map(|x| x.0).collect()
 }
@@ -286,23 +366,45 @@ impl Experiment for AgfAttentionExperiment {
         let (lam_sorted, pcs) = principal_components(sigma.as_ref())?;
         let data = match cfg.mode {
             AttentionMode::Population => population_sequences(sigma.as_ref(), cfg.context)?,
-            AttentionMode::Sampled => sample_sequences(&mut stream(cfg.seed, "data"), sigma.as_ref(), cfg.context, cfg.samples)?,
+            AttentionMode::Sampled => sample_sequences(
+                &mut stream(cfg.seed, "data"),
+                sigma.as_ref(),
+                cfg.context,
+                cfg.samples,
+            )?,
         };
         let model = LinearAttention::new(cfg.dim, cfg.context, cfg.heads);
         // init direction: v = |g|, k, q = g (× α per run)
         let mut rng = stream(cfg.seed, "init");
-        let direction: Vec<f64> = (0..model.num_params()).map(|j| if j < cfg.heads { normal(&mut rng).abs() } else { normal(&mut rng) }).collect();
+        let direction: Vec<f64> = (0..model.num_params())
+            .map(|j| {
+                if j < cfg.heads {
+                    normal(&mut rng).abs()
+                } else {
+                    normal(&mut rng)
+                }
+            })
+            .collect();
         let theory = AttentionTheory::new(&lam_sorted, cfg.context);
         let values = theory.values();
         let levels = theory.levels();
 
         let main = run_alpha(&cfg, &model, &data, &pcs, &direction, cfg.alpha, ctx)?;
-        let mut out = RunOutput { config: resolved.clone(), seed: cfg.seed, ..Default::default() };
-        out.arrays.push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
-        out.arrays.push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
-        out.arrays.push(("data/sigma.npy".into(), NdArray::from_mat(sigma.as_ref())));
-        out.arrays.extend(param_arrays(&model, &main.init, "params/init"));
-        out.arrays.extend(param_arrays(&model, &main.gf.final_params, "params/final"));
+        let mut out = RunOutput {
+            config: resolved.clone(),
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        out.arrays
+            .push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
+        out.arrays
+            .push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
+        out.arrays
+            .push(("data/sigma.npy".into(), NdArray::from_mat(sigma.as_ref())));
+        out.arrays
+            .extend(param_arrays(&model, &main.init, "params/init"));
+        out.arrays
+            .extend(param_arrays(&model, &main.gf.final_params, "params/final"));
 
         let traj = &main.gf.trajectory;
         let t = traj.column("t").unwrap_or_default();
@@ -318,16 +420,22 @@ impl Experiment for AgfAttentionExperiment {
         // Jump-time lower bounds on the GF run: t_k ≥ t_{k−1} + √3/(Nλ_k² ρ_max(t_{k−1})),
         // ρ_max over heads still dormant (norm < 0.1) at the previous GF drop time.
         let cross = crate::analysis::midpoint_crossings(&t, &loss, &levels);
-        let head_cols: Vec<Vec<f64>> = (0..cfg.heads).map(|h| traj.column(&format!("norm_head{h}")).unwrap_or_default()).collect();
+        let head_cols: Vec<Vec<f64>> = (0..cfg.heads)
+            .map(|h| traj.column(&format!("norm_head{h}")).unwrap_or_default())
+            .collect();
         let mut bounds = Vec::new();
         let mut t_prev = Some(0.0);
-        for k in 0..cfg.dim {
+        for (k, cross_k) in cross.iter().enumerate().take(cfg.dim) {
             let b = t_prev.and_then(|tp| {
-                let rho = head_cols.iter().map(|c| value_at(&t, c, tp)).filter(|r| *r < 0.1).fold(0.0f64, f64::max);
+                let rho = head_cols
+                    .iter()
+                    .map(|c| value_at(&t, c, tp))
+                    .filter(|r| *r < 0.1)
+                    .fold(0.0f64, f64::max);
                 (rho > 0.0).then(|| theory.jump_lower_bound(k, tp, rho))
             });
             bounds.push(b);
-            t_prev = cross[k];
+            t_prev = *cross_k;
         }
 
         let s = &mut out.summary;
@@ -336,31 +444,72 @@ impl Experiment for AgfAttentionExperiment {
         s.insert("max_rel_loss_error".into(), json!(el));
         s.insert("agf_seconds".into(), json!(main.agf_seconds));
         s.insert("gf_seconds".into(), json!(main.gf_seconds));
-        s.insert("agf_gf_time_ratio".into(), json!(main.agf_seconds / main.gf_seconds.max(1e-12)));
+        s.insert(
+            "agf_gf_time_ratio".into(),
+            json!(main.agf_seconds / main.gf_seconds.max(1e-12)),
+        );
         s.insert("agf_stop".into(), json!(main.agf.stop));
         s.insert("agf_rounds".into(), json!(main.agf.rounds.len()));
         s.insert(
             "agf_work".into(),
             json!(main.agf.rounds.iter().map(|r| json!({"utility_steps": r.utility_steps, "utility_evals": r.utility_evals, "cost_work": r.cost_work, "cost_converged": r.cost_converged})).collect::<Vec<_>>()),
         );
-        s.insert("agf_near_ties".into(), json!(main.agf.rounds.iter().map(|r| r.near_ties.clone()).collect::<Vec<_>>()));
-        s.insert("agf_activated_heads".into(), json!(main.agf.rounds.iter().map(|r| r.activated.clone()).collect::<Vec<_>>()));
+        s.insert(
+            "agf_near_ties".into(),
+            json!(main
+                .agf
+                .rounds
+                .iter()
+                .map(|r| r.near_ties.clone())
+                .collect::<Vec<_>>()),
+        );
+        s.insert(
+            "agf_activated_heads".into(),
+            json!(main
+                .agf
+                .rounds
+                .iter()
+                .map(|r| r.activated.clone())
+                .collect::<Vec<_>>()),
+        );
         s.insert("eigenvalues".into(), json!(lam_sorted));
         s.insert("levels_theory".into(), json!(levels));
         s.insert("levels_agf".into(), json!(main.agf.levels()));
-        s.insert("level_rel_error_agf_vs_theory".into(), json!(main.agf.levels().iter().zip(&levels).map(|(a, b)| (a - b).abs() / b).collect::<Vec<_>>()));
+        s.insert(
+            "level_rel_error_agf_vs_theory".into(),
+            json!(main
+                .agf
+                .levels()
+                .iter()
+                .zip(&levels)
+                .map(|(a, b)| (a - b).abs() / b)
+                .collect::<Vec<_>>()),
+        );
         s.insert("values_theory".into(), json!(values));
         s.insert("values_gf".into(), json!(values_gf));
-        s.insert("singular_values_gf".into(), json!(singular_values(m_final.as_ref())?));
+        s.insert(
+            "singular_values_gf".into(),
+            json!(singular_values(m_final.as_ref())?),
+        );
         s.insert("feature_order_theory".into(), json!(order_theory));
         s.insert("feature_order_gf".into(), json!(order_gf));
         s.insert("feature_order_agf".into(), json!(main.stairs.features));
-        s.insert("feature_order_identical".into(), json!(order_gf == main.stairs.features && order_gf == order_theory[..order_gf.len()]));
+        s.insert(
+            "feature_order_identical".into(),
+            json!(order_gf == main.stairs.features && order_gf == order_theory[..order_gf.len()]),
+        );
         s.insert("drop_times_gf_theory_levels".into(), json!(cross));
         s.insert("jump_lower_bounds".into(), json!(bounds));
         s.insert(
             "gf_over_lower_bound".into(),
-            json!(cross.iter().zip(&bounds).map(|(c, b)| match (c, b) { (Some(c), Some(b)) => Some(c / b), _ => None }).collect::<Vec<_>>()),
+            json!(cross
+                .iter()
+                .zip(&bounds)
+                .map(|(c, b)| match (c, b) {
+                    (Some(c), Some(b)) => Some(c / b),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()),
         );
         s.insert("final_loss_gf".into(), json!(loss.last()));
 
@@ -369,14 +518,32 @@ impl Experiment for AgfAttentionExperiment {
         let mut alphas = cfg.alpha_series.clone();
         alphas.sort_by(|a, b| b.total_cmp(a));
         for &a in &alphas {
-            let r = if a == cfg.alpha { None } else { Some(run_alpha(&cfg, &model, &data, &pcs, &direction, a, ctx)?) };
+            let r = if a == cfg.alpha {
+                None
+            } else {
+                Some(run_alpha(&cfg, &model, &data, &pcs, &direction, a, ctx)?)
+            };
             let r = r.as_ref().unwrap_or(&main);
             let rt = r.gf.trajectory.column("t").unwrap_or_default();
             let rl = r.gf.trajectory.column("loss").unwrap_or_default();
             let d = match_drops(&r.stairs, &rt, &rl);
             let (et, el) = max_errors(&d, 1e-12);
-            let first_lb = theory.jump_lower_bound(0, 0.0, r.agf.init_norms.iter().cloned().fold(0.0, f64::max));
-            series_rows.push((r.alpha, et, el, d.iter().filter(|x| x.t_gf.is_some()).count(), d.len(), first_lb, d.first().and_then(|x| x.t_gf), r.agf_seconds, r.gf_seconds));
+            let first_lb = theory.jump_lower_bound(
+                0,
+                0.0,
+                r.agf.init_norms.iter().cloned().fold(0.0, f64::max),
+            );
+            series_rows.push((
+                r.alpha,
+                et,
+                el,
+                d.iter().filter(|x| x.t_gf.is_some()).count(),
+                d.len(),
+                first_lb,
+                d.first().and_then(|x| x.t_gf),
+                r.agf_seconds,
+                r.gf_seconds,
+            ));
         }
         if !series_rows.is_empty() {
             s.insert(
@@ -388,32 +555,75 @@ impl Experiment for AgfAttentionExperiment {
             );
             out.tables.push(CsvTable {
                 name: "alpha_series".into(),
-                columns: ["alpha", "max_rel_time_error", "max_rel_loss_error", "first_jump_gf_over_lower_bound"].iter().map(|c| c.to_string()).collect(),
+                columns: [
+                    "alpha",
+                    "max_rel_time_error",
+                    "max_rel_loss_error",
+                    "first_jump_gf_over_lower_bound",
+                ]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
                 values: vec![
                     series_rows.iter().map(|r| r.0).collect(),
                     series_rows.iter().map(|r| r.1).collect(),
                     series_rows.iter().map(|r| r.2).collect(),
-                    series_rows.iter().map(|r| r.6.map(|g| g / r.5).unwrap_or(f64::NAN)).collect(),
+                    series_rows
+                        .iter()
+                        .map(|r| r.6.map(|g| g / r.5).unwrap_or(f64::NAN))
+                        .collect(),
                 ],
             });
-            let mut p = LinePlot::new("AGF vs gradient flow: error against initial scale", "α", "relative error").scales(Scale::Log, Scale::Log);
-            p.series.push(Series::line("max |t_agf − t_gf|/t_gf", series_rows.iter().map(|r| r.0).collect(), series_rows.iter().map(|r| r.1).collect()));
-            p.series.push(Series::line("max level error", series_rows.iter().map(|r| r.0).collect(), series_rows.iter().map(|r| r.2.max(1e-16)).collect()));
+            let mut p = LinePlot::new(
+                "AGF vs gradient flow: error against initial scale",
+                "α",
+                "relative error",
+            )
+            .scales(Scale::Log, Scale::Log);
+            p.series.push(Series::line(
+                "max |t_agf − t_gf|/t_gf",
+                series_rows.iter().map(|r| r.0).collect(),
+                series_rows.iter().map(|r| r.1).collect(),
+            ));
+            p.series.push(Series::line(
+                "max level error",
+                series_rows.iter().map(|r| r.0).collect(),
+                series_rows.iter().map(|r| r.2.max(1e-16)).collect(),
+            ));
             out.figures.push(p.figure("alpha_series", "Largest relative jump-time and plateau-level error of numerical AGF against gradient flow from the same init direction, as a function of α."));
         }
 
         out.tables.push(CsvTable {
             name: "drops".into(),
-            columns: ["round", "feature_pc", "t_agf", "t_gf", "loss_agf", "loss_gf", "level_theory", "t_lower_bound"].iter().map(|c| c.to_string()).collect(),
+            columns: [
+                "round",
+                "feature_pc",
+                "t_agf",
+                "t_gf",
+                "loss_agf",
+                "loss_gf",
+                "level_theory",
+                "t_lower_bound",
+            ]
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
             values: vec![
                 (1..=drops.len()).map(|k| k as f64).collect(),
                 drops.iter().map(|d| d.feature as f64).collect(),
                 drops.iter().map(|d| d.t_agf).collect(),
                 drops.iter().map(|d| d.t_gf.unwrap_or(f64::NAN)).collect(),
                 drops.iter().map(|d| d.loss_agf).collect(),
-                drops.iter().map(|d| d.loss_gf.unwrap_or(f64::NAN)).collect(),
-                (0..drops.len()).map(|k| levels.get(k + 1).copied().unwrap_or(f64::NAN)).collect(),
-                (0..drops.len()).map(|k| bounds.get(k).copied().flatten().unwrap_or(f64::NAN)).collect(),
+                drops
+                    .iter()
+                    .map(|d| d.loss_gf.unwrap_or(f64::NAN))
+                    .collect(),
+                (0..drops.len())
+                    .map(|k| levels.get(k + 1).copied().unwrap_or(f64::NAN))
+                    .collect(),
+                (0..drops.len())
+                    .map(|k| bounds.get(k).copied().flatten().unwrap_or(f64::NAN))
+                    .collect(),
             ],
         });
 
@@ -421,38 +631,82 @@ impl Experiment for AgfAttentionExperiment {
         let t_start = t.get(1).copied().unwrap_or(1e-3);
         let t_end = *t.last().unwrap_or(&1.0);
         let (sx, sy) = step_series(&main.stairs, t_start, t_end);
-        let mut lp = LinePlot::new("Attention-only linear transformer: loss", "t (gradient-flow time)", "population loss").scales(Scale::Log, Scale::Log);
-        lp.series.push(Series::line("gradient flow", t[1..].to_vec(), loss[1..].to_vec()));
+        let mut lp = LinePlot::new(
+            "Attention-only linear transformer: loss",
+            "t (gradient-flow time)",
+            "population loss",
+        )
+        .scales(Scale::Log, Scale::Log);
+        lp.series.push(Series::line(
+            "gradient flow",
+            t[1..].to_vec(),
+            loss[1..].to_vec(),
+        ));
         lp.series.push(Series::step("numerical AGF", sx, sy));
         for (k, l) in levels.iter().enumerate() {
-            lp.ref_lines.push(RefLine { label: format!("ℓ{k} theory"), vertical: false, value: *l });
+            lp.ref_lines.push(RefLine {
+                label: format!("ℓ{k} theory"),
+                vertical: false,
+                value: *l,
+            });
         }
         for (k, b) in bounds.iter().enumerate() {
             if let Some(b) = b {
-                lp.ref_lines.push(RefLine { label: format!("t{} ≥ (bound)", k + 1), vertical: true, value: *b });
+                lp.ref_lines.push(RefLine {
+                    label: format!("t{} ≥ (bound)", k + 1),
+                    vertical: true,
+                    value: *b,
+                });
             }
         }
         out.figures.push(lp.figure("loss", "Population loss under gradient flow, the numerical AGF staircase from the same init, closed-form levels (horizontal) and the jump-time lower bounds (vertical)."));
-        let mut sp = LinePlot::new("Singular values of M = Σ_h v_h k_h q_hᵀ, matched to PCs", "t", "|e_jᵀ M e_j|").scales(Scale::Log, Scale::Log);
+        let mut sp = LinePlot::new(
+            "Singular values of M = Σ_h v_h k_h q_hᵀ, matched to PCs",
+            "t",
+            "|e_jᵀ M e_j|",
+        )
+        .scales(Scale::Log, Scale::Log);
         for j in 1..=cfg.dim {
-            let mj: Vec<f64> = traj.column(&format!("m_pc{j}")).unwrap_or_default()[1..].iter().map(|v| v.abs()).collect();
-            sp.series.push(Series::line(format!("PC {j} (λ = {:.3})", lam_sorted[j - 1]), t[1..].to_vec(), mj));
+            let mj: Vec<f64> = traj.column(&format!("m_pc{j}")).unwrap_or_default()[1..]
+                .iter()
+                .map(|v| v.abs())
+                .collect();
+            sp.series.push(Series::line(
+                format!("PC {j} (λ = {:.3})", lam_sorted[j - 1]),
+                t[1..].to_vec(),
+                mj,
+            ));
         }
         for (k, m) in values.iter().enumerate() {
-            sp.ref_lines.push(RefLine { label: format!("m{}", k + 1), vertical: false, value: *m });
+            sp.ref_lines.push(RefLine {
+                label: format!("m{}", k + 1),
+                vertical: false,
+                value: *m,
+            });
         }
         out.figures.push(sp.figure("singular_values", "The end-to-end map M along each principal component e_j (|e_jᵀMe_j|; M's singular values once learned, recorded as sv1..svD in trajectory.csv) under gradient flow; horizontal lines: the closed forms m_k = 1/(trΣ + (N+1)λ_k)."));
         let mut np = LinePlot::new("Head norms", "t", "‖θ_h‖").scales(Scale::Log, Scale::Log);
         for (h, c) in head_cols.iter().enumerate() {
-            np.series.push(Series::line(format!("head {h}"), t[1..].to_vec(), c[1..].to_vec()));
+            np.series.push(Series::line(
+                format!("head {h}"),
+                t[1..].to_vec(),
+                c[1..].to_vec(),
+            ));
         }
-        out.figures.push(np.figure("head_norms", "Per-head parameter norms under gradient flow: one head grows per drop."));
+        out.figures.push(np.figure(
+            "head_norms",
+            "Per-head parameter norms under gradient flow: one head grows per drop.",
+        ));
         out.trajectory = main.gf.trajectory.clone();
         if cfg.mode == AttentionMode::Sampled {
             out.notes.push(format!("sampled mode ({} sequences): the closed forms are population quantities and hold only up to sampling error", cfg.samples));
         }
         if et > 0.05 {
-            out.notes.push(format!("AGF vs GF jump times differ by up to {:.1}% at α = {} (target 5%)", 100.0 * et, cfg.alpha));
+            out.notes.push(format!(
+                "AGF vs GF jump times differ by up to {:.1}% at α = {} (target 5%)",
+                100.0 * et,
+                cfg.alpha
+            ));
         }
         if !cfg.description.is_empty() {
             out.notes.push(cfg.description.clone());
@@ -497,7 +751,10 @@ mod tests {
         let th = AttentionTheory::new(&[1.0, 0.5, 0.25], 8);
         let lv_agf: Vec<f64> = serde_json::from_value(s["levels_agf"].clone()).unwrap();
         for (a, b) in lv_agf.iter().zip(th.levels()) {
-            assert!((a - b).abs() <= 1e-7 * b, "AGF level {a} vs closed form {b}");
+            assert!(
+                (a - b).abs() <= 1e-7 * b,
+                "AGF level {a} vs closed form {b}"
+            );
         }
         let v_gf: Vec<f64> = serde_json::from_value(s["values_gf"].clone()).unwrap();
         for (a, b) in v_gf.iter().zip(th.values()) {
@@ -505,10 +762,14 @@ mod tests {
         }
         let et = s["max_rel_time_error"].as_f64().unwrap();
         assert!(et < 0.05, "AGF vs GF jump times: {et}");
-        let ratios: Vec<Option<f64>> = serde_json::from_value(s["gf_over_lower_bound"].clone()).unwrap();
+        let ratios: Vec<Option<f64>> =
+            serde_json::from_value(s["gf_over_lower_bound"].clone()).unwrap();
         assert_eq!(ratios.len(), 3);
         for r in ratios {
-            assert!(r.unwrap() >= 1.0, "GF jumped before the lower bound: ratio {r:?}");
+            assert!(
+                r.unwrap() >= 1.0,
+                "GF jumped before the lower bound: ratio {r:?}"
+            );
         }
         assert_eq!(s["drops"].as_array().unwrap().len(), 3);
     }

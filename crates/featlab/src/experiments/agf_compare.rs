@@ -38,7 +38,11 @@ pub fn value_at(t: &[f64], y: &[f64], at: f64) -> f64 {
     for i in 1..t.len() {
         if t[i] >= at {
             let (a, b) = (t[i - 1], t[i]);
-            let frac = if a > 0.0 { (at.ln() - a.ln()) / (b.ln() - a.ln()) } else { (at - a) / (b - a) };
+            let frac = if a > 0.0 {
+                (at.ln() - a.ln()) / (b.ln() - a.ln())
+            } else {
+                (at - a) / (b - a)
+            };
             return y[i - 1] + frac * (y[i] - y[i - 1]);
         }
     }
@@ -59,7 +63,13 @@ pub fn match_drops(stairs: &Staircase, t: &[f64], loss: &[f64]) -> Vec<Drop> {
                 Some(b) => value_at(t, loss, (a * b).sqrt()),
                 None => value_at(t, loss, t_end),
             });
-            Drop { t_agf: stairs.times[k], t_gf, loss_agf: stairs.levels[k], loss_gf, feature: stairs.features[k] }
+            Drop {
+                t_agf: stairs.times[k],
+                t_gf,
+                loss_agf: stairs.levels[k],
+                loss_gf,
+                feature: stairs.features[k],
+            }
         })
         .collect()
 }
@@ -106,7 +116,10 @@ pub fn step_series(stairs: &Staircase, t_start: f64, t_end: f64) -> (Vec<f64>, V
 /// The recording schedule of `tc` plus 400 equally spaced times in ±5% windows around each
 /// predicted jump time, so that GF midpoint crossings are located to ~0.03% of t (the
 /// recording grid does not change the dynamics: flow records by dense output).
-pub fn refined_schedule(tc: &crate::train::TrainConfig, jumps: &[f64]) -> crate::Result<crate::train::Schedule> {
+pub fn refined_schedule(
+    tc: &crate::train::TrainConfig,
+    jumps: &[f64],
+) -> crate::Result<crate::train::Schedule> {
     let mut times = tc.record.times(tc.t_max, None)?;
     for &tj in jumps {
         let (a, b) = (0.95 * tj, (1.05 * tj).min(tc.t_max));

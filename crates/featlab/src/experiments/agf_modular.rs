@@ -14,7 +14,9 @@
 //! * Diagnostics: per-frequency output power P_k(f) = (1/2p) Σ_{ξ=±k} mean_{ab} |f̂_ξ(a, b)|²
 //!   vs t (template value E_k; the loss is Σ_k P_k(f − y)), per-neuron spectra.
 
-use super::agf_compare::{drops_json, match_drops, max_errors, refined_schedule, step_series, Staircase};
+use super::agf_compare::{
+    drops_json, match_drops, max_errors, refined_schedule, step_series, Staircase,
+};
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::config::{from_table, to_table};
 use crate::data::modular::{modular_addition, pair_energies, Template};
@@ -44,7 +46,10 @@ fn d_alpha() -> f64 {
     1e-2
 }
 fn d_template() -> Template {
-    Template::Fourier { frequencies: vec![1, 3, 5], magnitudes: vec![10.0, 5.0, 2.5] }
+    Template::Fourier {
+        frequencies: vec![1, 3, 5],
+        magnitudes: vec![10.0, 5.0, 2.5],
+    }
 }
 
 /// Config of the `agf_modular` experiment.
@@ -85,13 +90,22 @@ pub struct AgfModularExperiment;
 impl AgfModularConfig {
     fn validate(&self) -> Result<()> {
         if self.p < 3 {
-            return Err(Error::config("p", format!("the modulus must be ≥ 3, got {}", self.p)));
+            return Err(Error::config(
+                "p",
+                format!("the modulus must be ≥ 3, got {}", self.p),
+            ));
         }
         if self.width == 0 {
             return Err(Error::config("width", "must be ≥ 1"));
         }
         if !(self.alpha.is_finite() && self.alpha > 0.0 && self.alpha < 0.5) {
-            return Err(Error::config("alpha", format!("must be in (0, 0.5) (AGF needs initial neuron norms < 1), got {}", self.alpha)));
+            return Err(Error::config(
+                "alpha",
+                format!(
+                    "must be in (0, 0.5) (AGF needs initial neuron norms < 1), got {}",
+                    self.alpha
+                ),
+            ));
         }
         Ok(())
     }
@@ -101,7 +115,10 @@ impl AgfModularConfig {
 fn dft_tables(p: usize) -> (Mat<f64>, Mat<f64>) {
     let k = p / 2 + 1;
     let ang = |n: usize, xi: usize| 2.0 * std::f64::consts::PI * ((n * xi) % p) as f64 / p as f64;
-    (Mat::from_fn(p, k, |n, xi| ang(n, xi).cos()), Mat::from_fn(p, k, |n, xi| ang(n, xi).sin()))
+    (
+        Mat::from_fn(p, k, |n, xi| ang(n, xi).cos()),
+        Mat::from_fn(p, k, |n, xi| ang(n, xi).sin()),
+    )
 }
 
 /// P_k(F) for k = 0..=⌊p/2⌋ from outputs F (n × p).
@@ -112,7 +129,9 @@ fn output_power(f: &Mat<f64>, cos: &Mat<f64>, sin: &Mat<f64>) -> Vec<f64> {
     (0..cos.ncols())
         .map(|k| {
             let w = if k == 0 || 2 * k == p { 1.0 } else { 2.0 };
-            let s: f64 = (0..n).map(|i| re[(i, k)].powi(2) + im[(i, k)].powi(2)).sum();
+            let s: f64 = (0..n)
+                .map(|i| re[(i, k)].powi(2) + im[(i, k)].powi(2))
+                .sum();
             w * s / (2.0 * p as f64 * n as f64)
         })
         .collect()
@@ -148,7 +167,9 @@ fn neuron_spectrum(model: &TwoLayer, params: &[f64], i: usize) -> Vec<f64> {
 
 /// Dominant frequency k ≥ 1 of a neuron.
 fn dominant_frequency(spec: &[f64]) -> usize {
-    (1..spec.len()).max_by(|&a, &b| spec[a].total_cmp(&spec[b])).unwrap_or(0)
+    (1..spec.len())
+        .max_by(|&a, &b| spec[a].total_cmp(&spec[b]))
+        .unwrap_or(0)
 }
 
 fn first_occurrence_order(seq: &[usize]) -> Vec<usize> {
@@ -185,21 +206,44 @@ impl Experiment for AgfModularExperiment {
         let theory = ModularTheory::new(&template);
         let model = TwoLayer::new(2 * p, cfg.width, p, Activation::Quadratic, false);
         let mut rng = stream(cfg.seed, "init");
-        let mut init = normal_vec(&mut rng, cfg.width * 2 * p, cfg.alpha / (2.0 * p as f64).sqrt());
-        init.extend(normal_vec(&mut rng, p * cfg.width, cfg.alpha / (p as f64).sqrt()));
+        let mut init = normal_vec(
+            &mut rng,
+            cfg.width * 2 * p,
+            cfg.alpha / (2.0 * p as f64).sqrt(),
+        );
+        init.extend(normal_vec(
+            &mut rng,
+            p * cfg.width,
+            cfg.alpha / (p as f64).sqrt(),
+        ));
         let (cos, sin) = dft_tables(p);
 
         // numerical AGF first (its jump times refine the GF recording grid)
         let mut ao = cfg.agf.clone();
         ao.t_max = ao.t_max.min(cfg.train.t_max);
         let start = Instant::now();
-        let agf = if cfg.skip_agf { None } else { Some(run_agf(&model, &data, &init, &mut cfg.cost.clone(), &ao, ctx)?) };
+        let agf = if cfg.skip_agf {
+            None
+        } else {
+            Some(run_agf(
+                &model,
+                &data,
+                &init,
+                &mut cfg.cost.clone(),
+                &ao,
+                ctx,
+            )?)
+        };
         let agf_seconds = start.elapsed().as_secs_f64();
         let stairs = agf.as_ref().map(|a| Staircase {
             initial_loss: a.initial_loss,
             times: a.jump_times(),
             levels: a.rounds.iter().map(|r| r.loss).collect(),
-            features: a.rounds.iter().map(|r| dominant_frequency(&neuron_spectrum(&model, &r.params, r.activated[0]))).collect(),
+            features: a
+                .rounds
+                .iter()
+                .map(|r| dominant_frequency(&neuron_spectrum(&model, &r.params, r.activated[0])))
+                .collect(),
         });
 
         let mut tc = cfg.train.clone();
@@ -208,19 +252,37 @@ impl Experiment for AgfModularExperiment {
             tc.record = refined_schedule(&tc, &st.times)?;
         }
         let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, ctx.par);
-        let mut observers: Vec<Box<dyn Observer>> = vec![Box::new(LossObserver), Box::new(PowerObserver { p, cos: cos.clone(), sin: sin.clone() })];
+        let mut observers: Vec<Box<dyn Observer>> = vec![
+            Box::new(LossObserver),
+            Box::new(PowerObserver {
+                p,
+                cos: cos.clone(),
+                sin: sin.clone(),
+            }),
+        ];
         let mut stepper = tc.stepper(init.clone(), stream(cfg.seed, "batches"))?;
         let opts = tc.run_options()?;
         let start = Instant::now();
         let gf = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
         let gf_seconds = start.elapsed().as_secs_f64();
 
-        let mut out = RunOutput { config: resolved.clone(), seed: cfg.seed, ..Default::default() };
-        out.arrays.push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
-        out.arrays.push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
-        out.arrays.push(("data/template.npy".into(), NdArray::vector(template.clone())));
-        out.arrays.extend(param_arrays(&model, &init, "params/init"));
-        out.arrays.extend(param_arrays(&model, &gf.final_params, "params/final"));
+        let mut out = RunOutput {
+            config: resolved.clone(),
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        out.arrays
+            .push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
+        out.arrays
+            .push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
+        out.arrays.push((
+            "data/template.npy".into(),
+            NdArray::vector(template.clone()),
+        ));
+        out.arrays
+            .extend(param_arrays(&model, &init, "params/init"));
+        out.arrays
+            .extend(param_arrays(&model, &gf.final_params, "params/final"));
 
         let traj = &gf.trajectory;
         let t = traj.column("t").unwrap_or_default();
@@ -232,24 +294,48 @@ impl Experiment for AgfModularExperiment {
             .iter()
             .map(|&k| {
                 let pk = traj.column(&format!("power_k{k}")).unwrap_or_default();
-                (k, (0..t.len()).find(|&i| pk[i] >= 0.5 * theory.energies[k]).map(|i| t[i]))
+                (
+                    k,
+                    (0..t.len())
+                        .find(|&i| pk[i] >= 0.5 * theory.energies[k])
+                        .map(|i| t[i]),
+                )
             })
             .collect();
-        let mut learned: Vec<(usize, f64)> = freq_times.iter().filter_map(|(k, t)| t.map(|t| (*k, t))).collect();
+        let mut learned: Vec<(usize, f64)> = freq_times
+            .iter()
+            .filter_map(|(k, t)| t.map(|t| (*k, t)))
+            .collect();
         learned.sort_by(|a, b| a.1.total_cmp(&b.1));
         let order_gf: Vec<usize> = learned.iter().map(|x| x.0).collect();
         let ties = theory.has_ties(1e-9);
         let order_gf_correct = !ties && order_gf == order[..order_gf.len()];
         let level_cross = crate::analysis::midpoint_crossings(&t, &loss, &levels);
         let rho_max = (0..cfg.width)
-            .map(|i| crate::linalg::norm2(&crate::model::NeuronSum::neuron_params(&model, i).iter().map(|&j| init[j]).collect::<Vec<_>>()))
+            .map(|i| {
+                crate::linalg::norm2(
+                    &crate::model::NeuronSum::neuron_params(&model, i)
+                        .iter()
+                        .map(|&j| init[j])
+                        .collect::<Vec<_>>(),
+                )
+            })
             .fold(0.0f64, f64::max);
         let first_lb = theory.jump_time(order[0], rho_max);
-        let spectra: Vec<Vec<f64>> = (0..cfg.width).map(|i| neuron_spectrum(&model, &gf.final_params, i)).collect();
-        let neuron_norms: Vec<f64> = (0..cfg.width).map(|i| spectra[i].iter().sum::<f64>()).collect();
+        let spectra: Vec<Vec<f64>> = (0..cfg.width)
+            .map(|i| neuron_spectrum(&model, &gf.final_params, i))
+            .collect();
+        let neuron_norms: Vec<f64> = (0..cfg.width)
+            .map(|i| spectra[i].iter().sum::<f64>())
+            .collect();
         let big = neuron_norms.iter().cloned().fold(0.0f64, f64::max);
-        let dominant: Vec<Option<usize>> = (0..cfg.width).map(|i| (neuron_norms[i] > 1e-3 * big).then(|| dominant_frequency(&spectra[i]))).collect();
-        let per_freq: Vec<(usize, usize)> = order.iter().map(|&k| (k, dominant.iter().filter(|d| **d == Some(k)).count())).collect();
+        let dominant: Vec<Option<usize>> = (0..cfg.width)
+            .map(|i| (neuron_norms[i] > 1e-3 * big).then(|| dominant_frequency(&spectra[i])))
+            .collect();
+        let per_freq: Vec<(usize, usize)> = order
+            .iter()
+            .map(|&k| (k, dominant.iter().filter(|d| **d == Some(k)).count()))
+            .collect();
 
         let s = &mut out.summary;
         if let (Some(a), Some(st)) = (&agf, &stairs) {
@@ -262,25 +348,55 @@ impl Experiment for AgfModularExperiment {
             s.insert("agf_seconds".into(), json!(agf_seconds));
             s.insert("agf_stop".into(), json!(a.stop));
             s.insert("agf_rounds".into(), json!(a.rounds.len()));
-            s.insert("agf_near_ties".into(), json!(a.rounds.iter().map(|r| r.near_ties.clone()).collect::<Vec<_>>()));
-            s.insert("agf_deactivated".into(), json!(a.rounds.iter().map(|r| r.deactivated.clone()).collect::<Vec<_>>()));
-            s.insert("agf_cost_converged".into(), json!(a.rounds.iter().all(|r| r.cost_converged)));
+            s.insert(
+                "agf_near_ties".into(),
+                json!(a
+                    .rounds
+                    .iter()
+                    .map(|r| r.near_ties.clone())
+                    .collect::<Vec<_>>()),
+            );
+            s.insert(
+                "agf_deactivated".into(),
+                json!(a
+                    .rounds
+                    .iter()
+                    .map(|r| r.deactivated.clone())
+                    .collect::<Vec<_>>()),
+            );
+            s.insert(
+                "agf_cost_converged".into(),
+                json!(a.rounds.iter().all(|r| r.cost_converged)),
+            );
             s.insert("feature_order_agf".into(), json!(order_agf));
-            s.insert("feature_order_identical".into(), json!(!ties && order_agf == order_gf && order_gf == order[..order_gf.len()]));
+            s.insert(
+                "feature_order_identical".into(),
+                json!(!ties && order_agf == order_gf && order_gf == order[..order_gf.len()]),
+            );
             out.tables.push(CsvTable {
                 name: "drops".into(),
-                columns: ["round", "frequency", "t_agf", "t_gf", "loss_agf", "loss_gf"].iter().map(|c| c.to_string()).collect(),
+                columns: ["round", "frequency", "t_agf", "t_gf", "loss_agf", "loss_gf"]
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
                 values: vec![
                     (1..=drops.len()).map(|k| k as f64).collect(),
                     drops.iter().map(|d| d.feature as f64).collect(),
                     drops.iter().map(|d| d.t_agf).collect(),
                     drops.iter().map(|d| d.t_gf.unwrap_or(f64::NAN)).collect(),
                     drops.iter().map(|d| d.loss_agf).collect(),
-                    drops.iter().map(|d| d.loss_gf.unwrap_or(f64::NAN)).collect(),
+                    drops
+                        .iter()
+                        .map(|d| d.loss_gf.unwrap_or(f64::NAN))
+                        .collect(),
                 ],
             });
             if et > 0.05 {
-                out.notes.push(format!("AGF vs GF jump times differ by up to {:.1}% at α = {} (target 5%)", 100.0 * et, cfg.alpha));
+                out.notes.push(format!(
+                    "AGF vs GF jump times differ by up to {:.1}% at α = {} (target 5%)",
+                    100.0 * et,
+                    cfg.alpha
+                ));
             }
         }
         s.insert("gf_seconds".into(), json!(gf_seconds));
@@ -291,12 +407,33 @@ impl Experiment for AgfModularExperiment {
         s.insert("template_magnitudes".into(), json!(theory.magnitudes));
         s.insert("levels_theory".into(), json!(levels));
         s.insert("level_drop_times_gf".into(), json!(level_cross));
-        s.insert("frequency_times_gf".into(), json!(freq_times.iter().map(|(k, t)| json!({"k": k, "t": t})).collect::<Vec<_>>()));
-        s.insert("max_utility_theory".into(), json!(order.iter().map(|&k| theory.max_utility(k)).collect::<Vec<_>>()));
+        s.insert(
+            "frequency_times_gf".into(),
+            json!(freq_times
+                .iter()
+                .map(|(k, t)| json!({"k": k, "t": t}))
+                .collect::<Vec<_>>()),
+        );
+        s.insert(
+            "max_utility_theory".into(),
+            json!(order
+                .iter()
+                .map(|&k| theory.max_utility(k))
+                .collect::<Vec<_>>()),
+        );
         s.insert("first_jump_lower_bound".into(), json!(first_lb));
-        s.insert("first_jump_gf_over_lower_bound".into(), json!(level_cross.first().copied().flatten().map(|t| t / first_lb)));
+        s.insert(
+            "first_jump_gf_over_lower_bound".into(),
+            json!(level_cross.first().copied().flatten().map(|t| t / first_lb)),
+        );
         s.insert("neuron_dominant_frequency".into(), json!(dominant));
-        s.insert("neurons_per_frequency".into(), json!(per_freq.iter().map(|(k, c)| json!({"k": k, "neurons": c})).collect::<Vec<_>>()));
+        s.insert(
+            "neurons_per_frequency".into(),
+            json!(per_freq
+                .iter()
+                .map(|(k, c)| json!({"k": k, "neurons": c}))
+                .collect::<Vec<_>>()),
+        );
         s.insert("final_loss_gf".into(), json!(loss.last()));
         if ties {
             out.notes.push("the template has frequencies of equal |x̂| (e.g. one-hot): their relative order is not predicted".into());
@@ -305,23 +442,53 @@ impl Experiment for AgfModularExperiment {
         // Figures
         let t_start = t.get(1).copied().unwrap_or(1e-3);
         let t_end = *t.last().unwrap_or(&1.0);
-        let mut lp = LinePlot::new(format!("Modular addition p = {p}: loss"), "t (gradient-flow time)", "loss").scales(Scale::Log, Scale::Log);
-        lp.series.push(Series::line("gradient flow", t[1..].to_vec(), loss[1..].to_vec()));
+        let mut lp = LinePlot::new(
+            format!("Modular addition p = {p}: loss"),
+            "t (gradient-flow time)",
+            "loss",
+        )
+        .scales(Scale::Log, Scale::Log);
+        lp.series.push(Series::line(
+            "gradient flow",
+            t[1..].to_vec(),
+            loss[1..].to_vec(),
+        ));
         if let Some(st) = &stairs {
             let (sx, sy) = step_series(st, t_start, t_end);
-            lp.series.push(Series::step("numerical AGF", sx, sy.iter().map(|v| v.max(1e-12 * levels[0])).collect()));
+            lp.series.push(Series::step(
+                "numerical AGF",
+                sx,
+                sy.iter().map(|v| v.max(1e-12 * levels[0])).collect(),
+            ));
         }
         for (j, l) in levels.iter().enumerate() {
-            if *l > 0.0 {
-                lp.ref_lines.push(RefLine { label: format!("ℓ{j} (frequency-complete)"), vertical: false, value: *l });
+            if *l > 1e-10 * levels[0] {
+                lp.ref_lines.push(RefLine {
+                    label: format!("ℓ{j} (frequency-complete)"),
+                    vertical: false,
+                    value: *l,
+                });
             }
         }
-        lp.ref_lines.push(RefLine { label: "first-jump lower bound".into(), vertical: true, value: first_lb });
+        lp.ref_lines.push(RefLine {
+            label: "first-jump lower bound".into(),
+            vertical: true,
+            value: first_lb,
+        });
         out.figures.push(lp.figure("loss", "Loss under gradient flow, the numerical AGF staircase (one round per neuron activation) and the closed-form frequency-complete levels; each frequency is a cascade of sub-plateaus."));
-        let mut pp = LinePlot::new("Output power per frequency", "t", "P_k(f)").scales(Scale::Log, Scale::Log);
+        let mut pp = LinePlot::new("Output power per frequency", "t", "P_k(f)")
+            .scales(Scale::Log, Scale::Log);
         for &k in &order {
-            pp.series.push(Series::line(format!("k = {k} (|x̂| = {:.3})", theory.magnitudes[k]), t[1..].to_vec(), traj.column(&format!("power_k{k}")).unwrap_or_default()[1..].to_vec()));
-            pp.ref_lines.push(RefLine { label: format!("E_{k}"), vertical: false, value: theory.energies[k] });
+            pp.series.push(Series::line(
+                format!("k = {k} (|x̂| = {:.3})", theory.magnitudes[k]),
+                t[1..].to_vec(),
+                traj.column(&format!("power_k{k}")).unwrap_or_default()[1..].to_vec(),
+            ));
+            pp.ref_lines.push(RefLine {
+                label: format!("E_{k}"),
+                vertical: false,
+                value: theory.energies[k],
+            });
         }
         out.figures.push(pp.figure("frequency_power", "Per-frequency output power P_k(f) = (1/2p)Σ_{ξ=±k} mean|f̂_ξ|² under gradient flow; horizontal lines: the template energies E_k = |x̂_k|²/p reached when frequency k is learned."));
         let kmax = p / 2;
@@ -343,9 +510,16 @@ impl Experiment for AgfModularExperiment {
         });
         let mut cols = vec!["neuron".to_string(), "norm2".to_string()];
         cols.extend((0..=kmax).map(|k| format!("k{k}")));
-        let mut vals = vec![(0..cfg.width).map(|i| i as f64).collect::<Vec<_>>(), neuron_norms.clone()];
+        let mut vals = vec![
+            (0..cfg.width).map(|i| i as f64).collect::<Vec<_>>(),
+            neuron_norms.clone(),
+        ];
         vals.extend((0..=kmax).map(|k| spectra.iter().map(|sp| sp[k]).collect()));
-        out.tables.push(CsvTable { name: "neuron_spectra".into(), columns: cols, values: vals });
+        out.tables.push(CsvTable {
+            name: "neuron_spectra".into(),
+            columns: cols,
+            values: vals,
+        });
         out.trajectory = gf.trajectory.clone();
         if !cfg.description.is_empty() {
             out.notes.push(cfg.description.clone());
@@ -368,11 +542,16 @@ mod tests {
     #[test]
     fn output_power_decomposes_the_loss() {
         let p = 6;
-        let x = Template::Gaussian { scale: 1.0 }.build(p, &mut stream(3, "t")).unwrap();
+        let x = Template::Gaussian { scale: 1.0 }
+            .build(p, &mut stream(3, "t"))
+            .unwrap();
         let data = modular_addition(&x).unwrap();
         let (c, s) = dft_tables(p);
         let pw = output_power(&data.y, &c, &s);
-        let half: f64 = (0..data.n()).map(|i| (0..p).map(|j| data.y[(i, j)].powi(2)).sum::<f64>()).sum::<f64>() / (2.0 * data.n() as f64);
+        let half: f64 = (0..data.n())
+            .map(|i| (0..p).map(|j| data.y[(i, j)].powi(2)).sum::<f64>())
+            .sum::<f64>()
+            / (2.0 * data.n() as f64);
         assert!((pw.iter().sum::<f64>() - half).abs() < 1e-12 * half);
         let e = pair_energies(&x);
         for (a, b) in pw.iter().zip(&e) {
@@ -385,7 +564,10 @@ mod tests {
     /// on the same problems is in the docs' sweep table).
     #[test]
     fn small_p_learns_frequencies_in_decreasing_magnitude_order() {
-        for (freqs, mags, want) in [("[1, 2, 3]", "[4.0, 3.0, 2.0]", [1, 2, 3]), ("[1, 2, 3]", "[2.0, 3.0, 4.0]", [3, 2, 1])] {
+        for (freqs, mags, want) in [
+            ("[1, 2, 3]", "[4.0, 3.0, 2.0]", [1, 2, 3]),
+            ("[1, 2, 3]", "[2.0, 3.0, 4.0]", [3, 2, 1]),
+        ] {
             let s = run(&format!(
                 r#"
                 experiment = "agf_modular"
@@ -400,7 +582,8 @@ mod tests {
                 record = {{ kind = "log", points = 300, t_min = 0.1 }}
                 "#
             ));
-            let theory: Vec<usize> = serde_json::from_value(s["frequency_order_theory"].clone()).unwrap();
+            let theory: Vec<usize> =
+                serde_json::from_value(s["frequency_order_theory"].clone()).unwrap();
             let gf: Vec<usize> = serde_json::from_value(s["frequency_order_gf"].clone()).unwrap();
             assert_eq!(theory, want);
             assert_eq!(gf, theory, "{s:?}");

@@ -58,7 +58,11 @@ pub trait Experiment: Sync {
 
 /// All experiment kinds.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&train::TrainExperiment, &agf_attention::AgfAttentionExperiment, &agf_modular::AgfModularExperiment]
+    vec![
+        &train::TrainExperiment,
+        &agf_attention::AgfAttentionExperiment,
+        &agf_modular::AgfModularExperiment,
+    ]
 }
 
 /// The experiment named by the table's `experiment` key (default `train`).

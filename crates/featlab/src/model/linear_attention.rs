@@ -100,21 +100,37 @@ impl LinearAttention {
     ///
     /// and the chain rule through M = Σ_h v_h k_h q_hᵀ: ∂v_h = k_hᵀ G q_h, ∂k_h = v_h G q_h,
     /// ∂q_h = v_h Gᵀ k_h with G = ∇_M L. Writes the gradient into `grad`, returns L.
-    pub fn population_loss_and_grad(&self, p: &[f64], sigma: MatRef<'_, f64>, grad: &mut [f64]) -> f64 {
+    pub fn population_loss_and_grad(
+        &self,
+        p: &[f64],
+        sigma: MatRef<'_, f64>,
+        grad: &mut [f64],
+    ) -> f64 {
         let (d, h) = (self.dim, self.heads);
-        assert!(sigma.nrows() == d && sigma.ncols() == d, "population loss: Σ must be D×D");
+        assert!(
+            sigma.nrows() == d && sigma.ncols() == d,
+            "population loss: Σ must be D×D"
+        );
         let nn = self.context as f64;
         let m = self.end_to_end(p);
         let tr = (0..d).map(|i| sigma[(i, i)]).sum::<f64>();
         let s2 = sigma * sigma;
         let sms = sigma * &m * sigma; // Σ M Σ
         let s2ms = &s2 * &m * sigma; // Σ² M Σ
-        // tr(Σ M Σ Mᵀ Σ) = ⟨Σ² M Σ, M⟩ ; tr(M Σ Mᵀ Σ) = ⟨Σ M Σ, M⟩ ; tr(Σ M Σ) = ⟨Σ², M⟩ (Σ symmetric)
+                                     // tr(Σ M Σ Mᵀ Σ) = ⟨Σ² M Σ, M⟩ ; tr(M Σ Mᵀ Σ) = ⟨Σ M Σ, M⟩ ; tr(Σ M Σ) = ⟨Σ², M⟩ (Σ symmetric)
         let inner = |a: &Mat<f64>, b: &Mat<f64>| -> f64 {
-            (0..d).flat_map(|i| (0..d).map(move |j| (i, j))).map(|(i, j)| a[(i, j)] * b[(i, j)]).sum()
+            (0..d)
+                .flat_map(|i| (0..d).map(move |j| (i, j)))
+                .map(|(i, j)| a[(i, j)] * b[(i, j)])
+                .sum()
         };
-        let loss = 0.5 * (nn * (nn + 1.0) * inner(&s2ms, &m) + nn * tr * inner(&sms, &m) - 2.0 * nn * inner(&s2, &m) + tr);
-        let g = Mat::from_fn(d, d, |i, j| nn * (nn + 1.0) * s2ms[(i, j)] + nn * tr * sms[(i, j)] - nn * s2[(i, j)]);
+        let loss = 0.5
+            * (nn * (nn + 1.0) * inner(&s2ms, &m) + nn * tr * inner(&sms, &m)
+                - 2.0 * nn * inner(&s2, &m)
+                + tr);
+        let g = Mat::from_fn(d, d, |i, j| {
+            nn * (nn + 1.0) * s2ms[(i, j)] + nn * tr * sms[(i, j)] - nn * s2[(i, j)]
+        });
         let (v, k, q) = self.split(p);
         let (gv, rest) = grad.split_at_mut(h);
         let (gk, gq) = rest.split_at_mut(h * d);
@@ -156,17 +172,35 @@ impl Model for LinearAttention {
         Workspace::new(
             n,
             1,
-            vec![Mat::zeros(n, d), Mat::zeros(n, h), Mat::zeros(n, h), Mat::zeros(n, h), Mat::zeros(n, h)],
+            vec![
+                Mat::zeros(n, d),
+                Mat::zeros(n, h),
+                Mat::zeros(n, h),
+                Mat::zeros(n, h),
+                Mat::zeros(n, h),
+            ],
         )
     }
 
     fn forward(&self, params: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) {
-        assert_eq!(x.ncols(), self.input_dim(), "linear_attention: input has {} columns, the layout needs N(D+1)+D = {}", x.ncols(), self.input_dim());
-        assert_eq!(x.nrows(), ws.n, "linear_attention: workspace sized for a different batch");
+        assert_eq!(
+            x.ncols(),
+            self.input_dim(),
+            "linear_attention: input has {} columns, the layout needs N(D+1)+D = {}",
+            x.ncols(),
+            self.input_dim()
+        );
+        assert_eq!(
+            x.nrows(),
+            ws.n,
+            "linear_attention: workspace sized for a different batch"
+        );
         let (d, n_ctx, h) = (self.dim, self.context, self.heads);
         let par = ws.par;
         let (v, k, q) = self.split(params);
-        let [s, a, b, ..] = &mut ws.bufs[..] else { unreachable!("workspace has 5 buffers") };
+        let [s, a, b, ..] = &mut ws.bufs[..] else {
+            unreachable!("workspace has 5 buffers")
+        };
         // s_i = Σ_n y_n x_n
         for j in 0..d {
             let sc = s.col_as_slice_mut(j);
@@ -180,14 +214,21 @@ impl Model for LinearAttention {
             }
         }
         let xq = x.subcols(self.query_offset(), d);
-        matmul(a.as_mut(), Accum::Replace, s.as_ref(), k.transpose(), 1.0, par);
+        matmul(
+            a.as_mut(),
+            Accum::Replace,
+            s.as_ref(),
+            k.transpose(),
+            1.0,
+            par,
+        );
         matmul(b.as_mut(), Accum::Replace, xq, q.transpose(), 1.0, par);
         let out = ws.out.col_as_slice_mut(0);
         out.fill(0.0);
-        for hh in 0..h {
+        for (hh, &vh) in v.iter().enumerate().take(h) {
             let (ac, bc) = (a.col_as_slice(hh), b.col_as_slice(hh));
-            for i in 0..out.len() {
-                out[i] += v[hh] * ac[i] * bc[i];
+            for ((o, &ai), &bi) in out.iter_mut().zip(ac).zip(bc) {
+                *o += vh * ai * bi;
             }
         }
     }
@@ -197,7 +238,9 @@ impl Model for LinearAttention {
         let par = ws.par;
         let (v, _, _) = self.split(params);
         let df = ws.d_out.col_as_slice(0);
-        let [s, a, b, da, db] = &mut ws.bufs[..] else { unreachable!("workspace has 5 buffers") };
+        let [s, a, b, da, db] = &mut ws.bufs[..] else {
+            unreachable!("workspace has 5 buffers")
+        };
         for hh in 0..h {
             let (ac, bc) = (a.col_as_slice(hh), b.col_as_slice(hh));
             let mut gv = 0.0;
@@ -216,9 +259,23 @@ impl Model for LinearAttention {
         }
         let (_, rest) = grad.split_at_mut(h);
         let (gk, gq) = rest.split_at_mut(h * d);
-        matmul(view_mut(gk, h, d), Accum::Replace, da.transpose(), s.as_ref(), 1.0, par);
+        matmul(
+            view_mut(gk, h, d),
+            Accum::Replace,
+            da.transpose(),
+            s.as_ref(),
+            1.0,
+            par,
+        );
         let xq = x.subcols(self.query_offset(), d);
-        matmul(view_mut(gq, h, d), Accum::Replace, db.transpose(), xq, 1.0, par);
+        matmul(
+            view_mut(gq, h, d),
+            Accum::Replace,
+            db.transpose(),
+            xq,
+            1.0,
+            par,
+        );
     }
 }
 
@@ -256,7 +313,8 @@ mod tests {
     #[test]
     fn sampled_loss_gradient_matches_finite_differences() {
         let (model, p, sigma) = setup();
-        let data = sample_sequences(&mut stream(3, "data"), sigma.as_ref(), model.context, 7).unwrap();
+        let data =
+            sample_sequences(&mut stream(3, "data"), sigma.as_ref(), model.context, 7).unwrap();
         let err = crate::model::tests::grad_check(&model, &p, &data.x, &data.y, Loss::Mse);
         assert!(err <= 1e-6, "max relative gradient error {err:.3e}");
     }
@@ -264,15 +322,31 @@ mod tests {
     #[test]
     fn forward_is_s_transpose_m_xq() {
         let (model, p, sigma) = setup();
-        let data = sample_sequences(&mut stream(4, "data"), sigma.as_ref(), model.context, 5).unwrap();
+        let data =
+            sample_sequences(&mut stream(4, "data"), sigma.as_ref(), model.context, 5).unwrap();
         let out = model.predict(&p, data.x.as_ref());
         let m = model.end_to_end(&p);
         let (d, n) = (model.dim, model.context);
         for i in 0..5 {
-            let s: Vec<f64> = (0..d).map(|a| (0..n).map(|t| data.x[(i, t * (d + 1) + d)] * data.x[(i, t * (d + 1) + a)]).sum()).collect();
-            let xq: Vec<f64> = (0..d).map(|b| data.x[(i, model.query_offset() + b)]).collect();
-            let want: f64 = (0..d).flat_map(|a| (0..d).map(move |b| (a, b))).map(|(a, b)| s[a] * m[(a, b)] * xq[b]).sum();
-            assert!((out[(i, 0)] - want).abs() <= 1e-12 * (1.0 + want.abs()), "{} vs {want}", out[(i, 0)]);
+            let s: Vec<f64> = (0..d)
+                .map(|a| {
+                    (0..n)
+                        .map(|t| data.x[(i, t * (d + 1) + d)] * data.x[(i, t * (d + 1) + a)])
+                        .sum()
+                })
+                .collect();
+            let xq: Vec<f64> = (0..d)
+                .map(|b| data.x[(i, model.query_offset() + b)])
+                .collect();
+            let want: f64 = (0..d)
+                .flat_map(|a| (0..d).map(move |b| (a, b)))
+                .map(|(a, b)| s[a] * m[(a, b)] * xq[b])
+                .sum();
+            assert!(
+                (out[(i, 0)] - want).abs() <= 1e-12 * (1.0 + want.abs()),
+                "{} vs {want}",
+                out[(i, 0)]
+            );
         }
     }
 
@@ -292,7 +366,11 @@ mod tests {
             };
             let fd = (-at(2.0 * h) + 8.0 * at(h) - 8.0 * at(-h) + at(-2.0 * h)) / (12.0 * h);
             let rel = (g[k] - fd).abs() / g[k].abs().max(fd.abs()).max(1e-6 * gmax);
-            assert!(rel <= 1e-7, "param {k}: analytic {} vs fd {fd} (rel {rel:.2e})", g[k]);
+            assert!(
+                rel <= 1e-7,
+                "param {k}: analytic {} vs fd {fd} (rel {rel:.2e})",
+                g[k]
+            );
         }
     }
 
@@ -307,10 +385,23 @@ mod tests {
             let lp = model.population_loss_and_grad(&q, sigma.as_ref(), &mut gp);
             let mut ge = vec![0.0; p.len()];
             let mut ws = model.workspace(data.n());
-            let le = model.loss_and_grad(&q, data.x.as_ref(), data.y.as_ref(), Loss::Mse, &mut ge, &mut ws);
-            assert!((lp - le).abs() <= 1e-12 * lp.abs().max(1.0), "scale {scale}: population {lp} vs moment set {le}");
+            let le = model.loss_and_grad(
+                &q,
+                data.x.as_ref(),
+                data.y.as_ref(),
+                Loss::Mse,
+                &mut ge,
+                &mut ws,
+            );
+            assert!(
+                (lp - le).abs() <= 1e-12 * lp.abs().max(1.0),
+                "scale {scale}: population {lp} vs moment set {le}"
+            );
             for (a, b) in gp.iter().zip(&ge) {
-                assert!((a - b).abs() <= 1e-10 * (1.0 + a.abs()), "gradient {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= 1e-10 * (1.0 + a.abs()),
+                    "gradient {a} vs {b}"
+                );
             }
         }
     }
@@ -324,22 +415,32 @@ mod tests {
         let mut g = vec![0.0; p.len()];
         let lp = model.population_loss_and_grad(&q, sigma.as_ref(), &mut g);
         let n = 40_000;
-        let data = sample_sequences(&mut stream(9, "mc"), sigma.as_ref(), model.context, n).unwrap();
+        let data =
+            sample_sequences(&mut stream(9, "mc"), sigma.as_ref(), model.context, n).unwrap();
         let out = model.predict(&q, data.x.as_ref());
-        let per: Vec<f64> = (0..n).map(|i| 0.5 * (out[(i, 0)] - data.y[(i, 0)]).powi(2)).collect();
+        let per: Vec<f64> = (0..n)
+            .map(|i| 0.5 * (out[(i, 0)] - data.y[(i, 0)]).powi(2))
+            .collect();
         let mean = per.iter().sum::<f64>() / n as f64;
         let var = per.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         let se = (var / n as f64).sqrt();
-        assert!(se < 0.02 * mean, "MC standard error too large to be a test: {se} vs {mean}");
-        assert!((mean - lp).abs() < 4.0 * se, "MC {mean} ± {se} vs closed form {lp}");
+        assert!(
+            se < 0.02 * mean,
+            "MC standard error too large to be a test: {se} vs {mean}"
+        );
+        assert!(
+            (mean - lp).abs() < 4.0 * se,
+            "MC {mean} ± {se} vs closed form {lp}"
+        );
     }
 
     #[test]
     fn heads_are_cubic_neurons() {
         let (model, p, sigma) = setup();
-        let data = sample_sequences(&mut stream(5, "data"), sigma.as_ref(), model.context, 4).unwrap();
+        let data =
+            sample_sequences(&mut stream(5, "data"), sigma.as_ref(), model.context, 4).unwrap();
         let full = model.predict(&p, data.x.as_ref());
-        let mut sum = vec![0.0; 4];
+        let mut sum = [0.0; 4];
         for h in 0..model.heads {
             let idx = model.neuron_params(h);
             assert_eq!(idx.len(), 1 + 2 * model.dim);
@@ -353,7 +454,10 @@ mod tests {
             }
             let f2 = model.predict(&only, data.x.as_ref());
             for r in 0..4 {
-                assert!((f2[(r, 0)] - 1.7f64.powi(3) * f1[(r, 0)]).abs() <= 1e-12 * (1.0 + f2[(r, 0)].abs()));
+                assert!(
+                    (f2[(r, 0)] - 1.7f64.powi(3) * f1[(r, 0)]).abs()
+                        <= 1e-12 * (1.0 + f2[(r, 0)].abs())
+                );
                 sum[r] += f1[(r, 0)];
             }
         }

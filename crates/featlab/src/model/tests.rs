@@ -20,7 +20,13 @@ fn data(n: usize, d: usize, c: usize, seed: u64, classes: bool) -> (Mat<f64>, Ma
 /// Max relative error of the analytic gradient vs fourth-order central differences, with
 /// relative error |g − fd| / max(|g|, |fd|, floor), floor = 1e-6·max|g| (so exactly-zero
 /// components, e.g. dead ReLU units, are compared at the round-off level of the loss).
-pub(crate) fn grad_check(model: &dyn Model, params: &[f64], x: &Mat<f64>, y: &Mat<f64>, loss: Loss) -> f64 {
+pub(crate) fn grad_check(
+    model: &dyn Model,
+    params: &[f64],
+    x: &Mat<f64>,
+    y: &Mat<f64>,
+    loss: Loss,
+) -> f64 {
     let mut ws = model.workspace(x.nrows());
     let mut g = vec![0.0; params.len()];
     model.loss_and_grad(params, x.as_ref(), y.as_ref(), loss, &mut g, &mut ws);

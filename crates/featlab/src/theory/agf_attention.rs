@@ -30,7 +30,10 @@ impl AttentionTheory {
     pub fn new(eigenvalues: &[f64], context: usize) -> Self {
         let mut l = eigenvalues.to_vec();
         l.sort_by(|a, b| b.total_cmp(a));
-        AttentionTheory { eigenvalues: l, context }
+        AttentionTheory {
+            eigenvalues: l,
+            context,
+        }
     }
 
     /// trΣ.
@@ -41,7 +44,10 @@ impl AttentionTheory {
     /// Learned values m_k = 1/(trΣ + (N+1)λ_k), k = 1..D (index 0 = first PC).
     pub fn values(&self) -> Vec<f64> {
         let (n, tr) = (self.context as f64, self.trace());
-        self.eigenvalues.iter().map(|l| 1.0 / (tr + (n + 1.0) * l)).collect()
+        self.eigenvalues
+            .iter()
+            .map(|l| 1.0 / (tr + (n + 1.0) * l))
+            .collect()
     }
 
     /// Loss levels ℓ^(0..=D).
@@ -78,13 +84,20 @@ mod tests {
     fn checked_numbers_of_the_digest() {
         // D = 4, N = 32, λ ∝ (1, 1/2, 1/3, 1/4) with Σλ = 2 (AGF digest §7.2).
         let z: f64 = [1.0, 0.5, 1.0 / 3.0, 0.25].iter().sum();
-        let lam: Vec<f64> = [1.0, 0.5, 1.0 / 3.0, 0.25].iter().map(|l| 2.0 * l / z).collect();
+        let lam: Vec<f64> = [1.0, 0.5, 1.0 / 3.0, 0.25]
+            .iter()
+            .map(|l| 2.0 * l / z)
+            .collect();
         let th = AttentionTheory::new(&lam, 32);
         let m = th.values();
         for (a, b) in m.iter().zip([0.02969, 0.05605, 0.07962, 0.10081]) {
             assert!((a - b).abs() < 6e-6, "{a} vs {b}");
         }
-        for (a, b) in th.levels().iter().zip([1.0, 0.562185, 0.355549, 0.225103, 0.132199]) {
+        for (a, b) in th
+            .levels()
+            .iter()
+            .zip([1.0, 0.562185, 0.355549, 0.225103, 0.132199])
+        {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
     }

@@ -34,15 +34,25 @@ pub struct ModularTheory {
 impl ModularTheory {
     /// Theory for template `x` (length p).
     pub fn new(template: &[f64]) -> Self {
-        ModularTheory { p: template.len(), magnitudes: magnitudes(template), energies: pair_energies(template) }
+        ModularTheory {
+            p: template.len(),
+            magnitudes: magnitudes(template),
+            energies: pair_energies(template),
+        }
     }
 
     /// Frequencies k ≥ 1 with non-negligible energy (E_k > 1e-12·ΣE), in predicted learning
     /// order: decreasing |x̂_k|, ties by increasing k.
     pub fn order(&self) -> Vec<usize> {
         let total: f64 = self.energies.iter().sum();
-        let mut ks: Vec<usize> = (1..self.energies.len()).filter(|&k| self.energies[k] > 1e-12 * total).collect();
-        ks.sort_by(|&a, &b| self.magnitudes[b].total_cmp(&self.magnitudes[a]).then(a.cmp(&b)));
+        let mut ks: Vec<usize> = (1..self.energies.len())
+            .filter(|&k| self.energies[k] > 1e-12 * total)
+            .collect();
+        ks.sort_by(|&a, &b| {
+            self.magnitudes[b]
+                .total_cmp(&self.magnitudes[a])
+                .then(a.cmp(&b))
+        });
         ks
     }
 
@@ -50,7 +60,9 @@ impl ModularTheory {
     /// (then their order is not predicted).
     pub fn has_ties(&self, rel: f64) -> bool {
         let o = self.order();
-        o.windows(2).any(|w| (self.magnitudes[w[0]] - self.magnitudes[w[1]]).abs() <= rel * self.magnitudes[w[0]])
+        o.windows(2).any(|w| {
+            (self.magnitudes[w[0]] - self.magnitudes[w[1]]).abs() <= rel * self.magnitudes[w[0]]
+        })
     }
 
     /// Frequency-complete levels ℓ^(0..=K) along [`order`](Self::order) (ℓ^(0) = ½‖x‖²
@@ -87,7 +99,10 @@ mod tests {
 
     #[test]
     fn order_and_levels_of_the_paper_template() {
-        let t = Template::Fourier { frequencies: vec![5, 1, 3], magnitudes: vec![2.5, 10.0, 5.0] };
+        let t = Template::Fourier {
+            frequencies: vec![5, 1, 3],
+            magnitudes: vec![2.5, 10.0, 5.0],
+        };
         let x = t.build(20, &mut stream(0, "t")).unwrap();
         let th = ModularTheory::new(&x);
         assert_eq!(th.order(), vec![1, 3, 5]);
@@ -97,7 +112,10 @@ mod tests {
             assert!((a - b).abs() < 1e-10, "{lv:?}");
         }
         assert!(!th.has_ties(1e-9));
-        assert!(ModularTheory::new(&Template::OneHot.build(7, &mut stream(0, "t")).unwrap()).has_ties(1e-9));
+        assert!(
+            ModularTheory::new(&Template::OneHot.build(7, &mut stream(0, "t")).unwrap())
+                .has_ties(1e-9)
+        );
     }
 
     /// Ū*_k checked by integrating the utility-ascent ODE on the unit sphere for one neuron:
@@ -106,7 +124,10 @@ mod tests {
     #[test]
     fn max_utility_matches_sphere_ascent() {
         let p = 7;
-        let t = Template::Fourier { frequencies: vec![1, 2], magnitudes: vec![4.0, 2.0] };
+        let t = Template::Fourier {
+            frequencies: vec![1, 2],
+            magnitudes: vec![4.0, 2.0],
+        };
         let x = t.build(p, &mut stream(0, "t")).unwrap();
         let data = modular_addition(&x).unwrap();
         let th = ModularTheory::new(&x);
@@ -118,22 +139,23 @@ mod tests {
             let mut th_v = normal_vec(&mut stream(seed, "start"), model.num_params(), 1.0);
             let nrm = crate::linalg::norm2(&th_v);
             th_v.iter_mut().for_each(|v| *v /= nrm);
-            let mut field = crate::train::ode::from_fn(model.num_params(), |_t, y: &[f64], dy: &mut [f64]| {
-                let nrm = crate::linalg::norm2(y);
-                let yb: Vec<f64> = y.iter().map(|v| v / nrm).collect();
-                model.forward(&yb, data.x.as_ref(), &mut ws);
-                for j in 0..p {
-                    for i in 0..data.n() {
-                        ws.d_out[(i, j)] = data.y[(i, j)] / n;
+            let mut field =
+                crate::train::ode::from_fn(model.num_params(), |_t, y: &[f64], dy: &mut [f64]| {
+                    let nrm = crate::linalg::norm2(y);
+                    let yb: Vec<f64> = y.iter().map(|v| v / nrm).collect();
+                    model.forward(&yb, data.x.as_ref(), &mut ws);
+                    for j in 0..p {
+                        for i in 0..data.n() {
+                            ws.d_out[(i, j)] = data.y[(i, j)] / n;
+                        }
                     }
-                }
-                model.backward(&yb, data.x.as_ref(), dy, &mut ws);
-                let u = crate::linalg::dot(&yb, dy) / 3.0;
-                for (d, v) in dy.iter_mut().zip(&yb) {
-                    *d -= 3.0 * u * v;
-                }
-                Ok(())
-            });
+                    model.backward(&yb, data.x.as_ref(), dy, &mut ws);
+                    let u = crate::linalg::dot(&yb, dy) / 3.0;
+                    for (d, v) in dy.iter_mut().zip(&yb) {
+                        *d -= 3.0 * u * v;
+                    }
+                    Ok(())
+                });
             let sol = crate::train::ode::solve(
                 &mut field,
                 &crate::train::ode::DOPRI5,
@@ -149,10 +171,17 @@ mod tests {
             let nrm = crate::linalg::norm2(y);
             let yb: Vec<f64> = y.iter().map(|v| v / nrm).collect();
             let f = model.predict(&yb, data.x.as_ref());
-            let u: f64 = (0..data.n()).flat_map(|i| (0..p).map(move |j| (i, j))).map(|(i, j)| f[(i, j)] * data.y[(i, j)]).sum::<f64>() / n;
+            let u: f64 = (0..data.n())
+                .flat_map(|i| (0..p).map(move |j| (i, j)))
+                .map(|(i, j)| f[(i, j)] * data.y[(i, j)])
+                .sum::<f64>()
+                / n;
             best = best.max(u);
         }
         let want = th.max_utility(1);
-        assert!((best - want).abs() < 1e-6 * want, "sphere ascent {best} vs closed form {want}");
+        assert!(
+            (best - want).abs() < 1e-6 * want,
+            "sphere ascent {best} vs closed form {want}"
+        );
     }
 }
