@@ -60,6 +60,7 @@ pub trait Experiment: Sync {
 pub fn registry() -> Vec<&'static dyn Experiment> {
     vec![
         &train::TrainExperiment,
+        &crate::theory::agf::experiment::AgfExperiment,
         &agf_attention::AgfAttentionExperiment,
         &agf_modular::AgfModularExperiment,
     ]

@@ -28,6 +28,8 @@ pub struct GradientFlowCost {
     /// Longest cost phase (gradient-flow time).
     pub t_max: f64,
     pub max_steps: u64,
+    /// Fixed step size (no error control), for discontinuous gradients (ReLU).
+    pub fixed_dt: Option<f64>,
 }
 
 impl Default for GradientFlowCost {
@@ -38,6 +40,7 @@ impl Default for GradientFlowCost {
             gtol: 1e-7,
             t_max: 1e5,
             max_steps: 2_000_000,
+            fixed_dt: None,
         }
     }
 }
@@ -98,12 +101,15 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
             ws: model.workspace(data.n()),
             evals: 0,
         };
-        let mut rk = RkStepper::new(
-            &DOPRI5,
-            PidController::new(self.rtol, self.atol),
-            params.len(),
-        );
-        rk.init(&mut field, 0.0, params, None)?;
+        let ctrl = match self.fixed_dt {
+            None => PidController::new(self.rtol, self.atol),
+            Some(dt) => PidController {
+                dtmax: Some(dt),
+                ..PidController::new(1e300, 1e300)
+            },
+        };
+        let mut rk = RkStepper::new(&DOPRI5, ctrl, params.len());
+        rk.init(&mut field, 0.0, params, self.fixed_dt)?;
         let mut converged = norm2(rk.dy()) <= self.gtol;
         let mut steps = 0u64;
         while !converged && rk.t() < self.t_max && steps < self.max_steps {

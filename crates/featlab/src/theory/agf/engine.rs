@@ -77,6 +77,11 @@ pub struct AgfOptions {
     pub stationary_tol: f64,
     /// Step budget of one utility phase.
     pub max_steps: u64,
+    /// Fixed step size for the utility ODE (DOPRI5 without error control; dense output and
+    /// root finding unchanged). For vector fields with discontinuities — ReLU utilities on
+    /// a finite dataset jump where a neuron's hyperplane crosses a sample, and a maximiser
+    /// lying on such a kink makes adaptive steps collapse (sliding mode).
+    pub fixed_dt: Option<f64>,
 }
 
 impl Default for AgfOptions {
@@ -90,9 +95,10 @@ impl Default for AgfOptions {
             tie_rtol: 1e-9,
             near_tie_rtol: 1e-2,
             collapse_tol: 1e-6,
-            loss_rtol: 1e-12,
+            loss_rtol: 1e-9,
             stationary_tol: 1e-9,
             max_steps: 10_000_000,
+            fixed_dt: None,
         }
     }
 }
@@ -462,7 +468,21 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
     let mut t = 0.0;
     let mut rounds = Vec::new();
     let mut trace = AgfTrace::default();
-    let ctrl = PidController::new(opts.rtol, opts.atol);
+    let ctrl = match opts.fixed_dt {
+        None => PidController::new(opts.rtol, opts.atol),
+        Some(dt) => {
+            if !(dt.is_finite() && dt > 0.0) {
+                return Err(Error::config(
+                    "agf.fixed_dt",
+                    format!("must be > 0, got {dt}"),
+                ));
+            }
+            PidController {
+                dtmax: Some(dt),
+                ..PidController::new(1e300, 1e300)
+            }
+        }
+    };
     let mut stepper = RkStepper::new(&DOPRI5, ctrl, p + h);
     let mut first = true;
     let mut u0 = f64::NAN;
@@ -520,7 +540,7 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
         y[..p].copy_from_slice(&dir);
         y[p..].copy_from_slice(&s);
         if first {
-            stepper.init(&mut field, t, &y, None)?;
+            stepper.init(&mut field, t, &y, opts.fixed_dt)?;
             first = false;
         } else {
             stepper.reset_state(&mut field, t, &y)?;

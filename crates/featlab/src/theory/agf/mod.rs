@@ -34,5 +34,7 @@ pub use engine::{
 pub mod diagonal;
 pub mod linear;
 
+pub mod compare;
+pub mod experiment;
 #[cfg(test)]
 mod tests;
