@@ -426,7 +426,7 @@ impl Experiment for AgfAttentionExperiment {
             .collect();
         let mut bounds = Vec::new();
         let mut t_prev = Some(0.0);
-        for k in 0..cfg.dim {
+        for (k, cross_k) in cross.iter().enumerate().take(cfg.dim) {
             let b = t_prev.and_then(|tp| {
                 let rho = head_cols
                     .iter()
@@ -436,7 +436,7 @@ impl Experiment for AgfAttentionExperiment {
                 (rho > 0.0).then(|| theory.jump_lower_bound(k, tp, rho))
             });
             bounds.push(b);
-            t_prev = cross[k];
+            t_prev = *cross_k;
         }
 
         let s = &mut out.summary;

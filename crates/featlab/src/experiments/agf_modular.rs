@@ -13,7 +13,6 @@
 //!   frequency-complete levels, Ū*_k and the first-jump lower bound (1/ρ_max − 1)/(3Ū*_k1).
 //! * Diagnostics: per-frequency output power P_k(f) = (1/2p) Σ_{ξ=±k} mean_{ab} |f̂_ξ(a, b)|²
 //!   vs t (template value E_k; the loss is Σ_k P_k(f − y)), per-neuron spectra.
-#![allow(clippy::needless_range_loop, clippy::useless_vec)] // index-heavy numeric kernels (shapes in comments)
 
 use super::agf_compare::{
     drops_json, match_drops, max_errors, refined_schedule, step_series, Staircase,
@@ -463,7 +462,7 @@ impl Experiment for AgfModularExperiment {
             ));
         }
         for (j, l) in levels.iter().enumerate() {
-            if *l > 0.0 {
+            if *l > 1e-10 * levels[0] {
                 lp.ref_lines.push(RefLine {
                     label: format!("ℓ{j} (frequency-complete)"),
                     vertical: false,

@@ -226,10 +226,10 @@ impl Model for LinearAttention {
         matmul(b.as_mut(), Accum::Replace, xq, q.transpose(), 1.0, par);
         let out = ws.out.col_as_slice_mut(0);
         out.fill(0.0);
-        for hh in 0..h {
+        for (hh, &vh) in v.iter().enumerate().take(h) {
             let (ac, bc) = (a.col_as_slice(hh), b.col_as_slice(hh));
-            for i in 0..out.len() {
-                out[i] += v[hh] * ac[i] * bc[i];
+            for ((o, &ai), &bi) in out.iter_mut().zip(ac).zip(bc) {
+                *o += vh * ai * bi;
             }
         }
     }
@@ -441,7 +441,7 @@ mod tests {
         let data =
             sample_sequences(&mut stream(5, "data"), sigma.as_ref(), model.context, 4).unwrap();
         let full = model.predict(&p, data.x.as_ref());
-        let mut sum = vec![0.0; 4];
+        let mut sum = [0.0; 4];
         for h in 0..model.heads {
             let idx = model.neuron_params(h);
             assert_eq!(idx.len(), 1 + 2 * model.dim);
