@@ -34,6 +34,35 @@ pub trait Stepper {
     }
 }
 
+/// Epoch-wise minibatch order shared by SGD and Adam: each epoch visits the samples in a
+/// fresh random order (seeded stream); the last short batch of an epoch is dropped so that
+/// every step has the same size.
+struct Minibatches {
+    order: Vec<usize>,
+    pos: usize,
+    rng: Rng,
+}
+
+impl Minibatches {
+    fn new(rng: Rng) -> Self {
+        Minibatches {
+            order: Vec::new(),
+            pos: usize::MAX,
+            rng,
+        }
+    }
+    /// Indices of the next batch of `b` samples out of `n`.
+    fn next(&mut self, n: usize, b: usize) -> &[usize] {
+        if self.pos == usize::MAX || self.pos + b > n {
+            self.order = permutation(&mut self.rng, n);
+            self.pos = 0;
+        }
+        let start = self.pos;
+        self.pos += b;
+        &self.order[start..start + b]
+    }
+}
+
 /// Gradient descent `θ ← θ − η r ⊙ ∇L(θ)`, `t ← t + η`.
 pub struct GradientDescent {
     pub lr: f64,
@@ -95,9 +124,7 @@ pub struct Sgd {
     pub batch_size: usize,
     params: Vec<f64>,
     grad: Vec<f64>,
-    order: Vec<usize>,
-    pos: usize,
-    rng: Rng,
+    batches: Minibatches,
     k: u64,
     t: f64,
     last: f64,
@@ -114,9 +141,7 @@ impl Sgd {
             batch_size,
             params,
             grad: vec![0.0; n],
-            order: Vec::new(),
-            pos: usize::MAX,
-            rng,
+            batches: Minibatches::new(rng),
             k: 0,
             t: 0.0,
             last: f64::NAN,
@@ -142,12 +167,7 @@ impl Stepper for Sgd {
     fn step(&mut self, problem: &mut Problem<'_>, _t_max: f64) -> Result<f64> {
         let n = problem.data.n();
         let b = self.batch_size.min(n);
-        if self.pos == usize::MAX || self.pos + b > n {
-            self.order = permutation(&mut self.rng, n);
-            self.pos = 0;
-        }
-        let idx = &self.order[self.pos..self.pos + b];
-        self.pos += b;
+        let idx = self.batches.next(n, b);
         self.last = problem.loss_grad_batch(&self.params, idx, &mut self.grad);
         for (((p, g), r), v) in self
             .params
@@ -241,9 +261,7 @@ pub struct Adam {
     k: i32,
     t: f64,
     last: f64,
-    order: Vec<usize>,
-    pos: usize,
-    rng: Rng,
+    batches: Minibatches,
 }
 
 impl Adam {
@@ -270,9 +288,7 @@ impl Adam {
             k: 0,
             t: 0.0,
             last: f64::NAN,
-            order: Vec::new(),
-            pos: usize::MAX,
-            rng,
+            batches: Minibatches::new(rng),
         }
     }
 }
@@ -296,12 +312,7 @@ impl Stepper for Adam {
             Some(b) => {
                 let n = problem.data.n();
                 let b = b.min(n);
-                if self.pos == usize::MAX || self.pos + b > n {
-                    self.order = permutation(&mut self.rng, n);
-                    self.pos = 0;
-                }
-                let idx = &self.order[self.pos..self.pos + b];
-                self.pos += b;
+                let idx = self.batches.next(n, b);
                 problem.loss_grad_batch(&self.params, idx, &mut self.grad)
             }
         };
