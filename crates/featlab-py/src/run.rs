@@ -134,14 +134,23 @@ struct Finished {
     wall: f64,
 }
 
-/// Run the experiment on a worker thread, GIL released, polling for Ctrl-C and progress.
-fn run_detached(
+/// Run `job` on a worker thread with the GIL released, polling for Ctrl-C and progress.
+///
+/// The calling thread waits in [`POLL`] slices; between slices it takes the GIL to call
+/// `PyErr_CheckSignals` and mirror the progress onto `progress`. A Python exception there
+/// (Ctrl-C, an error in the progress sink) sets the cancellation flag of the job's
+/// [`RunContext`], which long library loops check between steps; the job then stops and
+/// the exception is raised. Library errors become Python exceptions ([`lib_err`]), a
+/// panic a `RuntimeError`. `threads` sizes the rayon pool and faer's parallelism.
+pub fn detached<T: Send>(
     py: Python<'_>,
-    exp: &'static dyn featlab::experiments::Experiment,
-    resolved: &toml::Table,
     threads: usize,
     progress: Option<Bound<'_, PyAny>>,
-) -> PyResult<Finished> {
+    job: impl FnOnce(&RunContext<'_>) -> featlab::Result<T> + Send,
+) -> PyResult<T> {
+    if threads == 0 {
+        return Err(PyValueError::new_err("threads must be ≥ 1"));
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -172,11 +181,9 @@ fn run_detached(
                 cancel: Some(&cancel),
                 par,
             };
-            let start = Instant::now();
-            let result = pool.install(|| exp.run(resolved, &ctx));
-            let wall = start.elapsed().as_secs_f64();
+            let result = pool.install(|| job(&ctx));
             let _ = tx.send(());
-            result.map(|out| Finished { out, wall })
+            result
         });
         loop {
             let received = py.detach(|| {
@@ -254,10 +261,14 @@ pub fn run<'py>(
     let resolved = exp
         .resolve(&table)
         .map_err(|e| anyhow_err(anyhow::Error::new(e).context(format!("in config `{spec}`"))))?;
-    if threads == 0 {
-        return Err(PyValueError::new_err("threads must be ≥ 1"));
-    }
-    let Finished { out: output, wall } = run_detached(py, exp, &resolved, threads, progress)?;
+    let Finished { out: output, wall } = detached(py, threads, progress, |ctx| {
+        let start = Instant::now();
+        let out = exp.run(&resolved, ctx)?;
+        Ok(Finished {
+            out,
+            wall: start.elapsed().as_secs_f64(),
+        })
+    })?;
     if let Some(dir) = &out {
         py.detach(|| featlab_cli::write::write_all(dir, &output, &preset, exp.name(), wall, png))
             .map_err(anyhow_err)?;

@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _featlab, exact_linear_1d, nfa
+from . import _featlab, agf, exact_linear_1d, nfa
 from ._featlab import DivergenceError, __version__
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "DivergenceError",
     "exact_linear_1d",
     "nfa",
+    "agf",
     "__version__",
 ]
 
