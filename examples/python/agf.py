@@ -59,6 +59,7 @@ def main(out="runs/agf-py"):
         ax.axvline(tj, color="grey", lw=0.5, ls=":")
     ax.set_xlabel("t (gradient-flow time)")
     ax.set_ylabel("loss  (1/2n) Σ (f(x) − y)²")
+    ax.set_ylim(1e-5 * a.levels[0], 2 * a.levels[0])  # the last level is ~0 (exact fit)
     ax.set_title("Diagonal linear net: loss")
     ax.legend(loc="lower left")
 
@@ -71,12 +72,13 @@ def main(out="runs/agf-py"):
     ax.set_xlabel("t")
     ax.set_ylabel("β_i  (solid GF, dashed AGF)")
     ax.set_title("Diagonal linear net: coefficients")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="center right")
 
     ax = axes[2]
     tl = lin.trajectory["t"]
     ax.semilogy(tl, lin.trajectory["loss"], lw=2, label="gradient flow (α = 1e-12)")
     ax.semilogy(tl, b.loss_at(tl), "--", lw=1.5, label="AGF staircase")
+    ax.set_ylim(1e-5 * b.levels[0], 2 * b.levels[0])
     ax.set_xlabel("t")
     ax.set_title("Two-layer linear net: modes 3, 2, 1, 0.5")
     ax.legend(loc="lower left")
