@@ -141,7 +141,8 @@ struct Finished {
 /// (Ctrl-C, an error in the progress sink) sets the cancellation flag of the job's
 /// [`RunContext`], which long library loops check between steps; the job then stops and
 /// the exception is raised. Library errors become Python exceptions ([`lib_err`]), a
-/// panic a `RuntimeError`. `threads` sizes the rayon pool and faer's parallelism.
+/// panic a `RuntimeError`. `threads` sizes the rayon pool (the worker thread plus
+/// `threads − 1` more) and faer's parallelism.
 pub fn detached<T: Send>(
     py: Python<'_>,
     threads: usize,
@@ -151,10 +152,6 @@ pub fn detached<T: Send>(
     if threads == 0 {
         return Err(PyValueError::new_err("threads must be ≥ 1"));
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the thread pool: {e}")))?;
     let par = if threads > 1 {
         faer::Par::rayon(threads)
     } else {
@@ -181,7 +178,16 @@ pub fn detached<T: Send>(
                 cancel: Some(&cancel),
                 par,
             };
-            let result = pool.install(|| job(&ctx));
+            // the worker is the pool's thread 0, so `install` runs the job right here: no
+            // extra thread hand-off (it costs a time slice on a loaded machine)
+            let result = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .use_current_thread()
+                .build()
+                .map_err(|e| {
+                    featlab::Error::Numerical(format!("cannot start the thread pool: {e}"))
+                })
+                .and_then(|pool| pool.install(|| job(&ctx)));
             let _ = tx.send(());
             result
         });
