@@ -25,8 +25,8 @@ use crate::errors::lib_err;
 use crate::run::detached;
 use faer::Mat;
 use featlab::config::{from_table, parse_toml};
-use featlab::data::in_context::{population_sequences, principal_components, sample_sequences};
 use featlab::data::in_context::random_covariance;
+use featlab::data::in_context::{population_sequences, principal_components, sample_sequences};
 use featlab::data::modular::{modular_addition, pair_energies, Template};
 use featlab::data::Dataset;
 use featlab::experiments::param_arrays;
@@ -130,7 +130,9 @@ fn preset_defaults(arch: Arch) -> PyResult<(f64, toml::Table, toml::Table)> {
         }
         Arch::Quadratic | Arch::Modular | Arch::Attention => {
             let alpha = alpha_of(t.get("alpha"))?;
-            let train_t_max = sub_table(&t, "train").get("t_max").and_then(|v| v.as_float());
+            let train_t_max = sub_table(&t, "train")
+                .get("t_max")
+                .and_then(|v| v.as_float());
             let agf_t_max = agf
                 .get("t_max")
                 .and_then(|v| v.as_float())
@@ -184,9 +186,17 @@ fn resolve_options(
         }
     }
     let c = &o.cost_options;
-    for (k, v) in [("rtol", c.rtol), ("atol", c.atol), ("gtol", c.gtol), ("t_max", c.t_max)] {
+    for (k, v) in [
+        ("rtol", c.rtol),
+        ("atol", c.atol),
+        ("gtol", c.gtol),
+        ("t_max", c.t_max),
+    ] {
         if !(v.is_finite() && v > 0.0) {
-            return bad(&format!("cost_options.{k}"), format!("must be > 0, got {v}"));
+            return bad(
+                &format!("cost_options.{k}"),
+                format!("must be > 0, got {v}"),
+            );
         }
     }
     if let Some(dt) = c.fixed_dt {
@@ -327,7 +337,11 @@ fn default_init(arch: Arch, net: &Net, alpha: f64, seed: u64) -> Vec<f64> {
             // agf-modular: W ~ N(0, α²/d), A ~ N(0, α²/c)
             let mut rng = stream(seed, "init");
             let mut v = normal_vec(&mut rng, m.width * m.d, alpha / (m.d as f64).sqrt());
-            v.extend(normal_vec(&mut rng, m.c * m.width, alpha / (m.c as f64).sqrt()));
+            v.extend(normal_vec(
+                &mut rng,
+                m.c * m.width,
+                alpha / (m.c as f64).sqrt(),
+            ));
             v
         }
         Net::Two(m) => {
@@ -432,14 +446,9 @@ fn run_engine(
             opts,
             ctx,
         ),
-        (Net::Two(m), CostKind::Auto) if m.activation == Activation::Linear => run_agf(
-            m,
-            data,
-            init,
-            &mut LinearLeastSquares::default(),
-            opts,
-            ctx,
-        ),
+        (Net::Two(m), CostKind::Auto) if m.activation == Activation::Linear => {
+            run_agf(m, data, init, &mut LinearLeastSquares::default(), opts, ctx)
+        }
         (Net::Diag(m), _) => run_agf(m, data, init, &mut flow.clone(), opts, ctx),
         (Net::Two(m), _) => run_agf(m, data, init, &mut flow.clone(), opts, ctx),
         (Net::Attn(m), _) => run_agf(m, data, init, &mut flow.clone(), opts, ctx),
@@ -486,7 +495,9 @@ fn features(arch: Arch, net: &Net, data: &Dataset, agf: &AgfResult) -> (&'static
                         let (v, w) = rest.split_at(p);
                         let (eu, ev, ew) = (pair_energies(u), pair_energies(v), pair_energies(w));
                         (1..eu.len())
-                            .max_by(|&a, &b| (eu[a] + ev[a] + ew[a]).total_cmp(&(eu[b] + ev[b] + ew[b])))
+                            .max_by(|&a, &b| {
+                                (eu[a] + ev[a] + ew[a]).total_cmp(&(eu[b] + ev[b] + ew[b]))
+                            })
                             .unwrap_or(0) as i64
                     })
                     .collect(),
@@ -533,22 +544,39 @@ fn features(arch: Arch, net: &Net, data: &Dataset, agf: &AgfResult) -> (&'static
     }
 }
 
-fn blocks_dict<'py>(py: Python<'py>, model: &dyn Model, params: &[f64]) -> PyResult<Bound<'py, PyDict>> {
+fn blocks_dict<'py>(
+    py: Python<'py>,
+    model: &dyn Model,
+    params: &[f64],
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (rel, a) in param_arrays(model, params, "") {
-        let name = rel.trim_start_matches('/').trim_end_matches(".npy").to_string();
+        let name = rel
+            .trim_start_matches('/')
+            .trim_end_matches(".npy")
+            .to_string();
         d.set_item(name, ndarray_to_py(py, a)?)?;
     }
     Ok(d)
 }
 
-fn matrix<'py>(py: Python<'py>, rows: &[Vec<f64>], ncols: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
+fn matrix<'py>(
+    py: Python<'py>,
+    rows: &[Vec<f64>],
+    ncols: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let flat: Vec<f64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
     PyArray1::from_vec(py, flat).reshape([rows.len(), ncols])
 }
 
-fn index_lists<'py>(py: Python<'py>, lists: impl Iterator<Item = Vec<usize>>) -> PyResult<Bound<'py, PyList>> {
-    PyList::new(py, lists.map(|v| v.into_iter().map(|i| i as i64).collect::<Vec<_>>()))
+fn index_lists<'py>(
+    py: Python<'py>,
+    lists: impl Iterator<Item = Vec<usize>>,
+) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(
+        py,
+        lists.map(|v| v.into_iter().map(|i| i as i64).collect::<Vec<_>>()),
+    )
 }
 
 /// Low-level `featlab.agf.run` (the Python wrapper normalises arrays and options and wraps
@@ -586,11 +614,9 @@ pub fn run<'py>(
     let data = dataset(&x, &y)?;
     let net = build_net(arch, model, &data, width, context)?;
     let (init, alpha) = match (init, alpha) {
-        (Some(_), Some(_)) => {
-            return Err(PyValueError::new_err(
-                "give either `alpha` (the preset's initialisation at that scale) or `init`, not both",
-            ))
-        }
+        (Some(_), Some(_)) => return Err(PyValueError::new_err(
+            "give either `alpha` (the preset's initialisation at that scale) or `init`, not both",
+        )),
         (Some(i), None) => (explicit_init(net.model(), &i)?, None),
         (None, a) => {
             let a = a.unwrap_or(preset_alpha);
@@ -623,10 +649,22 @@ pub fn run<'py>(
     d.set_item("feature", PyArray1::from_vec(py, feats))?;
     d.set_item("feature_kind", kind)?;
     let rounds = &agf.rounds;
-    d.set_item("activated", index_lists(py, rounds.iter().map(|r| r.activated.clone()))?)?;
-    d.set_item("near_ties", index_lists(py, rounds.iter().map(|r| r.near_ties.clone()))?)?;
-    d.set_item("deactivated", index_lists(py, rounds.iter().map(|r| r.deactivated.clone()))?)?;
-    d.set_item("active", index_lists(py, rounds.iter().map(|r| r.active.clone()))?)?;
+    d.set_item(
+        "activated",
+        index_lists(py, rounds.iter().map(|r| r.activated.clone()))?,
+    )?;
+    d.set_item(
+        "near_ties",
+        index_lists(py, rounds.iter().map(|r| r.near_ties.clone()))?,
+    )?;
+    d.set_item(
+        "deactivated",
+        index_lists(py, rounds.iter().map(|r| r.deactivated.clone()))?,
+    )?;
+    d.set_item(
+        "active",
+        index_lists(py, rounds.iter().map(|r| r.active.clone()))?,
+    )?;
     let per_neuron = m.num_params() / h.max(1);
     let dirs = PyList::empty(py);
     for r in rounds {
@@ -638,12 +676,18 @@ pub fn run<'py>(
     d.set_item("params", matrix(py, &params, p)?)?;
     d.set_item("init", PyArray1::from_vec(py, init.clone()))?;
     d.set_item("params_init", blocks_dict(py, m, &init)?)?;
-    let last = rounds.last().map_or_else(|| vec![0.0; p], |r| r.params.clone());
+    let last = rounds
+        .last()
+        .map_or_else(|| vec![0.0; p], |r| r.params.clone());
     d.set_item("params_final", blocks_dict(py, m, &last)?)?;
     if let Net::Diag(dm) = &net {
         let betas: Vec<Vec<f64>> = rounds
             .iter()
-            .map(|r| (0..dm.d).map(|i| r.params[i] * r.params[dm.d + i]).collect())
+            .map(|r| {
+                (0..dm.d)
+                    .map(|i| r.params[i] * r.params[dm.d + i])
+                    .collect()
+            })
             .collect();
         d.set_item("beta", matrix(py, &betas, dm.d)?)?;
     }
@@ -652,11 +696,17 @@ pub fn run<'py>(
     d.set_item("final_utility", PyArray1::from_vec(py, agf.final_s.clone()))?;
     d.set_item(
         "utility_steps",
-        PyArray1::from_vec(py, rounds.iter().map(|r| r.utility_steps).collect::<Vec<_>>()),
+        PyArray1::from_vec(
+            py,
+            rounds.iter().map(|r| r.utility_steps).collect::<Vec<_>>(),
+        ),
     )?;
     d.set_item(
         "utility_evals",
-        PyArray1::from_vec(py, rounds.iter().map(|r| r.utility_evals).collect::<Vec<_>>()),
+        PyArray1::from_vec(
+            py,
+            rounds.iter().map(|r| r.utility_evals).collect::<Vec<_>>(),
+        ),
     )?;
     d.set_item(
         "cost_work",
@@ -664,7 +714,10 @@ pub fn run<'py>(
     )?;
     d.set_item(
         "cost_converged",
-        PyArray1::from_vec(py, rounds.iter().map(|r| r.cost_converged).collect::<Vec<_>>()),
+        PyArray1::from_vec(
+            py,
+            rounds.iter().map(|r| r.cost_converged).collect::<Vec<_>>(),
+        ),
     )?;
     d.set_item("trace_t", PyArray1::from_vec(py, agf.trace.t.clone()))?;
     d.set_item("trace_norms", matrix(py, &agf.trace.norms, h)?)?;
@@ -701,7 +754,10 @@ pub fn modular_data<'py>(
             PyValueError::new_err("featlab.agf.modular_data: a template dict needs the modulus `p`")
         })?;
         let mut tbl = toml::Table::new();
-        tbl.insert("template".into(), toml::Value::Table(py_dict_to_table(d, "template")?));
+        tbl.insert(
+            "template".into(),
+            toml::Value::Table(py_dict_to_table(d, "template")?),
+        );
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct T {
