@@ -99,18 +99,48 @@ class AgfRun:
         The AGF and cost-phase options actually used (preset defaults + yours).
     """
 
+    jump_times: np.ndarray
+    levels: np.ndarray
+    feature: np.ndarray
+    feature_kind: str
+    activated: List[List[int]]
+    near_ties: List[List[int]]
+    deactivated: List[List[int]]
+    active: List[List[int]]
+    directions: List[np.ndarray]
+    params: np.ndarray
+    params_init: Dict[str, np.ndarray]
+    params_final: Dict[str, np.ndarray]
+    init: np.ndarray
+    beta: Optional[np.ndarray]
+    init_norms: np.ndarray
+    thresholds: np.ndarray
+    final_utility: np.ndarray
+    trace_t: np.ndarray
+    trace_norms: np.ndarray
+    stop: str
+    kappa: int
+    alpha: Optional[float]
+    seed: int
+    model: str
+    initial_loss: float
+    cost_minimizer: str
+    seconds: float
+    utility_steps: np.ndarray
+    utility_evals: np.ndarray
+    cost_work: np.ndarray
+    cost_converged: np.ndarray
+    options: Dict[str, Any]
+    cost_options: Dict[str, Any]
+
     def __init__(self, raw: Mapping[str, Any]):
         raw = dict(raw)
         opts = json.loads(raw.pop("options_json"))
-        self.options: Dict[str, Any] = opts["options"]
-        self.cost_options: Dict[str, Any] = opts["cost_options"]
-        self.beta: Optional[np.ndarray] = raw.pop("beta", None)
+        self.options = opts["options"]
+        self.cost_options = opts["cost_options"]
+        self.beta = raw.pop("beta", None)
         for k, v in raw.items():
             setattr(self, k, v)
-        self.jump_times: np.ndarray
-        self.levels: np.ndarray
-        self.feature: np.ndarray
-        self.feature_kind: str
 
     @property
     def rounds(self) -> int:
@@ -124,7 +154,7 @@ class AgfRun:
     def __repr__(self) -> str:
         return (
             f"<featlab.agf.AgfRun model={self.model!r} κ={self.kappa} α={self.alpha} "
-            f"rounds={self.rounds} stop={self.stop!r} {self.feature_kind}s={self.feature.tolist()}>"
+            f"rounds={self.rounds} stop={self.stop!r} {self.feature_kind}={self.feature.tolist()}>"
         )
 
 
