@@ -8,6 +8,7 @@
 //! files of `featlab run --out DIR` (plots, report.html included), and for the CLI's
 //! config loading, so errors read the same.
 
+mod agf;
 mod convert;
 mod errors;
 mod exact_linear_1d;
@@ -72,5 +73,10 @@ fn _featlab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     nfa_m.add_function(wrap_pyfunction!(nfa::nfa_correlation, &nfa_m)?)?;
     nfa_m.add_function(wrap_pyfunction!(nfa::alpha_fit, &nfa_m)?)?;
     m.add_submodule(&nfa_m)?;
+    let agf_m = PyModule::new(m.py(), "agf")?;
+    agf_m.add_function(wrap_pyfunction!(agf::run, &agf_m)?)?;
+    agf_m.add_function(wrap_pyfunction!(agf::modular_data, &agf_m)?)?;
+    agf_m.add_function(wrap_pyfunction!(agf::attention_data, &agf_m)?)?;
+    m.add_submodule(&agf_m)?;
     Ok(())
 }

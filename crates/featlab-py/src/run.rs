@@ -134,18 +134,24 @@ struct Finished {
     wall: f64,
 }
 
-/// Run the experiment on a worker thread, GIL released, polling for Ctrl-C and progress.
-fn run_detached(
+/// Run `job` on a worker thread with the GIL released, polling for Ctrl-C and progress.
+///
+/// The calling thread waits in [`POLL`] slices; between slices it takes the GIL to call
+/// `PyErr_CheckSignals` and mirror the progress onto `progress`. A Python exception there
+/// (Ctrl-C, an error in the progress sink) sets the cancellation flag of the job's
+/// [`RunContext`], which long library loops check between steps; the job then stops and
+/// the exception is raised. Library errors become Python exceptions ([`lib_err`]), a
+/// panic a `RuntimeError`. `threads` sizes the rayon pool (the worker thread plus
+/// `threads − 1` more) and faer's parallelism.
+pub fn detached<T: Send>(
     py: Python<'_>,
-    exp: &'static dyn featlab::experiments::Experiment,
-    resolved: &toml::Table,
     threads: usize,
     progress: Option<Bound<'_, PyAny>>,
-) -> PyResult<Finished> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the thread pool: {e}")))?;
+    job: impl FnOnce(&RunContext<'_>) -> featlab::Result<T> + Send,
+) -> PyResult<T> {
+    if threads == 0 {
+        return Err(PyValueError::new_err("threads must be ≥ 1"));
+    }
     let par = if threads > 1 {
         faer::Par::rayon(threads)
     } else {
@@ -172,11 +178,18 @@ fn run_detached(
                 cancel: Some(&cancel),
                 par,
             };
-            let start = Instant::now();
-            let result = pool.install(|| exp.run(resolved, &ctx));
-            let wall = start.elapsed().as_secs_f64();
+            // the worker is the pool's thread 0, so `install` runs the job right here: no
+            // extra thread hand-off (it costs a time slice on a loaded machine)
+            let result = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .use_current_thread()
+                .build()
+                .map_err(|e| {
+                    featlab::Error::Numerical(format!("cannot start the thread pool: {e}"))
+                })
+                .and_then(|pool| pool.install(|| job(&ctx)));
             let _ = tx.send(());
-            result.map(|out| Finished { out, wall })
+            result
         });
         loop {
             let received = py.detach(|| {
@@ -254,10 +267,14 @@ pub fn run<'py>(
     let resolved = exp
         .resolve(&table)
         .map_err(|e| anyhow_err(anyhow::Error::new(e).context(format!("in config `{spec}`"))))?;
-    if threads == 0 {
-        return Err(PyValueError::new_err("threads must be ≥ 1"));
-    }
-    let Finished { out: output, wall } = run_detached(py, exp, &resolved, threads, progress)?;
+    let Finished { out: output, wall } = detached(py, threads, progress, |ctx| {
+        let start = Instant::now();
+        let out = exp.run(&resolved, ctx)?;
+        Ok(Finished {
+            out,
+            wall: start.elapsed().as_secs_f64(),
+        })
+    })?;
     if let Some(dir) = &out {
         py.detach(|| featlab_cli::write::write_all(dir, &output, &preset, exp.name(), wall, png))
             .map_err(anyhow_err)?;

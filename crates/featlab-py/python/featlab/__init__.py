@@ -15,6 +15,10 @@ Conventions (as in the CLI and run.json):
   AGF, Kunin et al. 2025) and the drop times are the first crossings of
   ``(ℓ_{k−1} + ℓ_k)/2``.
 
+The science also runs on numpy arrays: :mod:`featlab.agf` (Alternating Gradient Flows on
+your data: jump times, plateau levels, learned features), :mod:`featlab.nfa`,
+:mod:`featlab.exact_linear_1d`.
+
 Errors are Python exceptions carrying the CLI's message: ``ValueError`` for a bad config
 (the message names the key), ``FileNotFoundError`` for a missing file or run directory,
 ``featlab.DivergenceError`` (a ``RuntimeError``) when training produces a non-finite loss
@@ -30,7 +34,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _featlab, exact_linear_1d, nfa
+from . import _featlab, agf, exact_linear_1d, nfa
 from ._featlab import DivergenceError, __version__
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "DivergenceError",
     "exact_linear_1d",
     "nfa",
+    "agf",
     "__version__",
 ]
 

@@ -53,3 +53,38 @@ class nfa:  # native submodule; use featlab.nfa
     def nfa_correlation(nfm: np.ndarray, agop: np.ndarray, alphas: List[float], kind: str) -> List[float]: ...
     @staticmethod
     def alpha_fit(nfm: np.ndarray, agop: np.ndarray, lo: float, hi: float, kind: str) -> Tuple[float, float, float]: ...
+
+class agf:  # native submodule; use featlab.agf
+    """Alternating Gradient Flows (Kunin et al. 2025) on numpy data: utility maximisation
+    dθ̄_i/dt = ρ_i^{κ−2}(∇U_i − κŪ_iθ̄_i), dS_i/dt = κŪ_i with U_i(θ) = (1/n)Σ_n⟨f_i(x_n; θ), r_n⟩,
+    activation when S_i reaches c_i (log(1/ρ0_i) for κ = 2, ρ0_i^{2−κ}/(κ−2) for κ > 2), then
+    cost minimisation of C = (1/2n)Σ_n‖y_n − f_active(x_n)‖²."""
+    @staticmethod
+    def run(
+        model: str,
+        x: np.ndarray,
+        y: np.ndarray,
+        width: Optional[int] = None,
+        context: Optional[int] = None,
+        alpha: Optional[float] = None,
+        seed: int = 0,
+        init: Any = None,
+        cost: str = "auto",
+        options: Optional[Dict[str, Any]] = None,
+        cost_options: Optional[Dict[str, Any]] = None,
+        threads: int = 1,
+        progress: Any = None,
+    ) -> Dict[str, Any]:
+        """AGF on (x [n, d], y [n, c]); returns {"jump_times": (R,), "levels": (R+1,),
+        "feature": (R,) int, "feature_kind": str, "activated"/"near_ties"/"deactivated"/
+        "active": list[list[int]], "directions": list[(k, p_i)], "params": (R, P),
+        "params_init"/"params_final": {block: ndarray}, "init": (P,), "beta": (R, d)
+        (diagonal), "init_norms"/"thresholds"/"final_utility": (H,), "trace_t": (K,),
+        "trace_norms": (K, H), "stop": str, "options_json": str, ...}."""
+    @staticmethod
+    def modular_data(template: Any, p: Optional[int] = None, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(x [p², 2p], y [p², p], template [p]) of template modular addition."""
+    @staticmethod
+    def attention_data(eigenvalues: List[float], context: int, seed: int = 0,
+                       trace: Optional[float] = None, samples: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(x [n, N(D+1)+D], y [n, 1], Σ [D, D]) of in-context linear regression."""
