@@ -2,17 +2,21 @@
 # Peer benchmark: featlab vs the reference numpy / JAX (/ PyTorch) script, measured in the
 # same run on the same machine, full-batch GD on a two-layer net (../shared/peers/twolayer_gd.py).
 #
-#   benches/peers.sh                 # small + medium, relu; numpy + JAX
+#   benches/peers.sh                         # small + medium, relu quadratic linear; numpy + JAX
 #   FEATLAB_PEERS_TORCH=1 benches/peers.sh   # also PyTorch (large download)
-#   FEATLAB_PEERS_ACTS="relu quad linear" benches/peers.sh
+#   FEATLAB_PEERS_ACTS=relu benches/peers.sh # one activation only
+#   FEATLAB_PEERS_GD_ONLY=1 benches/peers.sh # skip the featlab-only cases (see below)
 #
 # Prints one JSON line per measurement and a ratio table. Also checks that featlab's final
 # loss equals a float64 numpy GD from the *same* data and init (dumped to .npy) to 1e-9.
+# Then runs the featlab-only cases of issue 8 (no peer script for them): `featlab bench
+# deep-linear` and `mlp` (ratio of a GD step to its pure-GEMM cost, on 1 and 2 threads) and
+# `flow-vs-gd` (adaptive flow vs GD at lr 1e-3 on the staircase preset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEER=${FEATLAB_PEER_SCRIPT:-../shared/peers/twolayer_gd.py}
 VENV=${FEATLAB_PEERS_VENV:-target/peers-venv}
-ACTS=${FEATLAB_PEERS_ACTS:-relu}
+ACTS=${FEATLAB_PEERS_ACTS:-relu quadratic linear}
 [ -f "$PEER" ] || { echo "reference script not found at $PEER (set FEATLAB_PEER_SCRIPT)"; exit 1; }
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
 "$VENV/bin/python" -c "import numpy, jax" 2>/dev/null || "$VENV/bin/pip" install -q numpy jax
@@ -31,7 +35,7 @@ run_size() { # name n d m steps_featlab steps_jax steps_numpy
     done
     for fw in jax numpy $( [ "${FEATLAB_PEERS_TORCH:-0}" = 1 ] && echo torch ); do
       local steps=$sj; [ "$fw" = numpy ] && steps=$sn
-      local pa=$act; [ "$act" = quadratic ] && pa=quad
+      local pa=$act; { [ "$act" = quadratic ] || [ "$act" = quad ]; } && pa=quad
       line=$("$PY" "$PEER" "$fw" "$n" "$d" "$m" "$steps" "$pa")
       sps=$(echo "$line" | sed -n 's/.*steps_per_s=\([0-9.]*\).*/\1/p')
       echo "{\"size\":\"$name\",\"who\":\"$fw\",\"act\":\"$act\",\"n\":$n,\"d\":$d,\"m\":$m,\"steps_per_sec\":$sps}" | tee -a "$OUT"
@@ -74,3 +78,12 @@ for size in ["small", "medium"]:
         best = max(f1, f2)
         print(f"{size:7s} {act:10s} {f1:11.1f}  {f2:11.1f}  {j:9.1f}  {n:9.1f}  {best/j:8.2f}  {best/n:9.2f}")
 PYEOF
+
+if [ "${FEATLAB_PEERS_GD_ONLY:-0}" != 1 ]; then
+  echo
+  for thr in 1 2; do
+    $FL bench deep-linear --threads "$thr"
+    $FL bench mlp --threads "$thr"
+  done
+  $FL bench flow-vs-gd
+fi

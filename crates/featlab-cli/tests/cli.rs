@@ -346,6 +346,69 @@ fn list_and_help_work() {
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
 }
 
+/// Every `featlab bench` case runs on tiny sizes and prints one JSON line with the fields
+/// its documentation promises (a smoke test of the benchmarks, not a timing).
+#[test]
+fn bench_cases_print_json_lines() {
+    let json_line = |args: &[&str]| -> serde_json::Value {
+        let out = run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.lines().count(), 1, "{args:?}: {stdout}");
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let positive = |v: &serde_json::Value, k: &str| {
+        let x = v[k].as_f64().unwrap_or_else(|| panic!("no {k} in {v}"));
+        assert!(x.is_finite() && x > 0.0, "{k} = {x} in {v}");
+        x
+    };
+    for act in ["relu", "quadratic", "linear"] {
+        let g = json_line(&["bench", "gd", "--steps", "5", "--act", act]);
+        positive(&g, "steps_per_sec");
+        // 4·n·d·m + 4·n·m for the default n = 256, d = 16, m = 64
+        assert_eq!(
+            positive(&g, "flops_per_step"),
+            4.0 * (256 * 16 * 64 + 256 * 64) as f64
+        );
+        positive(&g, "gflops");
+    }
+    let small = [
+        "--n", "64", "--d", "8", "--width", "16", "--depth", "3", "--steps", "4", "--rounds", "2",
+    ];
+    for case in ["deep-linear", "mlp"] {
+        let mut args = vec!["bench", case];
+        args.extend(small);
+        let v = json_line(&args);
+        assert_eq!(v["bench"], case);
+        for k in [
+            "steps_per_sec",
+            "gemm_steps_per_sec",
+            "ratio",
+            "gemm_gflops",
+        ] {
+            positive(&v, k);
+        }
+        // GD at a small learning rate lowers the loss
+        assert!(
+            positive(&v, "final_loss") < positive(&v, "initial_loss"),
+            "{v}"
+        );
+    }
+    let f = json_line(&["bench", "flow-vs-gd"]);
+    assert!(positive(&f, "grad_eval_ratio") >= 20.0, "{f}");
+    assert!(f["max_drop_time_rel_diff"].as_f64().unwrap() < 0.01, "{f}");
+    assert_eq!(f["gd"]["grad_evals"], 25000);
+    // usage errors
+    assert_eq!(run(&["bench"]).status.code(), Some(2));
+    assert_eq!(run(&["bench", "nope"]).status.code(), Some(2));
+    assert_clean_error(&run(&["bench", "gd", "--act", "sigmoid"]), &["sigmoid"]);
+    assert_clean_error(&run(&["bench", "mlp", "--depth", "0"]), &["--depth"]);
+}
+
 mod random_configs {
     use super::*;
     use proptest::prelude::*;

@@ -65,12 +65,21 @@ pub fn index(rng: &mut Rng, n: usize) -> usize {
 
 /// Fisher–Yates shuffle of a permutation of `0..n`.
 pub fn permutation(rng: &mut Rng, n: usize) -> Vec<usize> {
-    let mut p: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
+    let mut p = vec![0; n];
+    permutation_into(rng, &mut p);
+    p
+}
+
+/// [`permutation`] of `0..p.len()` written into `p` (no allocation; same draws, same
+/// result as `permutation(rng, p.len())`).
+pub fn permutation_into(rng: &mut Rng, p: &mut [usize]) {
+    for (i, v) in p.iter_mut().enumerate() {
+        *v = i;
+    }
+    for i in (1..p.len()).rev() {
         let j = index(rng, i + 1);
         p.swap(i, j);
     }
-    p
 }
 
 #[cfg(test)]

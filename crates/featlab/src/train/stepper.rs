@@ -7,7 +7,7 @@
 
 use super::ode::{PidController, RkStepper, VectorField, DOPRI5};
 use super::problem::Problem;
-use crate::rng::{permutation, Rng};
+use crate::rng::{permutation_into, Rng};
 use crate::Result;
 
 /// One optimiser step at a time.
@@ -36,7 +36,8 @@ pub trait Stepper {
 
 /// Epoch-wise minibatch order shared by SGD and Adam: each epoch visits the samples in a
 /// fresh random order (seeded stream); the last short batch of an epoch is dropped so that
-/// every step has the same size.
+/// every step has the same size. The order buffer is reused across epochs (no allocation
+/// per step in steady state).
 struct Minibatches {
     order: Vec<usize>,
     pos: usize,
@@ -54,7 +55,8 @@ impl Minibatches {
     /// Indices of the next batch of `b` samples out of `n`.
     fn next(&mut self, n: usize, b: usize) -> &[usize] {
         if self.pos == usize::MAX || self.pos + b > n {
-            self.order = permutation(&mut self.rng, n);
+            self.order.resize(n, 0);
+            permutation_into(&mut self.rng, &mut self.order);
             self.pos = 0;
         }
         let start = self.pos;

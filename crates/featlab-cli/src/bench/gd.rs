@@ -1,6 +1,6 @@
-//! `featlab bench`: throughput of full-batch training, printed as JSON lines.
+//! `featlab bench gd`: throughput of full-batch GD on a two-layer net.
 //!
-//! `featlab bench gd` solves exactly the problem of `shared/peers/twolayer_gd.py`:
+//! It solves exactly the problem of `shared/peers/twolayer_gd.py`:
 //! X (n × d) i.i.d. N(0, 1); y = relu(x₀) + 0.5·x₁²; f(x) = Σ_i a_i σ(w_i·x);
 //! loss ½·mean (f − y)²; W, a initialised 1e-3·N(0, 1); GD with lr 0.05.
 //! `--data DIR` loads `X.npy`, `y.npy`, `W0.npy`, `a0.npy` instead (e.g. dumped by the
@@ -13,27 +13,29 @@ use featlab::model::two_layer::TwoLayer;
 use featlab::model::{Activation, Loss, Model};
 use featlab::rng::{normal_vec, stream};
 use featlab::train::{GradientDescent, Problem, Stepper};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Arguments of `featlab bench`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct BenchArgs {
-    /// Which benchmark: `gd` (full-batch GD on a two-layer net, the peer-script problem).
-    pub which: String,
+/// Arguments of `featlab bench gd`.
+#[derive(clap::Parser, Debug, Clone)]
+pub struct GdArgs {
+    /// Samples.
     #[arg(long, default_value_t = 256)]
     pub n: usize,
+    /// Input dimension.
     #[arg(long, default_value_t = 16)]
     pub d: usize,
+    /// Hidden width (neurons).
     #[arg(long, default_value_t = 64)]
     pub m: usize,
     /// Activation: relu, quadratic (alias quad), linear, tanh, gelu.
     #[arg(long, default_value = "relu")]
     pub act: String,
+    /// Timed GD steps (after 10 warm-up steps).
     #[arg(long, default_value_t = 20000)]
     pub steps: u64,
-    /// Threads for the matrix products.
+    /// Threads for the matrix products (results do not depend on it).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Learning rate.
@@ -47,7 +49,15 @@ pub struct BenchArgs {
     pub seed: u64,
 }
 
-fn activation(name: &str) -> Result<Activation> {
+impl Default for GdArgs {
+    /// The command-line defaults (the small size of issue 8, ReLU).
+    fn default() -> Self {
+        <GdArgs as clap::Parser>::parse_from(["gd"])
+    }
+}
+
+/// Parse an activation name.
+pub(crate) fn activation(name: &str) -> Result<Activation> {
     Ok(match name {
         "relu" => Activation::Relu,
         "quad" | "quadratic" => Activation::Quadratic,
@@ -60,15 +70,15 @@ fn activation(name: &str) -> Result<Activation> {
     })
 }
 
-/// Run `featlab bench`.
-pub fn bench_command(args: &BenchArgs) -> Result<()> {
-    match args.which.as_str() {
-        "gd" => bench_gd(args),
-        other => anyhow::bail!("unknown benchmark `{other}`; available: gd"),
-    }
+/// Floating-point operations of one GD step on the scalar-output two-layer net, counting
+/// the two GEMMs (Z = X W₁ᵀ and ∂W₁ = dZᵀ X, 2·n·d·m each) and the two output GEMVs
+/// (f = H a and ∂a = Hᵀ r, 2·n·m each); elementwise work is not counted.
+pub fn gd_flops_per_step(n: usize, d: usize, m: usize) -> f64 {
+    4.0 * (n * d * m) as f64 + 4.0 * (n * m) as f64
 }
 
-fn bench_gd(args: &BenchArgs) -> Result<()> {
+/// Run `featlab bench gd` and return its JSON line.
+pub fn bench_gd(args: &GdArgs) -> Result<Value> {
     let act = activation(&args.act)?;
     if args.n == 0 || args.d == 0 || args.m == 0 || args.steps == 0 || args.threads == 0 {
         anyhow::bail!("--n, --d, --m, --steps and --threads must all be ≥ 1");
@@ -106,14 +116,7 @@ fn bench_gd(args: &BenchArgs) -> Result<()> {
     if params.len() != model.num_params() {
         anyhow::bail!("W0/a0 sizes ({} values) do not fit d = {d}", params.len());
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
-        .build()?;
-    let par = if args.threads > 1 {
-        faer::Par::rayon(args.threads)
-    } else {
-        faer::Par::Seq
-    };
+    let (pool, par) = super::pool_and_par(args.threads)?;
     let (secs, final_loss) = pool.install(|| -> Result<(f64, f64)> {
         let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, par);
         let mut gd = GradientDescent::new(args.lr, params.clone());
@@ -128,15 +131,11 @@ fn bench_gd(args: &BenchArgs) -> Result<()> {
         let secs = start.elapsed().as_secs_f64();
         Ok((secs, problem.data_loss(gd.params())))
     })?;
-    let flops_per_step = 6.0 * (n * d * m) as f64 + 6.0 * (n * m) as f64;
+    let flops_per_step = gd_flops_per_step(n, d, m);
     let sps = args.steps as f64 / secs;
-    println!(
-        "{}",
-        json!({
+    Ok(json!({
             "bench": "gd", "n": n, "d": d, "m": m, "act": args.act, "steps": args.steps, "threads": args.threads,
-            "seconds": secs, "steps_per_sec": sps, "gflops": flops_per_step * sps / 1e9, "final_loss": final_loss,
+            "seconds": secs, "steps_per_sec": sps, "flops_per_step": flops_per_step, "gflops": flops_per_step * sps / 1e9, "final_loss": final_loss,
             "data": args.data.as_ref().map(|p| p.display().to_string()),
-        })
-    );
-    Ok(())
+    }))
 }
