@@ -15,6 +15,7 @@ pub mod loss;
 pub mod mlp;
 pub mod parametrization;
 pub mod two_layer;
+mod two_layer_rows;
 
 pub use activation::Activation;
 pub use config::ModelConfig;

@@ -223,3 +223,103 @@ fn parallel_workspace_gives_identical_gradients() {
     pool.install(|| model.loss_and_grad(&p, x.as_ref(), y.as_ref(), Loss::Mse, &mut g2, &mut ws));
     assert!(g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
+
+/// The scalar-output two-layer net on shapes with several row blocks per lane and several
+/// lanes (see `two_layer_rows`), with biases and multipliers ≠ 1.
+fn blocked_two_layer(act: Activation, d: usize, m: usize) -> (TwoLayer, Vec<f64>) {
+    let model = two_layer::TwoLayer::new(d, m, 1, act, true).multipliers(0.8, 1.7 / m as f64);
+    let p = normal_vec(&mut stream(4, "blocked-init"), model.num_params(), 0.6);
+    (model, p)
+}
+use two_layer::TwoLayer;
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|a| a * a).sum::<f64>().sqrt()
+}
+
+#[test]
+fn blocked_scalar_two_layer_gradient_matches_directional_finite_differences() {
+    // n = 300, m = 2048: 16-row blocks, 19 blocks in 7 lanes of 3 (the last shorter).
+    let (n, d, m) = (300, 3, 2048);
+    let (x, y) = data(n, d, 1, 8, false);
+    for act in Activation::ALL {
+        let (model, p) = blocked_two_layer(act, d, m);
+        let mut ws = model.workspace(n);
+        let mut g = vec![0.0; p.len()];
+        model.loss_and_grad(&p, x.as_ref(), y.as_ref(), Loss::Mse, &mut g, &mut ws);
+        let mut r = stream(9, "directions");
+        for k in 0..4 {
+            // Along g/‖g‖ plus a random unit vector: the slope is O(‖g‖), well above the
+            // round-off of the finite differences, and any wrong component shows.
+            let noise = normal_vec(&mut r, p.len(), 1.0);
+            let (gn, rn) = (norm(&g), norm(&noise));
+            let v: Vec<f64> = g.iter().zip(&noise).map(|(a, b)| a / gn + b / rn).collect();
+            let slope: f64 = g.iter().zip(&v).map(|(a, b)| a * b).sum();
+            let mut best = f64::INFINITY;
+            // small steps too: with 614k pre-activations, a ReLU kink lies within ±2h of
+            // some unit unless h is tiny
+            for h in [1e-3, 1e-4, 1e-5, 1e-6, 1e-7] {
+                let mut at = |s: f64| {
+                    let q: Vec<f64> = p.iter().zip(&v).map(|(a, b)| a + s * b).collect();
+                    model.loss(&q, x.as_ref(), y.as_ref(), Loss::Mse, &mut ws)
+                };
+                let fd = (-at(2.0 * h) + 8.0 * at(h) - 8.0 * at(-h) + at(-2.0 * h)) / (12.0 * h);
+                best = best.min((fd - slope).abs() / slope.abs().max(fd.abs()));
+            }
+            assert!(
+                best <= 1e-7,
+                "{act:?} direction {k}: relative error {best:.3e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn blocked_scalar_two_layer_fused_pass_equals_separate_passes_and_any_thread_count() {
+    use std::num::NonZeroUsize;
+    // n = 300, m = 512: 64-row blocks in 5 lanes; n·m is large enough for the lanes to
+    // run in parallel.
+    let (n, d, m) = (300, 7, 512);
+    let (x, y) = data(n, d, 1, 5, false);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for act in Activation::ALL {
+        let (model, p) = blocked_two_layer(act, d, m);
+        let mut ws = model.workspace(n);
+        let mut fused = vec![0.0; p.len()];
+        let l_fused =
+            model.loss_and_grad(&p, x.as_ref(), y.as_ref(), Loss::Mse, &mut fused, &mut ws);
+        // forward, loss, backward one after the other
+        let mut sep = vec![0.0; p.len()];
+        model.forward(&p, x.as_ref(), &mut ws);
+        let l_sep = Loss::Mse.value_and_grad(ws.out.as_ref(), y.as_ref(), ws.d_out.as_mut());
+        model.backward(&p, x.as_ref(), &mut sep, &mut ws);
+        assert!(
+            fused
+                .iter()
+                .zip(&sep)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{act:?}: fused and separate gradients differ"
+        );
+        assert!(
+            (l_fused - l_sep).abs() <= 1e-14 * l_sep.abs(),
+            "{act:?}: {l_fused} vs {l_sep}"
+        );
+        // two threads
+        let mut par = vec![0.0; p.len()];
+        ws.par = faer::Par::Rayon(NonZeroUsize::new(2).unwrap());
+        let l_par = pool.install(|| {
+            model.loss_and_grad(&p, x.as_ref(), y.as_ref(), Loss::Mse, &mut par, &mut ws)
+        });
+        assert_eq!(l_par.to_bits(), l_fused.to_bits(), "{act:?}: loss");
+        assert!(
+            fused
+                .iter()
+                .zip(&par)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{act:?}: 1 vs 2 threads"
+        );
+    }
+}

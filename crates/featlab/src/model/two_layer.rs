@@ -10,10 +10,13 @@
 //! Backward, given dF = ∂L/∂F:     ∂W₂ = m₂ dFᵀ H,  dZ = (m₂ dF W₂) ⊙ σ'(Z),
 //!                                 ∂W₁ = m₁ dZᵀ X,  ∂b₁ = 1ᵀ dZ
 
-use super::activation::{with_act_kernel, ActFn};
-use super::{layout, Activation, LayerStack, Layered, Model, NeuronSum, ParamBlock, Workspace};
+use super::activation::with_act_kernel;
+use super::two_layer_rows::{run_batch, Batch, Pass, RowBlocks, Weights};
+use super::{
+    layout, Activation, LayerStack, Layered, Loss, Model, NeuronSum, ParamBlock, Workspace,
+};
 use crate::linalg::{matmul, view, view_mut};
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatRef};
 
 /// The two-layer network (see module docs).
 #[derive(Debug, Clone)]
@@ -70,199 +73,72 @@ impl TwoLayer {
     fn w1<'a>(&self, p: &'a [f64]) -> MatRef<'a, f64> {
         view(&p[self.blocks[0].range()], self.width, self.d)
     }
+    /// The parameters as the row-blocked scalar-output kernels take them.
+    fn weights<'a>(&self, p: &'a [f64]) -> Weights<'a> {
+        Weights {
+            w1t: self.w1(p).transpose(),
+            a: &p[self.blocks[self.blocks.len() - 1].range()],
+            bias: self.bias.then(|| &p[self.blocks[1].range()]),
+            mult1: self.mult1,
+            mult2: self.mult2,
+        }
+    }
+
+    /// One row-blocked pass of the scalar-output net (see [`super::two_layer_rows`]);
+    /// returns Σ r² for the fused ½-MSE pass.
+    fn scalar_pass(
+        &self,
+        params: &[f64],
+        x: MatRef<'_, f64>,
+        pass: Pass<'_>,
+        grad: &mut [f64],
+        ws: &mut Workspace,
+    ) -> f64 {
+        let geo = RowBlocks::new(x.nrows(), self.width);
+        let Workspace {
+            out,
+            d_out,
+            vecs,
+            par,
+            ..
+        } = ws;
+        let [z, h, dz, partials, lane_sq] = &mut vecs[..] else {
+            unreachable!("two_layer: scalar-output workspace has five buffers")
+        };
+        let bufs = Batch {
+            z,
+            h,
+            dz,
+            out: out.col_as_slice_mut(0),
+            d_out: d_out.col_as_slice_mut(0),
+            partials,
+            lane_sq,
+        };
+        let net = self.weights(params);
+        with_act_kernel!(self.activation, K => run_batch::<K>(&geo, net, x, pass, bufs, grad, *par))
+    }
+
+    fn check_input(&self, x: MatRef<'_, f64>, ws: &Workspace) {
+        assert_eq!(
+            x.ncols(),
+            self.d,
+            "two_layer: input has {} columns, model expects d = {}",
+            x.ncols(),
+            self.d
+        );
+        assert_eq!(
+            x.nrows(),
+            ws.n,
+            "two_layer: workspace sized for a different batch"
+        );
+    }
+
     fn w2<'a>(&self, p: &'a [f64]) -> MatRef<'a, f64> {
         view(
             &p[self.blocks[self.blocks.len() - 1].range()],
             self.c,
             self.width,
         )
-    }
-}
-
-/// Columns per block of the fused elementwise passes: fixed, so that the reduction order
-/// (and hence every bit of the result) does not depend on the thread count.
-const COL_BLOCK: usize = 64;
-/// Minimum n·m before the fused passes run on several threads.
-const PAR_MIN_ELEMS: usize = 1 << 17;
-
-fn parallel(par: Par, n: usize, m: usize) -> bool {
-    matches!(par, Par::Rayon(t) if t.get() > 1) && n * m >= PAR_MIN_ELEMS
-}
-
-/// `H = σ(Z + 1bᵀ)` for one block of columns (column-major, n rows), adding the bias into
-/// Z in place (backward reads Z). No reductions: the loop vectorises.
-#[inline(always)]
-fn activate_block<K: ActFn>(zb: &mut [f64], hb: &mut [f64], n: usize, bias: Option<&[f64]>) {
-    for (k, (zc, hc)) in zb.chunks_mut(n).zip(hb.chunks_mut(n)).enumerate() {
-        let bj = bias.map(|b| b[k]).unwrap_or(0.0);
-        if bj != 0.0 {
-            for z in zc.iter_mut() {
-                *z += bj;
-            }
-        }
-        for (h, &z) in hc.iter_mut().zip(zc.iter()) {
-            *h = K::f(z);
-        }
-    }
-}
-
-/// `dZ_ij = w_j · dF_i · σ'(z_ij)` for one block of columns (`w_j = m₂ a_j`).
-#[inline(always)]
-fn backprop_block<K: ActFn>(zb: &[f64], dzb: &mut [f64], n: usize, df: &[f64], w: &[f64]) {
-    for (k, (zc, dc)) in zb.chunks(n).zip(dzb.chunks_mut(n)).enumerate() {
-        let wk = w[k];
-        for ((d, &z), &g) in dc.iter_mut().zip(zc).zip(df) {
-            *d = wk * g * K::df(z);
-        }
-    }
-}
-
-/// `out[i] = α Σ_j H_ij a_j` for a block of rows, as axpys over j in order (vectorised over
-/// i; the summation order per element is j = 0, 1, … whatever the row split).
-#[inline(always)]
-fn gemv_rows(h: &[f64], n: usize, r0: usize, out: &mut [f64], a: &[f64], alpha: f64) {
-    out.fill(0.0);
-    let rows = out.len();
-    for (j, &aj) in a.iter().enumerate() {
-        let col = &h[j * n + r0..j * n + r0 + rows];
-        for (o, &v) in out.iter_mut().zip(col) {
-            *o += aj * v;
-        }
-    }
-    if alpha != 1.0 {
-        for o in out.iter_mut() {
-            *o *= alpha;
-        }
-    }
-}
-
-/// The same kernels compiled for AVX-512, selected at run time when the CPU has it. Rust
-/// never contracts a·b + c into an FMA on its own, so every version gives identical bits.
-#[cfg(target_arch = "x86_64")]
-mod wide {
-    use super::*;
-    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-    pub(super) unsafe fn activate_block<K: ActFn>(
-        zb: &mut [f64],
-        hb: &mut [f64],
-        n: usize,
-        bias: Option<&[f64]>,
-    ) {
-        super::activate_block::<K>(zb, hb, n, bias)
-    }
-    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-    pub(super) unsafe fn backprop_block<K: ActFn>(
-        zb: &[f64],
-        dzb: &mut [f64],
-        n: usize,
-        df: &[f64],
-        w: &[f64],
-    ) {
-        super::backprop_block::<K>(zb, dzb, n, df, w)
-    }
-    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-    pub(super) unsafe fn gemv_rows(
-        h: &[f64],
-        n: usize,
-        r0: usize,
-        out: &mut [f64],
-        a: &[f64],
-        alpha: f64,
-    ) {
-        super::gemv_rows(h, n, r0, out, a, alpha)
-    }
-}
-
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static DETECTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *DETECTED.get_or_init(|| {
-            std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Rows per block of the parallel GEMV (fixed, independent of the thread count).
-const ROW_BLOCK: usize = 256;
-
-/// `H = σ(Z + b)` over all column blocks (in parallel when `par`).
-fn activate<K: ActFn>(z: &mut [f64], h: &mut [f64], n: usize, bias: Option<&[f64]>, par: bool) {
-    let wide = has_avx512();
-    let work = |(bi, (zb, hb)): (usize, (&mut [f64], &mut [f64]))| {
-        let j0 = bi * COL_BLOCK;
-        let b = bias.map(|b| &b[j0..j0 + zb.len() / n]);
-        #[cfg(target_arch = "x86_64")]
-        if wide {
-            // SAFETY: the CPU supports the enabled features (checked at run time).
-            return unsafe { wide::activate_block::<K>(zb, hb, n, b) };
-        }
-        let _ = wide;
-        activate_block::<K>(zb, hb, n, b)
-    };
-    if par {
-        use rayon::prelude::*;
-        z.par_chunks_mut(n * COL_BLOCK)
-            .zip(h.par_chunks_mut(n * COL_BLOCK))
-            .enumerate()
-            .for_each(work);
-    } else {
-        z.chunks_mut(n * COL_BLOCK)
-            .zip(h.chunks_mut(n * COL_BLOCK))
-            .enumerate()
-            .for_each(work);
-    }
-}
-
-/// `dZ = (dF ⊗ w) ⊙ σ'(Z)` over all column blocks.
-fn backprop<K: ActFn>(z: &[f64], dz: &mut [f64], n: usize, df: &[f64], w: &[f64], par: bool) {
-    let wide = has_avx512();
-    let work = |(bi, (zb, dzb)): (usize, (&[f64], &mut [f64]))| {
-        let j0 = bi * COL_BLOCK;
-        let wb = &w[j0..j0 + zb.len() / n];
-        #[cfg(target_arch = "x86_64")]
-        if wide {
-            // SAFETY: the CPU supports the enabled features (checked at run time).
-            return unsafe { wide::backprop_block::<K>(zb, dzb, n, df, wb) };
-        }
-        let _ = wide;
-        backprop_block::<K>(zb, dzb, n, df, wb)
-    };
-    if par {
-        use rayon::prelude::*;
-        z.par_chunks(n * COL_BLOCK)
-            .zip(dz.par_chunks_mut(n * COL_BLOCK))
-            .enumerate()
-            .for_each(work);
-    } else {
-        z.chunks(n * COL_BLOCK)
-            .zip(dz.chunks_mut(n * COL_BLOCK))
-            .enumerate()
-            .for_each(work);
-    }
-}
-
-/// `out = α H a` (H n×m column-major), parallel over fixed row blocks.
-fn gemv(h: &[f64], n: usize, out: &mut [f64], a: &[f64], alpha: f64, par: bool) {
-    let wide = has_avx512();
-    let work = |(bi, ob): (usize, &mut [f64])| {
-        #[cfg(target_arch = "x86_64")]
-        if wide {
-            // SAFETY: the CPU supports the enabled features (checked at run time).
-            return unsafe { wide::gemv_rows(h, n, bi * ROW_BLOCK, ob, a, alpha) };
-        }
-        let _ = wide;
-        gemv_rows(h, n, bi * ROW_BLOCK, ob, a, alpha)
-    };
-    if par {
-        use rayon::prelude::*;
-        out.par_chunks_mut(ROW_BLOCK).enumerate().for_each(work);
-    } else {
-        out.chunks_mut(ROW_BLOCK).enumerate().for_each(work);
     }
 }
 
@@ -282,13 +158,22 @@ impl Model for TwoLayer {
     fn workspace(&self, n: usize) -> Workspace {
         let m = self.width;
         if self.c == 1 {
-            // vecs: Z (n×m), H (n×m), dZ (n×m) column-major; a column of ones (n)
+            // vecs: Z, H, dZ (n×m, row block after row block, each block column-major);
+            // the lanes' partial gradients (lanes × P, when there are several lanes) and
+            // their Σ r² (see two_layer_rows).
+            let geo = RowBlocks::new(n, m);
+            let partials = if geo.lanes > 1 {
+                geo.lanes * self.num_params()
+            } else {
+                0
+            };
             let mut ws = Workspace::new(n, 1, Vec::new());
             ws.vecs = vec![
                 vec![0.0; n * m],
                 vec![0.0; n * m],
                 vec![0.0; n * m],
-                vec![1.0; n],
+                vec![0.0; partials],
+                vec![0.0; geo.lanes],
             ];
             ws
         } else {
@@ -302,44 +187,18 @@ impl Model for TwoLayer {
     }
 
     fn forward(&self, params: &[f64], x: MatRef<'_, f64>, ws: &mut Workspace) {
-        assert_eq!(
-            x.ncols(),
-            self.d,
-            "two_layer: input has {} columns, model expects d = {}",
-            x.ncols(),
-            self.d
-        );
-        assert_eq!(
-            x.nrows(),
-            ws.n,
-            "two_layer: workspace sized for a different batch"
-        );
+        self.check_input(x, ws);
+        if self.c == 1 {
+            self.scalar_pass(params, x, Pass::Forward, &mut [], ws);
+            return;
+        }
         let par = ws.par;
-        let (n, m) = (x.nrows(), self.width);
+        let m = self.width;
         let bias = if self.bias {
             Some(&params[self.blocks[1].range()])
         } else {
             None
         };
-        if self.c == 1 {
-            let (z, rest) = ws.vecs.split_at_mut(1);
-            let (z, h) = (&mut z[0], &mut rest[0]);
-            // Z = m1 X W1ᵀ  (n×m)
-            matmul(
-                MatMut::from_column_major_slice_mut(z, n, m),
-                Accum::Replace,
-                x,
-                self.w1(params).transpose(),
-                self.mult1,
-                par,
-            );
-            let p = parallel(par, n, m);
-            with_act_kernel!(self.activation, K => activate::<K>(z, h, n, bias, p));
-            // f = m2 H a
-            let a = &params[self.blocks[self.blocks.len() - 1].range()];
-            gemv(h, n, ws.out.col_as_slice_mut(0), a, self.mult2, p);
-            return;
-        }
         let (z, rest) = ws.bufs.split_at_mut(1);
         let (z, h) = (&mut z[0], &mut rest[0]);
         // Z = m1 X W1ᵀ  (n×m)
@@ -376,44 +235,9 @@ impl Model for TwoLayer {
         let par = ws.par;
         let (m, c, d) = (self.width, self.c, self.d);
         let nb = self.blocks.len();
-        let n = x.nrows();
         if c == 1 {
-            let a = &params[self.blocks[nb - 1].range()];
-            let df = ws.d_out.col_as_slice(0);
-            let p = parallel(par, n, m);
-            // ∂W2 = m2 dFᵀ H  (1×m)
-            {
-                let g2 = view_mut(&mut grad[self.blocks[nb - 1].range()], 1, m);
-                matmul(
-                    g2,
-                    Accum::Replace,
-                    ws.d_out.transpose(),
-                    MatRef::from_column_major_slice(&ws.vecs[1], n, m),
-                    self.mult2,
-                    par,
-                );
-            }
-            // dZ = (dF ⊗ m2 a) ⊙ σ'(Z)
-            let w: &mut Vec<f64> = &mut ws.bufs_scratch;
-            w.clear();
-            w.extend(a.iter().map(|v| self.mult2 * v));
-            let (zv, rest) = ws.vecs.split_at_mut(2);
-            with_act_kernel!(self.activation, K => backprop::<K>(&zv[0], &mut rest[0], n, df, w, p));
-            let dz = MatRef::from_column_major_slice(&rest[0], n, m);
-            if self.bias {
-                let gb = view_mut(&mut grad[self.blocks[1].range()], m, 1);
-                matmul(
-                    gb,
-                    Accum::Replace,
-                    dz.transpose(),
-                    MatRef::from_column_major_slice(&rest[1], n, 1),
-                    1.0,
-                    par,
-                );
-            }
-            // ∂W1 = m1 dZᵀ X  (m×d)
-            let g1 = view_mut(&mut grad[self.blocks[0].range()], m, d);
-            matmul(g1, Accum::Replace, dz.transpose(), x, self.mult1, par);
+            self.check_input(x, ws);
+            self.scalar_pass(params, x, Pass::Backward, grad, ws);
             return;
         }
         let (z, h, dz) = {
@@ -462,6 +286,34 @@ impl Model for TwoLayer {
         // ∂W1 = m1 dZᵀ X  (m×d)
         let g1 = view_mut(&mut grad[self.blocks[0].range()], m, d);
         matmul(g1, Accum::Replace, dz.transpose(), x, self.mult1, par);
+    }
+
+    /// For c = 1 and ½-MSE, forward, loss and backward run fused, one row block at a time
+    /// (see [`super::two_layer_rows`]); the gradient is bitwise that of forward + loss +
+    /// backward. Otherwise the three passes run one after the other.
+    fn loss_and_grad(
+        &self,
+        params: &[f64],
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        loss: Loss,
+        grad: &mut [f64],
+        ws: &mut Workspace,
+    ) -> f64 {
+        if self.c == 1 && loss == Loss::Mse {
+            if let Some(yc) = y.col(0).try_as_col_major() {
+                self.check_input(x, ws);
+                assert_eq!(y.nrows(), x.nrows(), "loss: output and target rows differ");
+                assert_eq!(y.ncols(), 1, "loss: output and target columns differ");
+                let pass = Pass::MseValueAndGrad { y: yc.as_slice() };
+                let sq = self.scalar_pass(params, x, pass, grad, ws);
+                return 0.5 * sq / x.nrows() as f64;
+            }
+        }
+        self.forward(params, x, ws);
+        let l = loss.value_and_grad(ws.out.as_ref(), y, ws.d_out.as_mut());
+        self.backward(params, x, grad, ws);
+        l
     }
 
     fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {

@@ -35,9 +35,9 @@ pub fn read_cifar10_bins(paths: &[PathBuf]) -> Result<(NdArray, Vec<u8>)> {
 }
 
 fn parse_into(bytes: &[u8], path: &Path, x: &mut Vec<f64>, labels: &mut Vec<u8>) -> Result<()> {
-    if bytes.is_empty() || bytes.len() % CIFAR10_RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(CIFAR10_RECORD) {
         let mut hint = sniff(bytes).to_string();
-        if hint.is_empty() && !bytes.is_empty() && bytes.len() % (CIFAR10_RECORD + 1) == 0 {
+        if hint.is_empty() && !bytes.is_empty() && bytes.len().is_multiple_of(CIFAR10_RECORD + 1) {
             hint = " (its size fits 3074-byte records: is this CIFAR-100, which has a \
                     coarse and a fine label byte? It is not supported here)"
                 .into();

@@ -654,7 +654,7 @@ mod tests {
     fn npy_file(major: u8, header_dict: &str, data: &[u8]) -> Vec<u8> {
         let len_bytes = if major == 1 { 2 } else { 4 };
         let mut h = header_dict.as_bytes().to_vec();
-        while (6 + 2 + len_bytes + h.len() + 1) % 64 != 0 {
+        while !(6 + 2 + len_bytes + h.len() + 1).is_multiple_of(64) {
             h.push(b' ');
         }
         h.push(b'\n');
