@@ -43,22 +43,31 @@ pub fn matmul(
         blocked_seq(dst, accum, lhs, rhs, alpha);
         return;
     }
-    use rayon::prelude::*;
-    let nblocks = n.div_ceil(BLOCK_COLS);
-    // Split dst into disjoint column blocks.
-    let mut parts: Vec<MatMut<'_, f64>> = Vec::with_capacity(nblocks);
-    let mut rest = dst;
-    for b in 0..nblocks {
-        let w = BLOCK_COLS.min(n - b * BLOCK_COLS);
-        let (left, right) = rest.split_at_col_mut(w);
-        parts.push(left);
-        rest = right;
+    split_cols(dst, accum, lhs, rhs, alpha);
+}
+
+/// Compute `dst ← … lhs · rhs` (see [`matmul`]) over the fixed column blocks of width
+/// [`BLOCK_COLS`], halving the block range with `rayon::join` (no allocation); each block
+/// is one sequential faer product.
+fn split_cols(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    lhs: MatRef<'_, f64>,
+    rhs: MatRef<'_, f64>,
+    alpha: f64,
+) {
+    let nblocks = rhs.ncols().div_ceil(BLOCK_COLS);
+    if nblocks <= 1 {
+        faer_matmul(dst, accum, lhs, rhs, alpha, Par::Seq);
+        return;
     }
-    parts.into_par_iter().enumerate().for_each(|(b, part)| {
-        let c0 = b * BLOCK_COLS;
-        let w = part.ncols();
-        faer_matmul(part, accum, lhs, rhs.subcols(c0, w), alpha, Par::Seq);
-    });
+    let split = (nblocks / 2) * BLOCK_COLS;
+    let (left, right) = dst.split_at_col_mut(split);
+    let (rl, rr) = rhs.split_at_col(split);
+    rayon::join(
+        || split_cols(left, accum, lhs, rl, alpha),
+        || split_cols(right, accum, lhs, rr, alpha),
+    );
 }
 
 fn blocked_seq(

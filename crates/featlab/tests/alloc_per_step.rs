@@ -18,6 +18,7 @@ use featlab::train::ode::PidController;
 use featlab::train::{Adam, Flow, GradientDescent, Momentum, Problem, Sgd, Stepper};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The system allocator, counting allocations (and reallocations) per thread.
 struct CountingAllocator;
@@ -27,8 +28,19 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
+thread_local! {
+    // set on the threads of the two-thread test's own pool (and its caller)
+    static IN_COUNTED_POOL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Allocations made on threads flagged with `IN_COUNTED_POOL`.
+static POOL_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
 fn count_one() {
     let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+    if IN_COUNTED_POOL.try_with(Cell::get).unwrap_or(false) {
+        POOL_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; counting has no effect on memory.
@@ -197,6 +209,57 @@ fn minibatch_steps_do_not_allocate_across_epochs() {
             0,
             "{} allocated {allocs} times in {COUNTED} steady-state minibatch steps",
             stepper.name()
+        );
+    }
+}
+
+/// With two threads (lanes of the two-layer net, column blocks of `linalg::matmul`), no
+/// thread of the pool allocates either.
+#[test]
+fn two_thread_steps_do_not_allocate() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .start_handler(|_| IN_COUNTED_POOL.with(|c| c.set(true)))
+        .build()
+        .unwrap();
+    let par = Par::rayon(2);
+    let scalar = TwoLayer::new(32, 512, 1, Activation::Relu, true);
+    let vector = TwoLayer::new(32, 256, 3, Activation::Relu, true);
+    let deep = DeepLinear::new(vec![128, 128, 128, 4], vec![1.0; 3], vec![1.0; 3]);
+    let mlp = Mlp::new(
+        vec![128, 128, 128, 2],
+        Activation::Relu,
+        true,
+        vec![1.0; 3],
+        vec![1.0; 3],
+    );
+    let cases: Vec<(&dyn Model, Dataset, f64)> = vec![
+        (&scalar, dataset(512, 32, 1), 1e-2),
+        (&vector, dataset(512, 32, 3), 1e-2),
+        (&deep, dataset(512, 128, 4), 1e-3),
+        (&mlp, dataset(512, 128, 2), 1e-3),
+    ];
+    for (model, data, lr) in &cases {
+        let params = init(*model, 0.05);
+        let allocs = pool.install(|| {
+            IN_COUNTED_POOL.with(|c| c.set(true));
+            let mut problem = Problem::new(*model, data, Loss::Mse, 0.0, par);
+            let mut gd = GradientDescent::new(*lr, params);
+            for _ in 0..WARMUP {
+                gd.step(&mut problem, f64::INFINITY).unwrap();
+            }
+            let before = POOL_ALLOCATIONS.load(Ordering::SeqCst);
+            for _ in 0..COUNTED {
+                gd.step(&mut problem, f64::INFINITY).unwrap();
+            }
+            assert!(gd.last_loss().is_finite());
+            POOL_ALLOCATIONS.load(Ordering::SeqCst) - before
+        });
+        assert_eq!(
+            allocs,
+            0,
+            "two-thread GD on {} allocated {allocs} times in {COUNTED} steps",
+            model.name()
         );
     }
 }
