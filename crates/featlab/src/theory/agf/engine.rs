@@ -27,13 +27,14 @@
 //! norm (so the closed-form norm is continuous) and their current direction.
 
 use super::roots::brent;
+use super::utility::{BackpropUtility, UtilityGradient};
 use crate::data::Dataset;
 use crate::linalg::norm2;
 use crate::model::{NeuronSum, Workspace};
-use crate::train::ode::{PidController, RkStepper, VectorField, DOPRI5};
+use crate::train::ode::{PidController, RkStepper, Tableau, VectorField};
 use crate::train::RunContext;
 use crate::{Error, Result};
-use faer::{Mat, MatRef};
+use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 /// Activation threshold of κ > 2 neurons (κ = 2 always uses c = log(1/ρ0)).
@@ -82,6 +83,21 @@ pub struct AgfOptions {
     /// a finite dataset jump where a neuron's hyperplane crosses a sample, and a maximiser
     /// lying on such a kink makes adaptive steps collapse (sliding mode).
     pub fixed_dt: Option<f64>,
+    /// Runge–Kutta tableau of the utility ODE (`dopri5`, `tsit5`, `bosh3`, `heun_euler`).
+    /// With `fixed_dt` on a discontinuous field a high order buys nothing: `bosh3` (3
+    /// evaluations per step, FSAL) costs half of `dopri5` (6).
+    pub tableau: String,
+    /// Carry the dormant neurons through cost minimisation (a variant, off by default): the
+    /// cost phase then runs on *every* neuron, dormant ones at their closed-form norms
+    /// ρ_i = ‖θ_i(0)‖e^{S_i} (κ = 2) along θ̄_i, as in gradient flow's fast phase, where a
+    /// κ = 2 dormant neuron keeps turning at a norm-independent rate and neurons parallel
+    /// to an active one move with it. Afterwards a formerly dormant neuron joins the active
+    /// set (reported in `activated`) when its norm is ≥ `coactivation_norm`; otherwise it
+    /// stays dormant with its new direction and S_i from its new norm. Needs a cost
+    /// minimiser that moves every neuron it is given (gradient flow).
+    pub carry_dormant: bool,
+    /// Norm at which a carried dormant neuron counts as active after a cost phase.
+    pub coactivation_norm: f64,
 }
 
 impl Default for AgfOptions {
@@ -99,6 +115,9 @@ impl Default for AgfOptions {
             stationary_tol: 1e-9,
             max_steps: 10_000_000,
             fixed_dt: None,
+            tableau: "dopri5".into(),
+            carry_dormant: false,
+            coactivation_norm: 0.1,
         }
     }
 }
@@ -233,11 +252,10 @@ impl AgfResult {
 }
 
 /// The utility-maximisation vector field on y = [θ̄ (all parameter slots), S (one per neuron)].
-struct UtilityField<'a, M: ?Sized> {
+struct UtilityField<'a, 'u, M: NeuronSum + ?Sized> {
     model: &'a M,
-    x: MatRef<'a, f64>,
-    r_over_n: Mat<f64>,
-    ws: Workspace,
+    data: &'a Dataset,
+    utility: &'u mut dyn UtilityGradient<M>,
     theta: Vec<f64>,
     grad: Vec<f64>,
     idx: &'a [Vec<usize>],
@@ -248,7 +266,7 @@ struct UtilityField<'a, M: ?Sized> {
     evals: u64,
 }
 
-impl<M: NeuronSum + ?Sized> UtilityField<'_, M> {
+impl<M: NeuronSum + ?Sized> UtilityField<'_, '_, M> {
     /// ρ^{κ−2} from S (closed form, capped at 1: beyond norm 1 a neuron is not dormant).
     fn speed(&self, i: usize, s: f64) -> f64 {
         if self.kappa == 2.0 {
@@ -263,7 +281,7 @@ impl<M: NeuronSum + ?Sized> UtilityField<'_, M> {
     }
 }
 
-impl<M: NeuronSum + ?Sized> VectorField for UtilityField<'_, M> {
+impl<M: NeuronSum + ?Sized> VectorField for UtilityField<'_, '_, M> {
     fn dim(&self) -> usize {
         self.p + self.idx.len()
     }
@@ -275,10 +293,8 @@ impl<M: NeuronSum + ?Sized> VectorField for UtilityField<'_, M> {
                 self.theta[j] = y[j];
             }
         }
-        self.model.forward(&self.theta, self.x, &mut self.ws);
-        self.ws.d_out.copy_from(&self.r_over_n);
-        self.model
-            .backward(&self.theta, self.x, &mut self.grad, &mut self.ws);
+        self.utility
+            .gradient(self.model, self.data, &self.theta, &mut self.grad);
         dy.fill(0.0);
         let k = self.kappa;
         for &i in &self.dormant {
@@ -420,12 +436,37 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
     opts: &AgfOptions,
     ctx: &RunContext<'_>,
 ) -> Result<AgfResult> {
+    let mut utility = BackpropUtility::new(model, data, ctx.par);
+    run_agf_with_utility(model, data, init, cost, &mut utility, opts, ctx)
+}
+
+/// [`run_agf`] with a model-specific utility gradient (e.g.
+/// [`super::utility::LinearMomentUtility`], which evaluates ∇U from one residual moment per
+/// phase instead of a pass over the data per evaluation).
+///
+/// # Errors
+/// As [`run_agf`], plus errors of `utility.set_residual`.
+pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
+    model: &M,
+    data: &Dataset,
+    init: &[f64],
+    cost: &mut dyn CostMinimizer<M>,
+    utility: &mut dyn UtilityGradient<M>,
+    opts: &AgfOptions,
+    ctx: &RunContext<'_>,
+) -> Result<AgfResult> {
     let idx = check_model(model, data, init)?;
     let kappa = model.homogeneity();
     if kappa < 2 {
         return Err(Error::config(
             "model",
             format!("AGF needs neurons homogeneous of degree κ ≥ 2, got κ = {kappa}"),
+        ));
+    }
+    if opts.carry_dormant && !(opts.coactivation_norm > 0.0 && opts.coactivation_norm < 1.0) {
+        return Err(Error::config(
+            "agf.coactivation_norm",
+            format!("must be in (0, 1), got {}", opts.coactivation_norm),
         ));
     }
     let kf = kappa as f64;
@@ -483,7 +524,16 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
             }
         }
     };
-    let mut stepper = RkStepper::new(&DOPRI5, ctrl, p + h);
+    let tableau = Tableau::from_name(&opts.tableau).ok_or_else(|| {
+        Error::config(
+            "agf.tableau",
+            format!(
+                "unknown Runge–Kutta tableau `{}` (dopri5, tsit5, bosh3, heun_euler)",
+                opts.tableau
+            ),
+        )
+    })?;
+    let mut stepper = RkStepper::new(tableau, ctrl, p + h);
     let mut first = true;
     let mut u0 = f64::NAN;
     let mut y = vec![0.0; p + h];
@@ -519,15 +569,11 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
         }
         // ---- utility maximisation ----
         let r_over_n = Mat::from_fn(r.nrows(), r.ncols(), |a, b| r[(a, b)] / n);
+        utility.set_residual(model, data, r_over_n.as_ref())?;
         let mut field = UtilityField {
             model,
-            x: data.x.as_ref(),
-            r_over_n,
-            ws: {
-                let mut w = model.workspace(data.n());
-                w.par = ctx.par;
-                w
-            },
+            data,
+            utility: &mut *utility,
             theta: vec![0.0; p],
             grad: vec![0.0; p],
             idx: &idx,
@@ -636,6 +682,7 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
         order.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         let first_i = order[0].0;
         let mut activated = vec![first_i];
+
         let mut rest: Vec<usize> = order[1..].iter().map(|x| x.0).collect();
         rest.sort_unstable();
         activated.extend(rest);
@@ -668,7 +715,38 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
         trace.t.push(tstar);
         trace.norms.push(norms_now(&active, &params, &s));
         // ---- cost minimisation ----
-        let outcome = cost.minimize(model, data, &mut params, &active, &activated)?;
+        let carried: Vec<usize> = if opts.carry_dormant {
+            (0..h).filter(|&i| !active[i]).collect()
+        } else {
+            Vec::new()
+        };
+        let mut cost_active = active.clone();
+        for &i in &carried {
+            let rho = norm_for_utility(kappa, rho0[i], s[i]).min(1.0);
+            for &j in &idx[i] {
+                params[j] = rho * dir[j];
+            }
+            cost_active[i] = true;
+        }
+        let outcome = cost.minimize(model, data, &mut params, &cost_active, &activated)?;
+        for &i in &carried {
+            let nrm = norm2(&idx[i].iter().map(|&j| params[j]).collect::<Vec<_>>());
+            if nrm >= opts.coactivation_norm {
+                active[i] = true;
+                activated.push(i);
+                directions.push(idx[i].iter().map(|&j| params[j] / nrm).collect());
+            } else {
+                for &j in &idx[i] {
+                    if nrm > 0.0 {
+                        dir[j] = params[j] / nrm;
+                    }
+                    params[j] = 0.0;
+                }
+                if nrm > 0.0 {
+                    s[i] = utility_for_norm(kappa, rho0[i], nrm);
+                }
+            }
+        }
         let mut deactivated = Vec::new();
         for rd in &outcome.redormant {
             let i = rd.neuron;

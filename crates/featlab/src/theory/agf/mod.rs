@@ -25,16 +25,20 @@
 pub mod cost;
 pub mod engine;
 pub mod roots;
+pub mod utility;
 
 pub use cost::{DiagonalLeastSquares, GradientFlowCost, LinearLeastSquares};
 pub use engine::{
-    run_agf, AgfOptions, AgfResult, AgfRound, AgfStop, AgfTrace, CostMinimizer, CostOutcome,
-    Redormant, Threshold,
+    run_agf, run_agf_with_utility, AgfOptions, AgfResult, AgfRound, AgfStop, AgfTrace,
+    CostMinimizer, CostOutcome, Redormant, Threshold,
 };
+pub use utility::{BackpropUtility, DiagonalMomentUtility, LinearMomentUtility, UtilityGradient};
 pub mod diagonal;
 pub mod linear;
 
 pub mod compare;
 pub mod experiment;
+#[cfg(test)]
+mod relu_probe;
 #[cfg(test)]
 mod tests;
