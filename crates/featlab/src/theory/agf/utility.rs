@@ -27,6 +27,13 @@ pub trait UtilityGradient<M: NeuronSum + ?Sized> {
     fn set_residual(&mut self, model: &M, data: &Dataset, r_over_n: MatRef<'_, f64>) -> Result<()>;
     /// Write ∇_θ Σ_i U_i(θ_i) into `grad` for `theta` (active neurons' entries are zero).
     fn gradient(&mut self, model: &M, data: &Dataset, theta: &[f64], grad: &mut [f64]);
+    /// When neuron i's utility is a quadratic form U_i(θ_i) = ½ θ_iᵀ K_i θ_i for the current
+    /// residual, K_i (symmetric, in the order of `model.neuron_params(i)`); then a κ = 2
+    /// utility phase is solved exactly ([`super::engine::AgfOptions::exact_quadratic`]).
+    fn quadratic_form(&self, model: &M, neuron: usize) -> Option<Mat<f64>> {
+        let _ = (model, neuron);
+        None
+    }
 }
 
 /// Generic utility gradient: one forward/backward pass with `d_out = r/n`.
@@ -110,6 +117,19 @@ impl UtilityGradient<TwoLayer> for LinearMomentUtility {
         }
         Ok(())
     }
+    /// K = [[0, Mᵀ], [M, 0]] on θ_i = (w_i, a_i): U_i = a_iᵀ M w_i.
+    fn quadratic_form(&self, model: &TwoLayer, _neuron: usize) -> Option<Mat<f64>> {
+        let (d, c) = (model.d, model.c);
+        Some(Mat::from_fn(d + c, d + c, |r, q| {
+            if r < d && q >= d {
+                self.m[(q - d, r)]
+            } else if r >= d && q < d {
+                self.m[(r - d, q)]
+            } else {
+                0.0
+            }
+        }))
+    }
     fn gradient(&mut self, model: &TwoLayer, _data: &Dataset, theta: &[f64], grad: &mut [f64]) {
         let (d, h, c) = (model.d, model.width, model.c);
         let (w, a) = theta.split_at(h * d);
@@ -148,6 +168,11 @@ impl UtilityGradient<Diagonal> for DiagonalMomentUtility {
         let mm = residual_moment(data, r_over_n);
         self.m = (0..data.d()).map(|j| mm[(0, j)]).collect();
         Ok(())
+    }
+    /// K_i = [[0, m_i], [m_i, 0]] on θ_i = (u_i, v_i): U_i = m_i u_i v_i.
+    fn quadratic_form(&self, _model: &Diagonal, neuron: usize) -> Option<Mat<f64>> {
+        let m = self.m[neuron];
+        Some(Mat::from_fn(2, 2, |r, q| if r != q { m } else { 0.0 }))
     }
     fn gradient(&mut self, model: &Diagonal, _data: &Dataset, theta: &[f64], grad: &mut [f64]) {
         let d = model.d;
@@ -203,6 +228,29 @@ mod tests {
         let (mut g1, mut g2) = (vec![0.0; p], vec![0.0; p]);
         slow.gradient(model, data, &theta, &mut g1);
         fast.gradient(model, data, &theta, &mut g2);
+        // ∇U_i = K_i θ_i and U_i = ½θ_iᵀK_iθ_i summed over neurons = U.
+        let mut u_quad = 0.0;
+        for i in 0..model.num_neurons() {
+            let idx = model.neuron_params(i);
+            let k = fast.quadratic_form(model, i).expect("quadratic form");
+            for (r, &jr) in idx.iter().enumerate() {
+                let kg: f64 = idx
+                    .iter()
+                    .enumerate()
+                    .map(|(q, &jq)| k[(r, q)] * theta[jq])
+                    .sum();
+                assert!(
+                    (kg - g2[jr]).abs() <= 1e-12 * (1.0 + kg.abs()),
+                    "K θ ≠ ∇U at {jr}"
+                );
+                u_quad += 0.5 * theta[jr] * kg;
+            }
+        }
+        let u = utility(model, data, &r, &theta);
+        assert!(
+            (u_quad - u).abs() <= 1e-12 * (1.0 + u.abs()),
+            "½θᵀKθ = {u_quad} vs U = {u}"
+        );
         let scale = g1.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         assert!(scale > 1e-3, "degenerate test gradient {scale}");
         let h = 1e-6;
