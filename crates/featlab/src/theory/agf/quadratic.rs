@@ -99,7 +99,7 @@ impl QuadraticNeuron {
             .filter(|(_, z)| **z != 0.0)
             .map(|(l, _)| *l)
             .fold(f64::NEG_INFINITY, f64::max);
-        if !(lmax > 0.0) {
+        if lmax.is_nan() || lmax <= 0.0 {
             return Ok((None, 0));
         }
         // S − c is convex in Δ and → +∞. Usually negative at 0 (S0 < c); a neuron sent
