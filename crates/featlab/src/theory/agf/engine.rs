@@ -14,26 +14,30 @@
 //! Utility phase (time in gradient-flow units, η = 1): with r = y − f_active the residual,
 //! U_i(θ) = (1/n) Σ_n ⟨f_i(x_n; θ), r_n⟩, Ū_i = U_i(θ̄_i) and ∇U_i = ∇_θ U_i(θ̄_i),
 //!     dθ̄_i/dt = ρ_i^{κ−2} (∇U_i − κ Ū_i θ̄_i),     dS_i/dt = κ Ū_i,
-//! (Euler: ⟨θ̄, ∇U(θ̄)⟩ = κ Ū, so ∇U − κŪθ̄ is the tangent part). One forward/backward pass
-//! of the whole model with the dormant directions as parameters (active ones zeroed) and
-//! `d_out = r/n` gives every ∇U_i at once (backward is the vector–Jacobian product
-//! ∂/∂θ Σ_n ⟨f(x_n), d_out_n⟩, and f is a sum over neurons). Integrated by the adaptive
-//! [`RkStepper`] (DOPRI5); after each accepted step every dormant neuron with
-//! S_i(t0) < c_i ≤ S_i(t1) is located exactly by Brent's method on the dense output.
+//! (Euler: ⟨θ̄, ∇U(θ̄)⟩ = κ Ū, so ∇U − κŪθ̄ is the tangent part). The ∇U_i come from a
+//! [`UtilityGradient`] (generic: one forward/backward pass of the whole model with the
+//! dormant directions as parameters and `d_out = r/n`; linear/diagonal nets: one residual
+//! moment per phase, [`super::utility`]). The ODE is integrated by an [`RkStepper`]
+//! (`tableau`, adaptive or `fixed_dt`); after each accepted step every dormant neuron with
+//! S_i(t0) < c_i ≤ S_i(t1) is located exactly by Brent's method on the dense output. For
+//! κ = 2 neurons with quadratic utilities (U_i = ½θᵀK_iθ) the phase is solved exactly
+//! instead ([`super::quadratic`], `exact_quadratic`).
 //!
 //! Cost phase: a [`CostMinimizer`] fits the active set (closed-form least squares for
 //! linear and diagonal nets, else adaptive gradient flow); neurons it returns — or whose
 //! norm collapses below `collapse_tol` — go back to the dormant set with S_i set from their
 //! norm (so the closed-form norm is continuous) and their current direction.
 
+use super::quadratic::QuadraticNeuron;
 use super::roots::brent;
+use super::utility::{BackpropUtility, UtilityGradient};
 use crate::data::Dataset;
 use crate::linalg::norm2;
 use crate::model::{NeuronSum, Workspace};
-use crate::train::ode::{PidController, RkStepper, VectorField, DOPRI5};
+use crate::train::ode::{PidController, RkStepper, Tableau, VectorField};
 use crate::train::RunContext;
 use crate::{Error, Result};
-use faer::{Mat, MatRef};
+use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 /// Activation threshold of κ > 2 neurons (κ = 2 always uses c = log(1/ρ0)).
@@ -82,6 +86,26 @@ pub struct AgfOptions {
     /// a finite dataset jump where a neuron's hyperplane crosses a sample, and a maximiser
     /// lying on such a kink makes adaptive steps collapse (sliding mode).
     pub fixed_dt: Option<f64>,
+    /// Runge–Kutta tableau of the utility ODE (`dopri5`, `tsit5`, `bosh3`, `heun_euler`).
+    /// With `fixed_dt` on a discontinuous field a high order buys nothing: `bosh3` (3
+    /// evaluations per step, FSAL) costs half of `dopri5` (6).
+    pub tableau: String,
+    /// For κ = 2 neurons whose utility is a quadratic form (the utility gradient provides
+    /// [`UtilityGradient::quadratic_form`]: linear and diagonal nets), solve each utility
+    /// phase exactly (matrix exponential in eigen-coordinates + Brent on the crossing,
+    /// [`super::quadratic`]) instead of integrating the ODE.
+    pub exact_quadratic: bool,
+    /// Carry the dormant neurons through cost minimisation (a variant, off by default): the
+    /// cost phase then runs on *every* neuron, dormant ones at their closed-form norms
+    /// ρ_i = ‖θ_i(0)‖e^{S_i} (κ = 2) along θ̄_i, as in gradient flow's fast phase, where a
+    /// κ = 2 dormant neuron keeps turning at a norm-independent rate and neurons parallel
+    /// to an active one move with it. Afterwards a formerly dormant neuron joins the active
+    /// set (reported in `activated`) when its norm is ≥ `coactivation_norm`; otherwise it
+    /// stays dormant with its new direction and S_i from its new norm. Needs a cost
+    /// minimiser that moves every neuron it is given (gradient flow).
+    pub carry_dormant: bool,
+    /// Norm at which a carried dormant neuron counts as active after a cost phase.
+    pub coactivation_norm: f64,
 }
 
 impl Default for AgfOptions {
@@ -99,6 +123,10 @@ impl Default for AgfOptions {
             stationary_tol: 1e-9,
             max_steps: 10_000_000,
             fixed_dt: None,
+            tableau: "dopri5".into(),
+            exact_quadratic: true,
+            carry_dormant: false,
+            coactivation_norm: 0.1,
         }
     }
 }
@@ -233,11 +261,10 @@ impl AgfResult {
 }
 
 /// The utility-maximisation vector field on y = [θ̄ (all parameter slots), S (one per neuron)].
-struct UtilityField<'a, M: ?Sized> {
+struct UtilityField<'a, 'u, M: NeuronSum + ?Sized> {
     model: &'a M,
-    x: MatRef<'a, f64>,
-    r_over_n: Mat<f64>,
-    ws: Workspace,
+    data: &'a Dataset,
+    utility: &'u mut dyn UtilityGradient<M>,
     theta: Vec<f64>,
     grad: Vec<f64>,
     idx: &'a [Vec<usize>],
@@ -248,7 +275,7 @@ struct UtilityField<'a, M: ?Sized> {
     evals: u64,
 }
 
-impl<M: NeuronSum + ?Sized> UtilityField<'_, M> {
+impl<M: NeuronSum + ?Sized> UtilityField<'_, '_, M> {
     /// ρ^{κ−2} from S (closed form, capped at 1: beyond norm 1 a neuron is not dormant).
     fn speed(&self, i: usize, s: f64) -> f64 {
         if self.kappa == 2.0 {
@@ -263,7 +290,7 @@ impl<M: NeuronSum + ?Sized> UtilityField<'_, M> {
     }
 }
 
-impl<M: NeuronSum + ?Sized> VectorField for UtilityField<'_, M> {
+impl<M: NeuronSum + ?Sized> VectorField for UtilityField<'_, '_, M> {
     fn dim(&self) -> usize {
         self.p + self.idx.len()
     }
@@ -275,10 +302,8 @@ impl<M: NeuronSum + ?Sized> VectorField for UtilityField<'_, M> {
                 self.theta[j] = y[j];
             }
         }
-        self.model.forward(&self.theta, self.x, &mut self.ws);
-        self.ws.d_out.copy_from(&self.r_over_n);
-        self.model
-            .backward(&self.theta, self.x, &mut self.grad, &mut self.ws);
+        self.utility
+            .gradient(self.model, self.data, &self.theta, &mut self.grad);
         dy.fill(0.0);
         let k = self.kappa;
         for &i in &self.dormant {
@@ -420,12 +445,37 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
     opts: &AgfOptions,
     ctx: &RunContext<'_>,
 ) -> Result<AgfResult> {
+    let mut utility = BackpropUtility::new(model, data, ctx.par);
+    run_agf_with_utility(model, data, init, cost, &mut utility, opts, ctx)
+}
+
+/// [`run_agf`] with a model-specific utility gradient (e.g.
+/// [`super::utility::LinearMomentUtility`], which evaluates ∇U from one residual moment per
+/// phase instead of a pass over the data per evaluation).
+///
+/// # Errors
+/// As [`run_agf`], plus errors of `utility.set_residual`.
+pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
+    model: &M,
+    data: &Dataset,
+    init: &[f64],
+    cost: &mut dyn CostMinimizer<M>,
+    utility: &mut dyn UtilityGradient<M>,
+    opts: &AgfOptions,
+    ctx: &RunContext<'_>,
+) -> Result<AgfResult> {
     let idx = check_model(model, data, init)?;
     let kappa = model.homogeneity();
     if kappa < 2 {
         return Err(Error::config(
             "model",
             format!("AGF needs neurons homogeneous of degree κ ≥ 2, got κ = {kappa}"),
+        ));
+    }
+    if opts.carry_dormant && !(opts.coactivation_norm > 0.0 && opts.coactivation_norm < 1.0) {
+        return Err(Error::config(
+            "agf.coactivation_norm",
+            format!("must be in (0, 1), got {}", opts.coactivation_norm),
         ));
     }
     let kf = kappa as f64;
@@ -483,7 +533,16 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
             }
         }
     };
-    let mut stepper = RkStepper::new(&DOPRI5, ctrl, p + h);
+    let tableau = Tableau::from_name(&opts.tableau).ok_or_else(|| {
+        Error::config(
+            "agf.tableau",
+            format!(
+                "unknown Runge–Kutta tableau `{}` (dopri5, tsit5, bosh3, heun_euler)",
+                opts.tableau
+            ),
+        )
+    })?;
+    let mut stepper = RkStepper::new(tableau, ctrl, p + h);
     let mut first = true;
     let mut u0 = f64::NAN;
     let mut y = vec![0.0; p + h];
@@ -519,123 +578,217 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
         }
         // ---- utility maximisation ----
         let r_over_n = Mat::from_fn(r.nrows(), r.ncols(), |a, b| r[(a, b)] / n);
-        let mut field = UtilityField {
-            model,
-            x: data.x.as_ref(),
-            r_over_n,
-            ws: {
-                let mut w = model.workspace(data.n());
-                w.par = ctx.par;
-                w
-            },
-            theta: vec![0.0; p],
-            grad: vec![0.0; p],
-            idx: &idx,
-            dormant: dormant.clone(),
-            kappa: kf,
-            speed_base: speed_base.clone(),
-            p,
-            evals: 0,
-        };
-        y[..p].copy_from_slice(&dir);
-        y[p..].copy_from_slice(&s);
-        if first {
-            stepper.init(&mut field, t, &y, opts.fixed_dt)?;
-            first = false;
-        } else {
-            stepper.reset_state(&mut field, t, &y)?;
-        }
-        if u0.is_nan() {
-            u0 = dormant
+        utility.set_residual(model, data, r_over_n.as_ref())?;
+        let quad: Option<Vec<QuadraticNeuron>> = if kappa == 2 && opts.exact_quadratic {
+            dormant
                 .iter()
-                .map(|&i| stepper.dy()[p + i].abs())
-                .fold(0.0, f64::max)
-                .max(f64::MIN_POSITIVE);
-        }
-        let steps0 = stepper.stats().num_accepted;
-        let mut crossing: Option<(f64, Vec<(usize, f64)>)> = None;
-        let mut stationary = false;
-        while stepper.t() < opts.t_max {
-            ctx.check_cancel()?;
-            if stepper.stats().num_accepted - steps0 >= opts.max_steps {
-                return Err(Error::Numerical(format!(
+                .map(|&i| {
+                    utility.quadratic_form(model, i).map(|k| {
+                        let d: Vec<f64> = idx[i].iter().map(|&j| dir[j]).collect();
+                        QuadraticNeuron::new(&k, &d, s[i])
+                    })
+                })
+                .collect::<Option<Result<Vec<_>>>>()
+                .transpose()?
+        } else {
+            None
+        };
+        let phase = if let Some(qn) = quad {
+            // ---- exact phase (quadratic utilities, κ = 2) ----
+            let mut evals = 0u64;
+            let mut times = Vec::with_capacity(dormant.len());
+            for (q, &i) in qn.iter().zip(&dormant) {
+                let (dt, e) = q.crossing(c[i])?;
+                evals += e;
+                times.push(dt);
+            }
+            let dmin = times
+                .iter()
+                .flatten()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            let horizon = opts.t_max - t;
+            let end = dmin.min(horizon.max(0.0));
+            // trace: closed-form norms at a few points of the phase
+            if end.is_finite() {
+                for k in 1..=16 {
+                    let dd = end * k as f64 / 16.0;
+                    let mut sn = s.clone();
+                    for (q, &i) in qn.iter().zip(&dormant) {
+                        sn[i] = q.s_at(dd);
+                    }
+                    trace.t.push(t + dd);
+                    trace.norms.push(norms_now(&active, &params, &sn));
+                }
+            }
+            let advance = |dd: f64, dir: &mut [f64], s: &mut [f64]| {
+                for (q, &i) in qn.iter().zip(&dormant) {
+                    let mut v = vec![0.0; idx[i].len()];
+                    q.direction_at(dd, &mut v);
+                    for (&j, &x) in idx[i].iter().zip(&v) {
+                        dir[j] = x;
+                    }
+                    s[i] = q.s_at(dd);
+                }
+            };
+            if !dmin.is_finite() {
+                break AgfStop::Stationary;
+            }
+            if dmin > horizon {
+                advance(horizon.max(0.0), &mut dir, &mut s);
+                break AgfStop::Horizon;
+            }
+            let tstar = t + dmin;
+            let tied: Vec<(usize, f64)> = dormant
+                .iter()
+                .zip(&times)
+                .filter_map(|(&i, dt)| dt.map(|d| (i, t + d)))
+                .filter(|&(_, ti)| ti <= tstar + opts.tie_rtol * tstar.abs())
+                .collect();
+            let near: Vec<usize> = dormant
+                .iter()
+                .zip(&times)
+                .filter_map(|(&i, dt)| dt.map(|d| (i, t + d)))
+                .filter(|&(i, ti)| {
+                    !tied.iter().any(|x| x.0 == i) && ti - tstar <= opts.near_tie_rtol * tstar.abs()
+                })
+                .map(|x| x.0)
+                .collect();
+            advance(dmin, &mut dir, &mut s);
+            t = tstar;
+            (tstar, tied, near, 0u64, evals)
+        } else {
+            let mut field = UtilityField {
+                model,
+                data,
+                utility: &mut *utility,
+                theta: vec![0.0; p],
+                grad: vec![0.0; p],
+                idx: &idx,
+                dormant: dormant.clone(),
+                kappa: kf,
+                speed_base: speed_base.clone(),
+                p,
+                evals: 0,
+            };
+            y[..p].copy_from_slice(&dir);
+            y[p..].copy_from_slice(&s);
+            if first {
+                stepper.init(&mut field, t, &y, opts.fixed_dt)?;
+                first = false;
+            } else {
+                stepper.reset_state(&mut field, t, &y)?;
+            }
+            if u0.is_nan() {
+                u0 = dormant
+                    .iter()
+                    .map(|&i| stepper.dy()[p + i].abs())
+                    .fold(0.0, f64::max)
+                    .max(f64::MIN_POSITIVE);
+            }
+            let steps0 = stepper.stats().num_accepted;
+            let mut crossing: Option<(f64, Vec<(usize, f64)>)> = None;
+            let mut stationary = false;
+            while stepper.t() < opts.t_max {
+                ctx.check_cancel()?;
+                if stepper.stats().num_accepted - steps0 >= opts.max_steps {
+                    return Err(Error::Numerical(format!(
                     "AGF utility phase exceeded {} steps at t = {:e} (round {}); raise agf.max_steps or loosen agf.rtol",
                     opts.max_steps,
                     stepper.t(),
                     rounds.len() + 1
                 )));
+                }
+                let y0: Vec<f64> = stepper.y().to_vec();
+                let iv = stepper.step(&mut field, opts.t_max)?;
+                let y1 = stepper.y();
+                let crossed: Vec<usize> = dormant
+                    .iter()
+                    .copied()
+                    .filter(|&i| y0[p + i] < c[i] && y1[p + i] >= c[i])
+                    .collect();
+                if !crossed.is_empty() {
+                    let mut roots = Vec::new();
+                    for &i in &crossed {
+                        let ti = brent(
+                            |tt| {
+                                stepper.interpolate(tt, &mut buf);
+                                buf[p + i] - c[i]
+                            },
+                            iv.t0,
+                            iv.t1,
+                            1e-15 * iv.t1.abs(),
+                        )?;
+                        roots.push((i, ti));
+                    }
+                    let tstar = roots.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+                    let tied: Vec<(usize, f64)> = roots
+                        .into_iter()
+                        .filter(|&(_, ti)| ti <= tstar + opts.tie_rtol * tstar.abs())
+                        .collect();
+                    crossing = Some((tstar, tied));
+                    break;
+                }
+                trace.t.push(iv.t1);
+                let snow: Vec<f64> = y1[p..].to_vec();
+                trace.norms.push(norms_now(&active, &params, &snow));
+                // Stationarity: every dormant neuron at rest with non-positive utility growth.
+                let dy = stepper.dy();
+                let still = dormant.iter().all(|&i| {
+                    let dn = norm2(&idx[i].iter().map(|&j| dy[j]).collect::<Vec<_>>());
+                    dn <= opts.stationary_tol * u0 && dy[p + i] <= opts.stationary_tol * u0
+                });
+                if still {
+                    stationary = true;
+                    break;
+                }
             }
-            let y0: Vec<f64> = stepper.y().to_vec();
-            let iv = stepper.step(&mut field, opts.t_max)?;
-            let y1 = stepper.y();
-            let crossed: Vec<usize> = dormant
+            let utility_steps = stepper.stats().num_accepted - steps0;
+            let Some((tstar, tied)) = crossing else {
+                let st = stepper.y().to_vec();
+                dir.copy_from_slice(&st[..p]);
+                s.copy_from_slice(&st[p..]);
+                break if stationary {
+                    AgfStop::Stationary
+                } else {
+                    AgfStop::Horizon
+                };
+            };
+            // State at the jump time (dense output).
+            stepper.interpolate(tstar, &mut buf);
+            t = tstar;
+            for &i in &dormant {
+                let v = &idx[i];
+                let nrm = norm2(&v.iter().map(|&j| buf[j]).collect::<Vec<_>>());
+                for &j in v {
+                    dir[j] = buf[j] / nrm;
+                }
+                s[i] = buf[p + i];
+            }
+            // Near-ties: dormant neurons that would cross soon at their current rate.
+            let dy_star: Vec<f64> = {
+                let mut dy = vec![0.0; p + h];
+                field.eval(tstar, &buf, &mut dy)?;
+                dy
+            };
+            let near_ties: Vec<usize> = dormant
                 .iter()
                 .copied()
-                .filter(|&i| y0[p + i] < c[i] && y1[p + i] >= c[i])
+                .filter(|i| !tied.iter().any(|x| x.0 == *i))
+                .filter(|&i| {
+                    let rate = dy_star[p + i];
+                    rate > 0.0 && (c[i] - s[i]) / rate <= opts.near_tie_rtol * tstar.abs()
+                })
                 .collect();
-            if !crossed.is_empty() {
-                let mut roots = Vec::new();
-                for &i in &crossed {
-                    let ti = brent(
-                        |tt| {
-                            stepper.interpolate(tt, &mut buf);
-                            buf[p + i] - c[i]
-                        },
-                        iv.t0,
-                        iv.t1,
-                        1e-15 * iv.t1.abs(),
-                    )?;
-                    roots.push((i, ti));
-                }
-                let tstar = roots.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
-                let tied: Vec<(usize, f64)> = roots
-                    .into_iter()
-                    .filter(|&(_, ti)| ti <= tstar + opts.tie_rtol * tstar.abs())
-                    .collect();
-                crossing = Some((tstar, tied));
-                break;
-            }
-            trace.t.push(iv.t1);
-            let snow: Vec<f64> = y1[p..].to_vec();
-            trace.norms.push(norms_now(&active, &params, &snow));
-            // Stationarity: every dormant neuron at rest with non-positive utility growth.
-            let dy = stepper.dy();
-            let still = dormant.iter().all(|&i| {
-                let dn = norm2(&idx[i].iter().map(|&j| dy[j]).collect::<Vec<_>>());
-                dn <= opts.stationary_tol * u0 && dy[p + i] <= opts.stationary_tol * u0
-            });
-            if still {
-                stationary = true;
-                break;
-            }
-        }
-        let utility_steps = stepper.stats().num_accepted - steps0;
-        let Some((tstar, tied)) = crossing else {
-            let st = stepper.y().to_vec();
-            dir.copy_from_slice(&st[..p]);
-            s.copy_from_slice(&st[p..]);
-            break if stationary {
-                AgfStop::Stationary
-            } else {
-                AgfStop::Horizon
-            };
+            (tstar, tied, near_ties, utility_steps, field.evals)
         };
-        // State at the jump time (dense output).
-        stepper.interpolate(tstar, &mut buf);
-        t = tstar;
-        for &i in &dormant {
-            let v = &idx[i];
-            let nrm = norm2(&v.iter().map(|&j| buf[j]).collect::<Vec<_>>());
-            for &j in v {
-                dir[j] = buf[j] / nrm;
-            }
-            s[i] = buf[p + i];
-        }
+        let (tstar, tied, near_ties, utility_steps, utility_evals) = phase;
         // Activation (ties: first crossing, then increasing index).
         let mut order: Vec<(usize, f64)> = tied.clone();
         order.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         let first_i = order[0].0;
         let mut activated = vec![first_i];
+
         let mut rest: Vec<usize> = order[1..].iter().map(|x| x.0).collect();
         rest.sort_unstable();
         activated.extend(rest);
@@ -649,26 +802,41 @@ pub fn run_agf<M: NeuronSum + ?Sized>(
             }
             directions.push(d);
         }
-        // Near-ties: dormant neurons that would cross soon at their current rate.
-        let dy_star: Vec<f64> = {
-            let mut dy = vec![0.0; p + h];
-            field.eval(tstar, &buf, &mut dy)?;
-            dy
-        };
-        let near_ties: Vec<usize> = dormant
-            .iter()
-            .copied()
-            .filter(|i| !activated.contains(i))
-            .filter(|&i| {
-                let rate = dy_star[p + i];
-                rate > 0.0 && (c[i] - s[i]) / rate <= opts.near_tie_rtol * tstar.abs()
-            })
-            .collect();
-        let utility_evals = field.evals;
         trace.t.push(tstar);
         trace.norms.push(norms_now(&active, &params, &s));
         // ---- cost minimisation ----
-        let outcome = cost.minimize(model, data, &mut params, &active, &activated)?;
+        let carried: Vec<usize> = if opts.carry_dormant {
+            (0..h).filter(|&i| !active[i]).collect()
+        } else {
+            Vec::new()
+        };
+        let mut cost_active = active.clone();
+        for &i in &carried {
+            let rho = norm_for_utility(kappa, rho0[i], s[i]).min(1.0);
+            for &j in &idx[i] {
+                params[j] = rho * dir[j];
+            }
+            cost_active[i] = true;
+        }
+        let outcome = cost.minimize(model, data, &mut params, &cost_active, &activated)?;
+        for &i in &carried {
+            let nrm = norm2(&idx[i].iter().map(|&j| params[j]).collect::<Vec<_>>());
+            if nrm >= opts.coactivation_norm {
+                active[i] = true;
+                activated.push(i);
+                directions.push(idx[i].iter().map(|&j| params[j] / nrm).collect());
+            } else {
+                for &j in &idx[i] {
+                    if nrm > 0.0 {
+                        dir[j] = params[j] / nrm;
+                    }
+                    params[j] = 0.0;
+                }
+                if nrm > 0.0 {
+                    s[i] = utility_for_norm(kappa, rho0[i], nrm);
+                }
+            }
+        }
         let mut deactivated = Vec::new();
         for rd in &outcome.redormant {
             let i = rd.neuron;

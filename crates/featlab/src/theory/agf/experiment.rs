@@ -5,8 +5,9 @@
 use super::compare::{match_drops, max_errors, staircase_at, staircase_series, Conventions, Drop};
 use super::cost::{DiagonalLeastSquares, GradientFlowCost, LinearLeastSquares};
 use super::diagonal::{cosh_agf, example_2d, example_gaussian, pesme_flammarion, Staircase};
-use super::engine::{run_agf, AgfOptions, AgfResult};
+use super::engine::{run_agf, run_agf_with_utility, AgfOptions, AgfResult};
 use super::linear::{linear_theory, mode_energies, new_mode};
+use super::utility::{DiagonalMomentUtility, LinearMomentUtility};
 use crate::config::{from_table, to_table};
 use crate::data::generate::{
     gaussian_inputs, index_teacher, linear_teacher, teacher_matrix, whiten,
@@ -213,7 +214,7 @@ pub struct AgfConfig {
 }
 
 /// A built problem.
-enum Net {
+pub(super) enum Net {
     Diag(Diagonal),
     Two(TwoLayer),
 }
@@ -234,14 +235,14 @@ impl Net {
 }
 
 /// Data, model, unit-scale init directions (init = α × base), teacher directions (ReLU).
-struct Built {
-    data: Dataset,
-    net: Net,
-    base: Vec<f64>,
-    teacher: Option<Mat<f64>>,
+pub(super) struct Built {
+    pub(super) data: Dataset,
+    pub(super) net: Net,
+    pub(super) base: Vec<f64>,
+    pub(super) teacher: Option<Mat<f64>>,
 }
 
-fn build(p: &AgfProblem, seed: u64) -> Result<Built> {
+pub(super) fn build(p: &AgfProblem, seed: u64) -> Result<Built> {
     let pos = |k: &str, v: usize| {
         if v == 0 {
             Err(Error::config(format!("problem.{k}"), "must be ≥ 1"))
@@ -357,24 +358,47 @@ fn run_numerical_agf(
     ctx: &RunContext<'_>,
 ) -> Result<AgfResult> {
     let opts = &sec.options;
+    // Utility gradients from the residual moment (one pass over the data per phase) for
+    // the diagonal and linear nets; backprop through the data otherwise (ReLU).
     match (&b.net, sec.cost) {
-        (Net::Diag(m), CostKind::Auto) => run_agf(
+        (Net::Diag(m), CostKind::Auto) => run_agf_with_utility(
             m,
             &b.data,
             init,
             &mut DiagonalLeastSquares::new(m, init),
+            &mut DiagonalMomentUtility::default(),
             opts,
             ctx,
         ),
-        (Net::Two(m), CostKind::Auto) if m.activation == Activation::Linear => run_agf(
+        (Net::Two(m), CostKind::Auto) if m.activation == Activation::Linear => {
+            run_agf_with_utility(
+                m,
+                &b.data,
+                init,
+                &mut LinearLeastSquares::default(),
+                &mut LinearMomentUtility::default(),
+                opts,
+                ctx,
+            )
+        }
+        (Net::Diag(m), _) => run_agf_with_utility(
             m,
             &b.data,
             init,
-            &mut LinearLeastSquares::default(),
+            &mut sec.flow_cost.clone(),
+            &mut DiagonalMomentUtility::default(),
             opts,
             ctx,
         ),
-        (Net::Diag(m), _) => run_agf(m, &b.data, init, &mut sec.flow_cost.clone(), opts, ctx),
+        (Net::Two(m), _) if m.activation == Activation::Linear => run_agf_with_utility(
+            m,
+            &b.data,
+            init,
+            &mut sec.flow_cost.clone(),
+            &mut LinearMomentUtility::default(),
+            opts,
+            ctx,
+        ),
         (Net::Two(m), _) => run_agf(m, &b.data, init, &mut sec.flow_cost.clone(), opts, ctx),
     }
 }

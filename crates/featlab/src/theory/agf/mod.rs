@@ -13,7 +13,11 @@
 //!   adaptive DOPRI5 on the active neurons until ‖∇C‖ ≤ gtol), [`cost::LinearLeastSquares`]
 //!   (two-layer linear nets), [`cost::DiagonalLeastSquares`] (diagonal nets, sign-flip
 //!   deactivation). Implement the trait for closed-form cost phases of other models.
-//! * [`engine::AgfOptions`]: ODE tolerances, horizon `t_max`, thresholds for κ > 2
+//! * [`engine::run_agf_with_utility`]: the same with a model-specific utility gradient
+//!   ([`utility::UtilityGradient`]: [`utility::LinearMomentUtility`],
+//!   [`utility::DiagonalMomentUtility`] evaluate ∇U from one residual moment per phase and
+//!   expose the quadratic form U_i = ½θᵀK_iθ, which makes κ = 2 utility phases exact).
+//! * [`engine::AgfOptions`]: ODE tolerances and tableau, exact quadratic phases, horizon `t_max`, thresholds for κ > 2
 //!   ([`engine::Threshold`]: `blow_up` c = ρ0^{2−κ}/(κ−2), default, or `unit_norm`
 //!   (ρ0^{2−κ} − 1)/(κ−2) as in the authors' code), tie handling, collapse tolerance.
 //! * [`compare`]: gradient flow from the same init, drop matching (midpoint crossings),
@@ -24,17 +28,22 @@
 
 pub mod cost;
 pub mod engine;
+mod quadratic;
 pub mod roots;
+pub mod utility;
 
 pub use cost::{DiagonalLeastSquares, GradientFlowCost, LinearLeastSquares};
 pub use engine::{
-    run_agf, AgfOptions, AgfResult, AgfRound, AgfStop, AgfTrace, CostMinimizer, CostOutcome,
-    Redormant, Threshold,
+    run_agf, run_agf_with_utility, AgfOptions, AgfResult, AgfRound, AgfStop, AgfTrace,
+    CostMinimizer, CostOutcome, Redormant, Threshold,
 };
+pub use utility::{BackpropUtility, DiagonalMomentUtility, LinearMomentUtility, UtilityGradient};
 pub mod diagonal;
 pub mod linear;
 
 pub mod compare;
 pub mod experiment;
+#[cfg(test)]
+mod relu_probe;
 #[cfg(test)]
 mod tests;

@@ -379,3 +379,165 @@ points = 2001
         .columns
         .contains(&"loss_agf_theory".to_string()));
 }
+
+/// The exact quadratic utility phase (eigen-coordinates + Brent) reproduces the cosh
+/// formula on the 5-D diagonal example and the 2-D example with its deactivation (the
+/// re-dormant coordinate first shrinks, then regrows with the other sign).
+#[test]
+fn exact_quadratic_phase_matches_cosh_formula() {
+    use super::engine::run_agf_with_utility;
+    use super::utility::DiagonalMomentUtility;
+    let (x5, y5, _) = example_gaussian(&mut stream(10, "data"), 20, 5);
+    let (x2, y2) = example_2d();
+    // α where f64 resolves the offset 2α² of a re-grown coordinate from the unstable
+    // direction u = v (smaller α: docs/agf.md, "ODE/exact utility phase vs cosh formula")
+    for (x, y, alpha) in [(x5, y5, 1e-6), (x2, y2, 1e-5)] {
+        let closed = cosh_agf(x.as_ref(), &y, alpha, 50).unwrap();
+        let (model, data, init) = diag_problem(x, &y, alpha);
+        let mut cost = DiagonalLeastSquares::new(&model, &init);
+        let res = run_agf_with_utility(
+            &model,
+            &data,
+            &init,
+            &mut cost,
+            &mut DiagonalMomentUtility::default(),
+            &AgfOptions::default(),
+            &RunContext::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            res.rounds.len(),
+            closed.times.len(),
+            "{:?}",
+            res.jump_times()
+        );
+        for (k, r) in res.rounds.iter().enumerate() {
+            assert_eq!(r.activated[0], closed.features[k]);
+            // exact phase: no ODE steps at all
+            assert_eq!(r.utility_steps, 0);
+            assert!(
+                rel(r.t, closed.times[k]) < 1e-8,
+                "α = {alpha:e} round {k}: {} vs {}",
+                r.t,
+                closed.times[k]
+            );
+        }
+        assert_eq!(res.stop, AgfStop::NoDormant);
+    }
+}
+
+/// Exact quadratic phase = the sphere ODE (DOPRI5 at rtol 1e-12) on a linear net: same
+/// activations, jump times to 1e-8, levels to 1e-12.
+#[test]
+fn exact_quadratic_phase_matches_the_ode_on_a_linear_net() {
+    use super::engine::run_agf_with_utility;
+    use super::utility::LinearMomentUtility;
+    let (model, data, init) = linear_problem(1e-6, 5);
+    let run = |exact: bool| {
+        run_agf_with_utility(
+            &model,
+            &data,
+            &init,
+            &mut LinearLeastSquares::default(),
+            &mut LinearMomentUtility::default(),
+            &AgfOptions {
+                exact_quadratic: exact,
+                rtol: 1e-12,
+                atol: 1e-14,
+                ..AgfOptions::default()
+            },
+            &RunContext::default(),
+        )
+        .unwrap()
+    };
+    let (fast, ode) = (run(true), run(false));
+    assert_eq!(fast.rounds.len(), 3);
+    assert_eq!(fast.rounds.len(), ode.rounds.len());
+    for (a, b) in fast.rounds.iter().zip(&ode.rounds) {
+        assert_eq!(a.activated, b.activated);
+        assert!(rel(a.t, b.t) < 1e-8, "{} vs {}", a.t, b.t);
+        assert!((a.loss - b.loss).abs() < 1e-12 * fast.initial_loss);
+        assert!(b.utility_steps > 0 && a.utility_steps == 0);
+    }
+}
+
+/// An unknown utility-ODE tableau is a configuration error, not a panic.
+#[test]
+fn unknown_tableau_is_rejected() {
+    let (x, y) = example_2d();
+    let (model, data, init) = diag_problem(x, &y, 1e-3);
+    let opts = AgfOptions {
+        tableau: "rk99".into(),
+        exact_quadratic: false,
+        ..AgfOptions::default()
+    };
+    let err = run_agf(
+        &model,
+        &data,
+        &init,
+        &mut DiagonalLeastSquares::new(&model, &init),
+        &opts,
+        &RunContext::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("rk99"), "{err}");
+}
+
+/// The ReLU disagreement (docs/agf.md): with the same-sign teacher 2·ReLU(θ₁·x) +
+/// ReLU(θ₂·x), neurons 1, 2, 4, 5 converge to the same utility maximiser. Plain AGF
+/// activates neuron 5 alone and later fits θ₂ with neuron 2 (loss → 0); carrying the
+/// dormant neurons through the cost phase (as gradient flow's fast phase does) activates
+/// 1, 2, 4, 5 together at the first jump, all on θ₁, and no neuron is left to learn θ₂:
+/// the loss stays at the first level, where gradient flow stalls too (measured).
+#[test]
+fn relu_coaligned_neurons_coactivate_when_carried() {
+    use super::experiment::{build, AgfProblem, Net};
+    let b = build(
+        &AgfProblem::Relu {
+            n: 200,
+            d: 4,
+            width: 6,
+            strengths: vec![2.0, 1.0],
+            alpha: 1e-6,
+        },
+        0,
+    )
+    .unwrap();
+    let Net::Two(m) = &b.net else {
+        panic!("ReLU problem builds a two-layer net")
+    };
+    let init: Vec<f64> = b.base.iter().map(|v| v * 1e-6).collect();
+    let run = |carry: bool| {
+        let opts = AgfOptions {
+            fixed_dt: Some(5e-2),
+            tableau: "bosh3".into(),
+            t_max: 60.0,
+            carry_dormant: carry,
+            ..AgfOptions::default()
+        };
+        let mut cost = GradientFlowCost {
+            rtol: 1e-8,
+            gtol: 1e-6,
+            t_max: 2000.0,
+            ..GradientFlowCost::default()
+        };
+        run_agf(m, &b.data, &init, &mut cost, &opts, &RunContext::default()).unwrap()
+    };
+    let plain = run(false);
+    assert_eq!(plain.rounds.len(), 2, "{:?}", plain.levels());
+    assert_eq!(plain.rounds[0].activated, vec![5]);
+    assert!(plain.rounds[1].loss < 1e-9 * plain.initial_loss);
+    let carried = run(true);
+    assert_eq!(carried.rounds.len(), 1, "{:?}", carried.levels());
+    let mut act = carried.rounds[0].activated.clone();
+    act.sort_unstable();
+    assert_eq!(act, vec![1, 2, 4, 5]);
+    assert!(
+        rel(carried.rounds[0].loss, plain.rounds[0].loss) < 1e-6,
+        "{} vs {}",
+        carried.rounds[0].loss,
+        plain.rounds[0].loss
+    );
+    assert_eq!(carried.rounds[0].t, plain.rounds[0].t);
+    assert_ne!(carried.stop, AgfStop::LossTolerance);
+}
