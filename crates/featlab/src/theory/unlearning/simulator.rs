@@ -75,6 +75,12 @@ pub struct OrderParams {
     pub a_std: f64,
     /// Mean first-layer norm `⟨|w_j|⟩`.
     pub w_norm: f64,
+    /// Squared common orthogonal component `p = |⟨ŵ_j⟩ − m e_0|²` of the unit rows ŵ_j
+    /// (0 for a simplex of orthogonal parts, ≈ (1 − m²)/N for random ones).
+    pub common_sq: f64,
+    /// Mean squared pair overlap of the orthogonal parts, `⟨(ξ_i·ξ_j)²⟩_{i≠j}`,
+    /// `ξ_j = (ŵ_j − m_j e_0)/|·|` (≈ 1/d for random ξ, 1/(N−1)² for a simplex).
+    pub pair_q2: f64,
     /// Exact population loss.
     pub loss: f64,
 }
@@ -511,12 +517,44 @@ pub fn order_params(cfg: &SimConfig, w: &[f64], a: &[f64], quad: &GaussHermite) 
         (v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
     };
     let (m, am) = (mean(&ms), mean(&at));
+    // Orthogonal parts ξ_j (unit) and the common component of the unit rows.
+    let mut xi = vec![0.0; n * d];
+    let mut common = vec![0.0; d];
+    for (j, wj) in w.chunks_exact(d).enumerate() {
+        let nrm = wj.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let perp = wj[1..].iter().map(|v| v * v).sum::<f64>().sqrt();
+        for i in 1..d {
+            common[i] += wj[i] / nrm / nf;
+            xi[j * d + i] = if perp > 0.0 { wj[i] / perp } else { 0.0 };
+        }
+    }
+    let common_sq = common.iter().map(|v| v * v).sum::<f64>();
+    let pair_q2 = if n > 1 {
+        let mut gram = vec![0.0; n * n];
+        matmul(
+            view_mut(&mut gram, n, n),
+            Accum::Replace,
+            view(&xi, n, d),
+            view(&xi, n, d).transpose(),
+            1.0,
+            Par::Seq,
+        );
+        let s: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| gram[i * n + j].powi(2))
+            .sum();
+        s / (nf * (nf - 1.0))
+    } else {
+        0.0
+    };
     OrderParams {
         m,
         m_std: std(&ms, m),
         a: am,
         a_std: std(&at, am),
         w_norm: norm_sum / nf,
+        common_sq,
+        pair_q2,
         loss: population_loss(cfg, w, a, quad),
     }
 }
