@@ -106,6 +106,7 @@ pub struct Simulator {
     gw: Vec<f64>,
     ga: Vec<f64>,
     quad: GaussHermite,
+    act: RowEvaluator,
 }
 
 impl SimConfig {
@@ -329,6 +330,62 @@ pub fn population_gradient(
     }
 }
 
+/// `σ(u_j)` and `σ'(u_j)` for a whole row of pre-activations, by the same three-term recurrence
+/// and the same floating-point operations as [`HermiteSeries::value_and_derivative`] (so the
+/// results are bitwise identical), with `sqrt k` precomputed and the loop over neurons innermost
+/// (vectorisable).
+pub(super) struct RowEvaluator {
+    /// `c_k`.
+    c: Vec<f64>,
+    /// `c_k sqrt(k)`.
+    c_sqrt: Vec<f64>,
+    /// `sqrt(k)` for k = 0..=len.
+    sqrt: Vec<f64>,
+    h: Vec<f64>,
+    hm1: Vec<f64>,
+}
+
+impl RowEvaluator {
+    pub(super) fn new(sigma: &HermiteSeries, width: usize) -> Self {
+        let n = sigma.len();
+        RowEvaluator {
+            c: sigma.coeffs.clone(),
+            c_sqrt: (0..n).map(|k| sigma.coeffs[k] * (k as f64).sqrt()).collect(),
+            sqrt: (0..=n).map(|k| (k as f64).sqrt()).collect(),
+            h: vec![0.0; width],
+            hm1: vec![0.0; width],
+        }
+    }
+    pub(super) fn eval(&mut self, u: &[f64], val: &mut [f64], der: &mut [f64]) {
+        let (h, hm1) = (&mut self.h[..u.len()], &mut self.hm1[..u.len()]);
+        h.iter_mut().for_each(|x| *x = 1.0);
+        hm1.iter_mut().for_each(|x| *x = 0.0);
+        val.iter_mut().for_each(|x| *x = 0.0);
+        der.iter_mut().for_each(|x| *x = 0.0);
+        let n = self.c.len();
+        for k in 0..n {
+            let c = self.c[k];
+            for (v, hj) in val.iter_mut().zip(h.iter()) {
+                *v += c * *hj;
+            }
+            if k > 0 {
+                let cs = self.c_sqrt[k];
+                for (d, hm) in der.iter_mut().zip(hm1.iter()) {
+                    *d += cs * *hm;
+                }
+            }
+            if k + 1 < n {
+                let (sk, sk1) = (self.sqrt[k], self.sqrt[k + 1]);
+                for ((hj, hm), z) in h.iter_mut().zip(hm1.iter_mut()).zip(u) {
+                    let hn = (z * *hj - sk * *hm) / sk1;
+                    *hm = *hj;
+                    *hj = hn;
+                }
+            }
+        }
+    }
+}
+
 fn project_tangent(w: &[f64], g: &mut [f64], d: usize) {
     for (wj, gj) in w.chunks_exact(d).zip(g.chunks_exact_mut(d)) {
         let p: f64 = wj.iter().zip(gj.iter()).map(|(a, b)| a * b).sum();
@@ -371,6 +428,7 @@ impl Simulator {
             gw: vec![0.0; n * d],
             ga: vec![0.0; n],
             quad,
+            act: RowEvaluator::new(&cfg.student, n),
             cfg,
         })
     }
@@ -433,12 +491,14 @@ impl Simulator {
         self.ga.iter_mut().for_each(|v| *v = 0.0);
         for i in 0..b {
             let row = i * n;
+            self.act.eval(
+                &self.u[row..row + n],
+                &mut self.s[row..row + n],
+                &mut self.e[row..row + n],
+            );
             let mut f = 0.0;
             for j in 0..n {
-                let (v, dv) = self.cfg.student.value_and_derivative(self.u[row + j]);
-                self.s[row + j] = v;
-                self.e[row + j] = dv;
-                f += self.a[j] * v;
+                f += self.a[j] * self.s[row + j];
             }
             let r = scale * f - self.y[i];
             loss += 0.5 * r * r;
