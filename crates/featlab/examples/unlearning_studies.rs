@@ -175,6 +175,8 @@ fn noise(args: &[String]) {
     let ode2_0 = lm0.integrate(0.1, 0.1, &ts, 1e-10).unwrap();
     for &b in &batches {
         let lambda = 0.05 * d as f64 / b as f64;
+        let mut p_sgd = vec![0.0; ts.len()];
+        let mut dv = vec![0.0; ts.len()];
         let diffs: Vec<Vec<f64>> = (0..seeds)
             .map(|s| {
                 let ops = run(
@@ -182,6 +184,10 @@ fn noise(args: &[String]) {
                     derive_seed(s, "noise"),
                     &ts,
                 );
+                for (i, (o, p)) in ops.iter().zip(&pops[s as usize]).enumerate() {
+                    p_sgd[i] += o.common_sq / seeds as f64;
+                    dv[i] += (o.pair_q2 - p.pair_q2) * n as f64 / seeds as f64;
+                }
                 ops.iter()
                     .zip(&pops[s as usize])
                     .map(|(o, p)| o.m - p.m)
@@ -215,6 +221,14 @@ fn noise(args: &[String]) {
         println!("  standard error    : {}", f(&se));
         println!("  2-D per-neuron ODE: {}", f(&pred2));
         println!("  3-D common-mode   : {}", f(&pred3));
+        println!(
+            "  SGD p(t) measured : {}",
+            p_sgd.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(" ")
+        );
+        println!(
+            "  SGD-popGD N<q^2>  : {}",
+            dv.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(" ")
+        );
         println!(
             "  3-D p(t)          : {}",
             ode3.iter().map(|x| format!("{:.4}", x[1])).collect::<Vec<_>>().join(" ")

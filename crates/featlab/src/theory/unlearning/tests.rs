@@ -801,3 +801,41 @@ fn row_evaluator_is_bitwise_identical_to_the_series() {
         }
     }
 }
+
+#[test]
+fn window_spread_covers_unmodelled_corrections_and_bootstrap_matches_normal_theory() {
+    use super::fit::{bootstrap_ci, windowed_exponent};
+    let t: Vec<f64> = (0..=120).map(|i| 1e2 * 1e5f64.powf(i as f64 / 120.0)).collect();
+    // Corrections exactly of the fitted form: every window recovers β, spread ≈ 0.
+    let exact: Vec<f64> = t
+        .iter()
+        .map(|t| 2.0 * t.powf(0.25) * (0.3 * t.powf(-0.25) + 0.1 * t.powf(-0.5)).exp())
+        .collect();
+    let w = windowed_exponent(&t, &exact, 1e2, 1e7, 10.0, 5, &[0.25, 0.5]).unwrap();
+    assert!((w.exponent - 0.25).abs() < 1e-9 && w.spread < 1e-9, "{w:?}");
+    // An unmodelled correction t^{−3/4}: the estimate is biased, and the window spread (not
+    // the regression error) bounds the bias.
+    let biased: Vec<f64> = exact
+        .iter()
+        .zip(&t)
+        .map(|(y, t)| y * (1.0 + 2.0 * t.powf(-0.75)))
+        .collect();
+    let w = windowed_exponent(&t, &biased, 1e2, 1e7, 10.0, 5, &[0.25, 0.5]).unwrap();
+    let bias = (w.exponent - 0.25).abs();
+    assert!(bias > 1e-7, "the unmodelled term must bias the fit: {w:?}");
+    assert!(bias <= w.spread, "spread {} must cover the bias {bias}", w.spread);
+    // Bootstrap percentile interval of a mean of 40 N(0,1) replicates ≈ ±1.96/√40.
+    let mut r = stream(21, "boot");
+    let xs: Vec<f64> = (0..40).map(|_| normal(&mut r)).collect();
+    let (full, lo, hi) = bootstrap_ci(40, 4000, &mut r, |idx| {
+        Ok(idx.iter().map(|&i| xs[i]).sum::<f64>() / idx.len() as f64)
+    })
+    .unwrap();
+    let sd = {
+        let mu = xs.iter().sum::<f64>() / 40.0;
+        (xs.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / 39.0).sqrt()
+    };
+    let half = 1.96 * sd / 40f64.sqrt();
+    assert!(lo < full && full < hi);
+    assert!(((hi - lo) / 2.0 / half - 1.0).abs() < 0.2, "{lo} {hi} vs ±{half}");
+}
