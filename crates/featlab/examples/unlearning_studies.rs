@@ -14,11 +14,11 @@
 //!   common-mode noise ODEs.
 //! * `exponents`: window-spread exponents of the reduced flow and the full ODE.
 
+use faer::Par;
 use featlab::rng::derive_seed;
 use featlab::theory::unlearning::fit::windowed_exponent;
 use featlab::theory::unlearning::simulator::{BatchMode, OrderParams, SimConfig, Simulator};
 use featlab::theory::unlearning::{EquiangularModel, HermiteSeries, LimitModel};
-use faer::Par;
 
 fn series(c: &[f64]) -> HermiteSeries {
     HermiteSeries::new(c.to_vec(), "study").unwrap()
@@ -67,15 +67,20 @@ fn saturation(args: &[String]) {
     let ts: Vec<f64> = (1..=8).map(|i| t_max * i as f64 / 8.0).collect();
     let lm = LimitModel::new(series(&[0.0, 1.0, 0.5]), series(&teacher), eps);
     let inf = lm.integrate(0.1, 0.1, &ts, 1e-10).unwrap();
-    println!("# saturation: sigma = h1 + 0.5 h2, teacher h1, eps = 1, m0 = a0 = 0.1, eta = 0.05, d = N");
+    println!(
+        "# saturation: sigma = h1 + 0.5 h2, teacher h1, eps = 1, m0 = a0 = 0.1, eta = 0.05, d = N"
+    );
     println!("# t: {ts:?}");
     println!(
         "# N=inf ODE m: {:?}",
-        inf.iter().map(|x| format!("{:.4}", x.0)).collect::<Vec<_>>()
+        inf.iter()
+            .map(|x| format!("{:.4}", x.0))
+            .collect::<Vec<_>>()
     );
     for &n in &widths {
         let nf = n as f64;
-        let eq = EquiangularModel::new(series(&[0.0, 1.0, 0.5]), series(&teacher), eps, nf).unwrap();
+        let eq =
+            EquiangularModel::new(series(&[0.0, 1.0, 0.5]), series(&teacher), eps, nf).unwrap();
         let fp = eq.simplex_fixed_points();
         let simplex = eq.integrate(0.1, 0.0, 0.1, &ts, 1e-10).unwrap();
         let mut runs = vec![(
@@ -101,26 +106,42 @@ fn saturation(args: &[String]) {
         );
         println!(
             "  finite-N ODE (simplex p=0)  m: {:?}",
-            simplex.iter().map(|x| format!("{:.4}", x[0])).collect::<Vec<_>>()
+            simplex
+                .iter()
+                .map(|x| format!("{:.4}", x[0]))
+                .collect::<Vec<_>>()
         );
         println!(
             "  finite-N ODE (p0=(1-m0^2)/N) m: {:?}",
-            equi.iter().map(|x| format!("{:.4}", x[0])).collect::<Vec<_>>()
+            equi.iter()
+                .map(|x| format!("{:.4}", x[0]))
+                .collect::<Vec<_>>()
         );
         for (label, ops) in &runs {
             println!(
                 "  {label:9} m: {:?}",
-                ops.iter().map(|o| format!("{:.4}", o.m)).collect::<Vec<_>>()
+                ops.iter()
+                    .map(|o| format!("{:.4}", o.m))
+                    .collect::<Vec<_>>()
             );
             println!(
                 "  {label:9} a: {:?}  (ODE_N a: {:?})",
-                ops.iter().map(|o| format!("{:.3}", o.a)).collect::<Vec<_>>(),
-                simplex.iter().map(|x| format!("{:.3}", x[2])).collect::<Vec<_>>()
+                ops.iter()
+                    .map(|o| format!("{:.3}", o.a))
+                    .collect::<Vec<_>>(),
+                simplex
+                    .iter()
+                    .map(|x| format!("{:.3}", x[2]))
+                    .collect::<Vec<_>>()
             );
             println!(
                 "  {label:9} p = |common|^2: {:?}; mean q^2 (x N): {:?}",
-                ops.iter().map(|o| format!("{:.1e}", o.common_sq)).collect::<Vec<_>>(),
-                ops.iter().map(|o| format!("{:.3}", o.pair_q2 * nf)).collect::<Vec<_>>()
+                ops.iter()
+                    .map(|o| format!("{:.1e}", o.common_sq))
+                    .collect::<Vec<_>>(),
+                ops.iter()
+                    .map(|o| format!("{:.3}", o.pair_q2 * nf))
+                    .collect::<Vec<_>>()
             );
             let e_n = ops
                 .iter()
@@ -215,7 +236,12 @@ fn noise(args: &[String]) {
             .integrate(0.1, p0, 0.1, &ts, 1e-9)
             .unwrap();
         let pred3: Vec<f64> = ode3.iter().zip(&ode3_0).map(|(x, y)| x[0] - y[0]).collect();
-        let f = |v: &[f64]| v.iter().map(|x| format!("{x:+.4}")).collect::<Vec<_>>().join(" ");
+        let f = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:+.4}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         println!("\nB = {b} (lambda = {lambda:.4})");
         println!("  SGD - popGD mean  : {}", f(&mean));
         println!("  standard error    : {}", f(&se));
@@ -223,15 +249,25 @@ fn noise(args: &[String]) {
         println!("  3-D common-mode   : {}", f(&pred3));
         println!(
             "  SGD p(t) measured : {}",
-            p_sgd.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(" ")
+            p_sgd
+                .iter()
+                .map(|x| format!("{x:.4}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         println!(
             "  SGD-popGD N<q^2>  : {}",
-            dv.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(" ")
+            dv.iter()
+                .map(|x| format!("{x:.4}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         println!(
             "  3-D p(t)          : {}",
-            ode3.iter().map(|x| format!("{:.4}", x[1])).collect::<Vec<_>>().join(" ")
+            ode3.iter()
+                .map(|x| format!("{:.4}", x[1]))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
 }
@@ -240,22 +276,40 @@ fn exponents() {
     let lm = LimitModel::new(series(&[0.0, 1.0, 0.5]), series(&[0.0, 1.0, 0.0]), 1.0);
     let law = lm.scaling_law().unwrap();
     let om = [law.exponent, 2.0 * law.exponent];
-    let tr: Vec<f64> = (0..=120).map(|i| 1e4 * 1e5f64.powf(i as f64 / 120.0)).collect();
-    let red = lm.integrate_reduced(0.5, &[&[0.0][..], &tr[..]].concat(), 1e-11).unwrap();
+    let tr: Vec<f64> = (0..=120)
+        .map(|i| 1e4 * 1e5f64.powf(i as f64 / 120.0))
+        .collect();
+    let red = lm
+        .integrate_reduced(0.5, &[&[0.0][..], &tr[..]].concat(), 1e-11)
+        .unwrap();
     let (rm, ra): (Vec<f64>, Vec<f64>) = red[1..].iter().copied().unzip();
     for (lo, hi) in [(1e4, 1e9), (1e6, 1e9)] {
         for (name, y) in [("m", &rm), ("a", &ra)] {
             let w = windowed_exponent(&tr, y, lo, hi, 10.0, 7, &om).unwrap();
-            println!("reduced [{lo:e},{hi:e}] {name}: {:.7} ± {:.1e}  windows {:?}", w.exponent, w.spread, w.windows.iter().map(|x| x.2).collect::<Vec<_>>());
+            println!(
+                "reduced [{lo:e},{hi:e}] {name}: {:.7} ± {:.1e}  windows {:?}",
+                w.exponent,
+                w.spread,
+                w.windows.iter().map(|x| x.2).collect::<Vec<_>>()
+            );
         }
     }
-    let tf: Vec<f64> = (0..=120).map(|i| 1e1 * 1e4f64.powf(i as f64 / 120.0)).collect();
-    let full = lm.integrate(0.1, 0.1, &[&[0.0][..], &tf[..]].concat(), 1e-10).unwrap();
+    let tf: Vec<f64> = (0..=120)
+        .map(|i| 1e1 * 1e4f64.powf(i as f64 / 120.0))
+        .collect();
+    let full = lm
+        .integrate(0.1, 0.1, &[&[0.0][..], &tf[..]].concat(), 1e-10)
+        .unwrap();
     let (fm, fa): (Vec<f64>, Vec<f64>) = full[1..].iter().copied().unzip();
     for (lo, hi) in [(1e2, 1e5), (1e3, 1e5)] {
         for (name, y) in [("m", &fm), ("a", &fa)] {
             let w = windowed_exponent(&tf, y, lo, hi, 10.0, 5, &om).unwrap();
-            println!("full ODE [{lo:e},{hi:e}] {name}: {:.7} ± {:.1e}  windows {:?}", w.exponent, w.spread, w.windows.iter().map(|x| x.2).collect::<Vec<_>>());
+            println!(
+                "full ODE [{lo:e},{hi:e}] {name}: {:.7} ± {:.1e}  windows {:?}",
+                w.exponent,
+                w.spread,
+                w.windows.iter().map(|x| x.2).collect::<Vec<_>>()
+            );
         }
     }
 }

@@ -302,7 +302,7 @@ impl UnlearningConfig {
                     "must end at or before t_max",
                 ));
             }
-            if s.windows < 2 || !(s.window_ratio > 1.0) {
+            if s.windows < 2 || s.window_ratio.is_nan() || s.window_ratio <= 1.0 {
                 return Err(Error::config(
                     "scaling.windows",
                     "need ≥ 2 windows and window_ratio > 1",
@@ -1183,13 +1183,17 @@ fn scaling(
     rows.push(ExponentRow {
         source: "reduced flow",
         interval: "window spread",
-        m: neg(spread(&windowed_exponent(&tr, &rm, r0, r1, ratio, n_win, &om)?)),
+        m: neg(spread(&windowed_exponent(
+            &tr, &rm, r0, r1, ratio, n_win, &om,
+        )?)),
         a: spread(&windowed_exponent(&tr, &ra, r0, r1, ratio, n_win, &om)?),
         reference: (law.exponent, law.exponent),
         reference_label: "derived exponent",
     });
-    fig.series.push(Series::dashed("reduced flow m", tr.clone(), rm));
-    fig.series.push(Series::dashed("reduced flow a", tr.clone(), ra));
+    fig.series
+        .push(Series::dashed("reduced flow m", tr.clone(), rm));
+    fig.series
+        .push(Series::dashed("reduced flow a", tr.clone(), ra));
     let [o0, o1] = sc.ode_window;
     let tf = log_grid(o0, o1, 120);
     let a0e = cfg.a0_eff(cfg.a0);
@@ -1198,7 +1202,9 @@ fn scaling(
     rows.push(ExponentRow {
         source: "full limit ODE",
         interval: "window spread",
-        m: neg(spread(&windowed_exponent(&tf, &fm, o0, o1, ratio, n_win, &om)?)),
+        m: neg(spread(&windowed_exponent(
+            &tf, &fm, o0, o1, ratio, n_win, &om,
+        )?)),
         a: spread(&windowed_exponent(&tf, &fa, o0, o1, ratio, n_win, &om)?),
         reference: (law.exponent, law.exponent),
         reference_label: "derived exponent",
@@ -1260,8 +1266,12 @@ fn scaling(
     };
     let (sim_m, sim_a) = if sc.seeds >= 2 {
         let mut rng = crate::rng::stream(cfg.seed, "scaling-bootstrap");
-        let bm = bootstrap_ci(sc.seeds, 2000, &mut rng, |idx| plain(&mean_of(&reps_m, idx)))?;
-        let ba = bootstrap_ci(sc.seeds, 2000, &mut rng, |idx| plain(&mean_of(&reps_a, idx)))?;
+        let bm = bootstrap_ci(sc.seeds, 2000, &mut rng, |idx| {
+            plain(&mean_of(&reps_m, idx))
+        })?;
+        let ba = bootstrap_ci(sc.seeds, 2000, &mut rng, |idx| {
+            plain(&mean_of(&reps_a, idx))
+        })?;
         ((-bm.0, -bm.2, -bm.1), ba)
     } else {
         let e = (-plain(&reps_m[0])?, f64::NAN, f64::NAN);
@@ -1289,9 +1299,7 @@ fn scaling(
         },
         m: sim_m,
         a: sim_a,
-        reference: ode_n
-            .map(|x| (-x.0, x.1))
-            .unwrap_or((f64::NAN, f64::NAN)),
+        reference: ode_n.map(|x| (-x.0, x.1)).unwrap_or((f64::NAN, f64::NAN)),
         reference_label: "finite-N ODE, same window",
     });
     if let Some((m, a)) = ode_n {
@@ -1328,8 +1336,7 @@ fn scaling(
             r.a.2,
             r.reference.0,
             r.reference.1,
-        ])
-        {
+        ]) {
             c.push(v);
         }
     }

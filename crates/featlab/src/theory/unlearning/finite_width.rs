@@ -69,7 +69,7 @@ impl EquiangularModel {
         eps: f64,
         width: f64,
     ) -> Result<Self> {
-        if !(width > 1.0) {
+        if width.is_nan() || width <= 1.0 {
             return Err(Error::config(
                 "width",
                 format!("the equiangular reduction needs N > 1 (or ∞), got {width}"),
@@ -170,8 +170,8 @@ impl EquiangularModel {
         let kp = self.student.kernel_derivative(rho);
         let mut dm = a * dg * (1.0 - m * m) - a * a * kp * m * (1.0 - m * m - p);
         let mut dp = -2.0 * p * (a * a * kp * (1.0 - m * m - p) + a * dg * m);
-        let da =
-            self.eps * (g - a * (s * self.student.kernel(1.0) + (1.0 - s) * self.student.kernel(rho)));
+        let da = self.eps
+            * (g - a * (s * self.student.kernel(1.0) + (1.0 - s) * self.student.kernel(rho)));
         if self.noise != 0.0 {
             let (v, vc) = self.noise_variances(m, p, a);
             dm -= 0.5 * self.noise * a * a * m * v;
@@ -222,7 +222,8 @@ impl EquiangularModel {
     /// `da/dt(m, A_N(m))` are found by a sign scan plus bisection.
     pub fn simplex_fixed_points(&self) -> Vec<(f64, f64)> {
         let s = self.self_weight();
-        let a_of = |m: f64| self.g(m).1 / (m * self.student.kernel_derivative(self.pair_overlap(m, 0.0)));
+        let a_of =
+            |m: f64| self.g(m).1 / (m * self.student.kernel_derivative(self.pair_overlap(m, 0.0)));
         let h = |m: f64| {
             let a = a_of(m);
             let rho = self.pair_overlap(m, 0.0);

@@ -256,8 +256,7 @@ pub fn bootstrap_ci(
     let mut vals = Vec::with_capacity(resamples);
     let mut idx = vec![0; n];
     for _ in 0..resamples {
-        idx.iter_mut()
-            .for_each(|i| *i = crate::rng::index(rng, n));
+        idx.iter_mut().for_each(|i| *i = crate::rng::index(rng, n));
         vals.push(stat(&idx)?);
     }
     vals.sort_by(f64::total_cmp);

@@ -27,6 +27,6 @@ pub mod simulator;
 #[cfg(test)]
 mod tests;
 
-pub use hermite::{GaussHermite, HermiteSeries};
 pub use finite_width::EquiangularModel;
+pub use hermite::{GaussHermite, HermiteSeries};
 pub use limit::LimitModel;

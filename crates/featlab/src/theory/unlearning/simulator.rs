@@ -350,7 +350,9 @@ impl RowEvaluator {
         let n = sigma.len();
         RowEvaluator {
             c: sigma.coeffs.clone(),
-            c_sqrt: (0..n).map(|k| sigma.coeffs[k] * (k as f64).sqrt()).collect(),
+            c_sqrt: (0..n)
+                .map(|k| sigma.coeffs[k] * (k as f64).sqrt())
+                .collect(),
             sqrt: (0..=n).map(|k| (k as f64).sqrt()).collect(),
             h: vec![0.0; width],
             hm1: vec![0.0; width],

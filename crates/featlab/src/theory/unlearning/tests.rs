@@ -568,16 +568,25 @@ fn equiangular_reduction_is_exact_for_the_particle_flow() {
         1_000_000,
     )
     .unwrap();
-    let eq = EquiangularModel::new(cfg.student.clone(), cfg.teacher.clone(), 0.3, n as f64).unwrap();
+    let eq =
+        EquiangularModel::new(cfg.student.clone(), cfg.teacher.clone(), 0.3, n as f64).unwrap();
     let (m0, p0) = equiangular_state(&cfg, &y0[..n * d]);
     assert!((p0 - (1.0 - 0.04) / n as f64).abs() < 1e-12, "p0 = {p0}");
     let red = eq.integrate(m0, p0, 0.4, &ts, 1e-11).unwrap();
     let q = GaussHermite::new(12).unwrap();
     for (y, r) in sol.ys.iter().zip(&red) {
         let op = super::simulator::order_params(&cfg, &y[..n * d], &y[n * d..], &q);
-        assert!(op.m_std < 1e-8 && op.a_std < 1e-8, "symmetry broken: {op:?}");
+        assert!(
+            op.m_std < 1e-8 && op.a_std < 1e-8,
+            "symmetry broken: {op:?}"
+        );
         assert!((op.m - r[0]).abs() < 1e-7, "m {} vs {}", op.m, r[0]);
-        assert!((op.common_sq - r[1]).abs() < 1e-7, "p {} vs {}", op.common_sq, r[1]);
+        assert!(
+            (op.common_sq - r[1]).abs() < 1e-7,
+            "p {} vs {}",
+            op.common_sq,
+            r[1]
+        );
         assert!((op.a - r[2]).abs() < 1e-7, "a {} vs {}", op.a, r[2]);
         assert!((op.loss - eq.loss(r[0], r[1], r[2])).abs() < 1e-7);
     }
@@ -623,10 +632,14 @@ fn simplex_self_interaction_and_the_quarter_power_saturation() {
         }
     }
     let (mm, p) = equiangular_state(&cfg, &w);
-    assert!((mm - m).abs() < 1e-14 && p < 1e-28, "simplex: m {mm}, p {p}");
+    assert!(
+        (mm - m).abs() < 1e-14 && p < 1e-28,
+        "simplex: m {mm}, p {p}"
+    );
     let q = GaussHermite::new(12).unwrap();
     let exact = population_loss(&cfg, &w, &vec![a; n], &q);
-    let eq = EquiangularModel::new(cfg.student.clone(), cfg.teacher.clone(), 1.0, n as f64).unwrap();
+    let eq =
+        EquiangularModel::new(cfg.student.clone(), cfg.teacher.clone(), 1.0, n as f64).unwrap();
     assert!((exact - eq.loss(m, 0.0, a)).abs() < 1e-13);
     // Degree 2: L_N = L + (a²/2) c_2² (1 − m²)²/(N − 1) exactly.
     let lm = LimitModel::new(cfg.student.clone(), cfg.teacher.clone(), 1.0);
@@ -635,13 +648,8 @@ fn simplex_self_interaction_and_the_quarter_power_saturation() {
     // Interior fixed point: m⁴ = 1/N for any c_1, c_2, c*_1 (linear teacher), and it attracts.
     for (c1, c2, t1) in [(1.0, 0.5, 1.0), (0.8, -0.3, 0.6)] {
         for nn in [16.0, 64.0, 256.0, 1024.0] {
-            let eq = EquiangularModel::new(
-                series(&[0.0, c1, c2]),
-                series(&[0.0, t1]),
-                1.0,
-                nn,
-            )
-            .unwrap();
+            let eq =
+                EquiangularModel::new(series(&[0.0, c1, c2]), series(&[0.0, t1]), 1.0, nn).unwrap();
             let fps = eq.simplex_fixed_points();
             assert_eq!(fps.len(), 1, "N={nn}: {fps:?}");
             let (mf, af) = fps[0];
@@ -650,13 +658,19 @@ fn simplex_self_interaction_and_the_quarter_power_saturation() {
             assert!((mf.powi(4) * nn - 1.0).abs() < 1e-9, "N={nn}: m = {mf}");
             let qv = mf.powi(4) + (1.0 - mf * mf).powi(2) / (nn - 1.0);
             let a_closed = t1 * c1 * mf / (c1 * c1 * mf * mf + c2 * c2 * qv);
-            assert!((af - a_closed).abs() < 1e-9 * a_closed, "a {af} vs {a_closed}");
+            assert!(
+                (af - a_closed).abs() < 1e-9 * a_closed,
+                "a {af} vs {a_closed}"
+            );
         }
     }
     let eq16 =
         EquiangularModel::new(series(&[0.0, 1.0, 0.5]), series(&[0.0, 1.0]), 1.0, 16.0).unwrap();
     let end = eq16.integrate(0.1, 0.0, 0.1, &[3000.0], 1e-9).unwrap()[0];
-    assert!((end[0] - 0.5).abs() < 2e-3, "N = 16 saturates at 16^(-1/4) = 0.5: {end:?}");
+    assert!(
+        (end[0] - 0.5).abs() < 2e-3,
+        "N = 16 saturates at 16^(-1/4) = 0.5: {end:?}"
+    );
 }
 
 #[test]
@@ -681,7 +695,11 @@ fn noise_variances_closed_forms() {
             })
             .sum();
         let want = 2.0 * 0.25 * (1.0 - m * m - p) * ee;
-        assert!((v - vc - want).abs() < 1e-11, "V − V_c = {} vs {want}", v - vc);
+        assert!(
+            (v - vc - want).abs() < 1e-11,
+            "V − V_c = {} vs {want}",
+            v - vc
+        );
     }
 }
 
@@ -757,7 +775,8 @@ fn one_sgd_step_drift_matches_the_ito_noise_terms() {
         xs.iter_mut().for_each(|x| *x = normal(&mut rng));
         let (mut f, mut sbar, mut d0) = (0.0, 0.0, 0.0);
         for j in 0..n {
-            let u = m * xs[0] + (1.0 - m * m).sqrt() * (s.sqrt() * xs[1] + (1.0 - s).sqrt() * xs[2 + j]);
+            let u = m * xs[0]
+                + (1.0 - m * m).sqrt() * (s.sqrt() * xs[1] + (1.0 - s).sqrt() * xs[2 + j]);
             let (val, der) = base.student.value_and_derivative(u);
             f += a * val / n as f64;
             sbar += der / n as f64;
@@ -788,7 +807,11 @@ fn one_sgd_step_drift_matches_the_ito_noise_terms() {
 fn row_evaluator_is_bitwise_identical_to_the_series() {
     // The vectorised row evaluation of the SGD loop must reproduce σ, σ' bit for bit.
     let mut r = stream(11, "row");
-    for c in [vec![0.0, 1.0, 0.5], vec![0.3, -1.0, 0.5, 0.25, -0.1, 0.05], vec![0.7]] {
+    for c in [
+        vec![0.0, 1.0, 0.5],
+        vec![0.3, -1.0, 0.5, 0.25, -0.1, 0.05],
+        vec![0.7],
+    ] {
         let s = series(&c);
         let u: Vec<f64> = (0..37).map(|_| 2.0 * normal(&mut r)).collect();
         let mut ev = super::simulator::RowEvaluator::new(&s, 37);
@@ -805,7 +828,9 @@ fn row_evaluator_is_bitwise_identical_to_the_series() {
 #[test]
 fn window_spread_covers_unmodelled_corrections_and_bootstrap_matches_normal_theory() {
     use super::fit::{bootstrap_ci, windowed_exponent};
-    let t: Vec<f64> = (0..=120).map(|i| 1e2 * 1e5f64.powf(i as f64 / 120.0)).collect();
+    let t: Vec<f64> = (0..=120)
+        .map(|i| 1e2 * 1e5f64.powf(i as f64 / 120.0))
+        .collect();
     // Corrections exactly of the fitted form: every window recovers β, spread ≈ 0.
     let exact: Vec<f64> = t
         .iter()
@@ -823,7 +848,11 @@ fn window_spread_covers_unmodelled_corrections_and_bootstrap_matches_normal_theo
     let w = windowed_exponent(&t, &biased, 1e2, 1e7, 10.0, 5, &[0.25, 0.5]).unwrap();
     let bias = (w.exponent - 0.25).abs();
     assert!(bias > 1e-7, "the unmodelled term must bias the fit: {w:?}");
-    assert!(bias <= w.spread, "spread {} must cover the bias {bias}", w.spread);
+    assert!(
+        bias <= w.spread,
+        "spread {} must cover the bias {bias}",
+        w.spread
+    );
     // Bootstrap percentile interval of a mean of 40 N(0,1) replicates ≈ ±1.96/√40.
     let mut r = stream(21, "boot");
     let xs: Vec<f64> = (0..40).map(|_| normal(&mut r)).collect();
@@ -837,5 +866,8 @@ fn window_spread_covers_unmodelled_corrections_and_bootstrap_matches_normal_theo
     };
     let half = 1.96 * sd / 40f64.sqrt();
     assert!(lo < full && full < hi);
-    assert!(((hi - lo) / 2.0 / half - 1.0).abs() < 0.2, "{lo} {hi} vs ±{half}");
+    assert!(
+        ((hi - lo) / 2.0 / half - 1.0).abs() < 0.2,
+        "{lo} {hi} vs ±{half}"
+    );
 }
