@@ -13,8 +13,9 @@
 //! * fast: `dm/dt = F(m, a) = −(1 − m²) ∂L/∂m = a (1 − m²) Σ_k k c_k m^{k−1} r_k`,
 //! * slow: `da/dt = ε G(m, a)`, `G = −∂L/∂a = Σ_k c_k m^k r_k`.
 //!
-//! Optional SGD-noise correction (derived in the science digest, **not validated** against
-//! SGD — see `docs/unlearning.md`): `dm/dt += −(λ/2) a² m V(m, a)` with `λ = η d / B` and
+//! Optional per-neuron SGD-noise correction (from the science digest; **refuted** by SGD at
+//! several batch sizes — it has the wrong sign, because the minibatch kicks are shared by the
+//! neurons; see [`super::finite_width`] and `docs/unlearning.md`): `dm/dt += −(λ/2) a² m V(m, a)` with `λ = η d / B` and
 //! `V = E[r(x)² σ'(u)²]`, `r = σ*(z) − a Σ c_k m^k h_k(z)`, `u = m z + sqrt(1−m²) g`.
 
 use super::hermite::{GaussHermite, HermiteSeries};
@@ -30,7 +31,7 @@ pub struct LimitModel {
     pub teacher: HermiteSeries,
     /// Ratio of second- to first-layer learning rates (the small parameter of the fast–slow split).
     pub eps: f64,
-    /// SGD-noise strength `λ = η d / B` of the unvalidated correction (0 = population flow).
+    /// SGD-noise strength `λ = η d / B` of the (refuted) per-neuron correction (0 = population flow).
     pub noise: f64,
     quad: Option<GaussHermite>,
 }

@@ -10,11 +10,14 @@
 //! * [`hermite`] — normalised Hermite polynomials, series, Gauss–Hermite quadrature;
 //! * [`limit`] — the limit ODE for the order parameters (alignment m, second layer a);
 //! * [`fast_slow`] — critical manifold, its stability, reduced slow flow, unlearning criterion;
+//! * [`finite_width`] — exact finite-N (equiangular) reduction, the N^{−1/4} saturation, and the
+//!   SGD-noise terms with the shared (common-mode) component;
 //! * [`scaling`] — late-time power laws from the reduced flow;
 //! * [`fit`] — least squares with standard errors (exponent fits);
 //! * [`simulator`] — the finite-width network trained by SGD / population GD / population flow.
 
 pub mod fast_slow;
+pub mod finite_width;
 pub mod fit;
 pub mod hermite;
 pub mod limit;
@@ -24,5 +27,6 @@ pub mod simulator;
 #[cfg(test)]
 mod tests;
 
+pub use finite_width::EquiangularModel;
 pub use hermite::{GaussHermite, HermiteSeries};
 pub use limit::LimitModel;

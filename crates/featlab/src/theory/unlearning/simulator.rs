@@ -75,6 +75,12 @@ pub struct OrderParams {
     pub a_std: f64,
     /// Mean first-layer norm `⟨|w_j|⟩`.
     pub w_norm: f64,
+    /// Squared common orthogonal component `p = |⟨ŵ_j⟩ − m e_0|²` of the unit rows ŵ_j
+    /// (0 for a simplex of orthogonal parts, ≈ (1 − m²)/N for random ones).
+    pub common_sq: f64,
+    /// Mean squared pair overlap of the orthogonal parts, `⟨(ξ_i·ξ_j)²⟩_{i≠j}`,
+    /// `ξ_j = (ŵ_j − m_j e_0)/|·|` (≈ 1/d for random ξ, 1/(N−1)² for a simplex).
+    pub pair_q2: f64,
     /// Exact population loss.
     pub loss: f64,
 }
@@ -100,6 +106,7 @@ pub struct Simulator {
     gw: Vec<f64>,
     ga: Vec<f64>,
     quad: GaussHermite,
+    act: RowEvaluator,
 }
 
 impl SimConfig {
@@ -323,6 +330,64 @@ pub fn population_gradient(
     }
 }
 
+/// `σ(u_j)` and `σ'(u_j)` for a whole row of pre-activations, by the same three-term recurrence
+/// and the same floating-point operations as [`HermiteSeries::value_and_derivative`] (so the
+/// results are bitwise identical), with `sqrt k` precomputed and the loop over neurons innermost
+/// (vectorisable).
+pub(super) struct RowEvaluator {
+    /// `c_k`.
+    c: Vec<f64>,
+    /// `c_k sqrt(k)`.
+    c_sqrt: Vec<f64>,
+    /// `sqrt(k)` for k = 0..=len.
+    sqrt: Vec<f64>,
+    h: Vec<f64>,
+    hm1: Vec<f64>,
+}
+
+impl RowEvaluator {
+    pub(super) fn new(sigma: &HermiteSeries, width: usize) -> Self {
+        let n = sigma.len();
+        RowEvaluator {
+            c: sigma.coeffs.clone(),
+            c_sqrt: (0..n)
+                .map(|k| sigma.coeffs[k] * (k as f64).sqrt())
+                .collect(),
+            sqrt: (0..=n).map(|k| (k as f64).sqrt()).collect(),
+            h: vec![0.0; width],
+            hm1: vec![0.0; width],
+        }
+    }
+    pub(super) fn eval(&mut self, u: &[f64], val: &mut [f64], der: &mut [f64]) {
+        let (h, hm1) = (&mut self.h[..u.len()], &mut self.hm1[..u.len()]);
+        h.iter_mut().for_each(|x| *x = 1.0);
+        hm1.iter_mut().for_each(|x| *x = 0.0);
+        val.iter_mut().for_each(|x| *x = 0.0);
+        der.iter_mut().for_each(|x| *x = 0.0);
+        let n = self.c.len();
+        for k in 0..n {
+            let c = self.c[k];
+            for (v, hj) in val.iter_mut().zip(h.iter()) {
+                *v += c * *hj;
+            }
+            if k > 0 {
+                let cs = self.c_sqrt[k];
+                for (d, hm) in der.iter_mut().zip(hm1.iter()) {
+                    *d += cs * *hm;
+                }
+            }
+            if k + 1 < n {
+                let (sk, sk1) = (self.sqrt[k], self.sqrt[k + 1]);
+                for ((hj, hm), z) in h.iter_mut().zip(hm1.iter_mut()).zip(u) {
+                    let hn = (z * *hj - sk * *hm) / sk1;
+                    *hm = *hj;
+                    *hj = hn;
+                }
+            }
+        }
+    }
+}
+
 fn project_tangent(w: &[f64], g: &mut [f64], d: usize) {
     for (wj, gj) in w.chunks_exact(d).zip(g.chunks_exact_mut(d)) {
         let p: f64 = wj.iter().zip(gj.iter()).map(|(a, b)| a * b).sum();
@@ -365,6 +430,7 @@ impl Simulator {
             gw: vec![0.0; n * d],
             ga: vec![0.0; n],
             quad,
+            act: RowEvaluator::new(&cfg.student, n),
             cfg,
         })
     }
@@ -427,12 +493,14 @@ impl Simulator {
         self.ga.iter_mut().for_each(|v| *v = 0.0);
         for i in 0..b {
             let row = i * n;
+            self.act.eval(
+                &self.u[row..row + n],
+                &mut self.s[row..row + n],
+                &mut self.e[row..row + n],
+            );
             let mut f = 0.0;
             for j in 0..n {
-                let (v, dv) = self.cfg.student.value_and_derivative(self.u[row + j]);
-                self.s[row + j] = v;
-                self.e[row + j] = dv;
-                f += self.a[j] * v;
+                f += self.a[j] * self.s[row + j];
             }
             let r = scale * f - self.y[i];
             loss += 0.5 * r * r;
@@ -511,12 +579,44 @@ pub fn order_params(cfg: &SimConfig, w: &[f64], a: &[f64], quad: &GaussHermite) 
         (v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
     };
     let (m, am) = (mean(&ms), mean(&at));
+    // Orthogonal parts ξ_j (unit) and the common component of the unit rows.
+    let mut xi = vec![0.0; n * d];
+    let mut common = vec![0.0; d];
+    for (j, wj) in w.chunks_exact(d).enumerate() {
+        let nrm = wj.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let perp = wj[1..].iter().map(|v| v * v).sum::<f64>().sqrt();
+        for i in 1..d {
+            common[i] += wj[i] / nrm / nf;
+            xi[j * d + i] = if perp > 0.0 { wj[i] / perp } else { 0.0 };
+        }
+    }
+    let common_sq = common.iter().map(|v| v * v).sum::<f64>();
+    let pair_q2 = if n > 1 {
+        let mut gram = vec![0.0; n * n];
+        matmul(
+            view_mut(&mut gram, n, n),
+            Accum::Replace,
+            view(&xi, n, d),
+            view(&xi, n, d).transpose(),
+            1.0,
+            Par::Seq,
+        );
+        let s: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| gram[i * n + j].powi(2))
+            .sum();
+        s / (nf * (nf - 1.0))
+    } else {
+        0.0
+    };
     OrderParams {
         m,
         m_std: std(&ms, m),
         a: am,
         a_std: std(&at, am),
         w_norm: norm_sum / nf,
+        common_sq,
+        pair_q2,
         loss: population_loss(cfg, w, a, quad),
     }
 }

@@ -524,3 +524,350 @@ fn particle_flow_approaches_limit_ode_as_width_grows() {
         "error should fall ~1/N from N=15 to N=60: {errs:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finite width: the equiangular reduction, the simplex self-interaction and the N^{−1/4} law.
+
+use super::finite_width::EquiangularModel;
+
+fn equiangular_state(cfg: &SimConfig, w: &[f64]) -> (f64, f64) {
+    let q = GaussHermite::new(8).unwrap();
+    let op = super::simulator::order_params(cfg, w, &vec![1.0; cfg.width], &q);
+    (op.m, op.common_sq)
+}
+
+#[test]
+fn equiangular_reduction_is_exact_for_the_particle_flow() {
+    // Orthonormal ξ (equal pair overlaps) stay equiangular under the population flow, which then
+    // closes on (m, p, a): compare the N-particle flow with the 3-D ODE.
+    let (n, d) = (6, 9);
+    let cfg = SimConfig {
+        width: n,
+        dim: d,
+        student: series(&[0.1, 1.0, 0.5, 0.3]),
+        teacher: series(&[0.0, 1.0, 0.3, -0.2]),
+        m0: 0.2,
+        a0: 0.4,
+        lr: 0.05,
+        eps: 0.3,
+        gamma: 1.0,
+        batch: BatchMode::Population,
+        spherical: true,
+        orthogonal_init: true,
+    };
+    let (mut flow, y0) = ParticleFlow::new(cfg.clone(), 7).unwrap();
+    let ts = [0.0, 2.0, 5.0, 15.0, 40.0];
+    let sol = solve(
+        &mut flow,
+        &DOPRI5,
+        PidController::new(1e-10, 1e-13),
+        0.0,
+        40.0,
+        &y0,
+        &ts,
+        1_000_000,
+    )
+    .unwrap();
+    let eq =
+        EquiangularModel::new(cfg.student.clone(), cfg.teacher.clone(), 0.3, n as f64).unwrap();
+    let (m0, p0) = equiangular_state(&cfg, &y0[..n * d]);
+    assert!((p0 - (1.0 - 0.04) / n as f64).abs() < 1e-12, "p0 = {p0}");
+    let red = eq.integrate(m0, p0, 0.4, &ts, 1e-11).unwrap();
+    let q = GaussHermite::new(12).unwrap();
+    for (y, r) in sol.ys.iter().zip(&red) {
+        let op = super::simulator::order_params(&cfg, &y[..n * d], &y[n * d..], &q);
+        assert!(
+            op.m_std < 1e-8 && op.a_std < 1e-8,
+            "symmetry broken: {op:?}"
+        );
+        assert!((op.m - r[0]).abs() < 1e-7, "m {} vs {}", op.m, r[0]);
+        assert!(
+            (op.common_sq - r[1]).abs() < 1e-7,
+            "p {} vs {}",
+            op.common_sq,
+            r[1]
+        );
+        assert!((op.a - r[2]).abs() < 1e-7, "a {} vs {}", op.a, r[2]);
+        assert!((op.loss - eq.loss(r[0], r[1], r[2])).abs() < 1e-7);
+    }
+    // The common component decays (it only costs loss): p(40) ≪ p(0).
+    assert!(red[4][1] < 1e-3 * p0, "p(40) = {}", red[4][1]);
+    // N = ∞, p = 0 is the 2-D limit ODE.
+    let inf = EquiangularModel::new(cfg.student.clone(), cfg.teacher.clone(), 0.3, f64::INFINITY)
+        .unwrap();
+    let lm = LimitModel::new(cfg.student.clone(), cfg.teacher.clone(), 0.3);
+    for (m, a) in [(0.3, 0.5), (0.8, 2.0)] {
+        let (dm, dp, da) = inf.rhs(m, 0.0, a);
+        let (fm, fa) = lm.rhs(m, a);
+        assert!((dm - fm).abs() < 1e-13 && dp == 0.0 && (da - fa).abs() < 1e-13);
+        assert!((inf.loss(m, 0.0, a) - lm.loss(m, a)).abs() < 1e-13);
+    }
+}
+
+#[test]
+fn simplex_self_interaction_and_the_quarter_power_saturation() {
+    // A regular simplex of orthogonal parts (p = 0) in the simulator's exact population loss.
+    let (n, d) = (8, 10);
+    let cfg = SimConfig {
+        width: n,
+        dim: d,
+        student: series(&[0.0, 1.0, 0.5]),
+        teacher: series(&[0.0, 1.0, 0.0]),
+        m0: 0.3,
+        a0: 1.7,
+        lr: 0.05,
+        eps: 1.0,
+        gamma: 1.0,
+        batch: BatchMode::Population,
+        spherical: true,
+        orthogonal_init: false,
+    };
+    let (m, a) = (0.3, 1.7);
+    let s = ((1.0 - m * m) * n as f64 / (n as f64 - 1.0)).sqrt();
+    let mut w = vec![0.0; n * d];
+    for j in 0..n {
+        w[j * d] = m;
+        for i in 0..n {
+            w[j * d + 1 + i] = s * (if i == j { 1.0 } else { 0.0 } - 1.0 / n as f64);
+        }
+    }
+    let (mm, p) = equiangular_state(&cfg, &w);
+    assert!(
+        (mm - m).abs() < 1e-14 && p < 1e-28,
+        "simplex: m {mm}, p {p}"
+    );
+    let q = GaussHermite::new(12).unwrap();
+    let exact = population_loss(&cfg, &w, &vec![a; n], &q);
+    let eq =
+        EquiangularModel::new(cfg.student.clone(), cfg.teacher.clone(), 1.0, n as f64).unwrap();
+    assert!((exact - eq.loss(m, 0.0, a)).abs() < 1e-13);
+    // Degree 2: L_N = L + (a²/2) c_2² (1 − m²)²/(N − 1) exactly.
+    let lm = LimitModel::new(cfg.student.clone(), cfg.teacher.clone(), 1.0);
+    let closed = lm.loss(m, a) + 0.5 * a * a * 0.25 * (1.0 - m * m).powi(2) / (n as f64 - 1.0);
+    assert!((exact - closed).abs() < 1e-13, "{exact} vs {closed}");
+    // Interior fixed point: m⁴ = 1/N for any c_1, c_2, c*_1 (linear teacher), and it attracts.
+    for (c1, c2, t1) in [(1.0, 0.5, 1.0), (0.8, -0.3, 0.6)] {
+        for nn in [16.0, 64.0, 256.0, 1024.0] {
+            let eq =
+                EquiangularModel::new(series(&[0.0, c1, c2]), series(&[0.0, t1]), 1.0, nn).unwrap();
+            let fps = eq.simplex_fixed_points();
+            assert_eq!(fps.len(), 1, "N={nn}: {fps:?}");
+            let (mf, af) = fps[0];
+            let (dm, _, da) = eq.rhs(mf, 0.0, af);
+            assert!(dm.abs() < 1e-10 && da.abs() < 1e-10);
+            assert!((mf.powi(4) * nn - 1.0).abs() < 1e-9, "N={nn}: m = {mf}");
+            let qv = mf.powi(4) + (1.0 - mf * mf).powi(2) / (nn - 1.0);
+            let a_closed = t1 * c1 * mf / (c1 * c1 * mf * mf + c2 * c2 * qv);
+            assert!(
+                (af - a_closed).abs() < 1e-9 * a_closed,
+                "a {af} vs {a_closed}"
+            );
+        }
+    }
+    let eq16 =
+        EquiangularModel::new(series(&[0.0, 1.0, 0.5]), series(&[0.0, 1.0]), 1.0, 16.0).unwrap();
+    let end = eq16.integrate(0.1, 0.0, 0.1, &[3000.0], 1e-9).unwrap()[0];
+    assert!(
+        (end[0] - 0.5).abs() < 2e-3,
+        "N = 16 saturates at 16^(-1/4) = 0.5: {end:?}"
+    );
+}
+
+#[test]
+fn noise_variances_closed_forms() {
+    // p = 0: V equals the 2-D per-neuron V of LimitModel; for σ = c1 h1 + c2 h2, σ' = c1 + √2 c2 u
+    // is linear so V − V_c = 2 c2² (1 − m² − p) E[e²], E[e²] = Σc*² − 2aΣc*c m^k + a²Σc² b^k.
+    let (st, te) = (series(&[0.0, 1.0, 0.5]), series(&[0.0, 1.0, -0.4, 0.3]));
+    let eq = EquiangularModel::new(st.clone(), te.clone(), 0.2, f64::INFINITY).unwrap();
+    let lm = LimitModel::new(st.clone(), te.clone(), 0.2)
+        .with_noise(0.1, 12)
+        .unwrap();
+    for (m, a) in [(0.2, 0.7), (0.7, 1.9)] {
+        assert!((eq.noise_variances(m, 0.0, a).0 - lm.noise_variance(m, a)).abs() < 1e-11);
+    }
+    for (m, p, a) in [(0.2, 0.1, 0.7), (0.6, 0.3, 1.5), (0.9, 0.0, 2.0)] {
+        let (v, vc) = eq.noise_variances(m, p, a);
+        let b: f64 = m * m + p;
+        let ee: f64 = (0..4)
+            .map(|k| {
+                let (c, t) = (st.c(k), te.c(k));
+                t * t - 2.0 * a * t * c * m.powi(k as i32) + a * a * c * c * b.powi(k as i32)
+            })
+            .sum();
+        let want = 2.0 * 0.25 * (1.0 - m * m - p) * ee;
+        assert!(
+            (v - vc - want).abs() < 1e-11,
+            "V − V_c = {} vs {want}",
+            v - vc
+        );
+    }
+}
+
+#[test]
+fn one_sgd_step_drift_matches_the_ito_noise_terms() {
+    // From an equiangular state, the mean change of (m, p) over many independent online-SGD
+    // steps minus the population-GD step of the same state is the Itô drift of the noise,
+    // η λ (−½ a² m V, a² (V_c − pV)), λ = ηd/B, with the exact finite-N variances (shared
+    // samples: V_c is the variance of the neuron-averaged kick), up to O(1/d) and O(η) relative.
+    let (n, d, b, eta) = (4usize, 400usize, 20usize, 0.01);
+    let (m, a, s): (f64, f64, f64) = (0.5, 1.2, 0.3);
+    let base = SimConfig {
+        width: n,
+        dim: d,
+        student: series(&[0.0, 1.0, 0.5]),
+        teacher: series(&[0.0, 1.0, 0.2]),
+        m0: m,
+        a0: a,
+        lr: eta,
+        eps: 0.5,
+        gamma: 1.0,
+        batch: BatchMode::Online { batch: b },
+        spherical: true,
+        orthogonal_init: false,
+    };
+    // w_j = m e0 + sqrt(1−m²)(√s e1 + √(1−s) e_{2+j}).
+    let mut w = vec![0.0; n * d];
+    for j in 0..n {
+        w[j * d] = m;
+        w[j * d + 1] = (1.0 - m * m).sqrt() * s.sqrt();
+        w[j * d + 2 + j] = (1.0 - m * m).sqrt() * (1.0 - s).sqrt();
+    }
+    let state = |cfg: &SimConfig, w: &[f64]| equiangular_state(cfg, w);
+    let (_, p0) = state(&base, &w);
+    let mut pop = Simulator::new(
+        SimConfig {
+            batch: BatchMode::Population,
+            ..base.clone()
+        },
+        1,
+    )
+    .unwrap();
+    pop.w = w.clone();
+    pop.a = vec![a; n];
+    pop.step(Par::Seq);
+    let (m_pop, p_pop) = state(&base, &pop.w);
+    let mut sim = Simulator::new(base.clone(), 2).unwrap();
+    let reps = 20_000;
+    let (mut dm, mut dp, mut dm2, mut dp2) = (0.0, 0.0, 0.0, 0.0);
+    for _ in 0..reps {
+        sim.w = w.clone();
+        sim.a = vec![a; n];
+        sim.step(Par::Seq);
+        let (m1, p1) = state(&base, &sim.w);
+        dm += m1 - m_pop;
+        dp += p1 - p_pop;
+        dm2 += (m1 - m_pop).powi(2);
+        dp2 += (p1 - p_pop).powi(2);
+    }
+    let r = reps as f64;
+    let (dm, dp) = (dm / r, dp / r);
+    let (se_m, se_p) = (
+        ((dm2 / r - dm * dm) / r).sqrt(),
+        ((dp2 / r - dp * dp) / r).sqrt(),
+    );
+    // Exact finite-N variances by Monte Carlo over the 2 + N relevant coordinates of x:
+    // V_N = E[e² σ'(u_1)²], V_cN = E[e² (mean_j σ'(u_j))²], e = f(x) − y.
+    let mut rng = stream(5, "variances");
+    let (mut v, mut vc) = (0.0, 0.0);
+    let mc = 200_000;
+    let mut xs = vec![0.0; 2 + n];
+    for _ in 0..mc {
+        xs.iter_mut().for_each(|x| *x = normal(&mut rng));
+        let (mut f, mut sbar, mut d0) = (0.0, 0.0, 0.0);
+        for j in 0..n {
+            let u = m * xs[0]
+                + (1.0 - m * m).sqrt() * (s.sqrt() * xs[1] + (1.0 - s).sqrt() * xs[2 + j]);
+            let (val, der) = base.student.value_and_derivative(u);
+            f += a * val / n as f64;
+            sbar += der / n as f64;
+            if j == 0 {
+                d0 = der;
+            }
+        }
+        let e2 = (f - base.teacher.value(xs[0])).powi(2);
+        v += e2 * d0 * d0 / mc as f64;
+        vc += e2 * sbar * sbar / mc as f64;
+    }
+    let lambda = eta * d as f64 / b as f64;
+    let want_m = -eta * 0.5 * lambda * a * a * m * v;
+    let want_p = eta * lambda * a * a * (vc - p0 * v);
+    assert!(
+        (dm - want_m).abs() < 4.0 * se_m + 0.05 * want_m.abs(),
+        "Δm {dm} ± {se_m} vs {want_m}"
+    );
+    assert!(
+        (dp - want_p).abs() < 4.0 * se_p + 0.05 * want_p.abs(),
+        "Δp {dp} ± {se_p} vs {want_p}"
+    );
+    // The signals are resolved (so the check can fail): ≥ 10 standard errors.
+    assert!(want_m.abs() > 10.0 * se_m && want_p.abs() > 10.0 * se_p);
+}
+
+#[test]
+fn row_evaluator_is_bitwise_identical_to_the_series() {
+    // The vectorised row evaluation of the SGD loop must reproduce σ, σ' bit for bit.
+    let mut r = stream(11, "row");
+    for c in [
+        vec![0.0, 1.0, 0.5],
+        vec![0.3, -1.0, 0.5, 0.25, -0.1, 0.05],
+        vec![0.7],
+    ] {
+        let s = series(&c);
+        let u: Vec<f64> = (0..37).map(|_| 2.0 * normal(&mut r)).collect();
+        let mut ev = super::simulator::RowEvaluator::new(&s, 37);
+        let (mut v, mut d) = (vec![0.0; 37], vec![0.0; 37]);
+        ev.eval(&u, &mut v, &mut d);
+        for j in 0..37 {
+            let (v0, d0) = s.value_and_derivative(u[j]);
+            assert_eq!(v[j].to_bits(), v0.to_bits(), "σ at {}", u[j]);
+            assert_eq!(d[j].to_bits(), d0.to_bits(), "σ' at {}", u[j]);
+        }
+    }
+}
+
+#[test]
+fn window_spread_covers_unmodelled_corrections_and_bootstrap_matches_normal_theory() {
+    use super::fit::{bootstrap_ci, windowed_exponent};
+    let t: Vec<f64> = (0..=120)
+        .map(|i| 1e2 * 1e5f64.powf(i as f64 / 120.0))
+        .collect();
+    // Corrections exactly of the fitted form: every window recovers β, spread ≈ 0.
+    let exact: Vec<f64> = t
+        .iter()
+        .map(|t| 2.0 * t.powf(0.25) * (0.3 * t.powf(-0.25) + 0.1 * t.powf(-0.5)).exp())
+        .collect();
+    let w = windowed_exponent(&t, &exact, 1e2, 1e7, 10.0, 5, &[0.25, 0.5]).unwrap();
+    assert!((w.exponent - 0.25).abs() < 1e-9 && w.spread < 1e-9, "{w:?}");
+    // An unmodelled correction t^{−3/4}: the estimate is biased, and the window spread (not
+    // the regression error) bounds the bias.
+    let biased: Vec<f64> = exact
+        .iter()
+        .zip(&t)
+        .map(|(y, t)| y * (1.0 + 2.0 * t.powf(-0.75)))
+        .collect();
+    let w = windowed_exponent(&t, &biased, 1e2, 1e7, 10.0, 5, &[0.25, 0.5]).unwrap();
+    let bias = (w.exponent - 0.25).abs();
+    assert!(bias > 1e-7, "the unmodelled term must bias the fit: {w:?}");
+    assert!(
+        bias <= w.spread,
+        "spread {} must cover the bias {bias}",
+        w.spread
+    );
+    // Bootstrap percentile interval of a mean of 40 N(0,1) replicates ≈ ±1.96/√40.
+    let mut r = stream(21, "boot");
+    let xs: Vec<f64> = (0..40).map(|_| normal(&mut r)).collect();
+    let (full, lo, hi) = bootstrap_ci(40, 4000, &mut r, |idx| {
+        Ok(idx.iter().map(|&i| xs[i]).sum::<f64>() / idx.len() as f64)
+    })
+    .unwrap();
+    let sd = {
+        let mu = xs.iter().sum::<f64>() / 40.0;
+        (xs.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / 39.0).sqrt()
+    };
+    let half = 1.96 * sd / 40f64.sqrt();
+    assert!(lo < full && full < hi);
+    assert!(
+        ((hi - lo) / 2.0 / half - 1.0).abs() < 0.2,
+        "{lo} {hi} vs ±{half}"
+    );
+}
