@@ -71,6 +71,8 @@ fn allocations() -> u64 {
 
 /// Warm-up steps before counting.
 const WARMUP: usize = 5;
+/// Warm-up steps of the two-thread test.
+const WARMUP_POOL: usize = 200;
 /// Steps counted.
 const COUNTED: usize = 20;
 
@@ -245,7 +247,10 @@ fn two_thread_steps_do_not_allocate() {
             IN_COUNTED_POOL.with(|c| c.set(true));
             let mut problem = Problem::new(*model, data, Loss::Mse, 0.0, par);
             let mut gd = GradientDescent::new(*lr, params);
-            for _ in 0..WARMUP {
+            // Long warm-up: which pool thread runs which lane or column block varies with
+            // work stealing, and a thread's GEMM packing memory (faer's thread-local stack)
+            // is sized on its first product of each shape.
+            for _ in 0..WARMUP_POOL {
                 gd.step(&mut problem, f64::INFINITY).unwrap();
             }
             let before = POOL_ALLOCATIONS.load(Ordering::SeqCst);
