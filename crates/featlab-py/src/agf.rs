@@ -37,7 +37,8 @@ use featlab::model::{Activation, Model, NeuronSum};
 use featlab::rng::{normal, normal_vec, stream};
 use featlab::theory::agf::linear::{linear_theory, new_mode};
 use featlab::theory::agf::{
-    run_agf, AgfOptions, AgfResult, DiagonalLeastSquares, GradientFlowCost, LinearLeastSquares,
+    run_agf, run_agf_diagonal, run_agf_two_layer, AgfOptions, AgfResult, CostChoice,
+    GradientFlowCost,
 };
 use featlab::train::RunContext;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2};
@@ -437,21 +438,14 @@ fn run_engine(
     flow: &GradientFlowCost,
     ctx: &RunContext<'_>,
 ) -> featlab::Result<AgfResult> {
-    match (net, cost) {
-        (Net::Diag(m), CostKind::Auto) => run_agf(
-            m,
-            data,
-            init,
-            &mut DiagonalLeastSquares::new(m, init),
-            opts,
-            ctx,
-        ),
-        (Net::Two(m), CostKind::Auto) if m.activation == Activation::Linear => {
-            run_agf(m, data, init, &mut LinearLeastSquares::default(), opts, ctx)
-        }
-        (Net::Diag(m), _) => run_agf(m, data, init, &mut flow.clone(), opts, ctx),
-        (Net::Two(m), _) => run_agf(m, data, init, &mut flow.clone(), opts, ctx),
-        (Net::Attn(m), _) => run_agf(m, data, init, &mut flow.clone(), opts, ctx),
+    let choice = match cost {
+        CostKind::Auto => CostChoice::Auto(flow),
+        CostKind::GradientFlow => CostChoice::GradientFlow(flow),
+    };
+    match net {
+        Net::Diag(m) => run_agf_diagonal(m, data, init, choice, opts, ctx),
+        Net::Two(m) => run_agf_two_layer(m, data, init, choice, opts, ctx),
+        Net::Attn(m) => run_agf(m, data, init, &mut flow.clone(), opts, ctx),
     }
 }
 

@@ -3,11 +3,11 @@
 //! a series of initialisation scales α.
 
 use super::compare::{match_drops, max_errors, staircase_at, staircase_series, Conventions, Drop};
-use super::cost::{DiagonalLeastSquares, GradientFlowCost, LinearLeastSquares};
+use super::cost::GradientFlowCost;
 use super::diagonal::{cosh_agf, example_2d, example_gaussian, pesme_flammarion, Staircase};
-use super::engine::{run_agf, run_agf_with_utility, AgfOptions, AgfResult};
+use super::engine::{AgfOptions, AgfResult};
 use super::linear::{linear_theory, mode_energies, new_mode};
-use super::utility::{DiagonalMomentUtility, LinearMomentUtility};
+use super::standard::{run_agf_diagonal, run_agf_two_layer, CostChoice};
 use crate::config::{from_table, to_table};
 use crate::data::generate::{
     gaussian_inputs, index_teacher, linear_teacher, teacher_matrix, whiten,
@@ -357,49 +357,13 @@ fn run_numerical_agf(
     sec: &AgfSection,
     ctx: &RunContext<'_>,
 ) -> Result<AgfResult> {
-    let opts = &sec.options;
-    // Utility gradients from the residual moment (one pass over the data per phase) for
-    // the diagonal and linear nets; backprop through the data otherwise (ReLU).
-    match (&b.net, sec.cost) {
-        (Net::Diag(m), CostKind::Auto) => run_agf_with_utility(
-            m,
-            &b.data,
-            init,
-            &mut DiagonalLeastSquares::new(m, init),
-            &mut DiagonalMomentUtility::default(),
-            opts,
-            ctx,
-        ),
-        (Net::Two(m), CostKind::Auto) if m.activation == Activation::Linear => {
-            run_agf_with_utility(
-                m,
-                &b.data,
-                init,
-                &mut LinearLeastSquares::default(),
-                &mut LinearMomentUtility::default(),
-                opts,
-                ctx,
-            )
-        }
-        (Net::Diag(m), _) => run_agf_with_utility(
-            m,
-            &b.data,
-            init,
-            &mut sec.flow_cost.clone(),
-            &mut DiagonalMomentUtility::default(),
-            opts,
-            ctx,
-        ),
-        (Net::Two(m), _) if m.activation == Activation::Linear => run_agf_with_utility(
-            m,
-            &b.data,
-            init,
-            &mut sec.flow_cost.clone(),
-            &mut LinearMomentUtility::default(),
-            opts,
-            ctx,
-        ),
-        (Net::Two(m), _) => run_agf(m, &b.data, init, &mut sec.flow_cost.clone(), opts, ctx),
+    let cost = match sec.cost {
+        CostKind::Auto => CostChoice::Auto(&sec.flow_cost),
+        CostKind::GradientFlow => CostChoice::GradientFlow(&sec.flow_cost),
+    };
+    match &b.net {
+        Net::Diag(m) => run_agf_diagonal(m, &b.data, init, cost, &sec.options, ctx),
+        Net::Two(m) => run_agf_two_layer(m, &b.data, init, cost, &sec.options, ctx),
     }
 }
 

@@ -30,6 +30,7 @@ pub mod cost;
 pub mod engine;
 mod quadratic;
 pub mod roots;
+pub mod standard;
 pub mod utility;
 
 pub use cost::{DiagonalLeastSquares, GradientFlowCost, LinearLeastSquares};
@@ -37,6 +38,7 @@ pub use engine::{
     run_agf, run_agf_with_utility, AgfOptions, AgfResult, AgfRound, AgfStop, AgfTrace,
     CostMinimizer, CostOutcome, Redormant, Threshold,
 };
+pub use standard::{run_agf_diagonal, run_agf_two_layer, CostChoice};
 pub use utility::{BackpropUtility, DiagonalMomentUtility, LinearMomentUtility, UtilityGradient};
 pub mod diagonal;
 pub mod linear;
