@@ -5,7 +5,7 @@
 //! its accepted step size. Per-parameter lr multipliers `r` (layer-wise learning rates,
 //! parametrisations) enter every method as `η·r ⊙ g`.
 
-use super::ode::{PidController, RkStepper, VectorField, DOPRI5};
+use super::ode::{Integrator, PidController, Solver, VectorField};
 use super::problem::Problem;
 use crate::rng::{permutation, Rng};
 use crate::Result;
@@ -352,10 +352,12 @@ impl VectorField for GradientFlowField<'_, '_> {
     }
 }
 
-/// Gradient flow solved by an adaptive embedded Runge–Kutta method (Dormand–Prince 5(4)
-/// with a PI step-size controller by default): plateaus cost few steps.
+/// Gradient flow solved by an adaptive ODE method: an embedded Runge–Kutta pair
+/// (Dormand–Prince 5(4) by default; plateaus cost few steps) or, for stiff flows (fitted
+/// neurons with O(1) curvature next to plateaus ∝ 1/α), the Rosenbrock–W method ROS34PW2
+/// ([`Solver`]).
 pub struct Flow {
-    rk: RkStepper,
+    rk: Box<dyn Integrator>,
     initialised: bool,
     init_params: Vec<f64>,
     last: f64,
@@ -363,10 +365,21 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// Gradient flow by DOPRI5 under `controller`, first step `dt0` (or Hairer's heuristic).
     pub fn new(params: Vec<f64>, controller: PidController, dt0: Option<f64>) -> Self {
+        Self::with_solver(Solver::default(), params, controller, dt0)
+    }
+
+    /// Gradient flow by `solver` under `controller`, first step `dt0` (or Hairer's heuristic).
+    pub fn with_solver(
+        solver: Solver,
+        params: Vec<f64>,
+        controller: PidController,
+        dt0: Option<f64>,
+    ) -> Self {
         let n = params.len();
         Flow {
-            rk: RkStepper::new(&DOPRI5, controller, n),
+            rk: solver.integrator(controller, n),
             initialised: false,
             init_params: params,
             last: f64::NAN,
@@ -402,7 +415,8 @@ impl Stepper for Flow {
             last_loss: f64::NAN,
         };
         if !self.initialised {
-            self.rk.init(&mut field, 0.0, &self.init_params, self.dt0)?;
+            self.rk
+                .init(&mut field, 0.0, &self.init_params, self.dt0)?;
             self.initialised = true;
         }
         let iv = self.rk.step(&mut field, t_max)?;
