@@ -343,6 +343,11 @@ impl VectorField for GradientFlowField<'_, '_> {
     fn dim(&self) -> usize {
         self.problem.model.num_params()
     }
+    /// `−r ⊙ ∇²L` is symmetric when every rate multiplier `r_i` is the same.
+    fn symmetric_jacobian(&self) -> bool {
+        let r = &self.problem.lr_mults;
+        r.iter().all(|v| *v == r[0])
+    }
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
         self.last_loss = self.problem.loss_grad(y, dy);
         for (g, r) in dy.iter_mut().zip(&self.problem.lr_mults) {

@@ -60,6 +60,10 @@ impl<M: Model + ?Sized> VectorField for MaskedFlow<'_, M> {
     fn dim(&self) -> usize {
         self.mask.len()
     }
+    /// `−P ∇²C P` (P the active mask) is symmetric.
+    fn symmetric_jacobian(&self) -> bool {
+        true
+    }
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
         self.evals += 1;
         self.model.loss_and_grad(

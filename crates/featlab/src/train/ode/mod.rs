@@ -90,6 +90,12 @@ pub trait VectorField {
     ) -> crate::Result<bool> {
         Ok(false)
     }
+    /// Whether `∂f/∂y` is symmetric (true for gradient flow `f = −∇L`: the Jacobian is
+    /// `−∇²L`). Implicit methods then symmetrise their Jacobian and eigendecompose it once,
+    /// so that changing the step size costs no refactorisation. Default `false`.
+    fn symmetric_jacobian(&self) -> bool {
+        false
+    }
 }
 
 impl<V: VectorField + ?Sized> VectorField for &mut V {
@@ -101,6 +107,9 @@ impl<V: VectorField + ?Sized> VectorField for &mut V {
     }
     fn jacobian(&mut self, t: f64, y: &[f64], jac: faer::MatMut<'_, f64>) -> crate::Result<bool> {
         (**self).jacobian(t, y, jac)
+    }
+    fn symmetric_jacobian(&self) -> bool {
+        (**self).symmetric_jacobian()
     }
 }
 

@@ -30,9 +30,11 @@
 use super::{PidController, PidState, Stats, StepInterval, VectorField};
 use crate::{Error, Result};
 use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::evd;
 use faer::linalg::lu::partial_pivoting::{factor, solve};
+use faer::linalg::matmul::matmul;
 use faer::perm::PermRef;
-use faer::{Mat, MatMut, Par};
+use faer::{Accum, Mat, MatMut, Par};
 
 /// Classical coefficients of a Rosenbrock–W method with an embedded error estimate
 /// (Hairer–Wanner II, eq. (7.1)): stage coupling `a_ij` (strictly lower), `γ_ij` (lower,
@@ -170,6 +172,10 @@ impl Transformed {
     }
 }
 
+/// A scaled error above this (or non-finite) is taken as a stability failure of the stale
+/// Jacobian rather than an inaccurate step: the Jacobian is refreshed before the retry.
+const STABILITY_FAILURE: f64 = 1e3;
+
 /// Default number of accepted steps after which the Jacobian is re-evaluated
 /// ([`RosenbrockStepper::set_jacobian_max_age`]).
 pub const DEFAULT_JACOBIAN_MAX_AGE: u64 = 20;
@@ -183,14 +189,22 @@ pub const DEFAULT_JACOBIAN_MAX_AGE: u64 = 20;
 /// forward differences `A e_j = (f(t, y + δ_j e_j) − f(t, y))/δ_j`,
 /// `δ_j = √ε · max(|y_j|, 1)` (`n` evaluations), and `f_t = (f(t + δ, y) − f(t, y))/δ`,
 /// `δ = √ε · max(|t|, 1)` (one evaluation). It is re-evaluated at the current point
-/// (a) at the first step, (b) after a rejected attempt if it is older than the current
-/// point, and (c) after [`jacobian_max_age`](RosenbrockStepper::set_jacobian_max_age)
-/// accepted steps. The W-method keeps order 3 whatever `A`; a stale `A` only costs stability,
-/// which the error control notices (a rejection, then a fresh `A`).
+/// (a) at the first step, (b) after rejections (below), and (c) after
+/// [`set_jacobian_max_age`](RosenbrockStepper::set_jacobian_max_age) accepted steps. The
+/// W-method keeps order 3 whatever `A`; a stale `A` only costs stability, which the error
+/// control notices (rejections, then a fresh `A`).
 ///
-/// **W reuse.** `W = I/(hγ) − A` is refactorised only when `A` or `h` changes; to keep
-/// `h` (and the factorisation) the accepted-step growth factor is set to 1 when the
-/// controller proposes a factor in `[1, 1.2]` (Hairer–Wanner II, §IV.8, the `RADAU5` rule).
+/// **W reuse.** General fields: `W = I/(hγ) − A` is LU-factorised only when `A` or `h`
+/// changes; to keep `h` (and the factorisation) the accepted-step growth factor is set to 1
+/// when the controller proposes a factor in `[1, 1.2]` (Hairer–Wanner II, §IV.8, the `RADAU5`
+/// rule). Fields with [`VectorField::symmetric_jacobian`] (gradient flow, `A = −∇²L`): `A`
+/// is symmetrised and eigendecomposed once, `A = Q diag(λ) Qᵀ`, and
+/// `W⁻¹ = Q diag(1/(1/(hγ) − λ)) Qᵀ` serves every step size (two dense mat-vecs per stage); a
+/// singular `W` (`1/(hγ) ≈ λ_k`, possible at saddles where `λ_k > 0`) rejects the step. If the
+/// eigendecomposition fails to converge, that Jacobian falls back to the LU path.
+/// A *rejected* attempt is retried with the same `A` (the W-method's error estimate is valid
+/// whatever `A`); a second rejection in a row, or a scaled error above 10³ / non-finite (a
+/// stability failure), re-evaluates `A` first.
 ///
 /// **Dense output.** Cubic Hermite interpolation of `(y0, f0, y1, f1)` (third order, as the
 /// method); `f1 = f(t1, y1)` is the first stage of the next step, so it costs nothing extra.
@@ -221,6 +235,12 @@ pub struct RosenbrockStepper {
     jac_valid: bool,
     jac_age: u64,
     jac_fresh: bool,
+    // Symmetric mode (VectorField::symmetric_jacobian): A = Q diag(λ) Qᵀ, Q in `lu`, and
+    // W⁻¹ = Q diag(1/(1/(hγ) − λ)) Qᵀ for every h without refactorising.
+    symmetric: bool,
+    eig: Vec<f64>,
+    eig_buf: MemBuffer,
+    z: Vec<f64>,
     // LU of W for step size `lu_h` (None: invalid).
     lu: Mat<f64>,
     perm_fwd: Vec<usize>,
@@ -272,6 +292,15 @@ impl RosenbrockStepper {
             perm_fwd: vec![0; dim],
             perm_bwd: vec![0; dim],
             lu_h: None,
+            symmetric: false,
+            eig: vec![0.0; dim],
+            eig_buf: MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
+                dim,
+                evd::ComputeEigenvectors::Yes,
+                Par::Seq,
+                Default::default(),
+            )),
+            z: vec![0.0; dim],
             lu_buf: MemBuffer::new(factor::lu_in_place_scratch::<usize, f64>(
                 dim,
                 dim,
@@ -418,11 +447,70 @@ impl RosenbrockStepper {
                 self.t
             )));
         }
+        self.symmetric = field.symmetric_jacobian();
+        if self.symmetric {
+            for j in 0..n {
+                for i in 0..j {
+                    let v = 0.5 * (self.jac[(i, j)] + self.jac[(j, i)]);
+                    self.jac[(i, j)] = v;
+                    self.jac[(j, i)] = v;
+                }
+            }
+            let mut lam = faer::diag::Diag::<f64>::zeros(n);
+            self.stats.num_factorizations += 1;
+            let ok = evd::self_adjoint_evd(
+                self.jac.as_ref(),
+                lam.as_mut(),
+                Some(self.lu.as_mut()),
+                Par::Seq,
+                MemStack::new(&mut self.eig_buf),
+                Default::default(),
+            )
+            .is_ok();
+            if ok {
+                for (e, l) in self.eig.iter_mut().zip(lam.column_vector().iter()) {
+                    *e = *l;
+                }
+            } else {
+                // the QR iteration did not converge: fall back to LU of W for this Jacobian
+                self.symmetric = false;
+            }
+        }
         self.jac_valid = true;
         self.jac_fresh = true;
         self.jac_age = 0;
         self.lu_h = None;
         Ok(())
+    }
+
+    /// `r ← W⁻¹ r` in symmetric mode: `Q diag(1/(1/(hγ) − λ)) Qᵀ r`. Returns false if `W` is
+    /// (numerically) singular, i.e. some `|1/(hγ) − λ_k| ≤ 1e-12/(hγ)`.
+    fn eig_solve(q: &Mat<f64>, eig: &[f64], z: &mut [f64], d: f64, r: &mut [f64]) -> bool {
+        let n = eig.len();
+        matmul(
+            crate::linalg::view_mut(z, n, 1),
+            Accum::Replace,
+            q.transpose(),
+            crate::linalg::view(r, n, 1),
+            1.0,
+            Par::Seq,
+        );
+        for (zk, &l) in z.iter_mut().zip(eig) {
+            let w = d - l;
+            if !(w.abs() > 1e-12 * d) {
+                return false;
+            }
+            *zk /= w;
+        }
+        matmul(
+            crate::linalg::view_mut(r, n, 1),
+            Accum::Replace,
+            q.as_ref(),
+            crate::linalg::view(z, n, 1),
+            1.0,
+            Par::Seq,
+        );
+        true
     }
 
     /// Factorise `W = I/(hγ) − A` (sequential partial-pivoting LU).
@@ -512,7 +600,7 @@ impl RosenbrockStepper {
                 self.dense_valid = true;
                 self.jac_age += 1;
                 self.jac_fresh = false;
-                let factor = if (1.0..=1.2).contains(&decision.factor) {
+                let factor = if !self.symmetric && (1.0..=1.2).contains(&decision.factor) {
                     1.0
                 } else {
                     decision.factor
@@ -556,7 +644,10 @@ impl RosenbrockStepper {
                 )));
             }
             self.dt_next = next;
-            if !self.jac_fresh {
+            // An inaccurate step is retried first with the same Jacobian (the W-method's
+            // error estimate is valid for any Jacobian); a second rejection in a row, or a
+            // non-finite / very large error (a stability failure), refreshes it.
+            if !self.jac_fresh && (rejections >= 2 || !(scaled < STABILITY_FAILURE)) {
                 self.update_jacobian(field)?;
             }
         }
@@ -565,9 +656,10 @@ impl RosenbrockStepper {
     /// One attempt of size `h`: stages, `y_new`, `err`, and `f_new = f(t_new, y_new)` when
     /// acceptable. Returns the scaled error (NaN if anything is non-finite).
     fn attempt(&mut self, field: &mut dyn VectorField, h: f64, t_new: f64) -> Result<f64> {
-        if self.lu_h != Some(h) {
+        if !self.symmetric && self.lu_h != Some(h) {
             self.factorize(h);
         }
+        let d = 1.0 / (h * self.co.gamma);
         let n = self.dim;
         let s = self.co.s;
         for i in 0..s {
@@ -603,13 +695,19 @@ impl RosenbrockStepper {
                     axpy(c, &done[j * n..(j + 1) * n], r);
                 }
             }
-            Self::lu_solve(
-                &self.lu,
-                &self.perm_fwd,
-                &self.perm_bwd,
-                &mut self.solve_buf,
-                crate::linalg::view_mut(r, n, 1),
-            );
+            if self.symmetric {
+                if !Self::eig_solve(&self.lu, &self.eig, &mut self.z, d, r) {
+                    return Ok(f64::NAN); // singular W at this h: reject, shrink
+                }
+            } else {
+                Self::lu_solve(
+                    &self.lu,
+                    &self.perm_fwd,
+                    &self.perm_bwd,
+                    &mut self.solve_buf,
+                    crate::linalg::view_mut(r, n, 1),
+                );
+            }
         }
         self.y_new.copy_from_slice(&self.y);
         self.err.fill(0.0);
