@@ -592,7 +592,10 @@ impl Experiment for AgfModularExperiment {
             ap.series.push(Series::line(
                 "max level error",
                 col("alpha"),
-                col("max_rel_loss_error").iter().map(|v| v.max(1e-16)).collect(),
+                col("max_rel_loss_error")
+                    .iter()
+                    .map(|v| v.max(1e-16))
+                    .collect(),
             ));
             out.figures.push(ap.figure("alpha_series", "Largest relative jump-time and plateau-level error of numerical AGF against gradient flow from the same init direction, as a function of α."));
             out.summary.insert("alpha_series".into(), json!(rows));

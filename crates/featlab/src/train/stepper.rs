@@ -420,8 +420,7 @@ impl Stepper for Flow {
             last_loss: f64::NAN,
         };
         if !self.initialised {
-            self.rk
-                .init(&mut field, 0.0, &self.init_params, self.dt0)?;
+            self.rk.init(&mut field, 0.0, &self.init_params, self.dt0)?;
             self.initialised = true;
         }
         let iv = self.rk.step(&mut field, t_max)?;

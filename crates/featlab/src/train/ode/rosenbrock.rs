@@ -73,6 +73,7 @@ impl RosenbrockTableau {
 /// ROS34PW2 (Rang & Angermann 2005, Table 3.2): 4 stages, order 3 with an embedded order-2
 /// solution, a W-method (order 3 for any Jacobian approximation), L-stable and stiffly
 /// accurate (`b_i = a_4i + γ_4i`). Three new `f` evaluations per step plus `f(t1, y1)`.
+#[allow(clippy::excessive_precision)] // the published 17-digit values, verbatim
 pub const ROS34PW2: RosenbrockTableau = RosenbrockTableau {
     name: "ros34pw2",
     order: 3,
@@ -167,7 +168,9 @@ impl Transformed {
             a,
             c,
             alpha: (0..s).map(|i| tab.a[i].iter().sum()).collect(),
-            gsum: (0..s).map(|i| tab.g[i].iter().sum::<f64>() + tab.gamma).collect(),
+            gsum: (0..s)
+                .map(|i| tab.g[i].iter().sum::<f64>() + tab.gamma)
+                .collect(),
         }
     }
 }
@@ -259,11 +262,7 @@ pub struct RosenbrockStepper {
 impl RosenbrockStepper {
     /// A stepper for `dim`-dimensional states; allocates every buffer (two `dim × dim`
     /// matrices).
-    pub fn new(
-        tableau: &'static RosenbrockTableau,
-        controller: PidController,
-        dim: usize,
-    ) -> Self {
+    pub fn new(tableau: &'static RosenbrockTableau, controller: PidController, dim: usize) -> Self {
         let co = Transformed::new(tableau);
         let s = co.s;
         RosenbrockStepper {
@@ -497,7 +496,7 @@ impl RosenbrockStepper {
         );
         for (zk, &l) in z.iter_mut().zip(eig) {
             let w = d - l;
-            if !(w.abs() > 1e-12 * d) {
+            if w.abs() <= 1e-12 * d || w.is_nan() {
                 return false;
             }
             *zk /= w;
@@ -536,7 +535,13 @@ impl RosenbrockStepper {
     }
 
     /// `rhs ← W⁻¹ rhs` with the current factorisation.
-    fn lu_solve(lu: &Mat<f64>, fwd: &[usize], bwd: &[usize], buf: &mut MemBuffer, rhs: MatMut<'_, f64>) {
+    fn lu_solve(
+        lu: &Mat<f64>,
+        fwd: &[usize],
+        bwd: &[usize],
+        buf: &mut MemBuffer,
+        rhs: MatMut<'_, f64>,
+    ) {
         let perm = PermRef::new_checked(fwd, bwd, fwd.len());
         solve::solve_in_place(
             lu.as_ref(),
@@ -647,7 +652,9 @@ impl RosenbrockStepper {
             // An inaccurate step is retried first with the same Jacobian (the W-method's
             // error estimate is valid for any Jacobian); a second rejection in a row, or a
             // non-finite / very large error (a stability failure), refreshes it.
-            if !self.jac_fresh && (rejections >= 2 || !(scaled < STABILITY_FAILURE)) {
+            if !self.jac_fresh
+                && (rejections >= 2 || scaled.is_nan() || scaled >= STABILITY_FAILURE)
+            {
                 self.update_jacobian(field)?;
             }
         }
@@ -720,7 +727,9 @@ impl RosenbrockStepper {
                 axpy(self.co.m_err[j], uj, &mut self.err);
             }
         }
-        let scaled = self.controller.scaled_error(&self.err, &self.y, &self.y_new);
+        let scaled = self
+            .controller
+            .scaled_error(&self.err, &self.y, &self.y_new);
         if scaled.is_nan() || scaled > 1.0 {
             return Ok(scaled);
         }
@@ -740,7 +749,11 @@ impl RosenbrockStepper {
             self.dense_valid,
             "RosenbrockStepper::interpolate: no accepted step to interpolate in"
         );
-        assert_eq!(out.len(), self.dim, "RosenbrockStepper::interpolate: out.len() != dim");
+        assert_eq!(
+            out.len(),
+            self.dim,
+            "RosenbrockStepper::interpolate: out.len() != dim"
+        );
         let (t0, t1) = (self.t_prev, self.t);
         let slack = 64.0 * f64::EPSILON * t0.abs().max(t1.abs());
         assert!(
@@ -757,12 +770,12 @@ impl RosenbrockStepper {
         }
         let h = t1 - t0;
         let th = (t - t0) / h;
-        for i in 0..self.dim {
+        for (i, o) in out.iter_mut().enumerate() {
             let y0 = self.y_prev[i];
             let delta = self.y[i] - y0;
             let hf0 = h * self.f_prev[i];
             let hf1 = h * self.f[i];
-            out[i] = y0 + th * (delta + (1.0 - th) * (hf0 - delta + th * (2.0 * delta - hf0 - hf1)));
+            *o = y0 + th * (delta + (1.0 - th) * (hf0 - delta + th * (2.0 * delta - hf0 - hf1)));
         }
     }
 

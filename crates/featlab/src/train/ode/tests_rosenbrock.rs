@@ -106,7 +106,10 @@ fn ros34pw2_is_third_order_on_a_stiff_linear_problem() {
     let p = observed_orders(&errs);
     println!("errors {errs:?}, observed orders {p:?}");
     for q in &p {
-        assert!((q - 3.0).abs() < 0.25, "observed order {q} (errors {errs:?})");
+        assert!(
+            (q - 3.0).abs() < 0.25,
+            "observed order {q} (errors {errs:?})"
+        );
     }
     assert!(errs[3] < 1e-5, "{errs:?}");
 }
@@ -130,7 +133,10 @@ fn ros34pw2_keeps_order_three_with_an_approximate_jacobian() {
     let p = observed_orders(&errs);
     println!("approximate Jacobian: errors {errs:?}, observed orders {p:?}");
     for q in &p {
-        assert!((q - 3.0).abs() < 0.3, "observed order {q} (errors {errs:?})");
+        assert!(
+            (q - 3.0).abs() < 0.3,
+            "observed order {q} (errors {errs:?})"
+        );
     }
 }
 
@@ -173,7 +179,10 @@ fn ros34pw2_handles_time_dependent_fields() {
         .zip(&sol.ys)
         .map(|(t, y)| (y[0] - t.cos() - (-1e3 * t).exp()).abs())
         .fold(0.0, f64::max);
-    println!("Prothero–Robinson: stats {:?}, max error {worst:.3e}", sol.stats);
+    println!(
+        "Prothero–Robinson: stats {:?}, max error {worst:.3e}",
+        sol.stats
+    );
     assert!(worst < 1e-7, "max error {worst:e}");
 }
 
@@ -215,7 +224,11 @@ fn ros34pw2_matches_dopri5_on_gradient_flow() {
     let mut worst = 0.0f64;
     for (a, b) in dp.ys.iter().zip(&ro.ys) {
         let scale = a.iter().map(|v| v.abs()).fold(0.0, f64::max);
-        let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
         worst = worst.max(diff / scale);
     }
     println!(
@@ -227,7 +240,10 @@ fn ros34pw2_matches_dopri5_on_gradient_flow() {
         Solver::Rosenbrock(&ROS34PW2),
         Par::Rayon(std::num::NonZeroUsize::new(2).unwrap()),
     );
-    assert_eq!(ro.ys, ro2.ys, "not bitwise deterministic across thread counts");
+    assert_eq!(
+        ro.ys, ro2.ys,
+        "not bitwise deterministic across thread counts"
+    );
 }
 
 #[test]
@@ -240,7 +256,10 @@ fn solver_names_round_trip_and_unknown_names_are_config_errors() {
     }
     let e = Solver::from_name("rodas9", "train.solver").unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("train.solver") && msg.contains("ros34pw2"), "{msg}");
+    assert!(
+        msg.contains("train.solver") && msg.contains("ros34pw2"),
+        "{msg}"
+    );
     assert!(serde_json::from_value::<Solver>(serde_json::json!("nope")).is_err());
 }
 
