@@ -6,7 +6,7 @@
 //! * Model: `TwoLayer` with quadratic activation, d = 2p, c = p, no bias:
 //!   f = Σ_i w_i (u_iᵀ a·x + v_iᵀ b·x)² (W1 row i = (u_i, v_i), W2 column i = w_i).
 //!   Init (authors' code): u, v ~ N(0, α²/(2p)), w ~ N(0, α²/p), so ‖θ_i(0)‖ ≈ √2 α.
-//! * Gradient flow (adaptive DOPRI5) and numerical AGF (one round per neuron activation)
+//! * Gradient flow (adaptive, `train.solver`: DOPRI5 or the stiff ROS34PW2) and numerical AGF (one round per neuron activation)
 //!   from the same init; the `drops` list has one entry per AGF round, `feature` = the
 //!   dominant frequency k of the activated neuron.
 //! * Closed forms ([`crate::theory::agf_modular`]): frequency order (decreasing |x̂_k|),
