@@ -7,13 +7,15 @@
 //!   empirical loss *is* the population loss ([`crate::data::in_context`]); `"sampled"`
 //!   trains on `samples` i.i.d. sequences (closed forms then hold only up to sampling error).
 //! * Init (the authors' code): v_h = α|g|, k_h, q_h = α g with g ~ N(0, 1) entries.
-//! * Gradient flow (adaptive DOPRI5) and numerical AGF (`theory::agf::run_agf`, cost phase by
+//! * Gradient flow (adaptive solver `train.solver`: DOPRI5, or the stiff ROS34PW2 that makes
+//!   small α affordable) and numerical AGF (`theory::agf::run_agf`, cost phase by
 //!   gradient flow) from the same init; AGF levels are matched to GF drops by midpoint
 //!   crossings ([`super::agf_compare`]).
 //! * Closed forms ([`crate::theory::agf_attention`]): PCs in decreasing λ order, learned
 //!   values m_k = 1/(trΣ + (N+1)λ_k), levels, and the jump-time lower bound
 //!   t_k ≥ t_{k−1} + √3/(Nλ_k² ρ_max(t_{k−1})) evaluated on the GF run.
-//! * `alpha_series`: the same init direction at several α (t_max scaled by α_default/α);
+//! * `alpha_series`: the same init direction at several α (t_max scaled by α_default/α, atol
+//!   by α/α_default);
 //!   per α the AGF-vs-GF errors and the GF/lower-bound ratios.
 #![allow(clippy::needless_range_loop, clippy::useless_vec)] // index-heavy numeric kernels (shapes in comments)
 
@@ -260,6 +262,8 @@ struct AlphaRun {
     init: Vec<f64>,
     gf: TrainResult,
     gf_seconds: f64,
+    /// Work counters of the GF solver.
+    gf_stats: serde_json::Value,
     agf: AgfResult,
     agf_seconds: f64,
     stairs: Staircase,
@@ -278,9 +282,12 @@ fn run_alpha(
     let scale = cfg.alpha / alpha;
     let mut tc = cfg.train.clone();
     tc.t_max *= scale;
+    // parameters (and dormant heads until they jump) are O(α): keep atol relative to them
+    tc.atol /= scale;
     tc.resolve();
     let mut ao = cfg.agf.clone();
-    ao.t_max = ao.t_max.min(tc.t_max);
+    // the AGF horizon is set for `alpha`: scale it like the GF time
+    ao.t_max = (ao.t_max * scale).min(tc.t_max);
     let mut cost = cfg.cost.clone();
     let start = Instant::now();
     let agf = run_agf(model, data, &init, &mut cost, &ao, ctx)?;
@@ -299,6 +306,7 @@ fn run_alpha(
     let start = Instant::now();
     let gf = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
     let gf_seconds = start.elapsed().as_secs_f64();
+    let gf_stats = stepper.stats();
 
     let stairs = Staircase {
         initial_loss: agf.initial_loss,
@@ -315,6 +323,7 @@ fn run_alpha(
         init,
         gf,
         gf_seconds,
+        gf_stats,
         agf,
         agf_seconds,
         stairs,
@@ -445,6 +454,8 @@ impl Experiment for AgfAttentionExperiment {
         s.insert("max_rel_loss_error".into(), json!(el));
         s.insert("agf_seconds".into(), json!(main.agf_seconds));
         s.insert("gf_seconds".into(), json!(main.gf_seconds));
+        s.insert("gf_solver".into(), json!(cfg.train.solver.name()));
+        s.insert("gf_solver_stats".into(), main.gf_stats.clone());
         s.insert(
             "agf_gf_time_ratio".into(),
             json!(main.agf_seconds / main.gf_seconds.max(1e-12)),
@@ -544,6 +555,7 @@ impl Experiment for AgfAttentionExperiment {
                 d.first().and_then(|x| x.t_gf),
                 r.agf_seconds,
                 r.gf_seconds,
+                r.gf_stats.clone(),
             ));
         }
         if !series_rows.is_empty() {
@@ -551,7 +563,7 @@ impl Experiment for AgfAttentionExperiment {
                 "alpha_series".into(),
                 json!(series_rows
                     .iter()
-                    .map(|r| json!({"alpha": r.0, "max_rel_time_error": r.1, "max_rel_loss_error": r.2, "drops_matched": r.3, "agf_rounds": r.4, "first_jump_lower_bound": r.5, "first_jump_gf": r.6, "agf_seconds": r.7, "gf_seconds": r.8}))
+                    .map(|r| json!({"alpha": r.0, "max_rel_time_error": r.1, "max_rel_loss_error": r.2, "drops_matched": r.3, "agf_rounds": r.4, "first_jump_lower_bound": r.5, "first_jump_gf": r.6, "agf_seconds": r.7, "gf_seconds": r.8, "gf_solver_stats": r.9}))
                     .collect::<Vec<_>>()),
             );
             out.tables.push(CsvTable {

@@ -6,7 +6,7 @@
 //! * Model: `TwoLayer` with quadratic activation, d = 2p, c = p, no bias:
 //!   f = Σ_i w_i (u_iᵀ a·x + v_iᵀ b·x)² (W1 row i = (u_i, v_i), W2 column i = w_i).
 //!   Init (authors' code): u, v ~ N(0, α²/(2p)), w ~ N(0, α²/p), so ‖θ_i(0)‖ ≈ √2 α.
-//! * Gradient flow (adaptive DOPRI5) and numerical AGF (one round per neuron activation)
+//! * Gradient flow (adaptive, `train.solver`: DOPRI5 or the stiff ROS34PW2) and numerical AGF (one round per neuron activation)
 //!   from the same init; the `drops` list has one entry per AGF round, `feature` = the
 //!   dominant frequency k of the activated neuron.
 //! * Closed forms ([`crate::theory::agf_modular`]): frequency order (decreasing |x̂_k|),
@@ -82,6 +82,10 @@ pub struct AgfModularConfig {
     /// Skip numerical AGF (gradient flow + closed forms only, e.g. for order sweeps).
     #[serde(default)]
     pub skip_agf: bool,
+    /// Extra initial scales: numerical AGF and GF from the same init *direction* at each α
+    /// (GF t_max scaled by `alpha`/α, atol by α/`alpha`), tabulated as `alpha_series`.
+    #[serde(default)]
+    pub alpha_series: Vec<f64>,
 }
 
 /// The `agf_modular` experiment.
@@ -98,14 +102,15 @@ impl AgfModularConfig {
         if self.width == 0 {
             return Err(Error::config("width", "must be ≥ 1"));
         }
-        if !(self.alpha.is_finite() && self.alpha > 0.0 && self.alpha < 0.5) {
-            return Err(Error::config(
-                "alpha",
-                format!(
-                    "must be in (0, 0.5) (AGF needs initial neuron norms < 1), got {}",
-                    self.alpha
-                ),
-            ));
+        for (key, a) in std::iter::once(("alpha", self.alpha))
+            .chain(self.alpha_series.iter().map(|a| ("alpha_series", *a)))
+        {
+            if !(a.is_finite() && a > 0.0 && a < 0.5) {
+                return Err(Error::config(
+                    key,
+                    format!("must be in (0, 0.5) (AGF needs initial neuron norms < 1), got {a}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -182,6 +187,91 @@ fn first_occurrence_order(seq: &[usize]) -> Vec<usize> {
     out
 }
 
+/// Init direction of the §3.4 init at α = 1: u, v ~ N(0, 1/(2p)), w ~ N(0, 1/p); the init
+/// at scale α is α times it.
+fn init_direction(cfg: &AgfModularConfig) -> Vec<f64> {
+    let p = cfg.p;
+    let mut rng = stream(cfg.seed, "init");
+    let mut dir = normal_vec(&mut rng, cfg.width * 2 * p, 1.0 / (2.0 * p as f64).sqrt());
+    dir.extend(normal_vec(&mut rng, p * cfg.width, 1.0 / (p as f64).sqrt()));
+    dir
+}
+
+/// Numerical AGF and gradient flow from `alpha · direction`.
+struct AlphaRun {
+    init: Vec<f64>,
+    agf: Option<crate::theory::agf::AgfResult>,
+    agf_seconds: f64,
+    stairs: Option<Staircase>,
+    gf: train::TrainResult,
+    gf_seconds: f64,
+    gf_stats: serde_json::Value,
+}
+
+/// One α: AGF (unless `skip_agf`) then GF with `observers`; GF t_max is scaled by
+/// `cfg.alpha/alpha` and atol by `alpha/cfg.alpha` (parameters of dormant neurons are O(α)).
+fn run_alpha(
+    cfg: &AgfModularConfig,
+    model: &TwoLayer,
+    data: &crate::data::Dataset,
+    direction: &[f64],
+    alpha: f64,
+    mut observers: Vec<Box<dyn Observer>>,
+    ctx: &RunContext<'_>,
+) -> Result<AlphaRun> {
+    let init: Vec<f64> = direction.iter().map(|g| alpha * g).collect();
+    let scale = cfg.alpha / alpha;
+    let mut tc = cfg.train.clone();
+    tc.t_max *= scale;
+    tc.atol /= scale;
+    tc.resolve();
+    let mut ao = cfg.agf.clone();
+    // the AGF horizon is set for `alpha`: scale it like the GF time
+    ao.t_max = (ao.t_max * scale).min(tc.t_max);
+    let start = Instant::now();
+    let agf = if cfg.skip_agf {
+        None
+    } else {
+        Some(run_agf(
+            model,
+            data,
+            &init,
+            &mut cfg.cost.clone(),
+            &ao,
+            ctx,
+        )?)
+    };
+    let agf_seconds = start.elapsed().as_secs_f64();
+    let stairs = agf.as_ref().map(|a| Staircase {
+        initial_loss: a.initial_loss,
+        times: a.jump_times(),
+        levels: a.rounds.iter().map(|r| r.loss).collect(),
+        features: a
+            .rounds
+            .iter()
+            .map(|r| dominant_frequency(&neuron_spectrum(model, &r.params, r.activated[0])))
+            .collect(),
+    });
+    if let Some(st) = &stairs {
+        tc.record = refined_schedule(&tc, &st.times)?;
+    }
+    let mut problem = Problem::new(model, data, Loss::Mse, 0.0, ctx.par);
+    let mut stepper = tc.stepper(init.clone(), stream(cfg.seed, "batches"))?;
+    let opts = tc.run_options()?;
+    let start = Instant::now();
+    let gf = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
+    let gf_seconds = start.elapsed().as_secs_f64();
+    Ok(AlphaRun {
+        init,
+        agf,
+        agf_seconds,
+        stairs,
+        gf_stats: stepper.stats(),
+        gf,
+        gf_seconds,
+    })
+}
+
 impl Experiment for AgfModularExperiment {
     fn name(&self) -> &'static str {
         "agf_modular"
@@ -205,66 +295,33 @@ impl Experiment for AgfModularExperiment {
         let data = modular_addition(&template)?;
         let theory = ModularTheory::new(&template);
         let model = TwoLayer::new(2 * p, cfg.width, p, Activation::Quadratic, false);
-        let mut rng = stream(cfg.seed, "init");
-        let mut init = normal_vec(
-            &mut rng,
-            cfg.width * 2 * p,
-            cfg.alpha / (2.0 * p as f64).sqrt(),
-        );
-        init.extend(normal_vec(
-            &mut rng,
-            p * cfg.width,
-            cfg.alpha / (p as f64).sqrt(),
-        ));
+        let direction = init_direction(&cfg);
         let (cos, sin) = dft_tables(p);
-
-        // numerical AGF first (its jump times refine the GF recording grid)
-        let mut ao = cfg.agf.clone();
-        ao.t_max = ao.t_max.min(cfg.train.t_max);
-        let start = Instant::now();
-        let agf = if cfg.skip_agf {
-            None
-        } else {
-            Some(run_agf(
-                &model,
-                &data,
-                &init,
-                &mut cfg.cost.clone(),
-                &ao,
-                ctx,
-            )?)
-        };
-        let agf_seconds = start.elapsed().as_secs_f64();
-        let stairs = agf.as_ref().map(|a| Staircase {
-            initial_loss: a.initial_loss,
-            times: a.jump_times(),
-            levels: a.rounds.iter().map(|r| r.loss).collect(),
-            features: a
-                .rounds
-                .iter()
-                .map(|r| dominant_frequency(&neuron_spectrum(&model, &r.params, r.activated[0])))
-                .collect(),
-        });
-
-        let mut tc = cfg.train.clone();
-        tc.resolve();
-        if let Some(st) = &stairs {
-            tc.record = refined_schedule(&tc, &st.times)?;
-        }
-        let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, ctx.par);
-        let mut observers: Vec<Box<dyn Observer>> = vec![
-            Box::new(LossObserver),
-            Box::new(PowerObserver {
-                p,
-                cos: cos.clone(),
-                sin: sin.clone(),
-            }),
-        ];
-        let mut stepper = tc.stepper(init.clone(), stream(cfg.seed, "batches"))?;
-        let opts = tc.run_options()?;
-        let start = Instant::now();
-        let gf = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
-        let gf_seconds = start.elapsed().as_secs_f64();
+        let main = run_alpha(
+            &cfg,
+            &model,
+            &data,
+            &direction,
+            cfg.alpha,
+            vec![
+                Box::new(LossObserver),
+                Box::new(PowerObserver {
+                    p,
+                    cos: cos.clone(),
+                    sin: sin.clone(),
+                }),
+            ],
+            ctx,
+        )?;
+        let AlphaRun {
+            init,
+            agf,
+            agf_seconds,
+            stairs,
+            gf,
+            gf_seconds,
+            gf_stats,
+        } = main;
 
         let mut out = RunOutput {
             config: resolved.clone(),
@@ -400,6 +457,8 @@ impl Experiment for AgfModularExperiment {
             }
         }
         s.insert("gf_seconds".into(), json!(gf_seconds));
+        s.insert("gf_solver".into(), json!(cfg.train.solver.name()));
+        s.insert("gf_solver_stats".into(), gf_stats);
         s.insert("frequency_order_theory".into(), json!(order));
         s.insert("frequency_order_gf".into(), json!(order_gf));
         s.insert("frequency_order_gf_correct".into(), json!(order_gf_correct));
@@ -437,6 +496,109 @@ impl Experiment for AgfModularExperiment {
         s.insert("final_loss_gf".into(), json!(loss.last()));
         if ties {
             out.notes.push("the template has frequencies of equal |x̂| (e.g. one-hot): their relative order is not predicted".into());
+        }
+
+        // α-series: AGF vs GF from the same init direction at each α
+        let mut alphas = cfg.alpha_series.clone();
+        alphas.sort_by(|a, b| b.total_cmp(a));
+        alphas.dedup();
+        let mut rows = Vec::new();
+        for &a in &alphas {
+            let r = if a == cfg.alpha {
+                None
+            } else {
+                Some(run_alpha(
+                    &cfg,
+                    &model,
+                    &data,
+                    &direction,
+                    a,
+                    vec![Box::new(LossObserver)],
+                    ctx,
+                )?)
+            };
+            let (rt, rl, st, agf_s, gf_s, stats) = match &r {
+                Some(r) => (
+                    r.gf.trajectory.column("t").unwrap_or_default(),
+                    r.gf.trajectory.column("loss").unwrap_or_default(),
+                    r.stairs.clone(),
+                    r.agf_seconds,
+                    r.gf_seconds,
+                    r.gf_stats.clone(),
+                ),
+                None => (
+                    t.clone(),
+                    loss.clone(),
+                    stairs.clone(),
+                    agf_seconds,
+                    gf_seconds,
+                    s.get("gf_solver_stats").cloned().unwrap_or_default(),
+                ),
+            };
+            let Some(st) = st else { continue };
+            let d = match_drops(&st, &rt, &rl);
+            let (et, el) = max_errors(&d, 1e-9 * levels[0]);
+            let order_agf = first_occurrence_order(&st.features);
+            rows.push(json!({
+                "alpha": a,
+                "max_rel_time_error": et,
+                "max_rel_loss_error": el,
+                "agf_rounds": d.len(),
+                "drops_matched": d.iter().filter(|x| x.t_gf.is_some()).count(),
+                "feature_order_agf": order_agf,
+                "drops": drops_json(&d),
+                "agf_seconds": agf_s,
+                "gf_seconds": gf_s,
+                "gf_solver_stats": stats,
+            }));
+        }
+        if !rows.is_empty() {
+            let col = |k: &str| -> Vec<f64> {
+                rows.iter()
+                    .map(|r| r[k].as_f64().unwrap_or(f64::NAN))
+                    .collect()
+            };
+            out.tables.push(CsvTable {
+                name: "alpha_series".into(),
+                columns: [
+                    "alpha",
+                    "max_rel_time_error",
+                    "max_rel_loss_error",
+                    "agf_seconds",
+                    "gf_seconds",
+                ]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+                values: vec![
+                    col("alpha"),
+                    col("max_rel_time_error"),
+                    col("max_rel_loss_error"),
+                    col("agf_seconds"),
+                    col("gf_seconds"),
+                ],
+            });
+            let mut ap = LinePlot::new(
+                "AGF vs gradient flow: error against initial scale",
+                "α",
+                "relative error",
+            )
+            .scales(Scale::Log, Scale::Log);
+            ap.series.push(Series::line(
+                "max |t_agf − t_gf|/t_gf",
+                col("alpha"),
+                col("max_rel_time_error"),
+            ));
+            ap.series.push(Series::line(
+                "max level error",
+                col("alpha"),
+                col("max_rel_loss_error")
+                    .iter()
+                    .map(|v| v.max(1e-16))
+                    .collect(),
+            ));
+            out.figures.push(ap.figure("alpha_series", "Largest relative jump-time and plateau-level error of numerical AGF against gradient flow from the same init direction, as a function of α."));
+            out.summary.insert("alpha_series".into(), json!(rows));
         }
 
         // Figures

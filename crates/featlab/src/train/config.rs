@@ -1,6 +1,6 @@
 //! The `[train]` table of a run config → a stepper and run options.
 
-use super::ode::PidController;
+use super::ode::{PidController, Solver};
 use super::runner::RunOptions;
 use super::schedule::Schedule;
 use super::stepper::{Adam, Flow, GradientDescent, Momentum, Sgd, Stepper};
@@ -80,6 +80,11 @@ pub struct TrainConfig {
     /// Absolute tolerance of the adaptive integrator (flow).
     #[serde(default = "d_atol")]
     pub atol: f64,
+    /// ODE method of `flow`: `"dopri5"` (default), `"tsit5"`, `"bosh3"`, `"heun_euler"`, or
+    /// the stiff Rosenbrock–W method `"ros34pw2"` (for long plateaus next to fast fitted
+    /// modes, e.g. κ = 3 nets at small init).
+    #[serde(default)]
+    pub solver: Solver,
     /// Recording schedule.
     #[serde(default)]
     pub record: Schedule,
@@ -151,7 +156,8 @@ impl TrainConfig {
     pub fn stepper(&self, params: Vec<f64>, rng: Rng) -> Result<Box<dyn Stepper>> {
         self.validate()?;
         Ok(match self.method {
-            Method::Flow => Box::new(Flow::new(
+            Method::Flow => Box::new(Flow::with_solver(
+                self.solver,
                 params,
                 PidController::new(self.rtol, self.atol),
                 None,

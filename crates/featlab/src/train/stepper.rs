@@ -5,7 +5,7 @@
 //! its accepted step size. Per-parameter lr multipliers `r` (layer-wise learning rates,
 //! parametrisations) enter every method as `η·r ⊙ g`.
 
-use super::ode::{PidController, RkStepper, VectorField, DOPRI5};
+use super::ode::{Integrator, PidController, Solver, VectorField};
 use super::problem::Problem;
 use crate::rng::{permutation_into, Rng};
 use crate::Result;
@@ -345,6 +345,11 @@ impl VectorField for GradientFlowField<'_, '_> {
     fn dim(&self) -> usize {
         self.problem.model.num_params()
     }
+    /// `−r ⊙ ∇²L` is symmetric when every rate multiplier `r_i` is the same.
+    fn symmetric_jacobian(&self) -> bool {
+        let r = &self.problem.lr_mults;
+        r.iter().all(|v| *v == r[0])
+    }
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
         self.last_loss = self.problem.loss_grad(y, dy);
         for (g, r) in dy.iter_mut().zip(&self.problem.lr_mults) {
@@ -354,10 +359,12 @@ impl VectorField for GradientFlowField<'_, '_> {
     }
 }
 
-/// Gradient flow solved by an adaptive embedded Runge–Kutta method (Dormand–Prince 5(4)
-/// with a PI step-size controller by default): plateaus cost few steps.
+/// Gradient flow solved by an adaptive ODE method: an embedded Runge–Kutta pair
+/// (Dormand–Prince 5(4) by default; plateaus cost few steps) or, for stiff flows (fitted
+/// neurons with O(1) curvature next to plateaus ∝ 1/α), the Rosenbrock–W method ROS34PW2
+/// ([`Solver`]).
 pub struct Flow {
-    rk: RkStepper,
+    rk: Box<dyn Integrator>,
     initialised: bool,
     init_params: Vec<f64>,
     last: f64,
@@ -365,10 +372,21 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// Gradient flow by DOPRI5 under `controller`, first step `dt0` (or Hairer's heuristic).
     pub fn new(params: Vec<f64>, controller: PidController, dt0: Option<f64>) -> Self {
+        Self::with_solver(Solver::default(), params, controller, dt0)
+    }
+
+    /// Gradient flow by `solver` under `controller`, first step `dt0` (or Hairer's heuristic).
+    pub fn with_solver(
+        solver: Solver,
+        params: Vec<f64>,
+        controller: PidController,
+        dt0: Option<f64>,
+    ) -> Self {
         let n = params.len();
         Flow {
-            rk: RkStepper::new(&DOPRI5, controller, n),
+            rk: solver.integrator(controller, n),
             initialised: false,
             init_params: params,
             last: f64::NAN,

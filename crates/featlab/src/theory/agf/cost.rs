@@ -9,7 +9,7 @@ use crate::linalg::{matmul, norm2, sym_eig, thin_svd};
 use crate::model::diagonal::{Diagonal, DiagonalForm};
 use crate::model::two_layer::TwoLayer;
 use crate::model::{Activation, Loss, Model, NeuronSum, Workspace};
-use crate::train::ode::{PidController, RkStepper, VectorField, DOPRI5};
+use crate::train::ode::{PidController, Solver, VectorField};
 use crate::{Error, Result};
 use faer::{Accum, Mat, MatRef, Par};
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,8 @@ pub struct GradientFlowCost {
     pub max_steps: u64,
     /// Fixed step size (no error control), for discontinuous gradients (ReLU).
     pub fixed_dt: Option<f64>,
+    /// ODE method (default DOPRI5; `"ros34pw2"` for stiff fitted sets, e.g. κ = 3 nets).
+    pub solver: Solver,
 }
 
 impl Default for GradientFlowCost {
@@ -41,6 +43,7 @@ impl Default for GradientFlowCost {
             t_max: 1e5,
             max_steps: 2_000_000,
             fixed_dt: None,
+            solver: Solver::default(),
         }
     }
 }
@@ -56,6 +59,10 @@ struct MaskedFlow<'a, M: ?Sized> {
 impl<M: Model + ?Sized> VectorField for MaskedFlow<'_, M> {
     fn dim(&self) -> usize {
         self.mask.len()
+    }
+    /// `−P ∇²C P` (P the active mask) is symmetric.
+    fn symmetric_jacobian(&self) -> bool {
+        true
     }
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
         self.evals += 1;
@@ -108,7 +115,7 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
                 ..PidController::new(1e300, 1e300)
             },
         };
-        let mut rk = RkStepper::new(&DOPRI5, ctrl, params.len());
+        let mut rk = self.solver.integrator(ctrl, params.len());
         rk.init(&mut field, 0.0, params, self.fixed_dt)?;
         let mut converged = norm2(rk.dy()) <= self.gtol;
         let mut steps = 0u64;

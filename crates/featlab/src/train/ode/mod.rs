@@ -6,7 +6,10 @@
 //! `diffeqsolve(terms, solver, ..., saveat, stepsize_controller)`):
 //!
 //! * **method** — a [`Tableau`] (static Butcher data with an embedded error estimate):
-//!   [`DOPRI5`], [`TSIT5`], [`BOSH3`], [`HEUN_EULER`], all run by one generic engine;
+//!   [`DOPRI5`], [`TSIT5`], [`BOSH3`], [`HEUN_EULER`], all run by one generic engine; or,
+//!   for stiff problems, the linearly implicit Rosenbrock–W method [`ROS34PW2`]
+//!   ([`RosenbrockStepper`]); [`Solver`] names either kind (config key `solver`) and makes
+//!   an [`Integrator`];
 //! * **step-size controller** — a [`PidController`] (diffrax's `PIDController` fields and
 //!   defaults; Söderlind 2002/2003);
 //! * **save schedule** — the `save_at` times of [`solve`], served by dense output, never by
@@ -46,15 +49,21 @@
 //! * P. Kidger, diffrax, `diffrax/_step_size_controller/pid.py` (`PIDController`).
 
 mod controller;
+mod integrator;
+mod rosenbrock;
 mod solve;
 mod stepper;
 mod tableau;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rosenbrock;
 
 pub use controller::{PidController, PidState, StepDecision};
-pub use solve::{solve, Solution};
+pub use integrator::{Integrator, Solver};
+pub use rosenbrock::{RosenbrockStepper, RosenbrockTableau, DEFAULT_JACOBIAN_MAX_AGE, ROS34PW2};
+pub use solve::{solve, solve_with, Solution};
 pub use stepper::{RkStepper, MAX_CONSECUTIVE_REJECTIONS};
 pub use tableau::{DenseOutput, Tableau, BOSH3, DOPRI5, HEUN_EULER, TSIT5};
 
@@ -70,6 +79,23 @@ pub trait VectorField {
     fn dim(&self) -> usize;
     /// Write `dy = f(t, y)`.
     fn eval(&mut self, t: f64, y: &[f64], dy: &mut [f64]) -> crate::Result<()>;
+    /// Write the exact Jacobian `jac[(i, j)] = ∂f_i/∂y_j (t, y)` (`dim × dim`) and return
+    /// `Ok(true)`, or return `Ok(false)` (the default) to let implicit methods
+    /// ([`RosenbrockStepper`]) use finite differences of [`eval`](VectorField::eval).
+    fn jacobian(
+        &mut self,
+        _t: f64,
+        _y: &[f64],
+        _jac: faer::MatMut<'_, f64>,
+    ) -> crate::Result<bool> {
+        Ok(false)
+    }
+    /// Whether `∂f/∂y` is symmetric (true for gradient flow `f = −∇L`: the Jacobian is
+    /// `−∇²L`). Implicit methods then symmetrise their Jacobian and eigendecompose it once,
+    /// so that changing the step size costs no refactorisation. Default `false`.
+    fn symmetric_jacobian(&self) -> bool {
+        false
+    }
 }
 
 impl<V: VectorField + ?Sized> VectorField for &mut V {
@@ -78,6 +104,12 @@ impl<V: VectorField + ?Sized> VectorField for &mut V {
     }
     fn eval(&mut self, t: f64, y: &[f64], dy: &mut [f64]) -> crate::Result<()> {
         (**self).eval(t, y, dy)
+    }
+    fn jacobian(&mut self, t: f64, y: &[f64], jac: faer::MatMut<'_, f64>) -> crate::Result<bool> {
+        (**self).jacobian(t, y, jac)
+    }
+    fn symmetric_jacobian(&self) -> bool {
+        (**self).symmetric_jacobian()
     }
 }
 
@@ -131,6 +163,13 @@ pub struct Stats {
     pub num_accepted: u64,
     /// Rejected attempts (error estimate above tolerance, or non-finite).
     pub num_rejected: u64,
-    /// Vector-field evaluations.
+    /// Vector-field evaluations (for implicit methods including those of finite-difference
+    /// Jacobians).
     pub num_evals: u64,
+    /// Jacobian evaluations (implicit methods only).
+    #[serde(default)]
+    pub num_jacobians: u64,
+    /// LU factorisations of the iteration matrix (implicit methods only).
+    #[serde(default)]
+    pub num_factorizations: u64,
 }

@@ -1,6 +1,6 @@
 //! Convenience driver: integrate over `[t0, t1]` and save at given times.
 
-use super::{PidController, RkStepper, Stats, Tableau, VectorField};
+use super::{Integrator, PidController, RkStepper, Stats, Tableau, VectorField};
 use crate::{Error, Result};
 
 /// States at the requested save times, and the work it took.
@@ -46,6 +46,11 @@ pub fn solve(
     save_at: &[f64],
     max_steps: u64,
 ) -> Result<Solution> {
+    let mut stepper = RkStepper::new(tableau, controller, y0.len());
+    solve_with(&mut stepper, field, t0, t1, y0, save_at, max_steps)
+}
+
+fn check_interval(t0: f64, t1: f64, save_at: &[f64]) -> Result<()> {
     if !(t0.is_finite() && t1.is_finite()) {
         return Err(Error::config(
             "t1",
@@ -82,9 +87,23 @@ pub fn solve(
             ),
         ));
     }
+    Ok(())
+}
 
+/// [`solve`] with any [`Integrator`] (e.g. a [`super::RosenbrockStepper`] for stiff
+/// problems, or one made by [`super::Solver::integrator`]); same contract and errors. The
+/// integrator is (re)initialised at `(t0, y0)`.
+pub fn solve_with(
+    stepper: &mut dyn Integrator,
+    field: &mut dyn VectorField,
+    t0: f64,
+    t1: f64,
+    y0: &[f64],
+    save_at: &[f64],
+    max_steps: u64,
+) -> Result<Solution> {
+    check_interval(t0, t1, save_at)?;
     let dim = y0.len();
-    let mut stepper = RkStepper::new(tableau, controller, dim);
     stepper.init(field, t0, y0, None)?;
 
     let mut ys = Vec::with_capacity(save_at.len());
@@ -98,13 +117,12 @@ pub fn solve(
         if stats.num_steps >= max_steps {
             return Err(Error::Numerical(format!(
                 "ODE solve exceeded max_steps = {max_steps} at t = {:.6e} of [{t0:e}, {t1:e}] \
-                 ({} accepted, {} rejected steps, {} tableau, rtol = {:e}); raise max_steps or \
-                 loosen rtol (a very small step size may also mean a stiff problem)",
+                 ({} accepted, {} rejected steps, {} method); raise max_steps or loosen rtol \
+                 (a very small step size may also mean a stiff problem: try solver = \"ros34pw2\")",
                 stepper.t(),
                 stats.num_accepted,
                 stats.num_rejected,
-                tableau.name,
-                stepper.controller().rtol
+                stepper.method_name(),
             )));
         }
         let step = stepper.step(field, t1)?;

@@ -1,0 +1,173 @@
+//! One interface over the explicit ([`RkStepper`]) and linearly implicit
+//! ([`RosenbrockStepper`]) steppers, and [`Solver`], the config-level name of a method.
+
+use super::{
+    PidController, RkStepper, RosenbrockStepper, RosenbrockTableau, Stats, StepInterval, Tableau,
+    VectorField,
+};
+use crate::Result;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An adaptive one-step integrator driven by the caller's loop: `init` → `step`… with
+/// `interpolate` inside the last accepted step (the contract of [`RkStepper`], which
+/// [`RosenbrockStepper`] follows too).
+pub trait Integrator: Send {
+    /// Start at `(t0, y0)`; `dt0 = None` picks the first step by Hairer's heuristic.
+    fn init(
+        &mut self,
+        field: &mut dyn VectorField,
+        t0: f64,
+        y0: &[f64],
+        dt0: Option<f64>,
+    ) -> Result<()>;
+    /// One accepted step, never past `t_max`.
+    fn step(&mut self, field: &mut dyn VectorField, t_max: f64) -> Result<StepInterval>;
+    /// Dense output at `t` in the last accepted step.
+    fn interpolate(&self, t: f64, out: &mut [f64]);
+    /// Current time.
+    fn t(&self) -> f64;
+    /// Current state.
+    fn y(&self) -> &[f64];
+    /// `f(t, y)` at the current point.
+    fn dy(&self) -> &[f64];
+    /// Work counters since `init`.
+    fn stats(&self) -> Stats;
+    /// Method name (as in [`Solver::name`]).
+    fn method_name(&self) -> &'static str;
+}
+
+impl Integrator for RkStepper {
+    fn init(
+        &mut self,
+        field: &mut dyn VectorField,
+        t0: f64,
+        y0: &[f64],
+        dt0: Option<f64>,
+    ) -> Result<()> {
+        RkStepper::init(self, field, t0, y0, dt0)
+    }
+    fn step(&mut self, field: &mut dyn VectorField, t_max: f64) -> Result<StepInterval> {
+        RkStepper::step(self, field, t_max)
+    }
+    fn interpolate(&self, t: f64, out: &mut [f64]) {
+        RkStepper::interpolate(self, t, out)
+    }
+    fn t(&self) -> f64 {
+        RkStepper::t(self)
+    }
+    fn y(&self) -> &[f64] {
+        RkStepper::y(self)
+    }
+    fn dy(&self) -> &[f64] {
+        RkStepper::dy(self)
+    }
+    fn stats(&self) -> Stats {
+        RkStepper::stats(self)
+    }
+    fn method_name(&self) -> &'static str {
+        self.tableau().name
+    }
+}
+
+impl Integrator for RosenbrockStepper {
+    fn init(
+        &mut self,
+        field: &mut dyn VectorField,
+        t0: f64,
+        y0: &[f64],
+        dt0: Option<f64>,
+    ) -> Result<()> {
+        RosenbrockStepper::init(self, field, t0, y0, dt0)
+    }
+    fn step(&mut self, field: &mut dyn VectorField, t_max: f64) -> Result<StepInterval> {
+        RosenbrockStepper::step(self, field, t_max)
+    }
+    fn interpolate(&self, t: f64, out: &mut [f64]) {
+        RosenbrockStepper::interpolate(self, t, out)
+    }
+    fn t(&self) -> f64 {
+        RosenbrockStepper::t(self)
+    }
+    fn y(&self) -> &[f64] {
+        RosenbrockStepper::y(self)
+    }
+    fn dy(&self) -> &[f64] {
+        RosenbrockStepper::dy(self)
+    }
+    fn stats(&self) -> Stats {
+        RosenbrockStepper::stats(self)
+    }
+    fn method_name(&self) -> &'static str {
+        self.tableau().name
+    }
+}
+
+/// An ODE method by name: an explicit embedded Runge–Kutta [`Tableau`] (`"dopri5"`,
+/// `"tsit5"`, `"bosh3"`, `"heun_euler"`) or a Rosenbrock–W method (`"ros34pw2"`, for stiff
+/// problems). Serialised as its lowercase name (config key `solver`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Solver {
+    /// Explicit adaptive Runge–Kutta ([`RkStepper`]).
+    Explicit(&'static Tableau),
+    /// Linearly implicit Rosenbrock–W ([`RosenbrockStepper`]) with the Jacobian re-evaluated
+    /// at least every `jacobian_max_age` accepted steps.
+    Rosenbrock(&'static RosenbrockTableau),
+}
+
+impl Default for Solver {
+    fn default() -> Self {
+        Solver::Explicit(&super::DOPRI5)
+    }
+}
+
+impl Solver {
+    /// Every accepted name.
+    pub const NAMES: [&'static str; 5] = ["dopri5", "tsit5", "bosh3", "heun_euler", "ros34pw2"];
+
+    /// The method called `name` (case-insensitive), or a config error (key `key`) listing the
+    /// accepted names.
+    pub fn from_name(name: &str, key: &str) -> Result<Solver> {
+        if let Some(t) = Tableau::from_name(name) {
+            return Ok(Solver::Explicit(t));
+        }
+        if let Some(t) = RosenbrockTableau::from_name(name) {
+            return Ok(Solver::Rosenbrock(t));
+        }
+        Err(crate::Error::config(
+            key,
+            format!(
+                "unknown ODE solver {name:?}; expected one of {}",
+                Self::NAMES.join(", ")
+            ),
+        ))
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Solver::Explicit(t) => t.name,
+            Solver::Rosenbrock(t) => t.name,
+        }
+    }
+
+    /// A fresh integrator for `dim`-dimensional states.
+    pub fn integrator(&self, controller: PidController, dim: usize) -> Box<dyn Integrator> {
+        match self {
+            Solver::Explicit(t) => Box::new(RkStepper::new(t, controller, dim)),
+            Solver::Rosenbrock(t) => Box::new(RosenbrockStepper::new(t, controller, dim)),
+        }
+    }
+}
+
+impl Serialize for Solver {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Solver {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Solver::from_name(&name, "solver").map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,813 @@
+//! Linearly implicit (Rosenbrock–W) integration for stiff problems, e.g. gradient flow once
+//! some neurons are fitted: fast O(1) curvature modes next to plateaus lasting ∝ 1/α, where an
+//! explicit method is held to steps ~1/λ_max by stability alone.
+//!
+//! One step of an `s`-stage Rosenbrock–W method (Hairer–Wanner II, §IV.7, eq. (7.4');
+//! Rang & Angermann 2005, eq. (2)) for `y' = f(t, y)` with an *approximate* Jacobian
+//! `A ≈ ∂f/∂y` and `f_t ≈ ∂f/∂t`, in the transformed stage variables `u_i = Σ_{j≤i} γ_ij k_j`:
+//!
+//! ```text
+//! W = I/(hγ) − A
+//! W u_i = f(t + α_i h, y + Σ_{j<i} a'_ij u_j) + Σ_{j<i} (c'_ij / h) u_j + γ_i h f_t
+//! y1  = y + Σ_i m_i u_i            (order p)
+//! err = Σ_i (m_i − m̂_i) u_i        (b̂: embedded order p̂ = p − 1)
+//! ```
+//!
+//! with `A' = (a_ij) Γ⁻¹`, `C' = diag(1/γ) − Γ⁻¹`, `m = bᵀΓ⁻¹`, `m̂ = b̂ᵀΓ⁻¹`,
+//! `α_i = Σ_j a_ij`, `γ_i = Σ_j γ_ij` computed from the classical coefficients
+//! `(a_ij, γ_ij, b, b̂)` of the [`RosenbrockTableau`]. A *W*-method keeps its order for any
+//! `A`, so the Jacobian is reused over many steps ([`RosenbrockStepper`]'s policy below) and
+//! only `W` is refactorised (dense LU, faer, sequential: bitwise deterministic) when `h`
+//! changes.
+//!
+//! References:
+//! * E. Hairer, G. Wanner, *Solving Ordinary Differential Equations II*, 2nd ed., Springer
+//!   1996, §IV.7 (Rosenbrock and W-methods, the transformed form, step-size control).
+//! * J. Rang, L. Angermann, *New Rosenbrock W-methods of order 3 for partial
+//!   differential algebraic equations of index 1*, BIT Numer. Math. 45 (2005) 761–787
+//!   (ROS34PW2, Table 3.2; the same coefficients as PETSc's `TSROSWRA34PW2`).
+
+use super::{PidController, PidState, Stats, StepInterval, VectorField};
+use crate::{Error, Result};
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::evd;
+use faer::linalg::lu::partial_pivoting::{factor, solve};
+use faer::linalg::matmul::matmul;
+use faer::perm::PermRef;
+use faer::{Accum, Mat, MatMut, Par};
+
+/// Classical coefficients of a Rosenbrock–W method with an embedded error estimate
+/// (Hairer–Wanner II, eq. (7.1)): stage coupling `a_ij` (strictly lower), `γ_ij` (lower,
+/// constant diagonal `γ`), weights `b` (order `order`) and `b̂` (order `order − 1`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RosenbrockTableau {
+    /// Config name (`"ros34pw2"`).
+    pub name: &'static str,
+    /// Order `p` of `y1` (the embedded solution has order `p − 1`).
+    pub order: u32,
+    /// Diagonal `γ` of Γ.
+    pub gamma: f64,
+    /// `a[i]` = `a_i0 … a_i(i−1)`.
+    pub a: &'static [&'static [f64]],
+    /// `g[i]` = `γ_i0 … γ_i(i−1)` (the strictly lower part of Γ).
+    pub g: &'static [&'static [f64]],
+    /// Weights `b`.
+    pub b: &'static [f64],
+    /// Embedded weights `b̂`.
+    pub b_hat: &'static [f64],
+}
+
+impl RosenbrockTableau {
+    /// Number of stages.
+    pub fn stages(&self) -> usize {
+        self.b.len()
+    }
+    /// The built-in method called `name` (case-insensitive).
+    pub fn from_name(name: &str) -> Option<&'static RosenbrockTableau> {
+        [&ROS34PW2]
+            .into_iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// ROS34PW2 (Rang & Angermann 2005, Table 3.2): 4 stages, order 3 with an embedded order-2
+/// solution, a W-method (order 3 for any Jacobian approximation), L-stable and stiffly
+/// accurate (`b_i = a_4i + γ_4i`). Three new `f` evaluations per step plus `f(t1, y1)`.
+#[allow(clippy::excessive_precision)] // the published 17-digit values, verbatim
+pub const ROS34PW2: RosenbrockTableau = RosenbrockTableau {
+    name: "ros34pw2",
+    order: 3,
+    gamma: 4.358_665_215_084_59e-1,
+    a: &[
+        &[],
+        &[8.717_330_430_169_180_1e-1],
+        &[8.445_706_001_536_942_3e-1, -1.129_906_423_648_418_5e-1],
+        &[0.0, 0.0, 1.0],
+    ],
+    g: &[
+        &[],
+        &[-8.717_330_430_169_180_1e-1],
+        &[-9.033_805_701_304_408_2e-1, 5.418_067_238_809_532_6e-2],
+        &[
+            2.421_238_070_609_534_6e-1,
+            -1.223_250_583_904_514_7,
+            5.452_602_553_351_021_4e-1,
+        ],
+    ],
+    b: &[
+        2.421_238_070_609_534_6e-1,
+        -1.223_250_583_904_514_7,
+        1.545_260_255_335_102,
+        4.358_665_215_084_59e-1,
+    ],
+    b_hat: &[
+        3.781_090_314_581_936_9e-1,
+        -9.604_229_221_242_317_8e-2,
+        0.5,
+        2.179_332_607_542_295e-1,
+    ],
+};
+
+/// Coefficients of the transformed form (module docs), computed once per stepper.
+#[derive(Debug, Clone)]
+struct Transformed {
+    s: usize,
+    gamma: f64,
+    /// `a'_ij` (row-major s×s, strictly lower).
+    a: Vec<f64>,
+    /// `c'_ij` (row-major s×s, strictly lower).
+    c: Vec<f64>,
+    m: Vec<f64>,
+    m_err: Vec<f64>,
+    alpha: Vec<f64>,
+    gsum: Vec<f64>,
+}
+
+impl Transformed {
+    fn new(tab: &RosenbrockTableau) -> Self {
+        let s = tab.stages();
+        // Γ (lower triangular) and its inverse by forward substitution.
+        let gam = |i: usize, j: usize| {
+            if i == j {
+                tab.gamma
+            } else if j < i {
+                tab.g[i][j]
+            } else {
+                0.0
+            }
+        };
+        let mut ginv = vec![0.0; s * s];
+        for col in 0..s {
+            for i in 0..s {
+                let rhs = if i == col { 1.0 } else { 0.0 };
+                let acc: f64 = (0..i).map(|k| gam(i, k) * ginv[k * s + col]).sum();
+                ginv[i * s + col] = (rhs - acc) / tab.gamma;
+            }
+        }
+        let aa = |i: usize, j: usize| if j < i { tab.a[i][j] } else { 0.0 };
+        let mut a = vec![0.0; s * s];
+        let mut c = vec![0.0; s * s];
+        for i in 0..s {
+            for j in 0..i {
+                a[i * s + j] = (0..s).map(|k| aa(i, k) * ginv[k * s + j]).sum();
+                c[i * s + j] = -ginv[i * s + j];
+            }
+        }
+        let mt = |w: &[f64]| -> Vec<f64> {
+            (0..s)
+                .map(|j| (0..s).map(|k| w[k] * ginv[k * s + j]).sum())
+                .collect()
+        };
+        let m = mt(tab.b);
+        let m_hat = mt(tab.b_hat);
+        Transformed {
+            s,
+            gamma: tab.gamma,
+            m_err: m.iter().zip(&m_hat).map(|(x, y)| x - y).collect(),
+            m,
+            a,
+            c,
+            alpha: (0..s).map(|i| tab.a[i].iter().sum()).collect(),
+            gsum: (0..s)
+                .map(|i| tab.g[i].iter().sum::<f64>() + tab.gamma)
+                .collect(),
+        }
+    }
+}
+
+/// A scaled error above this (or non-finite) is taken as a stability failure of the stale
+/// Jacobian rather than an inaccurate step: the Jacobian is refreshed before the retry.
+const STABILITY_FAILURE: f64 = 1e3;
+
+/// Default number of accepted steps after which the Jacobian is re-evaluated
+/// ([`RosenbrockStepper::set_jacobian_max_age`]).
+pub const DEFAULT_JACOBIAN_MAX_AGE: u64 = 20;
+
+/// Adaptive Rosenbrock–W stepper (module docs) under a [`PidController`], one accepted step
+/// per [`step`](RosenbrockStepper::step), with the same contract as [`super::RkStepper`]
+/// (forward only, never past `t_max`, landing exactly on it, dense output inside the last
+/// accepted step, [`Error::Numerical`] on step-size underflow).
+///
+/// **Jacobian.** `A = ∂f/∂y` from [`VectorField::jacobian`] if the field provides it, else by
+/// forward differences `A e_j = (f(t, y + δ_j e_j) − f(t, y))/δ_j`,
+/// `δ_j = √ε · max(|y_j|, 1)` (`n` evaluations), and `f_t = (f(t + δ, y) − f(t, y))/δ`,
+/// `δ = √ε · max(|t|, 1)` (one evaluation). It is re-evaluated at the current point
+/// (a) at the first step, (b) after rejections (below), and (c) after
+/// [`set_jacobian_max_age`](RosenbrockStepper::set_jacobian_max_age) accepted steps. The
+/// W-method keeps order 3 whatever `A`; a stale `A` only costs stability, which the error
+/// control notices (rejections, then a fresh `A`).
+///
+/// **W reuse.** General fields: `W = I/(hγ) − A` is LU-factorised only when `A` or `h`
+/// changes; to keep `h` (and the factorisation) the accepted-step growth factor is set to 1
+/// when the controller proposes a factor in `[1, 1.2]` (Hairer–Wanner II, §IV.8, the `RADAU5`
+/// rule). Fields with [`VectorField::symmetric_jacobian`] (gradient flow, `A = −∇²L`): `A`
+/// is symmetrised and eigendecomposed once, `A = Q diag(λ) Qᵀ`, and
+/// `W⁻¹ = Q diag(1/(1/(hγ) − λ)) Qᵀ` serves every step size (two dense mat-vecs per stage); a
+/// singular `W` (`1/(hγ) ≈ λ_k`, possible at saddles where `λ_k > 0`) rejects the step. If the
+/// eigendecomposition fails to converge, that Jacobian falls back to the LU path.
+/// A *rejected* attempt is retried with the same `A` (the W-method's error estimate is valid
+/// whatever `A`); a second rejection in a row, or a scaled error above 10³ / non-finite (a
+/// stability failure), re-evaluates `A` first.
+///
+/// **Dense output.** Cubic Hermite interpolation of `(y0, f0, y1, f1)` (third order, as the
+/// method); `f1 = f(t1, y1)` is the first stage of the next step, so it costs nothing extra.
+///
+/// Error order for the controller: `k = p = 3` (local error of the embedded order-2
+/// solution), as [`super::RkStepper`] uses for its tableaux.
+pub struct RosenbrockStepper {
+    tableau: &'static RosenbrockTableau,
+    co: Transformed,
+    controller: PidController,
+    dim: usize,
+    initialized: bool,
+    jac_max_age: u64,
+    t: f64,
+    y: Vec<f64>,
+    f: Vec<f64>,
+    dt_next: f64,
+    pid: PidState,
+    stats: Stats,
+    t_prev: f64,
+    y_prev: Vec<f64>,
+    f_prev: Vec<f64>,
+    dense_valid: bool,
+    // Jacobian (column-major n×n), f_t, its age in accepted steps and whether it was taken
+    // at the current point.
+    jac: Mat<f64>,
+    ft: Vec<f64>,
+    jac_valid: bool,
+    jac_age: u64,
+    jac_fresh: bool,
+    // Symmetric mode (VectorField::symmetric_jacobian): A = Q diag(λ) Qᵀ, Q in `lu`, and
+    // W⁻¹ = Q diag(1/(1/(hγ) − λ)) Qᵀ for every h without refactorising.
+    symmetric: bool,
+    eig: Vec<f64>,
+    eig_buf: MemBuffer,
+    z: Vec<f64>,
+    // LU of W for step size `lu_h` (None: invalid).
+    lu: Mat<f64>,
+    perm_fwd: Vec<usize>,
+    perm_bwd: Vec<usize>,
+    lu_h: Option<f64>,
+    lu_buf: MemBuffer,
+    solve_buf: MemBuffer,
+    // Scratch.
+    u: Vec<f64>,
+    y_stage: Vec<f64>,
+    y_new: Vec<f64>,
+    f_new: Vec<f64>,
+    err: Vec<f64>,
+}
+
+impl RosenbrockStepper {
+    /// A stepper for `dim`-dimensional states; allocates every buffer (two `dim × dim`
+    /// matrices).
+    pub fn new(tableau: &'static RosenbrockTableau, controller: PidController, dim: usize) -> Self {
+        let co = Transformed::new(tableau);
+        let s = co.s;
+        RosenbrockStepper {
+            tableau,
+            co,
+            controller,
+            dim,
+            initialized: false,
+            jac_max_age: DEFAULT_JACOBIAN_MAX_AGE,
+            t: 0.0,
+            y: vec![0.0; dim],
+            f: vec![0.0; dim],
+            dt_next: 0.0,
+            pid: PidState::default(),
+            stats: Stats::default(),
+            t_prev: 0.0,
+            y_prev: vec![0.0; dim],
+            f_prev: vec![0.0; dim],
+            dense_valid: false,
+            jac: Mat::zeros(dim, dim),
+            ft: vec![0.0; dim],
+            jac_valid: false,
+            jac_age: 0,
+            jac_fresh: false,
+            lu: Mat::zeros(dim, dim),
+            perm_fwd: vec![0; dim],
+            perm_bwd: vec![0; dim],
+            lu_h: None,
+            symmetric: false,
+            eig: vec![0.0; dim],
+            eig_buf: MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
+                dim,
+                evd::ComputeEigenvectors::Yes,
+                Par::Seq,
+                Default::default(),
+            )),
+            z: vec![0.0; dim],
+            lu_buf: MemBuffer::new(factor::lu_in_place_scratch::<usize, f64>(
+                dim,
+                dim,
+                Par::Seq,
+                Default::default(),
+            )),
+            solve_buf: MemBuffer::new(solve::solve_in_place_scratch::<usize, f64>(
+                dim,
+                1,
+                Par::Seq,
+            )),
+            u: vec![0.0; s * dim],
+            y_stage: vec![0.0; dim],
+            y_new: vec![0.0; dim],
+            f_new: vec![0.0; dim],
+            err: vec![0.0; dim],
+        }
+    }
+
+    /// Re-evaluate the Jacobian at least every `age` accepted steps (≥ 1; 1 makes this a
+    /// classical Rosenbrock method with a fresh Jacobian each step). Default
+    /// [`DEFAULT_JACOBIAN_MAX_AGE`].
+    pub fn set_jacobian_max_age(&mut self, age: u64) {
+        self.jac_max_age = age.max(1);
+    }
+
+    /// Start at `(t0, y0)` (same contract as [`super::RkStepper::init`]).
+    pub fn init(
+        &mut self,
+        field: &mut dyn VectorField,
+        t0: f64,
+        y0: &[f64],
+        dt0: Option<f64>,
+    ) -> Result<()> {
+        self.controller.validate()?;
+        self.stats = Stats::default();
+        self.set_state(field, t0, y0)?;
+        let dt = match dt0 {
+            Some(dt) if dt.is_finite() && dt > 0.0 => dt,
+            Some(dt) => {
+                return Err(Error::config(
+                    "dt0",
+                    format!("initial step must be finite and > 0, got {dt}"),
+                ))
+            }
+            None => {
+                self.stats.num_evals += 1;
+                self.controller.initial_step(
+                    field,
+                    t0,
+                    &self.y,
+                    &self.f,
+                    f64::from(self.tableau.order),
+                    &mut self.y_stage,
+                    &mut self.f_new,
+                )?
+            }
+        };
+        self.dt_next = self.controller.clamp_dt(dt);
+        self.initialized = true;
+        Ok(())
+    }
+
+    /// Replace the state by `(t, y)`: re-evaluates `f(t, y)`, invalidates dense output, the
+    /// Jacobian and the controller history (as [`super::RkStepper::reset_state`]).
+    pub fn reset_state(&mut self, field: &mut dyn VectorField, t: f64, y: &[f64]) -> Result<()> {
+        if !self.initialized {
+            return Err(Error::Numerical(
+                "RosenbrockStepper::reset_state called before init".into(),
+            ));
+        }
+        self.set_state(field, t, y)
+    }
+
+    fn set_state(&mut self, field: &mut dyn VectorField, t: f64, y: &[f64]) -> Result<()> {
+        if y.len() != self.dim || field.dim() != self.dim {
+            return Err(Error::Shape(format!(
+                "ODE state has length {} but the stepper / vector field dimension is {} / {}",
+                y.len(),
+                self.dim,
+                field.dim()
+            )));
+        }
+        if !t.is_finite() {
+            return Err(Error::Numerical(format!("non-finite start time t = {t}")));
+        }
+        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Numerical(format!(
+                "non-finite initial state: y[{i}] = {}",
+                y[i]
+            )));
+        }
+        self.dense_valid = false;
+        self.jac_valid = false;
+        self.jac_fresh = false;
+        self.lu_h = None;
+        self.pid = PidState::default();
+        self.t = t;
+        self.y.copy_from_slice(y);
+        self.stats.num_evals += 1;
+        field.eval(t, &self.y, &mut self.f)?;
+        if let Some(i) = self.f.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Numerical(format!(
+                "vector field is non-finite at the start point t = {t:.6e}: dy[{i}] = {}",
+                self.f[i]
+            )));
+        }
+        Ok(())
+    }
+
+    /// Evaluate `A ≈ ∂f/∂y` and `f_t` at the current point (type docs).
+    fn update_jacobian(&mut self, field: &mut dyn VectorField) -> Result<()> {
+        let n = self.dim;
+        self.stats.num_jacobians += 1;
+        let exact = field.jacobian(self.t, &self.y, self.jac.as_mut())?;
+        if !exact {
+            let sq = f64::EPSILON.sqrt();
+            self.y_stage.copy_from_slice(&self.y);
+            for j in 0..n {
+                let d = sq * self.y[j].abs().max(1.0);
+                self.y_stage[j] = self.y[j] + d;
+                let d = self.y_stage[j] - self.y[j]; // exactly representable step
+                self.stats.num_evals += 1;
+                field.eval(self.t, &self.y_stage, &mut self.f_new)?;
+                for i in 0..n {
+                    self.jac[(i, j)] = (self.f_new[i] - self.f[i]) / d;
+                }
+                self.y_stage[j] = self.y[j];
+            }
+        }
+        let dt = f64::EPSILON.sqrt() * self.t.abs().max(1.0);
+        let t1 = self.t + dt;
+        let dt = t1 - self.t;
+        self.stats.num_evals += 1;
+        field.eval(t1, &self.y, &mut self.f_new)?;
+        for i in 0..n {
+            self.ft[i] = (self.f_new[i] - self.f[i]) / dt;
+        }
+        let finite = (0..n).all(|j| self.jac.col(j).iter().all(|v| v.is_finite()))
+            && self.ft.iter().all(|v| v.is_finite());
+        if !finite {
+            return Err(Error::Numerical(format!(
+                "the Jacobian of the vector field is non-finite at t = {:.6e}",
+                self.t
+            )));
+        }
+        self.symmetric = field.symmetric_jacobian();
+        if self.symmetric {
+            for j in 0..n {
+                for i in 0..j {
+                    let v = 0.5 * (self.jac[(i, j)] + self.jac[(j, i)]);
+                    self.jac[(i, j)] = v;
+                    self.jac[(j, i)] = v;
+                }
+            }
+            let mut lam = faer::diag::Diag::<f64>::zeros(n);
+            self.stats.num_factorizations += 1;
+            let ok = evd::self_adjoint_evd(
+                self.jac.as_ref(),
+                lam.as_mut(),
+                Some(self.lu.as_mut()),
+                Par::Seq,
+                MemStack::new(&mut self.eig_buf),
+                Default::default(),
+            )
+            .is_ok();
+            if ok {
+                for (e, l) in self.eig.iter_mut().zip(lam.column_vector().iter()) {
+                    *e = *l;
+                }
+            } else {
+                // the QR iteration did not converge: fall back to LU of W for this Jacobian
+                self.symmetric = false;
+            }
+        }
+        self.jac_valid = true;
+        self.jac_fresh = true;
+        self.jac_age = 0;
+        self.lu_h = None;
+        Ok(())
+    }
+
+    /// `r ← W⁻¹ r` in symmetric mode: `Q diag(1/(1/(hγ) − λ)) Qᵀ r`. Returns false if `W` is
+    /// (numerically) singular, i.e. some `|1/(hγ) − λ_k| ≤ 1e-12/(hγ)`.
+    fn eig_solve(q: &Mat<f64>, eig: &[f64], z: &mut [f64], d: f64, r: &mut [f64]) -> bool {
+        let n = eig.len();
+        matmul(
+            crate::linalg::view_mut(z, n, 1),
+            Accum::Replace,
+            q.transpose(),
+            crate::linalg::view(r, n, 1),
+            1.0,
+            Par::Seq,
+        );
+        for (zk, &l) in z.iter_mut().zip(eig) {
+            let w = d - l;
+            if w.abs() <= 1e-12 * d || w.is_nan() {
+                return false;
+            }
+            *zk /= w;
+        }
+        matmul(
+            crate::linalg::view_mut(r, n, 1),
+            Accum::Replace,
+            q.as_ref(),
+            crate::linalg::view(z, n, 1),
+            1.0,
+            Par::Seq,
+        );
+        true
+    }
+
+    /// Factorise `W = I/(hγ) − A` (sequential partial-pivoting LU).
+    fn factorize(&mut self, h: f64) {
+        let n = self.dim;
+        let d = 1.0 / (h * self.co.gamma);
+        for j in 0..n {
+            for i in 0..n {
+                self.lu[(i, j)] = -self.jac[(i, j)];
+            }
+            self.lu[(j, j)] += d;
+        }
+        self.stats.num_factorizations += 1;
+        factor::lu_in_place(
+            self.lu.as_mut(),
+            &mut self.perm_fwd,
+            &mut self.perm_bwd,
+            Par::Seq,
+            MemStack::new(&mut self.lu_buf),
+            Default::default(),
+        );
+        self.lu_h = Some(h);
+    }
+
+    /// `rhs ← W⁻¹ rhs` with the current factorisation.
+    fn lu_solve(
+        lu: &Mat<f64>,
+        fwd: &[usize],
+        bwd: &[usize],
+        buf: &mut MemBuffer,
+        rhs: MatMut<'_, f64>,
+    ) {
+        let perm = PermRef::new_checked(fwd, bwd, fwd.len());
+        solve::solve_in_place(
+            lu.as_ref(),
+            lu.as_ref(),
+            perm,
+            rhs,
+            Par::Seq,
+            MemStack::new(buf),
+        );
+    }
+
+    /// Advance by one accepted step (contract of [`super::RkStepper::step`]).
+    pub fn step(&mut self, field: &mut dyn VectorField, t_max: f64) -> Result<StepInterval> {
+        if !self.initialized {
+            return Err(Error::Numerical(
+                "RosenbrockStepper::step called before init".into(),
+            ));
+        }
+        if t_max.is_nan() || t_max <= self.t {
+            return Err(Error::Numerical(format!(
+                "RosenbrockStepper::step integrates forward only: t_max = {t_max:e} must exceed t = {:e}",
+                self.t
+            )));
+        }
+        let order = f64::from(self.tableau.order);
+        let mut rejections = 0u32;
+        if !self.jac_valid || self.jac_age >= self.jac_max_age {
+            self.update_jacobian(field)?;
+        }
+        loop {
+            let dt = self.dt_next;
+            let remaining = t_max - self.t;
+            let may_stretch = self
+                .controller
+                .dtmax
+                .is_none_or(|m| remaining <= m * (1.0 + 1e-6));
+            let (t_new, truncated) = if dt >= remaining || (1.01 * dt >= remaining && may_stretch) {
+                (t_max, true)
+            } else {
+                (self.t + dt, false)
+            };
+            let h = t_new - self.t;
+            if h.is_nan() || h <= 0.0 {
+                return Err(Error::Numerical(format!(
+                    "step size underflow at t = {:e}: dt = {dt:e} is below the resolution of t",
+                    self.t
+                )));
+            }
+            self.dense_valid = false;
+            let scaled = self.attempt(field, h, t_new)?;
+            self.stats.num_steps += 1;
+            let decision = self.controller.adapt(&mut self.pid, scaled, order);
+            if decision.accept {
+                self.stats.num_accepted += 1;
+                self.t_prev = self.t;
+                self.t = t_new;
+                std::mem::swap(&mut self.y_prev, &mut self.y);
+                std::mem::swap(&mut self.y, &mut self.y_new);
+                std::mem::swap(&mut self.f_prev, &mut self.f);
+                std::mem::swap(&mut self.f, &mut self.f_new);
+                self.dense_valid = true;
+                self.jac_age += 1;
+                self.jac_fresh = false;
+                let factor = if !self.symmetric && (1.0..=1.2).contains(&decision.factor) {
+                    1.0
+                } else {
+                    decision.factor
+                };
+                let mut next = h * factor;
+                if truncated {
+                    next = next.max(dt);
+                }
+                self.dt_next = self.controller.clamp_dt(next);
+                return Ok(StepInterval {
+                    t0: self.t_prev,
+                    t1: self.t,
+                });
+            }
+            self.stats.num_rejected += 1;
+            rejections += 1;
+            let mut next = h * decision.factor;
+            if let Some(m) = self.controller.dtmax {
+                next = next.min(m);
+            }
+            let (floor, floor_name) = match self.controller.dtmin {
+                Some(m) => {
+                    if dt > m {
+                        next = next.max(m);
+                    }
+                    (m, "dtmin")
+                }
+                None => (1e-14 * self.t.abs(), "1e-14·|t|"),
+            };
+            if next < floor || rejections >= super::MAX_CONSECUTIVE_REJECTIONS {
+                let why = if scaled.is_finite() {
+                    format!("the scaled error estimate stays above 1 (last: {scaled:.3e})")
+                } else {
+                    "the proposed state, error estimate or derivative was non-finite (NaN/inf)"
+                        .to_string()
+                };
+                return Err(Error::Numerical(format!(
+                    "ODE step failed at t = {:.6e} ({} Rosenbrock method): step size {next:.3e} \
+                     below {floor_name} = {floor:.3e} or {rejections} rejections in a row; {why}",
+                    self.t, self.tableau.name
+                )));
+            }
+            self.dt_next = next;
+            // An inaccurate step is retried first with the same Jacobian (the W-method's
+            // error estimate is valid for any Jacobian); a second rejection in a row, or a
+            // non-finite / very large error (a stability failure), refreshes it.
+            if !self.jac_fresh
+                && (rejections >= 2 || scaled.is_nan() || scaled >= STABILITY_FAILURE)
+            {
+                self.update_jacobian(field)?;
+            }
+        }
+    }
+
+    /// One attempt of size `h`: stages, `y_new`, `err`, and `f_new = f(t_new, y_new)` when
+    /// acceptable. Returns the scaled error (NaN if anything is non-finite).
+    fn attempt(&mut self, field: &mut dyn VectorField, h: f64, t_new: f64) -> Result<f64> {
+        if !self.symmetric && self.lu_h != Some(h) {
+            self.factorize(h);
+        }
+        let d = 1.0 / (h * self.co.gamma);
+        let n = self.dim;
+        let s = self.co.s;
+        for i in 0..s {
+            // stage input and f at it
+            let fi: &[f64] = if i == 0 {
+                &self.f
+            } else {
+                self.y_stage.copy_from_slice(&self.y);
+                for j in 0..i {
+                    let a = self.co.a[i * s + j];
+                    if a != 0.0 {
+                        axpy(a, &self.u[j * n..(j + 1) * n], &mut self.y_stage);
+                    }
+                }
+                let ti = if self.co.alpha[i] == 1.0 {
+                    t_new
+                } else {
+                    self.t + self.co.alpha[i] * h
+                };
+                self.stats.num_evals += 1;
+                field.eval(ti, &self.y_stage, &mut self.f_new)?;
+                &self.f_new
+            };
+            let gh = self.co.gsum[i] * h;
+            let (done, rest) = self.u.split_at_mut(i * n);
+            let r = &mut rest[..n];
+            for k in 0..n {
+                r[k] = fi[k] + gh * self.ft[k];
+            }
+            for j in 0..i {
+                let c = self.co.c[i * s + j] / h;
+                if c != 0.0 {
+                    axpy(c, &done[j * n..(j + 1) * n], r);
+                }
+            }
+            if self.symmetric {
+                if !Self::eig_solve(&self.lu, &self.eig, &mut self.z, d, r) {
+                    return Ok(f64::NAN); // singular W at this h: reject, shrink
+                }
+            } else {
+                Self::lu_solve(
+                    &self.lu,
+                    &self.perm_fwd,
+                    &self.perm_bwd,
+                    &mut self.solve_buf,
+                    crate::linalg::view_mut(r, n, 1),
+                );
+            }
+        }
+        self.y_new.copy_from_slice(&self.y);
+        self.err.fill(0.0);
+        for j in 0..s {
+            let uj = &self.u[j * n..(j + 1) * n];
+            if self.co.m[j] != 0.0 {
+                axpy(self.co.m[j], uj, &mut self.y_new);
+            }
+            if self.co.m_err[j] != 0.0 {
+                axpy(self.co.m_err[j], uj, &mut self.err);
+            }
+        }
+        let scaled = self
+            .controller
+            .scaled_error(&self.err, &self.y, &self.y_new);
+        if scaled.is_nan() || scaled > 1.0 {
+            return Ok(scaled);
+        }
+        self.stats.num_evals += 1;
+        field.eval(t_new, &self.y_new, &mut self.f_new)?;
+        Ok(if self.f_new.iter().all(|v| v.is_finite()) {
+            scaled
+        } else {
+            f64::NAN
+        })
+    }
+
+    /// Dense output at `t` in the last accepted step: cubic Hermite of `(y0, f0, y1, f1)`,
+    /// exact at the ends. Panics as [`super::RkStepper::interpolate`].
+    pub fn interpolate(&self, t: f64, out: &mut [f64]) {
+        assert!(
+            self.dense_valid,
+            "RosenbrockStepper::interpolate: no accepted step to interpolate in"
+        );
+        assert_eq!(
+            out.len(),
+            self.dim,
+            "RosenbrockStepper::interpolate: out.len() != dim"
+        );
+        let (t0, t1) = (self.t_prev, self.t);
+        let slack = 64.0 * f64::EPSILON * t0.abs().max(t1.abs());
+        assert!(
+            t >= t0 - slack && t <= t1 + slack,
+            "RosenbrockStepper::interpolate: t = {t:e} outside the last accepted step [{t0:e}, {t1:e}]"
+        );
+        if t >= t1 {
+            out.copy_from_slice(&self.y);
+            return;
+        }
+        if t <= t0 {
+            out.copy_from_slice(&self.y_prev);
+            return;
+        }
+        let h = t1 - t0;
+        let th = (t - t0) / h;
+        for (i, o) in out.iter_mut().enumerate() {
+            let y0 = self.y_prev[i];
+            let delta = self.y[i] - y0;
+            let hf0 = h * self.f_prev[i];
+            let hf1 = h * self.f[i];
+            *o = y0 + th * (delta + (1.0 - th) * (hf0 - delta + th * (2.0 * delta - hf0 - hf1)));
+        }
+    }
+
+    /// Current time.
+    pub fn t(&self) -> f64 {
+        self.t
+    }
+    /// Current state.
+    pub fn y(&self) -> &[f64] {
+        &self.y
+    }
+    /// `f(t, y)` at the current point.
+    pub fn dy(&self) -> &[f64] {
+        &self.f
+    }
+    /// Work counters since the last `init`.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+    /// The method.
+    pub fn tableau(&self) -> &'static RosenbrockTableau {
+        self.tableau
+    }
+    /// Size of the next attempted step.
+    pub fn dt_next(&self) -> f64 {
+        self.dt_next
+    }
+}
+
+#[inline]
+fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}

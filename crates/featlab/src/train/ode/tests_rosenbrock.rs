@@ -1,0 +1,281 @@
+//! Tests of the Rosenbrock–W stepper against exact solutions and against DOPRI5. Run with
+//! `--nocapture` to see the measured numbers.
+
+use super::*;
+use crate::Result;
+
+/// `y' = A y`, `A = V diag(λ) V⁻¹` with `V = [[1, 1, 0], [0, 1, 1], [1, 0, 1]]` (det 2) and
+/// `λ = (−1, −2, −λ_stiff)`: exact solution `V diag(e^{λt}) V⁻¹ y0`.
+struct StiffLinear {
+    lam: [f64; 3],
+    /// Return this matrix from `jacobian` instead of the exact `A` (W-method test).
+    jac_override: Option<[[f64; 3]; 3]>,
+}
+
+const V: [[f64; 3]; 3] = [[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0]];
+const VINV: [[f64; 3]; 3] = [[0.5, -0.5, 0.5], [0.5, 0.5, -0.5], [-0.5, 0.5, 0.5]];
+
+impl StiffLinear {
+    fn new(stiff: f64) -> Self {
+        StiffLinear {
+            lam: [-1.0, -2.0, -stiff],
+            jac_override: None,
+        }
+    }
+    fn matrix(&self) -> [[f64; 3]; 3] {
+        let mut a = [[0.0; 3]; 3];
+        for (i, row) in a.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (0..3).map(|k| V[i][k] * self.lam[k] * VINV[k][j]).sum();
+            }
+        }
+        a
+    }
+    fn exact(&self, t: f64, y0: &[f64]) -> Vec<f64> {
+        let z: Vec<f64> = (0..3)
+            .map(|k| (self.lam[k] * t).exp() * (0..3).map(|j| VINV[k][j] * y0[j]).sum::<f64>())
+            .collect();
+        (0..3)
+            .map(|i| (0..3).map(|k| V[i][k] * z[k]).sum())
+            .collect()
+    }
+}
+
+impl VectorField for StiffLinear {
+    fn dim(&self) -> usize {
+        3
+    }
+    fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
+        let a = self.matrix();
+        for i in 0..3 {
+            dy[i] = (0..3).map(|j| a[i][j] * y[j]).sum();
+        }
+        Ok(())
+    }
+    fn jacobian(&mut self, _t: f64, _y: &[f64], mut jac: faer::MatMut<'_, f64>) -> Result<bool> {
+        match self.jac_override {
+            Some(m) => {
+                for i in 0..3 {
+                    for j in 0..3 {
+                        jac[(i, j)] = m[i][j];
+                    }
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+const Y0: [f64; 3] = [1.0, -0.5, 2.0];
+
+/// Fixed steps of size `h` (error control off) to `t = 1`; max-norm error vs exact.
+fn fixed_step_error(field: &mut StiffLinear, h: f64, jac_age: u64) -> f64 {
+    let ctrl = PidController {
+        dtmax: Some(h),
+        ..PidController::new(1e300, 1e300)
+    };
+    let mut st = RosenbrockStepper::new(&ROS34PW2, ctrl, 3);
+    st.set_jacobian_max_age(jac_age);
+    st.init(field, 0.0, &Y0, Some(h)).unwrap();
+    while st.t() < 1.0 {
+        st.step(field, 1.0).unwrap();
+    }
+    let ex = field.exact(1.0, &Y0);
+    st.y()
+        .iter()
+        .zip(&ex)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+}
+
+fn observed_orders(errs: &[f64]) -> Vec<f64> {
+    errs.windows(2).map(|w| (w[0] / w[1]).log2()).collect()
+}
+
+/// Order 3 on a stiff linear problem (λ = −1, −2, −10⁴) with the finite-difference Jacobian:
+/// halving h divides the error at t = 1 by ≈ 8, although h·|λ_stiff| ≥ 600 (an explicit
+/// method would blow up), because ROS34PW2 is L-stable.
+#[test]
+fn ros34pw2_is_third_order_on_a_stiff_linear_problem() {
+    let mut f = StiffLinear::new(1e4);
+    let errs: Vec<f64> = [0.2, 0.1, 0.05, 0.025]
+        .iter()
+        .map(|&h| fixed_step_error(&mut f, h, 1))
+        .collect();
+    let p = observed_orders(&errs);
+    println!("errors {errs:?}, observed orders {p:?}");
+    for q in &p {
+        assert!(
+            (q - 3.0).abs() < 0.25,
+            "observed order {q} (errors {errs:?})"
+        );
+    }
+    assert!(errs[3] < 1e-5, "{errs:?}");
+}
+
+/// The W-property: with a wrong Jacobian (the exact one with its off-diagonal part dropped and
+/// the diagonal halved), reused for 1000 steps, the method still converges with order 3 on the
+/// non-stiff problem (λ = −1, −2, −3).
+#[test]
+fn ros34pw2_keeps_order_three_with_an_approximate_jacobian() {
+    let mut f = StiffLinear::new(3.0);
+    let a = f.matrix();
+    let mut w = [[0.0; 3]; 3];
+    for i in 0..3 {
+        w[i][i] = 0.5 * a[i][i];
+    }
+    f.jac_override = Some(w);
+    let errs: Vec<f64> = [0.1, 0.05, 0.025, 0.0125]
+        .iter()
+        .map(|&h| fixed_step_error(&mut f, h, 1000))
+        .collect();
+    let p = observed_orders(&errs);
+    println!("approximate Jacobian: errors {errs:?}, observed orders {p:?}");
+    for q in &p {
+        assert!(
+            (q - 3.0).abs() < 0.3,
+            "observed order {q} (errors {errs:?})"
+        );
+    }
+}
+
+/// Adaptive: a very stiff problem (λ_stiff = −10⁶) over t ∈ [0, 20] within tolerance in ~2000
+/// steps at rtol 1e-8 (DOPRI5 would need ≳ 20·10⁶/3.3 steps for stability alone); dense output between
+/// steps is accurate too.
+#[test]
+fn ros34pw2_adaptive_solves_a_very_stiff_problem_in_few_steps() {
+    let mut f = StiffLinear::new(1e6);
+    let save: Vec<f64> = (0..=40).map(|i| 0.5 * i as f64).collect();
+    let mut st = RosenbrockStepper::new(&ROS34PW2, PidController::new(1e-8, 1e-10), 3);
+    let sol = solve_with(&mut st, &mut f, 0.0, 20.0, &Y0, &save, 100_000).unwrap();
+    let mut worst = 0.0f64;
+    for (t, y) in sol.ts.iter().zip(&sol.ys) {
+        let ex = f.exact(*t, &Y0);
+        for (a, b) in y.iter().zip(&ex) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    println!("stiff 1e6: stats {:?}, max error {worst:.3e}", sol.stats);
+    assert!(worst < 1e-6, "max error {worst:e}");
+    assert!(sol.stats.num_steps < 5_000, "{:?}", sol.stats);
+    assert!(sol.stats.num_jacobians >= 1);
+}
+
+/// Non-autonomous and stiff (Prothero–Robinson type, exercises the f_t term):
+/// y' = −10³(y − cos t) − sin t, y(0) = 2, exact y = cos t + e^{−10³ t}.
+#[test]
+fn ros34pw2_handles_time_dependent_fields() {
+    let mut f = from_fn(1, |t, y: &[f64], dy: &mut [f64]| {
+        dy[0] = -1e3 * (y[0] - t.cos()) - t.sin();
+        Ok(())
+    });
+    let save = [0.5, 1.0, 3.0, 10.0];
+    let mut st = RosenbrockStepper::new(&ROS34PW2, PidController::new(1e-9, 1e-12), 1);
+    let sol = solve_with(&mut st, &mut f, 0.0, 10.0, &[2.0], &save, 100_000).unwrap();
+    let worst = sol
+        .ts
+        .iter()
+        .zip(&sol.ys)
+        .map(|(t, y)| (y[0] - t.cos() - (-1e3 * t).exp()).abs())
+        .fold(0.0, f64::max);
+    println!(
+        "Prothero–Robinson: stats {:?}, max error {worst:.3e}",
+        sol.stats
+    );
+    assert!(worst < 1e-7, "max error {worst:e}");
+}
+
+/// Gradient flow of a small quadratic two-layer net (non-stiff at this scale): ROS34PW2 and
+/// DOPRI5 agree along the trajectory to ~tolerance, and ROS34PW2 is bitwise deterministic
+/// across thread counts of the gradient.
+#[test]
+fn ros34pw2_matches_dopri5_on_gradient_flow() {
+    use crate::data::Dataset;
+    use crate::model::two_layer::TwoLayer;
+    use crate::model::{Activation, Loss, Model};
+    use crate::rng::{normal_vec, stream};
+    use crate::train::stepper::GradientFlowField;
+    use crate::train::Problem;
+    use faer::{Mat, Par};
+    let (n, d, h, c) = (30, 4, 3, 2);
+    let mut rng = stream(7, "ros-gf");
+    let xs = normal_vec(&mut rng, n * d, 1.0);
+    let ys = normal_vec(&mut rng, n * c, 1.0);
+    let data = Dataset::new(
+        Mat::from_fn(n, d, |i, j| xs[i * d + j]),
+        Mat::from_fn(n, c, |i, j| ys[i * c + j]),
+    )
+    .unwrap();
+    let model = TwoLayer::new(d, h, c, Activation::Quadratic, false);
+    let init = normal_vec(&mut rng, model.num_params(), 0.3);
+    let save = [1.0, 5.0, 20.0];
+    let run = |solver: Solver, par: Par| {
+        let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, par);
+        let mut field = GradientFlowField {
+            problem: &mut problem,
+            last_loss: f64::NAN,
+        };
+        let mut st = solver.integrator(PidController::new(1e-10, 1e-12), init.len());
+        solve_with(st.as_mut(), &mut field, 0.0, 20.0, &init, &save, 1_000_000).unwrap()
+    };
+    let dp = run(Solver::Explicit(&DOPRI5), Par::Seq);
+    let ro = run(Solver::Rosenbrock(&ROS34PW2), Par::Seq);
+    let mut worst = 0.0f64;
+    for (a, b) in dp.ys.iter().zip(&ro.ys) {
+        let scale = a.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        worst = worst.max(diff / scale);
+    }
+    println!(
+        "GF: dopri5 {:?}\n    ros34pw2 {:?}\n    max rel diff {worst:.3e}",
+        dp.stats, ro.stats
+    );
+    assert!(worst < 1e-6, "DOPRI5 vs ROS34PW2 differ by {worst:e}");
+    let ro2 = run(
+        Solver::Rosenbrock(&ROS34PW2),
+        Par::Rayon(std::num::NonZeroUsize::new(2).unwrap()),
+    );
+    assert_eq!(
+        ro.ys, ro2.ys,
+        "not bitwise deterministic across thread counts"
+    );
+}
+
+#[test]
+fn solver_names_round_trip_and_unknown_names_are_config_errors() {
+    for name in Solver::NAMES {
+        let s = Solver::from_name(name, "train.solver").unwrap();
+        assert_eq!(s.name(), name);
+        let v: Solver = serde_json::from_value(serde_json::json!(name)).unwrap();
+        assert_eq!(v, s);
+    }
+    let e = Solver::from_name("rodas9", "train.solver").unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("train.solver") && msg.contains("ros34pw2"),
+        "{msg}"
+    );
+    assert!(serde_json::from_value::<Solver>(serde_json::json!("nope")).is_err());
+}
+
+#[test]
+fn rosenbrock_step_errors_are_clear() {
+    let mut f = StiffLinear::new(10.0);
+    let mut st = RosenbrockStepper::new(&ROS34PW2, PidController::new(1e-8, 1e-10), 3);
+    assert!(st.step(&mut f, 1.0).is_err()); // before init
+    assert!(st.init(&mut f, 0.0, &[1.0, 2.0], None).is_err()); // wrong shape
+    st.init(&mut f, 0.0, &Y0, None).unwrap();
+    assert!(st.step(&mut f, -1.0).is_err()); // backwards
+    let mut nan = from_fn(3, |_t, _y: &[f64], dy: &mut [f64]| {
+        dy.fill(f64::NAN);
+        Ok(())
+    });
+    let mut st = RosenbrockStepper::new(&ROS34PW2, PidController::new(1e-8, 1e-10), 3);
+    let e = st.init(&mut nan, 0.0, &Y0, None).unwrap_err().to_string();
+    assert!(e.contains("non-finite"), "{e}");
+}
