@@ -109,6 +109,23 @@ impl Workspace {
     }
 }
 
+/// Loss and gradient by three passes: `forward`, the loss and its output gradient
+/// `dF = ∂L/∂f` (into `ws.d_out`), then `backward`.
+pub fn loss_and_grad_by_passes<M: Model + ?Sized>(
+    model: &M,
+    params: &[f64],
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    loss: Loss,
+    grad: &mut [f64],
+    ws: &mut Workspace,
+) -> f64 {
+    model.forward(params, x, ws);
+    let l = loss.value_and_grad(ws.out.as_ref(), y, ws.d_out.as_mut());
+    model.backward(params, x, grad, ws);
+    l
+}
+
 /// A differentiable model `f(x; θ)` with θ a flat vector laid out in [`Model::blocks`].
 pub trait Model: Send + Sync {
     /// Short architecture name (`two_layer`, `deep_linear`, `diagonal`, `mlp`).
@@ -134,7 +151,7 @@ pub trait Model: Send + Sync {
     /// same `x`, writes `∂L/∂θ` into `grad` (overwriting it).
     fn backward(&self, params: &[f64], x: MatRef<'_, f64>, grad: &mut [f64], ws: &mut Workspace);
 
-    /// Loss and gradient in one call: forward, loss, backward. Allocation-free.
+    /// Loss and gradient in one call (default: [`loss_and_grad_by_passes`]). Allocation-free.
     fn loss_and_grad(
         &self,
         params: &[f64],
@@ -144,10 +161,7 @@ pub trait Model: Send + Sync {
         grad: &mut [f64],
         ws: &mut Workspace,
     ) -> f64 {
-        self.forward(params, x, ws);
-        let l = loss.value_and_grad(ws.out.as_ref(), y, ws.d_out.as_mut());
-        self.backward(params, x, grad, ws);
-        l
+        loss_and_grad_by_passes(self, params, x, y, loss, grad, ws)
     }
 
     /// Loss only (forward pass).

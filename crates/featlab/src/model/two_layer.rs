@@ -310,10 +310,7 @@ impl Model for TwoLayer {
                 return 0.5 * sq / x.nrows() as f64;
             }
         }
-        self.forward(params, x, ws);
-        let l = loss.value_and_grad(ws.out.as_ref(), y, ws.d_out.as_mut());
-        self.backward(params, x, grad, ws);
-        l
+        super::loss_and_grad_by_passes(self, params, x, y, loss, grad, ws)
     }
 
     fn layer_weights<'a>(&self, params: &'a [f64]) -> Vec<MatRef<'a, f64>> {
