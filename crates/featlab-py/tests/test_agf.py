@@ -77,8 +77,9 @@ def test_diagonal_options_take_effect(diagonal_preset):
     the neuron learned there must escape an unstable direction whose offset is below f64
     resolution, so those jump times move by ~1% with the tolerance (docs/agf.md)."""
     r = diagonal_preset
-    a = agf.run("diagonal", r.data.x, r.data.y)
-    b = agf.run("diagonal", r.data.x, r.data.y, rtol=1e-7, atol=1e-9)
+    ode = {"exact_quadratic": False}  # the utility ODE (the default phase is closed-form)
+    a = agf.run("diagonal", r.data.x, r.data.y, options=ode)
+    b = agf.run("diagonal", r.data.x, r.data.y, rtol=1e-7, atol=1e-9, options=ode)
     assert b.options["rtol"] == 1e-7 and a.options["rtol"] == 1e-10
     assert b.options["atol"] == 1e-9 and a.options["atol"] == 1e-12
     assert b.feature.tolist() == a.feature.tolist()
@@ -252,12 +253,14 @@ def test_bad_arrays_raise_value_error():
 
 def long_call_args(max_steps):
     """One round of a diagonal-net AGF whose utility phase takes fixed steps of 2e-5 (the
-    jump is at t ≈ 3.55: ~1.8e5 steps, about a second)."""
+    jump is at t ≈ 3.55: ~1.8e5 steps, about a second); the utility ODE, not the default
+    closed-form phase."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((20, 5))
     y = x @ np.array([3.0, -2.0, 1.0, 0.5, 0.25])
     return ("diagonal", x, y), dict(alpha=1e-3, max_rounds=1,
-                                    options={"fixed_dt": 2e-5, "max_steps": max_steps})
+                                    options={"fixed_dt": 2e-5, "max_steps": max_steps,
+                                             "exact_quadratic": False})
 
 
 def test_gil_is_released_during_a_long_agf_call():
