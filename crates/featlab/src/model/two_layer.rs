@@ -9,6 +9,9 @@
 //! Forward (shapes in comments):   Z = m₁ X W₁ᵀ + 1 b₁ᵀ (n×m),  H = σ(Z),  F = m₂ H W₂ᵀ (n×c)
 //! Backward, given dF = ∂L/∂F:     ∂W₂ = m₂ dFᵀ H,  dZ = (m₂ dF W₂) ⊙ σ'(Z),
 //!                                 ∂W₁ = m₁ dZᵀ X,  ∂b₁ = 1ᵀ dZ
+//!
+//! With a scalar output (c = 1) the same passes run row block by row block, fused with the
+//! ½-MSE loss in `loss_and_grad` ([`super::two_layer_rows`]).
 
 use super::activation::with_act_kernel;
 use super::two_layer_rows::{run_batch, Batch, Pass, RowBlocks, Weights};
