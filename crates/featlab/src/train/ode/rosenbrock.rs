@@ -27,6 +27,7 @@
 //!   differential algebraic equations of index 1*, BIT Numer. Math. 45 (2005) 761–787
 //!   (ROS34PW2, Table 3.2; the same coefficients as PETSc's `TSROSWRA34PW2`).
 
+use super::stepper::{check_start, evaluate_start, first_step};
 use super::{PidController, PidState, Stats, StepInterval, VectorField};
 use crate::{Error, Result};
 use faer::dyn_stack::{MemBuffer, MemStack};
@@ -337,28 +338,19 @@ impl RosenbrockStepper {
         self.controller.validate()?;
         self.stats = Stats::default();
         self.set_state(field, t0, y0)?;
-        let dt = match dt0 {
-            Some(dt) if dt.is_finite() && dt > 0.0 => dt,
-            Some(dt) => {
-                return Err(Error::config(
-                    "dt0",
-                    format!("initial step must be finite and > 0, got {dt}"),
-                ))
-            }
-            None => {
-                self.stats.num_evals += 1;
-                self.controller.initial_step(
-                    field,
-                    t0,
-                    &self.y,
-                    &self.f,
-                    f64::from(self.tableau.order),
-                    &mut self.y_stage,
-                    &mut self.f_new,
-                )?
-            }
-        };
-        self.dt_next = self.controller.clamp_dt(dt);
+        let order = f64::from(self.tableau.order);
+        self.dt_next = first_step(&self.controller, dt0, || {
+            self.stats.num_evals += 1;
+            self.controller.initial_step(
+                field,
+                t0,
+                &self.y,
+                &self.f,
+                order,
+                &mut self.y_stage,
+                &mut self.f_new,
+            )
+        })?;
         self.initialized = true;
         Ok(())
     }
@@ -375,39 +367,14 @@ impl RosenbrockStepper {
     }
 
     fn set_state(&mut self, field: &mut dyn VectorField, t: f64, y: &[f64]) -> Result<()> {
-        if y.len() != self.dim || field.dim() != self.dim {
-            return Err(Error::Shape(format!(
-                "ODE state has length {} but the stepper / vector field dimension is {} / {}",
-                y.len(),
-                self.dim,
-                field.dim()
-            )));
-        }
-        if !t.is_finite() {
-            return Err(Error::Numerical(format!("non-finite start time t = {t}")));
-        }
-        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Numerical(format!(
-                "non-finite initial state: y[{i}] = {}",
-                y[i]
-            )));
-        }
+        check_start(field, self.dim, t, y)?;
         self.dense_valid = false;
         self.jac_valid = false;
         self.jac_fresh = false;
         self.lu_h = None;
         self.pid = PidState::default();
         self.t = t;
-        self.y.copy_from_slice(y);
-        self.stats.num_evals += 1;
-        field.eval(t, &self.y, &mut self.f)?;
-        if let Some(i) = self.f.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Numerical(format!(
-                "vector field is non-finite at the start point t = {t:.6e}: dy[{i}] = {}",
-                self.f[i]
-            )));
-        }
-        Ok(())
+        evaluate_start(field, t, y, &mut self.y, &mut self.f, &mut self.stats)
     }
 
     /// Evaluate `A ≈ ∂f/∂y` and `f_t` at the current point (type docs).

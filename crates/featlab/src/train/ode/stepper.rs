@@ -102,29 +102,20 @@ impl RkStepper {
         self.controller.validate()?;
         self.stats = Stats::default();
         self.set_state(field, t0, y0)?;
-        let dt = match dt0 {
-            Some(dt) if dt.is_finite() && dt > 0.0 => dt,
-            Some(dt) => {
-                return Err(Error::config(
-                    "dt0",
-                    format!("initial step must be finite and > 0, got {dt}"),
-                ))
-            }
-            None => {
-                let s1 = self.dim;
-                self.stats.num_evals += 1;
-                self.controller.initial_step(
-                    field,
-                    t0,
-                    &self.y,
-                    &self.f,
-                    self.error_order(),
-                    &mut self.y_stage,
-                    &mut self.k[s1..2 * s1],
-                )?
-            }
-        };
-        self.dt_next = self.controller.clamp_dt(dt);
+        let (s1, order) = (self.dim, self.error_order());
+        let dt = first_step(&self.controller, dt0, || {
+            self.stats.num_evals += 1;
+            self.controller.initial_step(
+                field,
+                t0,
+                &self.y,
+                &self.f,
+                order,
+                &mut self.y_stage,
+                &mut self.k[s1..2 * s1],
+            )
+        })?;
+        self.dt_next = dt;
         self.initialized = true;
         Ok(())
     }
@@ -141,38 +132,11 @@ impl RkStepper {
     }
 
     fn set_state(&mut self, field: &mut dyn VectorField, t: f64, y: &[f64]) -> Result<()> {
-        if y.len() != self.dim || field.dim() != self.dim {
-            return Err(Error::Shape(format!(
-                "ODE stepper built for dim {} got a state of length {} and a vector field of dim {}",
-                self.dim,
-                y.len(),
-                field.dim()
-            )));
-        }
-        if !t.is_finite() {
-            return Err(Error::Numerical(format!(
-                "ODE start time must be finite, got {t}"
-            )));
-        }
-        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Numerical(format!(
-                "ODE state at t = {t:.6e} is non-finite: y[{i}] = {}",
-                y[i]
-            )));
-        }
+        check_start(field, self.dim, t, y)?;
         self.dense_valid = false;
         self.pid = PidState::default();
         self.t = t;
-        self.y.copy_from_slice(y);
-        self.stats.num_evals += 1;
-        field.eval(t, &self.y, &mut self.f)?;
-        if let Some(i) = self.f.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Numerical(format!(
-                "vector field is non-finite at the start point t = {t:.6e}: dy[{i}] = {}",
-                self.f[i]
-            )));
-        }
-        Ok(())
+        evaluate_start(field, t, y, &mut self.y, &mut self.f, &mut self.stats)
     }
 
     /// Advance by exactly one **accepted** step, retrying rejected attempts internally, and
@@ -536,4 +500,71 @@ fn check_tableau(t: &Tableau) {
             "tableau {name}: FSAL requires c[s-1] = 1, b[s-1] = 0 and a[s-1] = b[..s-1]"
         );
     }
+}
+
+/// Check a start point `(t, y)` of an ODE stepper of dimension `dim`: `y` and `field` have
+/// that dimension ([`Error::Shape`]), `t` and `y` are finite ([`Error::Numerical`]).
+pub(super) fn check_start(field: &dyn VectorField, dim: usize, t: f64, y: &[f64]) -> Result<()> {
+    if y.len() != dim || field.dim() != dim {
+        return Err(Error::Shape(format!(
+            "ODE stepper built for dim {} got a state of length {} and a vector field of dim {}",
+            dim,
+            y.len(),
+            field.dim()
+        )));
+    }
+    if !t.is_finite() {
+        return Err(Error::Numerical(format!(
+            "ODE start time must be finite, got {t}"
+        )));
+    }
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Numerical(format!(
+            "ODE state at t = {t:.6e} is non-finite: y[{i}] = {}",
+            y[i]
+        )));
+    }
+    Ok(())
+}
+
+/// Copy the start state `y` into `y_state` and evaluate `f(t, y)` into `f` (one evaluation,
+/// counted in `stats`); a non-finite derivative is an [`Error::Numerical`].
+pub(super) fn evaluate_start(
+    field: &mut dyn VectorField,
+    t: f64,
+    y: &[f64],
+    y_state: &mut [f64],
+    f: &mut [f64],
+    stats: &mut Stats,
+) -> Result<()> {
+    y_state.copy_from_slice(y);
+    stats.num_evals += 1;
+    field.eval(t, y_state, f)?;
+    if let Some(i) = f.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Numerical(format!(
+            "vector field is non-finite at the start point t = {t:.6e}: dy[{i}] = {}",
+            f[i]
+        )));
+    }
+    Ok(())
+}
+
+/// The first step size: `dt0` if given (finite and > 0, else [`Error::Config`] at `dt0`),
+/// else `heuristic()` (e.g. [`PidController::initial_step`]); clamped to `[dtmin, dtmax]`.
+pub(super) fn first_step(
+    controller: &PidController,
+    dt0: Option<f64>,
+    heuristic: impl FnOnce() -> Result<f64>,
+) -> Result<f64> {
+    let dt = match dt0 {
+        Some(dt) if dt.is_finite() && dt > 0.0 => dt,
+        Some(dt) => {
+            return Err(Error::config(
+                "dt0",
+                format!("initial step must be finite and > 0, got {dt}"),
+            ))
+        }
+        None => heuristic()?,
+    };
+    Ok(controller.clamp_dt(dt))
 }
