@@ -308,6 +308,12 @@ impl Reduce for Portable {
     }
 }
 
+/// The 8 partial sums folded pairwise: ((s₀+s₁)+(s₂+s₃)) + ((s₄+s₅)+(s₆+s₇)).
+#[inline(always)]
+fn fold(s: [f64; RED]) -> f64 {
+    ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+}
+
 #[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let (ac, at) = a.as_chunks::<RED>();
@@ -318,7 +324,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
             s[l] += x[l] * y[l];
         }
     }
-    let mut t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    let mut t = fold(s);
     for (x, y) in at.iter().zip(bt) {
         t += x * y;
     }
@@ -334,7 +340,7 @@ fn sum(a: &[f64]) -> f64 {
             s[l] += x[l];
         }
     }
-    let mut t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    let mut t = fold(s);
     for x in at {
         t += x;
     }
@@ -472,7 +478,7 @@ mod dispatch {
         let mut s = [0.0; RED];
         // SAFETY: s has 8 f64.
         unsafe { _mm512_storeu_pd(s.as_mut_ptr(), acc) };
-        let mut t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        let mut t = fold(s);
         for (x, y) in a[whole..].iter().zip(&b[whole..]) {
             t += x * y;
         }
@@ -494,7 +500,7 @@ mod dispatch {
         let mut s = [0.0; RED];
         // SAFETY: s has 8 f64.
         unsafe { _mm512_storeu_pd(s.as_mut_ptr(), acc) };
-        let mut t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        let mut t = fold(s);
         for x in &a[whole..] {
             t += x;
         }
