@@ -472,6 +472,17 @@ fn dcheck(args: &[String]) {
     let (mu, se) = (s1 / r, ((s2 / r - (s1 / r).powi(2)) / r).sqrt());
     let (muq, seq) = (sq / r, ((sq2 / r - (sq / r).powi(2)) / r).sqrt());
     println!("one SGD step (B = {b}, eta = 0.05): mean dD - popGD = {mu:.4e} ± {se:.1e} (per unit time {:.4e}); dQ {muq:.4e} ± {seq:.1e}", mu / 0.05);
+    {
+        let eq = EquiangularModel::new(series(&[0.0, 1.0, 0.5]), series(&[0.0, 1.0, 0.0]), 0.0, n as f64).unwrap();
+        let lam = 0.05 * d as f64 / b as f64;
+        let sm = SpreadModel::new(eq.clone(), d as f64, lam).unwrap();
+        let q = SpreadModel::new(eq, d as f64, 0.0).unwrap();
+        let s0 = sm.spread_of(st.0, st.1, st.2);
+        let want = 0.05 * (sm.rhs(st.0, st.1, a, s0)[3] - q.rhs(st.0, st.1, a, s0)[3]);
+        let nm = sm.noise_moments(st.0, st.1, a, s0);
+        let dS = if sm.full_frame() { muq } else { mu };
+        println!("model dS per step {want:.4e} vs measured {dS:.4e} ± (ratio {:.3}); {nm:?}", dS / want);
+    }
     let t_run: f64 = args.get(6).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     if t_run > 0.0 {
         sim.w = w0.clone();
@@ -506,23 +517,23 @@ fn odes(args: &[String]) {
     let e3r = eq.integrate(0.1, p0, 0.1, &ts, 1e-10).unwrap();
     let m4 = SpreadModel::new(eq.clone(), nf, 0.0).unwrap();
     let s0 = m4.random_init_spread();
-    let p4 = m4.integrate(&[0.1, p0, 0.1, s0], &ts, 1e-10).unwrap();
+    let p4 = m4.integrate(&[0.1, p0, 0.1, s0, 0.0], &ts, 1e-10).unwrap();
     let m4n = SpreadModel::new(eq.clone(), nf, lambda).unwrap();
-    let n4 = m4n.integrate(&[0.1, p0, 0.1, s0], &ts, 1e-9).unwrap();
-    let n4s = m4n.integrate(&[0.1, 0.0, 0.1, 0.0], &ts, 1e-9).unwrap();
+    let n4 = m4n.integrate(&[0.1, p0, 0.1, s0, 0.0], &ts, 1e-9).unwrap();
+    let n4s = m4n.integrate(&[0.1, 0.0, 0.1, 0.0, 0.0], &ts, 1e-9).unwrap();
     let m6 = m4.clone().with_random_init_spectrum(1000).unwrap();
     let p6 = m6.integrate(&m6.random_init_state(0.1, 0.1), &ts, 1e-10).unwrap();
     let m6n = m4n.clone().with_random_init_spectrum(1000).unwrap();
     let n6 = m6n.integrate(&m6n.random_init_state(0.1, 0.1), &ts, 1e-9).unwrap();
-    let mut out = String::from("t,m_inf,a_inf,m_3s,a_3s,m_3r,a_3r,m_4pop,a_4pop,p_4pop,S_4pop,m_4sgd,a_4sgd,p_4sgd,S_4sgd,m_4sgd_simplex,a_4sgd_simplex,S_4sgd_simplex,m_6pop,a_6pop,p_6pop,S_6pop,m_6sgd,a_6sgd,p_6sgd,S_6sgd\n");
+    let mut out = String::from("t,m_inf,a_inf,m_3s,a_3s,m_3r,a_3r,m_4pop,a_4pop,p_4pop,S_4pop,m_4sgd,a_4sgd,p_4sgd,S_4sgd,m_4sgd_simplex,a_4sgd_simplex,S_4sgd_simplex,m_6pop,a_6pop,p_6pop,S_6pop,m_6sgd,a_6sgd,p_6sgd,S_6sgd,Vm_6sgd\n");
     for i in 0..ts.len() {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             ts[i], inf[i].0, inf[i].1, e3s[i][0], e3s[i][2], e3r[i][0], e3r[i][2],
             p4[i][0], p4[i][2], p4[i][1], p4[i][3], n4[i][0], n4[i][2], n4[i][1], n4[i][3],
             n4s[i][0], n4s[i][2], n4s[i][3],
             p6[i][0], p6[i][2], p6[i][1], m6.total_spread(&p6[i]),
-            n6[i][0], n6[i][2], n6[i][1], m6n.total_spread(&n6[i])
+            n6[i][0], n6[i][2], n6[i][1], m6n.total_spread(&n6[i]), n6[i][4]
         ));
     }
     std::fs::write(format!("{dir}/ode_N{n}.csv"), out).unwrap();
@@ -547,10 +558,8 @@ fn main() {
 fn debug6() {
     let (st, te) = (series(&[0.0, 1.0, 0.5]), series(&[0.0, 1.0, 0.0]));
     let eq = EquiangularModel::new(st, te, 1.0, 64.0).unwrap();
-    let m6 = SpreadModel::new(eq, 64.0, 0.0).unwrap().with_random_init_spectrum(1000).unwrap();
-    let ts: Vec<f64> = (0..=37).map(|i| 10.0 * i as f64).collect();
-    let y = m6.integrate(&m6.random_init_state(0.1, 0.1), &ts, 1e-10).unwrap();
-    for (t, s) in ts.iter().zip(&y) {
-        println!("{t} {s:?} S={:e} m2={:?}", m6.total_spread(s), m6.spectral_spread(s[4]));
-    }
+    let m6 = SpreadModel::new(eq, 64.0, 0.00625).unwrap();
+    let (m, a) = (0.359, 2.62);
+    println!("{:?}", m6.alignment_spread_terms(m, a, 5e-5));
+    println!("{:?}", m6.noise_moments(m, 1.5e-4, a, 4e-4));
 }

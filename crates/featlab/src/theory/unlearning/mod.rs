@@ -28,6 +28,8 @@ pub mod spread;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod spread_tests;
 
 pub use finite_width::EquiangularModel;
 pub use hermite::{GaussHermite, HermiteSeries};

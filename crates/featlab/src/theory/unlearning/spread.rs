@@ -101,6 +101,8 @@ pub struct NoiseMoments {
     pub v2: f64,
     /// Finite-N output variance `Φ₂` added to `ē²`.
     pub phi2: f64,
+    /// `V_a = E[e² σ'(u)² (z − m u)²]`: the kick variance of one neuron's alignment.
+    pub v_align: f64,
 }
 
 impl SpreadModel {
@@ -225,12 +227,13 @@ impl SpreadModel {
         self.spectrum = Some((pts, mass));
         Ok(self)
     }
-    /// Number of state variables: 4, or 5 with the initial-spectrum transient.
+    /// Number of state variables `[m, p, a, S_lin, V_m (, u)]`: 5, or 6 with the initial-spectrum
+    /// transient.
     pub fn state_len(&self) -> usize {
         if self.spectrum.is_some() {
-            5
+            6
         } else {
-            4
+            5
         }
     }
     /// `(⟨μ²⟩, S_MP)` of the relaxing initial spectrum at `u` (zeros without it).
@@ -257,15 +260,15 @@ impl SpreadModel {
             .sum();
         (m2, (m2 - 1.0 / mass) / (self.n() - 1.0))
     }
-    /// Initial state from the random initialisation: `[m0, (1 − m0²)/N, a0, S0]` with S0 the
-    /// random spread for the linear closure, or `[m0, p0, a0, 0, 0]` with the spectrum (which
-    /// carries it).
+    /// Initial state from the random initialisation: `[m0, (1 − m0²)/N, a0, S0, 0]` with S0 the
+    /// random spread for the linear closure, or `[m0, p0, a0, 0, 0, 0]` with the spectrum (which
+    /// carries it); all alignments start equal (`V_m = 0`).
     pub fn random_init_state(&self, m0: f64, a0: f64) -> Vec<f64> {
         let p0 = (1.0 - m0 * m0) / self.n();
         if self.spectrum.is_some() {
-            vec![m0, p0, a0, 0.0, 0.0]
+            vec![m0, p0, a0, 0.0, 0.0, 0.0]
         } else {
-            vec![m0, p0, a0, self.random_init_spread()]
+            vec![m0, p0, a0, self.random_init_spread(), 0.0]
         }
     }
     /// `V, V_c, V₂, Φ₂` by a 3-D Gauss–Hermite rule over z, the common direction and g.
@@ -291,7 +294,7 @@ impl SpreadModel {
             .collect();
         let mut h = vec![0.0; ns];
         let q = &self.quad;
-        let (mut v, mut vc, mut v2) = (0.0, 0.0, 0.0);
+        let (mut v, mut vc, mut v2, mut va) = (0.0, 0.0, 0.0, 0.0);
         for (z, wz) in q.nodes.iter().zip(&q.weights) {
             let y = self.base.teacher.value(*z);
             for (zeta, wy) in q.nodes.iter().zip(&q.weights) {
@@ -299,14 +302,16 @@ impl SpreadModel {
                 hermite_values(ubar / sb, &mut h);
                 let f: f64 = fitted.iter().zip(&h).map(|(c, hk)| c * hk).sum();
                 let e2 = (f - y).powi(2) + phi2;
-                let (mut d1, mut d2, mut dd) = (0.0, 0.0, 0.0);
+                let (mut d1, mut d2, mut dd, mut dz) = (0.0, 0.0, 0.0, 0.0);
                 for (g, wg) in q.nodes.iter().zip(&q.weights) {
                     let u = ubar + si * g;
                     let (_, ds) = st.value_and_derivative(u);
                     d1 += wg * ds;
                     d2 += wg * ds * ds;
                     dd += wg * self.second.value(u);
+                    dz += wg * (ds * (z - m * u)).powi(2);
                 }
+                va += wz * wy * e2 * dz;
                 v += wz * wy * e2 * d2;
                 vc += wz * wy * e2 * d1 * d1;
                 v2 += wz * wy * e2 * dd * dd;
@@ -317,38 +322,64 @@ impl SpreadModel {
             v_common: vc,
             v2,
             phi2,
+            v_align: va,
         }
     }
-    /// Right-hand side `(dm/dt, dp/dt, da/dt, dS/dt)` of the 4-D (linear-closure) model.
+    /// Right-hand side `(dm/dt, dp/dt, da/dt, dS/dt)` of the 4-D (linear-closure) model
+    /// (no alignment spread).
     pub fn rhs(&self, m: f64, p: f64, a: f64, spread: f64) -> [f64; 4] {
-        self.rhs_total(m, p, a, spread, spread)
+        let r = self.rhs_total(m, p, a, spread, spread, 0.0);
+        [r[0], r[1], r[2], r[3]]
     }
-    /// Right-hand side for a state of [`SpreadModel::state_len`] variables.
+    /// Right-hand side for a state `[m, p, a, S_lin, V_m (, u)]` of
+    /// [`SpreadModel::state_len`] variables.
     pub fn rhs_state(&self, y: &[f64], dy: &mut [f64]) {
+        let (m2, s_mp) = self.spectral_spread(y.get(5).copied().unwrap_or(0.0));
+        let r = self.rhs_total(y[0], y[1], y[2], y[3], y[3] + s_mp, y[4]);
+        dy[..5].copy_from_slice(&r);
         if self.spectrum.is_some() {
-            let (m2, s_mp) = self.spectral_spread(y[4]);
-            let r = self.rhs_total(y[0], y[1], y[2], y[3], y[3] + s_mp);
-            dy[..4].copy_from_slice(&r);
             let c = 2.0 * y[2] * y[2]
                 * kernel_nth(&self.base.student, 2, self.base.pair_overlap(y[0], y[1]))
                 * (1.0 - y[0] * y[0])
                 / self.n();
-            dy[4] = c * m2;
-        } else {
-            dy.copy_from_slice(&self.rhs(y[0], y[1], y[2], y[3]));
+            dy[5] = c * m2;
         }
     }
     /// Total spread `S` of a state (`S_lin + S_MP`).
     pub fn total_spread(&self, y: &[f64]) -> f64 {
-        if self.spectrum.is_some() {
-            y[3] + self.spectral_spread(y[4]).1
-        } else {
-            y[3]
-        }
+        y[3] + self.spectral_spread(y.get(5).copied().unwrap_or(0.0)).1
     }
-    /// `(dm, dp, da, dS_lin)` with `spread` the total S and `lin` the part the linear closure
-    /// relaxes.
-    fn rhs_total(&self, m: f64, p: f64, a: f64, lin: f64, spread: f64) -> [f64; 4] {
+    /// Drift of one neuron's alignment x when all others sit at m (q̄ → 0, p → 0):
+    /// `F(x) = a g'(x)(1 − x²) − a²(1 − 1/N) K'(x m) m (1 − x²)`.
+    fn single_neuron_drift(&self, x: f64, m: f64, a: f64) -> f64 {
+        let w = 1.0 - 1.0 / self.n();
+        a * self.base.g(x).1 * (1.0 - x * x)
+            - a * a * w * self.base.student.kernel_derivative(x * m) * m * (1.0 - x * x)
+    }
+    /// Mean-drift corrections of the alignment spread `V_m = Var(m_j)` (second order):
+    /// `(dm̄/dt, da/dt / ε, F'(m))`: `½F''(m)V_m − ½a²(1 − 1/N) ∂_y²[K'(y m)(y − y m²)] V_m`,
+    /// `½g''(m)V_m − a(1 − 1/N)K''(m²)m²V_m`, and the self-restoring slope `F'(m)` (central
+    /// differences of the closed-form single-neuron drift, step 1e-4).
+    pub fn alignment_spread_terms(&self, m: f64, a: f64, vm: f64) -> (f64, f64, f64) {
+        let h = 1e-4;
+        let f = |x: f64| self.single_neuron_drift(x, m, a);
+        let (f0, fp, fm) = (f(m), f(m + h), f(m - h));
+        let f1 = (fp - fm) / (2.0 * h);
+        let f2 = (fp - 2.0 * f0 + fm) / (h * h);
+        let gy = |y: f64| self.base.student.kernel_derivative(y * m) * (y - y * m * m);
+        let g2 = (gy(m + h) - 2.0 * gy(m) + gy(m - h)) / (h * h);
+        let w = 1.0 - 1.0 / self.n();
+        let gpp = {
+            let gg = |x: f64| self.base.g(x).0;
+            (gg(m + h) - 2.0 * gg(m) + gg(m - h)) / (h * h)
+        };
+        let dm = 0.5 * f2 * vm - 0.5 * a * a * w * g2 * vm;
+        let da = 0.5 * gpp * vm - a * w * kernel_nth(&self.base.student, 2, m * m) * m * m * vm;
+        (dm, da, f1)
+    }
+    /// `(dm, dp, da, dS_lin, dV_m)` with `spread` the total S, `lin` the part the linear closure
+    /// relaxes, `vm` the alignment spread.
+    fn rhs_total(&self, m: f64, p: f64, a: f64, lin: f64, spread: f64, vm: f64) -> [f64; 5] {
         let n = self.n();
         let (mut dm, mut dp, mut da) = self.base.rhs(m, p, a);
         let s2 = 1.0 - m * m;
@@ -361,6 +392,10 @@ impl SpreadModel {
         dm += w * a * a * m * s2 * s2 * dvar * (k2 - 0.5 * (1.0 - qbar) * s2 * k3);
         da -= self.base.eps * 0.5 * a * w * k2 * s2 * s2 * dvar;
         let mut ds = -4.0 * a * a * k2 * s2 * lin / (n - 1.0);
+        let (dm_v, da_v, f1) = self.alignment_spread_terms(m, a, vm);
+        dm += dm_v;
+        da += self.base.eps * da_v;
+        let mut dv = 2.0 * f1 * vm;
         if self.noise != 0.0 {
             let nm = self.noise_moments(m, p, a, spread);
             let lam = self.noise;
@@ -373,8 +408,9 @@ impl SpreadModel {
                 feed += 2.0 * qbar * nm.v_common + rate / (n - 1.0).powi(2);
             }
             ds += lam * a * a / s2 * feed;
+            dv += lam / self.dim * a * a * nm.v_align;
         }
-        [dm, dp, da, ds]
+        [dm, dp, da, ds, dv]
     }
     /// Integrate from `y0` ([`SpreadModel::state_len`] values, `[m0, p0, a0, S0 (, u0, G0)]`);
     /// returns the states at `save_at` (sorted, ≥ 0).
@@ -385,11 +421,12 @@ impl SpreadModel {
                 format!("need {} initial values, got {}", self.state_len(), y0.len()),
             ));
         }
-        let (m0, p0, s0) = (y0[0], y0[1], y0[3]);
-        if !(m0 > -1.0 && m0 < 1.0 && p0 >= 0.0 && m0 * m0 + p0 <= 1.0 && s0 >= 0.0) {
+        let (m0, p0, s0, v0) = (y0[0], y0[1], y0[3], y0[4]);
+        if !(m0 > -1.0 && m0 < 1.0 && p0 >= 0.0 && m0 * m0 + p0 <= 1.0 && s0 >= 0.0 && v0 >= 0.0)
+        {
             return Err(Error::config(
                 "spread.init",
-                format!("need |m0| < 1, p0 ≥ 0, m0² + p0 ≤ 1, S0 ≥ 0; got {y0:?}"),
+                format!("need |m0| < 1, p0 ≥ 0, m0² + p0 ≤ 1, S0 ≥ 0, V_m ≥ 0; got {y0:?}"),
             ));
         }
         let t1 = save_at.last().copied().unwrap_or(0.0);
