@@ -321,7 +321,10 @@ fn exponents() {
 fn sgdruns(args: &[String]) {
     let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(64);
     let seeds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4);
-    let dir = args.get(2).cloned().unwrap_or_else(|| "/work/tmp/noise".into());
+    let dir = args
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| "/work/tmp/noise".into());
     let modes: Vec<String> = args
         .get(3)
         .map(|s| s.split(',').map(String::from).collect())
@@ -339,7 +342,11 @@ fn sgdruns(args: &[String]) {
                 "sgd" => BatchMode::Online { batch: 8 * n },
                 _ => BatchMode::Population,
             };
-            let ops = run(cfg(n, n, 1.0, &[0.0, 1.0, 0.0], batch), seed, &ts);
+            let mut c = cfg(n, n, 1.0, &[0.0, 1.0, 0.0], batch);
+            if let Some(lr) = args.get(4).and_then(|s| s.parse().ok()) {
+                c.lr = lr;
+            }
+            let ops = run(c, seed, &ts);
             let mut out = String::from("t,m,a,common_sq,pair_q2,m_std,a_std,loss\n");
             for (t, o) in ts.iter().zip(&ops) {
                 out.push_str(&format!(
@@ -347,7 +354,8 @@ fn sgdruns(args: &[String]) {
                     o.m, o.a, o.common_sq, o.pair_q2, o.m_std, o.a_std, o.loss
                 ));
             }
-            std::fs::write(format!("{dir}/{mode}_N{n}_s{i}.csv"), out).unwrap();
+            let tag = args.get(4).map(|l| format!("_lr{l}")).unwrap_or_default();
+            std::fs::write(format!("{dir}/{mode}_N{n}_s{i}{tag}.csv"), out).unwrap();
             eprintln!("done {mode} N={n} seed {i}");
         }
     }
@@ -431,18 +439,33 @@ fn dcheck(args: &[String]) {
     let w0 = perturbed_simplex(n, m, delta, 3);
     let st = spread_stats(&w0, n, d);
     let dd = |s: (f64, f64, f64, f64)| s.2 - s.3 * s.3;
-    println!("# N = d = {n}, m = {m}, a = {a}: start p = {:.3e}, Q = {:.4e}, qbar = {:.4e}, D = {:.4e}", st.1, st.2, st.3, dd(st));
+    println!(
+        "# N = d = {n}, m = {m}, a = {a}: start p = {:.3e}, Q = {:.4e}, qbar = {:.4e}, D = {:.4e}",
+        st.1,
+        st.2,
+        st.3,
+        dd(st)
+    );
     let mut c = cfg(n, d, 0.0, &[0.0, 1.0, 0.0], BatchMode::Population);
     c.a0 = a;
     let mut pop = Simulator::new(c.clone(), 1).unwrap();
     pop.w = w0.clone();
     pop.a = vec![a; n];
     let k2 = 2.0 * 0.25 * (1.0 - m * m);
-    println!("# predicted D relaxation rate 4 a^2 K'' s^2/(N-1) = {:.4}", 4.0 * a * a * k2 / (n as f64 - 1.0));
+    println!(
+        "# predicted D relaxation rate 4 a^2 K'' s^2/(N-1) = {:.4}",
+        4.0 * a * a * k2 / (n as f64 - 1.0)
+    );
     for i in 0..=200 {
         if i % 20 == 0 {
             let s = spread_stats(&pop.w, n, d);
-            println!("pop t = {:.2}: m = {:.5} p = {:.2e} D = {:.4e}", pop.time(), s.0, s.1, dd(s));
+            println!(
+                "pop t = {:.2}: m = {:.5} p = {:.2e} D = {:.4e}",
+                pop.time(),
+                s.0,
+                s.1,
+                dd(s)
+            );
         }
         pop.step(Par::Seq);
     }
@@ -473,15 +496,24 @@ fn dcheck(args: &[String]) {
     let (muq, seq) = (sq / r, ((sq2 / r - (sq / r).powi(2)) / r).sqrt());
     println!("one SGD step (B = {b}, eta = 0.05): mean dD - popGD = {mu:.4e} ± {se:.1e} (per unit time {:.4e}); dQ {muq:.4e} ± {seq:.1e}", mu / 0.05);
     {
-        let eq = EquiangularModel::new(series(&[0.0, 1.0, 0.5]), series(&[0.0, 1.0, 0.0]), 0.0, n as f64).unwrap();
+        let eq = EquiangularModel::new(
+            series(&[0.0, 1.0, 0.5]),
+            series(&[0.0, 1.0, 0.0]),
+            0.0,
+            n as f64,
+        )
+        .unwrap();
         let lam = 0.05 * d as f64 / b as f64;
         let sm = SpreadModel::new(eq.clone(), d as f64, lam).unwrap();
         let q = SpreadModel::new(eq, d as f64, 0.0).unwrap();
         let s0 = sm.spread_of(st.0, st.1, st.2);
         let want = 0.05 * (sm.rhs(st.0, st.1, a, s0)[3] - q.rhs(st.0, st.1, a, s0)[3]);
         let nm = sm.noise_moments(st.0, st.1, a, s0);
-        let dS = if sm.full_frame() { muq } else { mu };
-        println!("model dS per step {want:.4e} vs measured {dS:.4e} ± (ratio {:.3}); {nm:?}", dS / want);
+        let ds_meas = if sm.full_frame() { muq } else { mu };
+        println!(
+            "model dS per step {want:.4e} vs measured {ds_meas:.4e} (ratio {:.3}); {nm:?}",
+            ds_meas / want
+        );
     }
     let t_run: f64 = args.get(6).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     if t_run > 0.0 {
@@ -504,7 +536,10 @@ fn dcheck(args: &[String]) {
 /// spread model without and with noise λ = ηd/B; CSV `ode_N{N}.csv` in `dir`.
 fn odes(args: &[String]) {
     let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(64);
-    let dir = args.get(1).cloned().unwrap_or_else(|| "/work/tmp/noise".into());
+    let dir = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "/work/tmp/noise".into());
     let nf = n as f64;
     let lambda = 0.05 * nf / (8.0 * nf);
     let ts: Vec<f64> = (0..=200).map(|i| 2.0 * i as f64).collect();
@@ -520,20 +555,48 @@ fn odes(args: &[String]) {
     let p4 = m4.integrate(&[0.1, p0, 0.1, s0, 0.0], &ts, 1e-10).unwrap();
     let m4n = SpreadModel::new(eq.clone(), nf, lambda).unwrap();
     let n4 = m4n.integrate(&[0.1, p0, 0.1, s0, 0.0], &ts, 1e-9).unwrap();
-    let n4s = m4n.integrate(&[0.1, 0.0, 0.1, 0.0, 0.0], &ts, 1e-9).unwrap();
+    let n4s = m4n
+        .integrate(&[0.1, 0.0, 0.1, 0.0, 0.0], &ts, 1e-9)
+        .unwrap();
     let m6 = m4.clone().with_random_init_spectrum(1000).unwrap();
-    let p6 = m6.integrate(&m6.random_init_state(0.1, 0.1), &ts, 1e-10).unwrap();
+    let p6 = m6
+        .integrate(&m6.random_init_state(0.1, 0.1), &ts, 1e-10)
+        .unwrap();
     let m6n = m4n.clone().with_random_init_spectrum(1000).unwrap();
-    let n6 = m6n.integrate(&m6n.random_init_state(0.1, 0.1), &ts, 1e-9).unwrap();
+    let n6 = m6n
+        .integrate(&m6n.random_init_state(0.1, 0.1), &ts, 1e-9)
+        .unwrap();
     let mut out = String::from("t,m_inf,a_inf,m_3s,a_3s,m_3r,a_3r,m_4pop,a_4pop,p_4pop,S_4pop,m_4sgd,a_4sgd,p_4sgd,S_4sgd,m_4sgd_simplex,a_4sgd_simplex,S_4sgd_simplex,m_6pop,a_6pop,p_6pop,S_6pop,m_6sgd,a_6sgd,p_6sgd,S_6sgd,Vm_6sgd\n");
     for i in 0..ts.len() {
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            ts[i], inf[i].0, inf[i].1, e3s[i][0], e3s[i][2], e3r[i][0], e3r[i][2],
-            p4[i][0], p4[i][2], p4[i][1], p4[i][3], n4[i][0], n4[i][2], n4[i][1], n4[i][3],
-            n4s[i][0], n4s[i][2], n4s[i][3],
-            p6[i][0], p6[i][2], p6[i][1], m6.total_spread(&p6[i]),
-            n6[i][0], n6[i][2], n6[i][1], m6n.total_spread(&n6[i]), n6[i][4]
+            ts[i],
+            inf[i].0,
+            inf[i].1,
+            e3s[i][0],
+            e3s[i][2],
+            e3r[i][0],
+            e3r[i][2],
+            p4[i][0],
+            p4[i][2],
+            p4[i][1],
+            p4[i][3],
+            n4[i][0],
+            n4[i][2],
+            n4[i][1],
+            n4[i][3],
+            n4s[i][0],
+            n4s[i][2],
+            n4s[i][3],
+            p6[i][0],
+            p6[i][2],
+            p6[i][1],
+            m6.total_spread(&p6[i]),
+            n6[i][0],
+            n6[i][2],
+            n6[i][1],
+            m6n.total_spread(&n6[i]),
+            n6[i][4]
         ));
     }
     std::fs::write(format!("{dir}/ode_N{n}.csv"), out).unwrap();

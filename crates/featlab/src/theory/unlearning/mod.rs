@@ -27,9 +27,9 @@ pub mod simulator;
 pub mod spread;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod spread_tests;
+#[cfg(test)]
+mod tests;
 
 pub use finite_width::EquiangularModel;
 pub use hermite::{GaussHermite, HermiteSeries};

@@ -215,9 +215,8 @@ impl SpreadModel {
             .map(|i| {
                 let th = (i as f64 + 0.5) * h;
                 let x = lo + 0.5 * (hi - lo) * (1.0 - th.cos());
-                let wgt = (0.5 * (hi - lo) * th.sin()).powi(2)
-                    / (2.0 * std::f64::consts::PI * y * x)
-                    * h;
+                let wgt =
+                    (0.5 * (hi - lo) * th.sin()).powi(2) / (2.0 * std::f64::consts::PI * y * x) * h;
                 (x, wgt)
             })
             .collect();
@@ -282,7 +281,8 @@ impl SpreadModel {
         let phi2 = (a
             * a
             * (st.kernel(1.0) / n
-                + (1.0 - 1.0 / n) * (st.kernel(rho) + 0.5 * kernel_nth(st, 2, rho) * s2 * s2 * dvar)
+                + (1.0 - 1.0 / n)
+                    * (st.kernel(rho) + 0.5 * kernel_nth(st, 2, rho) * s2 * s2 * dvar)
                 - st.kernel(b)))
         .max(0.0);
         let sp = p.max(0.0).sqrt();
@@ -338,7 +338,9 @@ impl SpreadModel {
         let r = self.rhs_total(y[0], y[1], y[2], y[3], y[3] + s_mp, y[4]);
         dy[..5].copy_from_slice(&r);
         if self.spectrum.is_some() {
-            let c = 2.0 * y[2] * y[2]
+            let c = 2.0
+                * y[2]
+                * y[2]
                 * kernel_nth(&self.base.student, 2, self.base.pair_overlap(y[0], y[1]))
                 * (1.0 - y[0] * y[0])
                 / self.n();
@@ -422,8 +424,7 @@ impl SpreadModel {
             ));
         }
         let (m0, p0, s0, v0) = (y0[0], y0[1], y0[3], y0[4]);
-        if !(m0 > -1.0 && m0 < 1.0 && p0 >= 0.0 && m0 * m0 + p0 <= 1.0 && s0 >= 0.0 && v0 >= 0.0)
-        {
+        if !(m0 > -1.0 && m0 < 1.0 && p0 >= 0.0 && m0 * m0 + p0 <= 1.0 && s0 >= 0.0 && v0 >= 0.0) {
             return Err(Error::config(
                 "spread.init",
                 format!("need |m0| < 1, p0 ≥ 0, m0² + p0 ≤ 1, S0 ≥ 0, V_m ≥ 0; got {y0:?}"),

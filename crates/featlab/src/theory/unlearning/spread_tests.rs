@@ -129,7 +129,10 @@ fn spread_loss_and_drift_are_exact_for_a_degree_two_student() {
         );
         // The spread term is resolved (the check can fail): it is > 1e-6 of the loss.
         let without = sm.loss(m, p, a, sm.spread_of(m, p, sm.mean_cosine(m, p).powi(2)));
-        assert!((model - without).abs() > 1e-6, "spread term too small to test");
+        assert!(
+            (model - without).abs() > 1e-6,
+            "spread term too small to test"
+        );
         let (mut gw, mut ga) = (vec![0.0; n * d], vec![0.0; n]);
         population_gradient(&cfg, &w, &av, &mut gw, &mut ga, Par::Seq);
         // dm_j/dt = −N e0·P_j ∂L/∂w_j, da_j/dt = −εN ∂L/∂a_j (mean-field rates).
@@ -170,7 +173,10 @@ fn spread_relaxes_at_the_derived_rate_under_population_gd() {
         if sim.steps % 100 == 0 && sim.time() >= 1.0 - 1e-9 {
             let (m1, p1, q2) = measure(&sim.w, n, n);
             let s = sm.spread_of(m1, p1, q2);
-            let rate = 4.0 * a * a * kernel_nth(&cfg.student, 2, sm.base.pair_overlap(m1, p1))
+            let rate = 4.0
+                * a
+                * a
+                * kernel_nth(&cfg.student, 2, sm.base.pair_overlap(m1, p1))
                 * (1.0 - m1 * m1)
                 / (n as f64 - 1.0);
             pts.push((sim.time(), s, rate));
@@ -242,7 +248,10 @@ fn one_sgd_step_feeds_the_spread_at_the_derived_order() {
         let s2_ = 1.0 - m0 * m0;
         let shared = cfg.lr * lambda * a * a / s2_ * 2.0 * sm.mean_cosine(m0, p0) * nm.v_common;
         let ratio = mean / want;
-        assert!(want.abs() > 10.0 * se, "signal not resolved: {want} vs {se}");
+        assert!(
+            want.abs() > 10.0 * se,
+            "signal not resolved: {want} vs {se}"
+        );
         assert!(
             (0.9..=1.8).contains(&ratio),
             "N = d = {n}: ΔS {mean} ± {se} vs derived {want} (ratio {ratio})"
