@@ -4,6 +4,9 @@
 //! cargo run --release -p featlab --example unlearning_studies -- saturation
 //! cargo run --release -p featlab --example unlearning_studies -- noise
 //! cargo run --release -p featlab --example unlearning_studies -- exponents
+//! cargo run --release -p featlab --example unlearning_studies -- sgdruns 256 4 /tmp/ul sgd,pop
+//! cargo run --release -p featlab --example unlearning_studies -- odes 256 /tmp/ul
+//! cargo run --release -p featlab --example unlearning_studies -- dcheck 64 0.357 2.63 0.02 1000 512
 //! ```
 //!
 //! * `saturation`: finite-width stall of unlearning. Population GD and online SGD at several
@@ -13,6 +16,14 @@
 //!   minus population GD at the same N, d, η and init, against the 2-D per-neuron and the 3-D
 //!   common-mode noise ODEs.
 //! * `exponents`: window-spread exponents of the reduced flow and the full ODE.
+//! * `sgdruns N seeds dir [modes] [lr]`: the `unlearning-scaling` setting at width N (d = N,
+//!   B = 8N), online SGD and population GD per seed, one CSV per run.
+//! * `odes N dir`: the ODE predictions for `sgdruns` (limit, 3-D equiangular, 4-D spread model
+//!   with the linear closure, spread model with the Marchenko–Pastur transient; λ = 0 and
+//!   λ = ηd/B).
+//! * `dcheck N m a delta reps B [t]`: pair-overlap spread at N = d from a perturbed simplex:
+//!   population-GD relaxation, the one-step SGD feed against the derived one, optionally an
+//!   SGD run at fixed a.
 
 use faer::Par;
 use featlab::rng::derive_seed;
@@ -612,17 +623,6 @@ fn main() {
         Some("sgdruns") => sgdruns(&args[1..]),
         Some("dcheck") => dcheck(&args[1..]),
         Some("odes") => odes(&args[1..]),
-        Some("debug6") => debug6(),
-        _ => eprintln!("usage: unlearning_studies saturation [t_max widths sgd_max] | noise [seeds batches N c2] | exponents"),
+        _ => eprintln!("usage: unlearning_studies saturation [t_max widths sgd_max] | noise [seeds batches N c2] | exponents | sgdruns N seeds dir [modes] [lr] | odes N dir | dcheck N m a delta reps B [t]"),
     }
-}
-
-#[allow(dead_code)]
-fn debug6() {
-    let (st, te) = (series(&[0.0, 1.0, 0.5]), series(&[0.0, 1.0, 0.0]));
-    let eq = EquiangularModel::new(st, te, 1.0, 64.0).unwrap();
-    let m6 = SpreadModel::new(eq, 64.0, 0.00625).unwrap();
-    let (m, a) = (0.359, 2.62);
-    println!("{:?}", m6.alignment_spread_terms(m, a, 5e-5));
-    println!("{:?}", m6.noise_moments(m, 1.5e-4, a, 4e-4));
 }

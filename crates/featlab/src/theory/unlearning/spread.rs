@@ -114,7 +114,7 @@ impl SpreadModel {
                 "the pair-overlap spread needs a finite width N",
             ));
         }
-        if !(dim >= 2.0 && dim.is_finite()) || !(noise >= 0.0 && noise.is_finite()) {
+        if !(dim >= 2.0 && dim.is_finite() && noise >= 0.0 && noise.is_finite()) {
             return Err(Error::config(
                 "spread",
                 format!("need a finite dim ≥ 2 and noise λ ≥ 0, got d = {dim}, λ = {noise}"),

@@ -170,7 +170,7 @@ fn spread_relaxes_at_the_derived_rate_under_population_gd() {
     let sm = spread_model(&cfg, 0.0);
     let mut pts = Vec::new();
     while sim.time() < 6.0 + 1e-9 {
-        if sim.steps % 100 == 0 && sim.time() >= 1.0 - 1e-9 {
+        if sim.steps.is_multiple_of(100) && sim.time() >= 1.0 - 1e-9 {
             let (m1, p1, q2) = measure(&sim.w, n, n);
             let s = sm.spread_of(m1, p1, q2);
             let rate = 4.0
