@@ -24,7 +24,9 @@ use crate::theory::unlearning::fit::{
 use crate::theory::unlearning::simulator::{
     order_params, BatchMode, OrderParams, ParticleFlow, SimConfig, Simulator,
 };
-use crate::theory::unlearning::{EquiangularModel, GaussHermite, HermiteSeries, LimitModel};
+use crate::theory::unlearning::{
+    EquiangularModel, GaussHermite, HermiteSeries, LimitModel, SpreadModel,
+};
 use crate::train::ode::{solve, PidController, DOPRI5};
 use crate::train::{RunContext, Trajectory};
 use crate::{Error, Result};
@@ -1253,6 +1255,40 @@ fn scaling(
     } else {
         None
     };
+    // Finite N plus the pair-overlap spread S (random-init Marchenko–Pastur transient and the
+    // SGD-noise feed at λ = ηd/B), the per-neuron and common-mode noise terms and the alignment
+    // spread (`theory::unlearning::spread`).
+    let ode_spread = if cfg.simulation.parametrization.gamma() == 1.0
+        && cfg.simulation.first_layer == FirstLayer::Spherical
+    {
+        let s = &cfg.simulation;
+        let lambda = match s.batch {
+            BatchMode::Online { batch } | BatchMode::Fixed { batch, .. } => {
+                s.lr * s.dim as f64 / batch as f64
+            }
+            BatchMode::Population => 0.0,
+        };
+        let eq = EquiangularModel::new(
+            lm.student.clone(),
+            lm.teacher.clone(),
+            cfg.eps,
+            s.width as f64,
+        )?;
+        let mut sm = SpreadModel::new(eq, s.dim as f64, lambda)?;
+        let y0 = if s.orthogonal_init {
+            let p0 = (1.0 - cfg.m0 * cfg.m0) / s.width as f64;
+            vec![cfg.m0, p0, a0e, 0.0, 0.0]
+        } else {
+            sm = sm.with_random_init_spectrum(1000)?;
+            sm.random_init_state(cfg.m0, a0e)
+        };
+        let sol = sm.integrate(&y0, &t, 1e-9)?;
+        let m: Vec<f64> = sol.iter().map(|x| x[0]).collect();
+        let a: Vec<f64> = sol.iter().map(|x| x[2]).collect();
+        Some((plain(&m)?, plain(&a)?))
+    } else {
+        None
+    };
     let ode_inf = {
         let sol = lm.integrate(cfg.m0, a0e, &t, 1e-10)?;
         let m: Vec<f64> = sol.iter().map(|x| x.0).collect();
@@ -1299,9 +1335,21 @@ fn scaling(
         },
         m: sim_m,
         a: sim_a,
-        reference: ode_n.map(|x| (-x.0, x.1)).unwrap_or((f64::NAN, f64::NAN)),
-        reference_label: "finite-N ODE, same window",
+        reference: ode_spread
+            .map(|x| (-x.0, x.1))
+            .unwrap_or((f64::NAN, f64::NAN)),
+        reference_label: "finite-N + spread ODE (SGD noise), same window",
     });
+    if let Some((m, a)) = ode_spread {
+        rows.push(ExponentRow {
+            source: "finite-N + spread ODE (window exponent)",
+            interval: "none",
+            m: (-m, f64::NAN, f64::NAN),
+            a: (a, f64::NAN, f64::NAN),
+            reference: (f64::NAN, f64::NAN),
+            reference_label: "",
+        });
+    }
     if let Some((m, a)) = ode_n {
         rows.push(ExponentRow {
             source: "finite-N ODE (window exponent)",
@@ -1350,7 +1398,7 @@ fn scaling(
     out.tables.push(CsvTable {
         name: "scaling".into(),
         columns: [
-            "source(0=reduced,1=ode,2=sim,3=finite_n_ode,4=inf_ode_window)",
+            "source(0=reduced,1=ode,2=sim,3=spread_ode,4=finite_n_ode,5=inf_ode_window)",
             "m_decay_exponent",
             "m_lo",
             "m_hi",

@@ -95,7 +95,8 @@ impl EquiangularModel {
         self.common_mode = common_mode;
         self
     }
-    fn g(&self, m: f64) -> (f64, f64) {
+    /// `(g(m), g'(m))`, `g = Σ c*_k c_k m^k`.
+    pub(super) fn g(&self, m: f64) -> (f64, f64) {
         let n = self.student.len().max(self.teacher.len());
         let (mut g, mut dg) = (0.0, 0.0);
         for k in 0..n {
@@ -116,7 +117,8 @@ impl EquiangularModel {
             (self.width * b - 1.0) / (self.width - 1.0)
         }
     }
-    fn self_weight(&self) -> f64 {
+    /// `1/N` (0 at N = ∞).
+    pub(super) fn self_weight(&self) -> f64 {
         if self.width.is_infinite() {
             0.0
         } else {

@@ -12,6 +12,7 @@
 //! * [`fast_slow`] — critical manifold, its stability, reduced slow flow, unlearning criterion;
 //! * [`finite_width`] — exact finite-N (equiangular) reduction, the N^{−1/4} saturation, and the
 //!   SGD-noise terms with the shared (common-mode) component;
+//! * [`spread`] — the fourth order parameter: spread of the pair overlaps fed by SGD noise;
 //! * [`scaling`] — late-time power laws from the reduced flow;
 //! * [`fit`] — least squares with standard errors (exponent fits);
 //! * [`simulator`] — the finite-width network trained by SGD / population GD / population flow.
@@ -23,10 +24,14 @@ pub mod hermite;
 pub mod limit;
 pub mod scaling;
 pub mod simulator;
+pub mod spread;
 
+#[cfg(test)]
+mod spread_tests;
 #[cfg(test)]
 mod tests;
 
 pub use finite_width::EquiangularModel;
 pub use hermite::{GaussHermite, HermiteSeries};
 pub use limit::LimitModel;
+pub use spread::SpreadModel;
