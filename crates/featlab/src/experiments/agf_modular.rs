@@ -799,7 +799,8 @@ mod probe {
         if let Ok(sets) = std::env::var("FEATLAB_PROBE_SET") {
             for kv in sets.split(';').filter(|s| !s.is_empty()) {
                 let (k, v) = kv.split_once('=').unwrap();
-                let val: toml::Value = format!("x = {v}").parse::<toml::Table>().unwrap()["x"].clone();
+                let val: toml::Value =
+                    format!("x = {v}").parse::<toml::Table>().unwrap()["x"].clone();
                 let (sect, key) = k.split_once('.').unwrap();
                 table
                     .entry(sect.to_string())
@@ -810,17 +811,40 @@ mod probe {
             }
         }
         let cfg: AgfModularConfig = from_table(&table).unwrap();
-        let template = cfg.template.build(cfg.p, &mut stream(cfg.seed, "template")).unwrap();
+        let template = cfg
+            .template
+            .build(cfg.p, &mut stream(cfg.seed, "template"))
+            .unwrap();
         let data = modular_addition(&template).unwrap();
         let model = TwoLayer::new(2 * cfg.p, cfg.width, cfg.p, Activation::Quadratic, false);
         let init: Vec<f64> = init_direction(&cfg).iter().map(|g| cfg.alpha * g).collect();
         let mut ao = cfg.agf.clone();
         ao.t_max = ao.t_max.min(cfg.train.t_max);
         let start = Instant::now();
-        let a = run_agf(&model, &data, &init, &mut cfg.cost.clone(), &ao, &RunContext::default()).unwrap();
+        let a = run_agf(
+            &model,
+            &data,
+            &init,
+            &mut cfg.cost.clone(),
+            &ao,
+            &RunContext::default(),
+        )
+        .unwrap();
         for (k, r) in a.rounds.iter().enumerate() {
+            let max_norm = r
+                .active
+                .iter()
+                .map(|&i| {
+                    crate::linalg::norm2(
+                        &crate::model::NeuronSum::neuron_params(&model, i)
+                            .iter()
+                            .map(|&j| r.params[j])
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .fold(0.0f64, f64::max);
             println!(
-                "round {:2} t = {:10.4} loss = {:.6} k = {} active {:2} cost: conv {} |g| {:.2e} t {:.3e} evals {} hess {}",
+                "round {:2} t = {:10.4} loss = {:.6} k = {} active {:2} max|θ| {max_norm:.3} cost: conv {} |g| {:.2e} t {:.3e} evals {} hess {}",
                 k + 1,
                 r.t,
                 r.loss,
@@ -833,6 +857,10 @@ mod probe {
                 r.cost_hessians
             );
         }
-        println!("stop {:?}, AGF {:.2} s", a.stop, start.elapsed().as_secs_f64());
+        println!(
+            "stop {:?}, AGF {:.2} s",
+            a.stop,
+            start.elapsed().as_secs_f64()
+        );
     }
 }

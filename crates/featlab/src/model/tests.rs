@@ -375,7 +375,10 @@ fn two_layer_neuron_hessian_matches_finite_differences_of_the_gradient() {
                     hmax = hmax.max(h[(row, col)].abs());
                 }
             }
-            assert!(hmax > 1e-2, "{act:?} c={c}: Hessian suspiciously small ({hmax})");
+            assert!(
+                hmax > 1e-2,
+                "{act:?} c={c}: Hessian suspiciously small ({hmax})"
+            );
             assert!(
                 worst <= 1e-7 * hmax,
                 "{act:?} c={c}: max |H − FD| = {worst:e} (max |H| = {hmax:e})"

@@ -71,7 +71,14 @@ impl TwoLayer {
         let h = Mat::from_fn(n, width, |s, i| act.apply(z[(s, i)]));
         // e = f − y
         let mut e = Mat::zeros(n, c);
-        matmul(e.as_mut(), Accum::Replace, h.as_ref(), w2.transpose(), m2, Par::Seq);
+        matmul(
+            e.as_mut(),
+            Accum::Replace,
+            h.as_ref(),
+            w2.transpose(),
+            m2,
+            Par::Seq,
+        );
         for j in 0..c {
             for s in 0..n {
                 e[(s, j)] -= y[(s, j)];
@@ -84,13 +91,41 @@ impl TwoLayer {
         });
         let inv_n = 1.0 / n as f64;
         let mut g = Mat::zeros(k * d, k * d);
-        matmul(g.as_mut(), Accum::Replace, xd.transpose(), xd.as_ref(), inv_n, Par::Seq);
+        matmul(
+            g.as_mut(),
+            Accum::Replace,
+            xd.transpose(),
+            xd.as_ref(),
+            inv_n,
+            Par::Seq,
+        );
         let mut v = Mat::zeros(k * d, k);
-        matmul(v.as_mut(), Accum::Replace, xd.transpose(), sk.as_ref(), inv_n, Par::Seq);
+        matmul(
+            v.as_mut(),
+            Accum::Replace,
+            xd.transpose(),
+            sk.as_ref(),
+            inv_n,
+            Par::Seq,
+        );
         let mut rx = Mat::zeros(k * d, c);
-        matmul(rx.as_mut(), Accum::Replace, xd.transpose(), e.as_ref(), inv_n, Par::Seq);
+        matmul(
+            rx.as_mut(),
+            Accum::Replace,
+            xd.transpose(),
+            e.as_ref(),
+            inv_n,
+            Par::Seq,
+        );
         let mut ss = Mat::zeros(k, k);
-        matmul(ss.as_mut(), Accum::Replace, sk.transpose(), sk.as_ref(), inv_n, Par::Seq);
+        matmul(
+            ss.as_mut(),
+            Accum::Replace,
+            sk.transpose(),
+            sk.as_ref(),
+            inv_n,
+            Par::Seq,
+        );
         let gn = (m1 * m2) * (m1 * m2);
         for a in 0..k {
             let i = neurons[a];
@@ -114,11 +149,8 @@ impl TwoLayer {
                 }
                 for cc in 0..c {
                     for c2 in 0..c {
-                        out[(a * q + d + cc, b * q + d + c2)] = if cc == c2 {
-                            m2 * m2 * ss[(a, b)]
-                        } else {
-                            0.0
-                        };
+                        out[(a * q + d + cc, b * q + d + c2)] =
+                            if cc == c2 { m2 * m2 * ss[(a, b)] } else { 0.0 };
                     }
                 }
             }
@@ -129,7 +161,14 @@ impl TwoLayer {
                     ea * act.second_derivative(z[(s, i)]) * x[(s, r)]
                 });
                 let mut t = Mat::zeros(d, d);
-                matmul(t.as_mut(), Accum::Replace, x.transpose(), xq.as_ref(), m2 * m1 * m1 * inv_n, Par::Seq);
+                matmul(
+                    t.as_mut(),
+                    Accum::Replace,
+                    x.transpose(),
+                    xq.as_ref(),
+                    m2 * m1 * m1 * inv_n,
+                    Par::Seq,
+                );
                 for r in 0..d {
                     for s in 0..d {
                         out[(a * q + r, a * q + s)] += t[(r, s)];

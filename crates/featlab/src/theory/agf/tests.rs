@@ -598,7 +598,10 @@ fn active_flow_jacobian_matches_finite_differences() {
         }
     }
     assert!(jmax > 1e-2, "Jacobian suspiciously small: {jmax}");
-    assert!(worst <= 1e-7 * jmax, "max |J − FD| = {worst:e}, max |J| = {jmax:e}");
+    assert!(
+        worst <= 1e-7 * jmax,
+        "max |J − FD| = {worst:e}, max |J| = {jmax:e}"
+    );
     // the FD fallback is taken when asked for
     let mut fd_field = super::cost::ActiveFlow::new(&model, &data, &params, &active, true);
     assert!(!fd_field.jacobian(0.0, &y, jac.as_mut()).unwrap());
@@ -714,7 +717,16 @@ fn debug_cost_convergence() {
             let (_, ev) = crate::linalg::sym_eig(jac.as_ref()).unwrap();
             let mut f = vec![0.0; 30];
             field.eval(0.0, &y, &mut f).unwrap();
-            println!("t={:.1e} g={:.3e} uv1={n1:.4} w1={w1:.4} uv3={n3:.4} w3={w3:.4} ev={:?}", rk.t(), crate::linalg::norm2(&f), &ev.iter().rev().take(6).map(|v| format!("{v:.2e}")).collect::<Vec<_>>());
+            println!(
+                "t={:.1e} g={:.3e} uv1={n1:.4} w1={w1:.4} uv3={n3:.4} w3={w3:.4} ev={:?}",
+                rk.t(),
+                crate::linalg::norm2(&f),
+                &ev.iter()
+                    .rev()
+                    .take(6)
+                    .map(|v| format!("{v:.2e}"))
+                    .collect::<Vec<_>>()
+            );
         }
     }
 }

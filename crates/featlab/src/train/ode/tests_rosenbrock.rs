@@ -330,7 +330,10 @@ fn gradient_flow_jacobian_matches_finite_differences() {
             }
         }
         assert!(jmax > 1e-2);
-        assert!(worst <= 1e-7 * jmax, "{act:?}: max |J − FD| = {worst:e} (max |J| = {jmax:e})");
+        assert!(
+            worst <= 1e-7 * jmax,
+            "{act:?}: max |J − FD| = {worst:e} (max |J| = {jmax:e})"
+        );
     }
     let biased = TwoLayer::new(d, h, c, Activation::Quadratic, true);
     let y = vec![0.1; biased.num_params()];
