@@ -425,6 +425,32 @@ impl Experiment for AgfModularExperiment {
                 "agf_cost_converged".into(),
                 json!(a.rounds.iter().all(|r| r.cost_converged)),
             );
+            s.insert(
+                "agf_cost_phases".into(),
+                json!(a
+                    .rounds
+                    .iter()
+                    .map(|r| json!({
+                        "converged": r.cost_converged,
+                        "grad_norm": r.cost_grad_norm,
+                        "time": r.cost_time,
+                        "gradient_evals": r.cost_work,
+                        "hessians": r.cost_hessians,
+                        "active": r.active.len(),
+                    }))
+                    .collect::<Vec<_>>()),
+            );
+            for (k, r) in a.rounds.iter().enumerate() {
+                if !r.cost_converged {
+                    out.notes.push(format!(
+                        "AGF round {}: the cost phase stopped at t = {:.3e} with ‖∇C‖ = {:.3e} > gtol = {:.1e} (not converged; cost.t_max / cost.max_steps)",
+                        k + 1,
+                        r.cost_time.unwrap_or(f64::NAN),
+                        r.cost_grad_norm.unwrap_or(f64::NAN),
+                        cfg.cost.gtol
+                    ));
+                }
+            }
             s.insert("feature_order_agf".into(), json!(order_agf));
             s.insert(
                 "feature_order_identical".into(),
@@ -751,5 +777,90 @@ mod tests {
             assert_eq!(gf, theory, "{s:?}");
             assert_eq!(s["frequency_order_gf_correct"], json!(true));
         }
+    }
+}
+
+#[cfg(test)]
+mod probe {
+    use super::*;
+    use crate::config::parse_toml;
+
+    /// Probe (prints): numerical AGF alone on a preset, per round the jump time, level,
+    /// active count and the cost phase's convergence (‖∇C‖, time, work), with wall times.
+    /// `FEATLAB_PROBE_PRESET` (default `agf-modular-alpha-1e-3`), `FEATLAB_PROBE_SET`
+    /// (`key=value;…` TOML overrides of the `cost` table, e.g. `t_max=1e4`).
+    #[test]
+    #[ignore]
+    fn agf_modular_cost_phase_probe() {
+        let name = std::env::var("FEATLAB_PROBE_PRESET")
+            .unwrap_or_else(|_| "agf-modular-alpha-1e-3".into());
+        let text = crate::presets::get(&name).expect("preset");
+        let mut table = parse_toml(text, &name).unwrap();
+        if let Ok(sets) = std::env::var("FEATLAB_PROBE_SET") {
+            for kv in sets.split(';').filter(|s| !s.is_empty()) {
+                let (k, v) = kv.split_once('=').unwrap();
+                let val: toml::Value =
+                    format!("x = {v}").parse::<toml::Table>().unwrap()["x"].clone();
+                let (sect, key) = k.split_once('.').unwrap();
+                table
+                    .entry(sect.to_string())
+                    .or_insert(toml::Value::Table(Default::default()))
+                    .as_table_mut()
+                    .unwrap()
+                    .insert(key.to_string(), val);
+            }
+        }
+        let cfg: AgfModularConfig = from_table(&table).unwrap();
+        let template = cfg
+            .template
+            .build(cfg.p, &mut stream(cfg.seed, "template"))
+            .unwrap();
+        let data = modular_addition(&template).unwrap();
+        let model = TwoLayer::new(2 * cfg.p, cfg.width, cfg.p, Activation::Quadratic, false);
+        let init: Vec<f64> = init_direction(&cfg).iter().map(|g| cfg.alpha * g).collect();
+        let mut ao = cfg.agf.clone();
+        ao.t_max = ao.t_max.min(cfg.train.t_max);
+        let start = Instant::now();
+        let a = run_agf(
+            &model,
+            &data,
+            &init,
+            &mut cfg.cost.clone(),
+            &ao,
+            &RunContext::default(),
+        )
+        .unwrap();
+        for (k, r) in a.rounds.iter().enumerate() {
+            let max_norm = r
+                .active
+                .iter()
+                .map(|&i| {
+                    crate::linalg::norm2(
+                        &crate::model::NeuronSum::neuron_params(&model, i)
+                            .iter()
+                            .map(|&j| r.params[j])
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .fold(0.0f64, f64::max);
+            println!(
+                "round {:2} t = {:10.4} loss = {:.6} k = {} active {:2} max|θ| {max_norm:.3} cost: conv {} |g| {:.2e} t {:.3e} evals {} hess {}",
+                k + 1,
+                r.t,
+                r.loss,
+                dominant_frequency(&neuron_spectrum(&model, &r.params, r.activated[0])),
+                r.active.len(),
+                r.cost_converged,
+                r.cost_grad_norm.unwrap_or(f64::NAN),
+                r.cost_time.unwrap_or(f64::NAN),
+                r.cost_work,
+                r.cost_hessians
+            );
+        }
+        println!(
+            "stop {:?}, AGF {:.2} s",
+            a.stop,
+            start.elapsed().as_secs_f64()
+        );
     }
 }

@@ -57,6 +57,21 @@ impl Activation {
         }
     }
 
+    /// σ''(z): 0 for linear and ReLU (ReLU: away from the kink), −2 tanh z (1 − tanh² z),
+    /// 2 for quadratic, φ(z)(2 − z²) for GELU (σ = zΦ: σ' = Φ + zφ, σ'' = 2φ + zφ' with
+    /// φ' = −zφ). Used by exact Hessians ([`crate::model::two_layer::TwoLayer::neuron_loss_hessian`]).
+    pub fn second_derivative(self, z: f64) -> f64 {
+        match self {
+            Activation::Linear | Activation::Relu => 0.0,
+            Activation::Tanh => {
+                let t = z.tanh();
+                -2.0 * t * (1.0 - t * t)
+            }
+            Activation::Quadratic => 2.0,
+            Activation::Gelu => INV_SQRT_2PI * (-0.5 * z * z).exp() * (2.0 - z * z),
+        }
+    }
+
     /// Degree of positive homogeneity of σ (σ(λz) = λ^p σ(z) for λ > 0), if any:
     /// 1 for linear and ReLU, 2 for quadratic, none for tanh/GELU.
     pub fn homogeneity(self) -> Option<u32> {
@@ -88,6 +103,9 @@ mod tests {
                 let fd = (act.apply(z + h) - act.apply(z - h)) / (2.0 * h);
                 let an = act.derivative(z);
                 assert!((fd - an).abs() < 1e-8, "{act:?} at {z}: {fd} vs {an}");
+                let fd2 = (act.derivative(z + h) - act.derivative(z - h)) / (2.0 * h);
+                let an2 = act.second_derivative(z);
+                assert!((fd2 - an2).abs() < 1e-8, "{act:?}'' at {z}: {fd2} vs {an2}");
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod loss;
 pub mod mlp;
 pub mod parametrization;
 pub mod two_layer;
+mod two_layer_hessian;
 mod two_layer_rows;
 
 pub use activation::Activation;
@@ -218,6 +219,22 @@ pub trait NeuronSum: Model {
     fn homogeneity(&self) -> u32;
     /// Indices into the flat parameter vector of neuron i's parameters θ_i (fixed order).
     fn neuron_params(&self, i: usize) -> Vec<usize>;
+    /// Exact Hessian `∇²_{θ_A} L` of the ½-MSE loss `L = (1/2n) Σ_s ‖f(x_s; Θ) − y_s‖²` with
+    /// respect to the parameters of `neurons` (in that order, each in
+    /// [`neuron_params`](NeuronSum::neuron_params) order; the other neurons fixed), written
+    /// into `out` (k × k, k = Σ |θ_i|). Returns `Ok(false)` (the default) when the model has
+    /// no exact Hessian: callers then use finite differences of the gradient. Used for the
+    /// stiff solver's Jacobian in AGF cost phases (Kunin et al. 2025, §2.5).
+    fn neuron_loss_hessian(
+        &self,
+        _params: &[f64],
+        _x: MatRef<'_, f64>,
+        _y: MatRef<'_, f64>,
+        _neurons: &[usize],
+        _out: faer::MatMut<'_, f64>,
+    ) -> crate::Result<bool> {
+        Ok(false)
+    }
 }
 
 #[cfg(test)]

@@ -370,3 +370,90 @@ fn mlp_gradient_is_bitwise_the_same_on_one_and_two_threads() {
         }
     }
 }
+
+/// The exact neuron-subset Hessian of the two-layer ½-MSE loss against central finite
+/// differences of the analytic gradient (every smooth activation, multipliers ≠ 1, a
+/// subset of neurons in a permuted order, vector and scalar outputs).
+#[test]
+fn two_layer_neuron_hessian_matches_finite_differences_of_the_gradient() {
+    for act in [
+        Activation::Quadratic,
+        Activation::Tanh,
+        Activation::Gelu,
+        Activation::Linear,
+    ] {
+        for c in [1, 3] {
+            let (d, m, n) = (4, 5, 17);
+            let model = TwoLayer::new(d, m, c, act, false).multipliers(0.7, 1.3);
+            let (x, y) = data(n, d, c, 11, false);
+            let p = normal_vec(&mut stream(5, "hess-params"), model.num_params(), 0.6);
+            let neurons = [3usize, 0, 4];
+            let idx: Vec<usize> = neurons
+                .iter()
+                .flat_map(|&i| NeuronSum::neuron_params(&model, i))
+                .collect();
+            let k = idx.len();
+            let mut h = Mat::zeros(k, k);
+            let ok = NeuronSum::neuron_loss_hessian(
+                &model,
+                &p,
+                x.as_ref(),
+                y.as_ref(),
+                &neurons,
+                h.as_mut(),
+            )
+            .unwrap();
+            assert!(ok);
+            let mut ws = model.workspace(n);
+            let mut gp = vec![0.0; p.len()];
+            let mut gm = vec![0.0; p.len()];
+            let step = 1e-5;
+            let mut worst = 0.0f64;
+            let mut hmax = 0.0f64;
+            for (col, &j) in idx.iter().enumerate() {
+                let mut q = p.clone();
+                q[j] = p[j] + step;
+                model.loss_and_grad(&q, x.as_ref(), y.as_ref(), Loss::Mse, &mut gp, &mut ws);
+                q[j] = p[j] - step;
+                model.loss_and_grad(&q, x.as_ref(), y.as_ref(), Loss::Mse, &mut gm, &mut ws);
+                for (row, &i) in idx.iter().enumerate() {
+                    let fd = (gp[i] - gm[i]) / (2.0 * step);
+                    worst = worst.max((fd - h[(row, col)]).abs());
+                    hmax = hmax.max(h[(row, col)].abs());
+                }
+            }
+            assert!(
+                hmax > 1e-2,
+                "{act:?} c={c}: Hessian suspiciously small ({hmax})"
+            );
+            assert!(
+                worst <= 1e-7 * hmax,
+                "{act:?} c={c}: max |H − FD| = {worst:e} (max |H| = {hmax:e})"
+            );
+        }
+    }
+}
+
+#[test]
+fn two_layer_neuron_hessian_rejects_bad_input() {
+    let model = TwoLayer::new(3, 2, 2, Activation::Quadratic, false);
+    let (x, y) = data(5, 3, 2, 1, false);
+    let p = vec![0.1; model.num_params()];
+    let mut h = Mat::zeros(5, 5);
+    for neurons in [vec![0usize, 0], vec![2]] {
+        let k = 5 * neurons.len();
+        let mut hk = Mat::zeros(k, k);
+        assert!(model
+            .neuron_loss_hessian(&p, x.as_ref(), y.as_ref(), &neurons, hk.as_mut())
+            .is_err());
+    }
+    let wrong = Mat::<f64>::zeros(5, 3);
+    assert!(model
+        .neuron_loss_hessian(&p, x.as_ref(), wrong.as_ref(), &[0], h.as_mut())
+        .is_err());
+    let biased = TwoLayer::new(3, 2, 2, Activation::Quadratic, true);
+    let pb = vec![0.1; biased.num_params()];
+    assert!(biased
+        .neuron_loss_hessian(&pb, x.as_ref(), y.as_ref(), &[0], h.as_mut())
+        .is_err());
+}

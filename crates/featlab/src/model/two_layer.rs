@@ -378,4 +378,16 @@ impl NeuronSum for TwoLayer {
         idx.extend((0..self.c).map(|k| w2.offset + k * self.width + i));
         idx
     }
+    /// The exact Hessian of [`TwoLayer::neuron_loss_hessian`] (module `two_layer_hessian`).
+    fn neuron_loss_hessian(
+        &self,
+        params: &[f64],
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        neurons: &[usize],
+        out: faer::MatMut<'_, f64>,
+    ) -> crate::Result<bool> {
+        TwoLayer::neuron_loss_hessian(self, params, x, y, neurons, out)?;
+        Ok(true)
+    }
 }

@@ -357,6 +357,38 @@ impl VectorField for GradientFlowField<'_, '_> {
         }
         Ok(())
     }
+    /// Exact `∂f/∂θ = −r ⊙ (∇²L + λI)` when the loss is MSE and the model is a neuron sum
+    /// with an exact Hessian whose neurons cover every parameter
+    /// ([`crate::model::NeuronSum::neuron_loss_hessian`], e.g. bias-free two-layer nets);
+    /// otherwise `Ok(false)` (finite differences in the implicit solver).
+    fn jacobian(&mut self, _t: f64, y: &[f64], mut jac: faer::MatMut<'_, f64>) -> Result<bool> {
+        if self.problem.loss != crate::model::Loss::Mse {
+            return Ok(false);
+        }
+        let Some(ns) = self.problem.model.as_neuron_sum() else {
+            return Ok(false);
+        };
+        let neurons: Vec<usize> = (0..ns.num_neurons()).collect();
+        let idx: Vec<usize> = neurons.iter().flat_map(|&i| ns.neuron_params(i)).collect();
+        let dim = y.len();
+        if idx.len() != dim {
+            return Ok(false);
+        }
+        let mut h = faer::Mat::zeros(dim, dim);
+        let data = self.problem.data;
+        if !ns.neuron_loss_hessian(y, data.x.as_ref(), data.y.as_ref(), &neurons, h.as_mut())? {
+            return Ok(false);
+        }
+        let lambda = self.problem.weight_decay;
+        let r = &self.problem.lr_mults;
+        for (a, &ia) in idx.iter().enumerate() {
+            for (b, &ib) in idx.iter().enumerate() {
+                let v = h[(a, b)] + if a == b { lambda } else { 0.0 };
+                jac[(ia, ib)] = -r[ia] * v;
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Gradient flow solved by an adaptive ODE method: an embedded Runge–Kutta pair

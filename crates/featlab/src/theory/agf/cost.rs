@@ -14,8 +14,18 @@ use crate::{Error, Result};
 use faer::{Accum, Mat, MatRef, Par};
 use serde::{Deserialize, Serialize};
 
-/// Adaptive gradient flow dΘ_A/dt = −∇_{Θ_A} C on the active neurons (dormant ones frozen
-/// at zero), run until ‖∇C‖ ≤ `gtol` or for at most `t_max` time units.
+/// Gradient flow dΘ_A/dt = −∇_{Θ_A} C on the *active* neurons' parameters only (dormant
+/// neurons frozen at zero, AGF §2.5), run until ‖∇_{Θ_A} C‖ ≤ `gtol` (the stationary point
+/// the flow converges to); `t_max` and `max_steps` are safety limits whose hit is reported
+/// as non-convergence (`CostOutcome::converged = false`, with the final gradient norm).
+///
+/// The state is the packed vector of active parameters (dimension (#active)·|θ_i|, not the
+/// full parameter count). With the stiff solver (`solver = "ros34pw2"`) the Jacobian
+/// −∇²_{Θ_A} C is the model's exact neuron Hessian
+/// ([`crate::model::NeuronSum::neuron_loss_hessian`]) when it has one, else finite
+/// differences of the gradient on the active coordinates. An L-stable method may take
+/// steps far beyond 1/λ_min near the minimiser (the step then tends to a Newton step), so
+/// convergence in flat directions costs few steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GradientFlowCost {
@@ -25,13 +35,17 @@ pub struct GradientFlowCost {
     /// ~gtol²/λ_min of the minimum; much below 1e-8 the explicit solver's error control
     /// at its stability limit keeps ‖∇C‖ from falling further).
     pub gtol: f64,
-    /// Longest cost phase (gradient-flow time).
+    /// Longest cost phase (gradient-flow time); reaching it without ‖∇C‖ ≤ gtol is a
+    /// convergence failure.
     pub t_max: f64,
     pub max_steps: u64,
     /// Fixed step size (no error control), for discontinuous gradients (ReLU).
     pub fixed_dt: Option<f64>,
     /// ODE method (default DOPRI5; `"ros34pw2"` for stiff fitted sets, e.g. κ = 3 nets).
     pub solver: Solver,
+    /// Use finite differences of the gradient for the stiff solver's Jacobian even when
+    /// the model has an exact Hessian (for checks and cost comparisons).
+    pub fd_jacobian: bool,
 }
 
 impl Default for GradientFlowCost {
@@ -44,40 +58,115 @@ impl Default for GradientFlowCost {
             max_steps: 2_000_000,
             fixed_dt: None,
             solver: Solver::default(),
+            fd_jacobian: false,
         }
     }
 }
 
-struct MaskedFlow<'a, M: ?Sized> {
+/// The gradient-flow field on the packed active parameters: `y` = the entries `idx` of
+/// the full parameter vector `full` (the rest fixed: dormant neurons at zero).
+pub(crate) struct ActiveFlow<'a, M: ?Sized> {
     model: &'a M,
     data: &'a Dataset,
-    mask: Vec<bool>,
+    /// Active neurons in order; `idx` = their parameter indices, neuron by neuron.
+    neurons: Vec<usize>,
+    idx: Vec<usize>,
+    full: Vec<f64>,
+    grad: Vec<f64>,
     ws: Workspace,
+    fd_jacobian: bool,
     evals: u64,
+    hessians: u64,
 }
 
-impl<M: Model + ?Sized> VectorField for MaskedFlow<'_, M> {
-    fn dim(&self) -> usize {
-        self.mask.len()
+impl<'a, M: NeuronSum + ?Sized> ActiveFlow<'a, M> {
+    pub(crate) fn new(
+        model: &'a M,
+        data: &'a Dataset,
+        params: &[f64],
+        active: &[bool],
+        fd_jacobian: bool,
+    ) -> Self {
+        let neurons: Vec<usize> = (0..active.len()).filter(|&i| active[i]).collect();
+        let idx = neurons
+            .iter()
+            .flat_map(|&i| model.neuron_params(i))
+            .collect();
+        ActiveFlow {
+            model,
+            data,
+            neurons,
+            idx,
+            full: params.to_vec(),
+            grad: vec![0.0; params.len()],
+            ws: model.workspace(data.n()),
+            fd_jacobian,
+            evals: 0,
+            hessians: 0,
+        }
     }
-    /// `−P ∇²C P` (P the active mask) is symmetric.
+    /// The packed active parameters of the current full vector.
+    pub(crate) fn pack(&self) -> Vec<f64> {
+        self.idx.iter().map(|&j| self.full[j]).collect()
+    }
+    /// Write the packed `y` into `params` (full vector).
+    pub(crate) fn unpack(&self, y: &[f64], params: &mut [f64]) {
+        for (&j, &v) in self.idx.iter().zip(y) {
+            params[j] = v;
+        }
+    }
+}
+
+impl<M: NeuronSum + ?Sized> VectorField for ActiveFlow<'_, M> {
+    fn dim(&self) -> usize {
+        self.idx.len()
+    }
+    /// `−∇²_{Θ_A} C` is symmetric.
     fn symmetric_jacobian(&self) -> bool {
         true
     }
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
         self.evals += 1;
+        for (&j, &v) in self.idx.iter().zip(y) {
+            self.full[j] = v;
+        }
         self.model.loss_and_grad(
-            y,
+            &self.full,
             self.data.x.as_ref(),
             self.data.y.as_ref(),
             Loss::Mse,
-            dy,
+            &mut self.grad,
             &mut self.ws,
         );
-        for (g, &m) in dy.iter_mut().zip(&self.mask) {
-            *g = if m { -*g } else { 0.0 };
+        for (d, &j) in dy.iter_mut().zip(&self.idx) {
+            *d = -self.grad[j];
         }
         Ok(())
+    }
+    fn jacobian(&mut self, _t: f64, y: &[f64], mut jac: faer::MatMut<'_, f64>) -> Result<bool> {
+        if self.fd_jacobian {
+            return Ok(false);
+        }
+        for (&j, &v) in self.idx.iter().zip(y) {
+            self.full[j] = v;
+        }
+        let exact = self.model.neuron_loss_hessian(
+            &self.full,
+            self.data.x.as_ref(),
+            self.data.y.as_ref(),
+            &self.neurons,
+            jac.as_mut(),
+        )?;
+        if exact {
+            self.hessians += 1;
+            let k = self.idx.len();
+            for a in 0..k {
+                for b in 0..k {
+                    jac[(a, b)] = -jac[(a, b)];
+                }
+            }
+        }
+        Ok(exact)
     }
 }
 
@@ -93,38 +182,31 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
         active: &[bool],
         _entering: &[usize],
     ) -> Result<CostOutcome> {
-        let mut mask = vec![false; params.len()];
-        for (i, &a) in active.iter().enumerate() {
-            if a {
-                for j in model.neuron_params(i) {
-                    mask[j] = true;
-                }
+        let mut field = ActiveFlow::new(model, data, params, active, self.fd_jacobian);
+        let y0 = field.pack();
+        let (converged, grad_norm, t_end) = if y0.is_empty() {
+            (true, 0.0, 0.0)
+        } else {
+            let ctrl = match self.fixed_dt {
+                None => PidController::new(self.rtol, self.atol),
+                Some(dt) => PidController {
+                    dtmax: Some(dt),
+                    ..PidController::new(1e300, 1e300)
+                },
+            };
+            let mut rk = self.solver.integrator(ctrl, y0.len());
+            rk.init(&mut field, 0.0, &y0, self.fixed_dt)?;
+            let mut gnorm = norm2(rk.dy());
+            let mut steps = 0u64;
+            while gnorm > self.gtol && rk.t() < self.t_max && steps < self.max_steps {
+                rk.step(&mut field, self.t_max)?;
+                steps += 1;
+                gnorm = norm2(rk.dy());
             }
-        }
-        let mut field = MaskedFlow {
-            model,
-            data,
-            mask,
-            ws: model.workspace(data.n()),
-            evals: 0,
+            let y = rk.y().to_vec();
+            field.unpack(&y, params);
+            (gnorm <= self.gtol, gnorm, rk.t())
         };
-        let ctrl = match self.fixed_dt {
-            None => PidController::new(self.rtol, self.atol),
-            Some(dt) => PidController {
-                dtmax: Some(dt),
-                ..PidController::new(1e300, 1e300)
-            },
-        };
-        let mut rk = self.solver.integrator(ctrl, params.len());
-        rk.init(&mut field, 0.0, params, self.fixed_dt)?;
-        let mut converged = norm2(rk.dy()) <= self.gtol;
-        let mut steps = 0u64;
-        while !converged && rk.t() < self.t_max && steps < self.max_steps {
-            rk.step(&mut field, self.t_max)?;
-            steps += 1;
-            converged = norm2(rk.dy()) <= self.gtol;
-        }
-        params.copy_from_slice(rk.y());
         let mut ws = model.workspace(data.n());
         let loss = model.loss(params, data.x.as_ref(), data.y.as_ref(), Loss::Mse, &mut ws);
         Ok(CostOutcome {
@@ -132,6 +214,9 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
             redormant: Vec::new(),
             work: field.evals,
             converged,
+            grad_norm: Some(grad_norm),
+            time: Some(t_end),
+            hessians: field.hessians,
         })
     }
 }
@@ -306,6 +391,9 @@ impl CostMinimizer<TwoLayer> for LinearLeastSquares {
             redormant: Vec::new(),
             work: 1,
             converged: true,
+            grad_norm: None,
+            time: None,
+            hessians: 0,
         })
     }
 }
@@ -456,6 +544,9 @@ impl CostMinimizer<Diagonal> for DiagonalLeastSquares {
             redormant,
             work: solves,
             converged: true,
+            grad_norm: None,
+            time: None,
+            hessians: 0,
         })
     }
 }

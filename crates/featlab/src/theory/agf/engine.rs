@@ -154,6 +154,12 @@ pub struct CostOutcome {
     pub work: u64,
     /// Whether the convergence criterion was met.
     pub converged: bool,
+    /// ‖∇_{Θ_A} C‖ at the end (iterative minimisers; `None` for closed forms).
+    pub grad_norm: Option<f64>,
+    /// Gradient-flow time the cost phase ran for (iterative minimisers).
+    pub time: Option<f64>,
+    /// Exact Hessians evaluated (stiff solver with an analytic Jacobian).
+    pub hessians: u64,
 }
 
 /// Cost minimisation on the active set (AGF §2.5). `params` holds every active neuron's
@@ -202,6 +208,11 @@ pub struct AgfRound {
     /// Work and convergence of the cost phase.
     pub cost_work: u64,
     pub cost_converged: bool,
+    /// ‖∇_{Θ_A} C‖ at the end of the cost phase and the (fast-clock) time it ran for
+    /// (iterative minimisers), and the exact Hessians it evaluated.
+    pub cost_grad_norm: Option<f64>,
+    pub cost_time: Option<f64>,
+    pub cost_hessians: u64,
 }
 
 /// Why AGF stopped.
@@ -902,6 +913,9 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
             utility_evals,
             cost_work: outcome.work,
             cost_converged: outcome.converged,
+            cost_grad_norm: outcome.grad_norm,
+            cost_time: outcome.time,
+            cost_hessians: outcome.hessians,
         });
         ctx.progress.update(
             rounds.len() as u64,
