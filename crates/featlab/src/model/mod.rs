@@ -15,7 +15,9 @@ pub mod loss;
 pub mod mlp;
 pub mod parametrization;
 pub mod two_layer;
+mod simd8;
 mod two_layer_rows;
+mod two_layer_tiles;
 
 pub use activation::Activation;
 pub use config::ModelConfig;
