@@ -43,32 +43,10 @@ pub(crate) const TILE_ROWS: usize = 8 * MV;
 /// Columns per register tile.
 pub(crate) const NR: usize = 6;
 
-/// Columns of ∂W₁ per register tile of the fused ∂W₁ kernel.
-const JC: usize = 12;
-/// Most m·d̄ (d̄ = d rounded up to 8) for which ∂W₁ is accumulated tile by tile in the
-/// lane's scratch (the accumulators stay in L1); beyond, one faer GEMM per row block.
-const FUSED_DW_MAX: usize = 4096;
-
-/// d rounded up to a multiple of 8.
-fn padded(d: usize) -> usize {
-    d.div_ceil(8) * 8
-}
-
-/// Whether ∂W₁ is accumulated by the tiled kernel (a function of the shape only).
-pub(crate) fn fused_dw(m: usize, d: usize) -> bool {
-    m * padded(d) <= FUSED_DW_MAX
-}
-
-/// Length of one lane's scratch: ∂a and ∂b partial sums (8 per column), room for a
-/// block of X packed column-major (used when X's rows are not contiguous), and with
-/// [`fused_dw`] a tile of X rows (32 × d̄), a tile of dZ (32 × m) and ∂W₁ (m × d̄).
+/// Length of one lane's scratch: ∂a and ∂b partial sums (8 per column) and room for a
+/// block of X packed column-major (used when X's rows are not contiguous).
 pub(crate) fn lane_scratch_len(geo: &RowBlocks, d: usize) -> usize {
-    let dw = if fused_dw(geo.m, d) {
-        TILE_ROWS * padded(d) + TILE_ROWS * geo.m + geo.m * padded(d)
-    } else {
-        0
-    };
-    16 * geo.m + geo.rows * d + dw
+    16 * geo.m + geo.rows * d
 }
 
 /// Pack W₁ (given as W₁ᵀ, d × m) into column groups of [`NR`]:
@@ -188,21 +166,13 @@ struct BlockPtrs {
     /// X_b column-major: element (i, k) at `x + i + k·xcs`.
     x: *const f64,
     xcs: isize,
-    /// Where z is written (forward) / read (backward); (i, j) at `z + i + j·z_ld`, or of
-    /// the tile's row i if `z_tile`.
+    /// Where z is written (forward) / read (backward); (i, j) at `z + i + j·ld`.
     z: *mut f64,
-    z_ld: usize,
-    z_tile: bool,
-    /// H (forward pass only), laid out as z.
+    /// H (forward pass only).
     h: Option<*mut f64>,
-    /// dZ (backward), as z.
+    /// dZ (backward).
     dz: *mut f64,
-    dz_ld: usize,
-    dz_tile: bool,
-    /// With [`fused_dw`]: the tile's X rows (32 × d̄, row-major, zero-padded) and ∂W₁
-    /// (m × d̄ row-major) before the factor m₁.
-    dw: Option<(*mut f64, *mut f64)>,
-    dp: usize,
+    ld: usize,
     /// f, dF and y of the block's rows.
     out: *mut f64,
     d_out: *mut f64,
@@ -231,19 +201,10 @@ unsafe fn lane_body<V: V8, K: ActFn>(job: LaneJob<'_>) -> f64 {
         Pass::MseValueAndGrad { .. } => (true, true),
     };
     let (acc_a, rest) = scratch.split_at_mut(8 * m);
-    let (acc_b, rest) = rest.split_at_mut(8 * m);
-    let (xpack, rest) = rest.split_at_mut(geo.rows * d);
-    let dp = padded(d);
-    let fuse_dw = backward && fused_dw(m, d);
-    let (xrows, rest) = rest.split_at_mut(if fuse_dw { TILE_ROWS * dp } else { 0 });
-    let (dz_tile, acc_w) = rest.split_at_mut(if fuse_dw { TILE_ROWS * m } else { 0 });
+    let (acc_b, xpack) = rest.split_at_mut(8 * m);
     if backward {
         acc_a.fill(0.0);
         acc_b.fill(0.0);
-    }
-    if fuse_dw {
-        xrows.fill(0.0);
-        acc_w.fill(0.0);
     }
     let (g1, g_rest) = if backward {
         lane.grad.split_at_mut(m * d)
@@ -259,7 +220,7 @@ unsafe fn lane_body<V: V8, K: ActFn>(job: LaneJob<'_>) -> f64 {
         let r0 = lane.r0 + local;
         let span = local * m..(local + rb) * m;
         let xb = x.subrows(r0, rb);
-        let (xp, xcs) = if (forward || fuse_dw) && xb.row_stride() != 1 {
+        let (xp, xcs) = if forward && xb.row_stride() != 1 {
             for k in 0..d {
                 for i in 0..rb {
                     xpack[k * rb + i] = xb[(i, k)];
@@ -269,33 +230,20 @@ unsafe fn lane_body<V: V8, K: ActFn>(job: LaneJob<'_>) -> f64 {
         } else {
             (xb.as_ptr(), xb.col_stride())
         };
-        // dZ: the block's buffer (for the faer GEMM) or, with the fused ∂W₁, one tile
-        let (dz, dz_ld) = if fuse_dw {
-            (dz_tile.as_mut_ptr(), TILE_ROWS)
-        } else {
-            (lane.dz[span.clone()].as_mut_ptr(), rb)
-        };
-        let fused = matches!(pass, Pass::MseValueAndGrad { .. });
-        let (z, z_ld) = if fused {
-            (dz, dz_ld)
-        } else {
-            (lane.z[span.clone()].as_mut_ptr(), rb)
-        };
+        let dz = lane.dz[span.clone()].as_mut_ptr();
         let ptrs = BlockPtrs {
             x: xp,
             xcs,
-            z,
-            z_ld,
-            z_tile: fused && fuse_dw,
+            z: match pass {
+                Pass::MseValueAndGrad { .. } => dz,
+                _ => lane.z[span.clone()].as_mut_ptr(),
+            },
             h: match pass {
                 Pass::Forward => Some(lane.h[span.clone()].as_mut_ptr()),
                 _ => None,
             },
             dz,
-            dz_ld,
-            dz_tile: fuse_dw,
-            dw: fuse_dw.then(|| (xrows.as_mut_ptr(), acc_w.as_mut_ptr())),
-            dp,
+            ld: rb,
             out: lane.out[local..].as_mut_ptr(),
             d_out: lane.d_out[local..].as_mut_ptr(),
             y: match pass {
@@ -316,7 +264,7 @@ unsafe fn lane_body<V: V8, K: ActFn>(job: LaneJob<'_>) -> f64 {
             }
             i0 += rows;
         }
-        if backward && !fuse_dw {
+        if backward {
             gemm(
                 MatMut::from_row_major_slice_mut(g1, m, d),
                 if first { Accum::Replace } else { Accum::Add },
@@ -337,13 +285,6 @@ unsafe fn lane_body<V: V8, K: ActFn>(job: LaneJob<'_>) -> f64 {
             }
             None => (None, g_rest),
         };
-        if fuse_dw {
-            for (g, w) in g1.chunks_exact_mut(d).zip(acc_w.chunks_exact(dp)) {
-                for (g, &w) in g.iter_mut().zip(w) {
-                    *g = net.mult1 * w;
-                }
-            }
-        }
         for (g, s) in g2.iter_mut().zip(acc_a.as_chunks::<8>().0) {
             *g = net.mult2 * fold(*s);
         }
@@ -381,20 +322,20 @@ unsafe fn row_tile<V: V8, K: ActFn, const FULL: bool>(
     if forward {
         let mut f = [V::zero(); MV];
         let x = p.x.add(i0);
-        let z = p.z.add(if p.z_tile { 0 } else { i0 });
+        let z = p.z.add(i0);
         let h = p.h.map(|h| h.add(i0));
         let groups = m / NR;
         for g in 0..groups {
             let j0 = g * NR;
-            forward_tile::<V, K, NR, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.z_ld, h);
+            forward_tile::<V, K, NR, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h);
         }
         let j0 = groups * NR;
         match m - j0 {
-            1 => forward_tile::<V, K, 1, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.z_ld, h),
-            2 => forward_tile::<V, K, 2, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.z_ld, h),
-            3 => forward_tile::<V, K, 3, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.z_ld, h),
-            4 => forward_tile::<V, K, 4, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.z_ld, h),
-            5 => forward_tile::<V, K, 5, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.z_ld, h),
+            1 => forward_tile::<V, K, 1, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h),
+            2 => forward_tile::<V, K, 2, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h),
+            3 => forward_tile::<V, K, 3, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h),
+            4 => forward_tile::<V, K, 4, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h),
+            5 => forward_tile::<V, K, 5, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h),
             _ => {}
         }
         let m2 = V::splat(net.mult2);
@@ -421,88 +362,6 @@ unsafe fn row_tile<V: V8, K: ActFn, const FULL: bool>(
             }
         }
         backward_tile::<V, K, FULL>(p, i0, cnt, m, net, df);
-        if let Some((xr, acc_w)) = p.dw {
-            let rows = cnt.iter().sum();
-            dw_tile::<V>(p, i0, rows, m, d, xr, acc_w);
-        }
-    }
-}
-
-/// ∂W₁ (before m₁) += dZᵀ X over the tile's rows: X rows packed row-major (d̄ wide, pad
-/// zero), then register tiles of [`JC`] columns × 2 vectors of k, FMA over the rows in
-/// order (each element of ∂W₁ sums the lane's rows in order, starting from 0).
-#[inline(always)]
-unsafe fn dw_tile<V: V8>(
-    p: &BlockPtrs,
-    i0: usize,
-    rows: usize,
-    m: usize,
-    d: usize,
-    xr: *mut f64,
-    acc_w: *mut f64,
-) {
-    let dp = p.dp;
-    for k in 0..d {
-        let xk = p.x.offset(k as isize * p.xcs).add(i0);
-        for i in 0..rows {
-            *xr.add(i * dp + k) = *xk.add(i);
-        }
-    }
-    debug_assert!(p.dz_tile && p.dz_ld == TILE_ROWS);
-    let dz = p.dz;
-    let kv = dp / 8;
-    let mut j0 = 0;
-    while j0 < m {
-        let jc = JC.min(m - j0);
-        let mut q0 = 0;
-        while q0 < kv {
-            let kc = 2.min(kv - q0);
-            let (dzj, xq, w) = (dz.add(j0 * p.dz_ld), xr.add(8 * q0), acc_w.add(j0 * dp + 8 * q0));
-            macro_rules! go {
-                ($($n:literal)*) => {
-                    match (jc, kc) {
-                        $(($n, 2) => dw_kernel::<V, $n, 2>(dzj, xq, dp, rows, w),
-                          ($n, _) => dw_kernel::<V, $n, 1>(dzj, xq, dp, rows, w),)*
-                        _ => unreachable!(),
-                    }
-                };
-            }
-            go!(1 2 3 4 5 6 7 8 9 10 11 12);
-            q0 += kc;
-        }
-        j0 += jc;
-    }
-}
-
-/// acc[jj][q] (∂W₁ rows j₀ + jj, k vectors q) += dz[i, jj] · x[i, q], i over the rows;
-/// dz is a tile (leading dimension [`TILE_ROWS`]).
-#[inline(always)]
-unsafe fn dw_kernel<V: V8, const NJ: usize, const NQ: usize>(
-    dz: *const f64,
-    xr: *const f64,
-    dp: usize,
-    rows: usize,
-    w: *mut f64,
-) {
-    let mut acc = [[V::zero(); NQ]; NJ];
-    for jj in 0..NJ {
-        for q in 0..NQ {
-            acc[jj][q] = V::load(w.add(jj * dp + 8 * q));
-        }
-    }
-    for i in 0..rows {
-        let xv: [V; NQ] = std::array::from_fn(|q| V::load(xr.add(i * dp + 8 * q)));
-        for jj in 0..NJ {
-            let b = V::splat(*dz.add(jj * TILE_ROWS + i));
-            for q in 0..NQ {
-                acc[jj][q] = V::fma(b, xv[q], acc[jj][q]);
-            }
-        }
-    }
-    for jj in 0..NJ {
-        for q in 0..NQ {
-            acc[jj][q].store(w.add(jj * dp + 8 * q));
-        }
     }
 }
 
@@ -597,18 +456,19 @@ unsafe fn backward_tile<V: V8, K: ActFn, const FULL: bool>(
     net: Weights<'_>,
     df: [V; MV],
 ) {
-    let z = p.z.add(if p.z_tile { 0 } else { i0 });
-    let dz = p.dz.add(if p.dz_tile { 0 } else { i0 });
+    let z = p.z.add(i0);
+    let dz = p.dz.add(i0);
     for j in 0..m {
         let wj = V::splat(net.mult2 * *net.a.get_unchecked(j));
         let pa = p.acc_a.add(8 * j);
         let mut sa = V::load(pa);
         let mut sb = p.acc_b.map(|b| V::load(b.add(8 * j)));
         for v in 0..MV {
-            let zv = load::<V, FULL>(z.add(j * p.z_ld + 8 * v), cnt[v]);
+            let at = j * p.ld + 8 * v;
+            let zv = load::<V, FULL>(z.add(at), cnt[v]);
             sa = V::fma(df[v], K::vf(zv), sa);
             let dzv = K::vdz(V::mul(df[v], wj), zv);
-            store::<V, FULL>(dzv, dz.add(j * p.dz_ld + 8 * v), cnt[v]);
+            store::<V, FULL>(dzv, dz.add(at), cnt[v]);
             if let Some(s) = sb.as_mut() {
                 *s = V::add(*s, dzv);
             }
