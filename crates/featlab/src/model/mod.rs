@@ -14,8 +14,8 @@ pub mod linear_attention;
 pub mod loss;
 pub mod mlp;
 pub mod parametrization;
-pub mod two_layer;
 mod simd8;
+pub mod two_layer;
 mod two_layer_rows;
 mod two_layer_tiles;
 

@@ -360,8 +360,7 @@ fn tiled_two_layer_kernels_give_the_same_bits_on_every_tier_and_layout() {
         assert_ne!(x_rows.row_stride(), 1);
         for act in Activation::ALL {
             for bias in [true, false] {
-                let model =
-                    TwoLayer::new(d, m, 1, act, bias).multipliers(0.8, 1.7 / m as f64);
+                let model = TwoLayer::new(d, m, 1, act, bias).multipliers(0.8, 1.7 / m as f64);
                 let p = normal_vec(&mut stream(4, "tier-init"), model.num_params(), 0.6);
                 let mut ws = model.workspace(n);
                 let y = y.col(0).try_as_col_major().unwrap().as_slice();

@@ -2,17 +2,18 @@
 //! `f(x) = m₂ Σ_j a_j σ(m₁ w_j·x + b_j)` (c = 1), fused with the ½-MSE loss.
 //!
 //! The batch is cut into row blocks of `R` samples (R·m ≈ 32k values, so a block's
-//! pre-activations, activations and back-propagated signals stay in L2). For block b with
-//! rows X_b (R × d):
+//! pre-activations and back-propagated signals stay in L2). For block b with rows X_b
+//! (R × d), 32 rows at a time (the register-tiled kernels of [`super::two_layer_tiles`]):
 //!
 //! ```text
-//! Z_b = m₁ X_b W₁ᵀ + 1 b₁ᵀ            one GEMM (R×d · d×m)
-//! H_b = σ(Z_b),  f_b = m₂ H_b a       one pass over Z_b (activation and output GEMV fused)
-//! r_b = f_b − y_b, L += Σ r², dF = r/n  (loss rows, ½-MSE)
-//! ∂a  += m₂ H_bᵀ dF,  dZ_b = (dF ⊗ m₂a) ⊙ σ'(Z_b),  ∂b₁ += 1ᵀ dZ_b
-//!                                      one pass over Z_b, H_b (reductions with 8 fixed lanes)
-//! ∂W₁ += m₁ dZ_bᵀ X_b                  one GEMM (m×R · R×d), accumulated in place
+//! Z = m₁ X W₁ᵀ + 1 b₁ᵀ                  register-tiled GEMM (K = d), then from registers:
+//! H = σ(Z),  f = m₂ H a                 (H not stored in the fused pass)
+//! r = f − y, L += Σ r², dF = r/n        (loss rows, ½-MSE)
+//! ∂a += m₂ Hᵀ dF,  dZ = (dF ⊗ m₂a) ⊙ σ'(Z),  ∂b₁ += 1ᵀ dZ
+//!                                       one pass over the tile's Z (8 fixed partial sums)
 //! ```
+//!
+//! and per block ∂W₁ += m₁ dZ_bᵀ X_b, one faer GEMM (m×R · R×d) accumulated in place.
 //!
 //! Consecutive blocks are grouped into at most 8 *lanes*; a lane accumulates its blocks'
 //! gradients in order and the lanes' partial gradients are summed in lane order. The

@@ -28,6 +28,10 @@
 //! portably; all three give the same bits (one IEEE rounding per operation, the same
 //! operations in the same order; tested).
 
+// The register tiles are indexed [vector][column] with explicit ranges on purpose: LLVM
+// unrolls them into named registers.
+#![allow(clippy::needless_range_loop)]
+
 use super::activation::ActFn;
 #[cfg(target_arch = "x86_64")]
 use super::simd8::Avx512;
@@ -63,8 +67,7 @@ pub(crate) fn pack_w1(w1t: MatRef<'_, f64>, panel: &mut [f64]) {
             for k in 0..d {
                 // SAFETY: k < d and j0 + jj < m are inside w1t.
                 group[k * nr + jj] = unsafe {
-                    *w1t
-                        .as_ptr()
+                    *w1t.as_ptr()
                         .offset(k as isize * rs + (j0 + jj) as isize * cs)
                 };
             }
@@ -331,11 +334,21 @@ unsafe fn row_tile<V: V8, K: ActFn, const FULL: bool>(
         }
         let j0 = groups * NR;
         match m - j0 {
-            1 => forward_tile::<V, K, 1, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h),
-            2 => forward_tile::<V, K, 2, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h),
-            3 => forward_tile::<V, K, 3, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h),
-            4 => forward_tile::<V, K, 4, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h),
-            5 => forward_tile::<V, K, 5, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h),
+            1 => {
+                forward_tile::<V, K, 1, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h)
+            }
+            2 => {
+                forward_tile::<V, K, 2, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h)
+            }
+            3 => {
+                forward_tile::<V, K, 3, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h)
+            }
+            4 => {
+                forward_tile::<V, K, 4, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h)
+            }
+            5 => {
+                forward_tile::<V, K, 5, FULL>(x, p.xcs, cnt, d, panel, j0, net, &mut f, z, p.ld, h)
+            }
             _ => {}
         }
         let m2 = V::splat(net.mult2);
