@@ -34,10 +34,14 @@ pub struct RunArgs {
     pub no_png: bool,
 }
 
-/// Load the config table for a preset name or a file path.
+/// Load the config table for a preset name or a file path. A file wins over a preset of
+/// the same name; a directory never counts as a config (a run's output directory named
+/// like its preset, e.g. after `featlab run staircase --out staircase`, does not shadow
+/// the preset).
 pub fn load_config(spec: &str) -> Result<(toml::Table, String)> {
     let path = Path::new(spec);
-    if spec.ends_with(".toml") || path.exists() {
+    let is_dir = path.is_dir();
+    if !is_dir && (spec.ends_with(".toml") || path.exists()) {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file `{spec}`"))?;
         let table = parse_toml(&text, spec)?;
@@ -51,6 +55,17 @@ pub fn load_config(spec: &str) -> Result<(toml::Table, String)> {
             parse_toml(text, &format!("preset `{spec}`"))?,
             spec.to_string(),
         ))
+    } else if is_dir {
+        anyhow::bail!(
+            "`{spec}` is a directory, not a config file or a preset{}. Give a TOML file \
+             (a run directory's config is in its run.json) or one of: {}.",
+            if path.join("run.json").is_file() {
+                " (it looks like a run's output directory)"
+            } else {
+                ""
+            },
+            featlab::presets::names().join(", ")
+        )
     } else {
         let names = featlab::presets::names();
         anyhow::bail!(

@@ -326,6 +326,35 @@ fn bad_inputs_give_clear_errors() {
 }
 
 #[test]
+fn a_directory_named_like_a_preset_does_not_shadow_it() {
+    // `featlab run exact-1d --out exact-1d`, then the same command again from that directory
+    let cwd = tmpdir("shadow");
+    std::fs::create_dir_all(cwd.join("exact-1d")).unwrap();
+    std::fs::write(cwd.join("exact-1d/run.json"), "{}").unwrap();
+    let out = featlab()
+        .current_dir(&cwd)
+        .args(["run", "exact-1d", "--out", "out", "--quiet", "--no-png"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_to_string(cwd.join("out/run.json")).unwrap();
+    assert!(json.contains("\"preset\":\"exact-1d\"") || json.contains("\"preset\": \"exact-1d\""));
+    // a directory that is no preset is a clear error
+    std::fs::create_dir_all(cwd.join("my-run")).unwrap();
+    std::fs::write(cwd.join("my-run/run.json"), "{}").unwrap();
+    let out = featlab()
+        .current_dir(&cwd)
+        .args(["run", "my-run", "--out", "out2"])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, &["`my-run` is a directory", "run's output directory"]);
+}
+
+#[test]
 fn list_and_help_work() {
     let out = run(&["list"]);
     assert!(out.status.success());

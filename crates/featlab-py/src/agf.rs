@@ -22,7 +22,7 @@
 
 use crate::convert::{ndarray_to_py, py_dict_to_table};
 use crate::errors::lib_err;
-use crate::run::detached;
+use crate::job::detached;
 use faer::Mat;
 use featlab::config::{from_table, parse_toml};
 use featlab::data::in_context::random_covariance;

@@ -12,6 +12,7 @@ mod agf;
 mod convert;
 mod errors;
 mod exact_linear_1d;
+mod job;
 mod load;
 mod nfa;
 mod run;

@@ -89,6 +89,7 @@ pub fn from_table<T: DeserializeOwned>(table: &toml::Table) -> Result<T> {
                 break;
             }
         }
+        let path = unknown_field_path(table, &path, &inner).unwrap_or(path);
         Error::config(
             if path == "." || path.is_empty() {
                 "(top level)".to_string()
@@ -98,6 +99,43 @@ pub fn from_table<T: DeserializeOwned>(table: &toml::Table) -> Result<T> {
             strip_context(&inner),
         )
     })
+}
+
+/// The full dotted path of an unknown key that serde reports against an enclosing table
+/// (a tagged enum nested in a tagged enum, e.g. `data.teacher`, loses the inner part of the
+/// path): for a message "unknown field `k`", the one place below `path` where the user's
+/// table has a key `k`, if `path` itself has none and there is exactly one.
+fn unknown_field_path(table: &toml::Table, path: &str, msg: &str) -> Option<String> {
+    let key = msg.strip_prefix("unknown field `")?.split('`').next()?;
+    let mut at = table;
+    let mut prefix = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        match at.get(part) {
+            Some(toml::Value::Table(t)) => {
+                at = t;
+                prefix.push(part.to_string());
+            }
+            _ => return None, // `path` already ends at the key (or is not a table)
+        }
+    }
+    if at.contains_key(key) {
+        return None;
+    }
+    fn find(t: &toml::Table, key: &str, here: &mut Vec<String>, found: &mut Vec<String>) {
+        for (k, v) in t {
+            if let toml::Value::Table(sub) = v {
+                here.push(k.clone());
+                if sub.contains_key(key) {
+                    found.push(format!("{}.{key}", here.join(".")));
+                }
+                find(sub, key, here, found);
+                here.pop();
+            }
+        }
+    }
+    let mut found = Vec::new();
+    find(at, key, &mut prefix, &mut found);
+    (found.len() == 1).then(|| found.remove(0))
 }
 
 /// Drop the "in `key`" context lines that the toml deserialiser appends (the key path is
@@ -169,6 +207,31 @@ pub fn table_to_json(t: &toml::Table) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_in_nested_tagged_enums_get_their_full_path() {
+        let t = parse_toml(
+            "[data]\nkind = \"gaussian\"\n[data.teacher]\nkind = \"linear\"\nsingular_valuez = [1.0]\n",
+            "test",
+        )
+        .unwrap();
+        let (path, msg) = (
+            "data",
+            "unknown field `singular_valuez`, expected `singular_values`",
+        );
+        assert_eq!(
+            unknown_field_path(&t, path, msg).as_deref(),
+            Some("data.teacher.singular_valuez")
+        );
+        // the reported path already names the key, another message, or an ambiguous key
+        assert_eq!(
+            unknown_field_path(&t, "data.teacher.singular_valuez", msg),
+            None
+        );
+        assert_eq!(unknown_field_path(&t, "data", "invalid type: string"), None);
+        let two = parse_toml("[a.b]\nk = 1\n[a.c]\nk = 2\n", "test").unwrap();
+        assert_eq!(unknown_field_path(&two, "a", "unknown field `k`"), None);
+    }
     #[test]
     fn set_parses_values_and_rejects_missing_sections() {
         let mut t = parse_toml("[model]\nwidth = 3\n", "test").unwrap();

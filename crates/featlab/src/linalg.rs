@@ -93,6 +93,116 @@ fn blocked_seq(
     }
 }
 
+/// Fewest elements a column-wise elementwise pass must touch before
+/// [`for_column_blocks`] uses threads (below this a rayon hand-off costs more than the pass).
+pub const PAR_MIN_ELEMENTS: usize = 1 << 16;
+
+/// Matrices (or tuples of matrices with the same number of columns) that can be cut into
+/// column ranges, for [`for_column_blocks`].
+pub trait ColumnBlocks: Send + Sized {
+    /// Number of columns.
+    fn ncols(&self) -> usize;
+    /// Columns `[0, mid)` and `[mid, ncols)`.
+    fn split_at_col(self, mid: usize) -> (Self, Self);
+}
+
+impl ColumnBlocks for MatMut<'_, f64> {
+    fn ncols(&self) -> usize {
+        MatMut::ncols(self)
+    }
+    fn split_at_col(self, mid: usize) -> (Self, Self) {
+        self.split_at_col_mut(mid)
+    }
+}
+
+impl ColumnBlocks for MatRef<'_, f64> {
+    fn ncols(&self) -> usize {
+        MatRef::ncols(self)
+    }
+    fn split_at_col(self, mid: usize) -> (Self, Self) {
+        MatRef::split_at_col(self, mid)
+    }
+}
+
+impl<A: ColumnBlocks, B: ColumnBlocks> ColumnBlocks for (A, B) {
+    fn ncols(&self) -> usize {
+        self.0.ncols()
+    }
+    fn split_at_col(self, mid: usize) -> (Self, Self) {
+        let (a0, a1) = self.0.split_at_col(mid);
+        let (b0, b1) = self.1.split_at_col(mid);
+        ((a0, b0), (a1, b1))
+    }
+}
+
+impl<A: ColumnBlocks, B: ColumnBlocks, C: ColumnBlocks> ColumnBlocks for (A, B, C) {
+    fn ncols(&self) -> usize {
+        self.0.ncols()
+    }
+    fn split_at_col(self, mid: usize) -> (Self, Self) {
+        let (a0, a1) = self.0.split_at_col(mid);
+        let (b0, b1) = self.1.split_at_col(mid);
+        let (c0, c1) = self.2.split_at_col(mid);
+        ((a0, b0, c0), (a1, b1, c1))
+    }
+}
+
+/// Apply `f` to column ranges of `blocks` (one matrix or a tuple of matrices with the same
+/// number of columns) covering all columns once: in parallel (halving the range with
+/// `rayon::join`, no allocation) when `par` has threads and the pass touches at least
+/// [`PAR_MIN_ELEMENTS`] of `elements`, else as one range. For per-column work (bias, σ, σ',
+/// column sums), so results do not depend on `par`.
+pub fn for_column_blocks<A: ColumnBlocks>(
+    par: Par,
+    elements: usize,
+    blocks: A,
+    f: &(impl Fn(A) + Sync),
+) {
+    let threads = match par {
+        Par::Seq => 1,
+        Par::Rayon(t) => t.get(),
+    };
+    if threads <= 1 || elements < PAR_MIN_ELEMENTS || blocks.ncols() < 2 {
+        f(blocks);
+        return;
+    }
+    // ranges of at least ncols / (4·threads) columns: a few per thread for balance
+    let grain = blocks.ncols().div_ceil(4 * threads).max(1);
+    split_column_blocks(blocks, grain, f);
+}
+
+fn split_column_blocks<A: ColumnBlocks>(blocks: A, grain: usize, f: &(impl Fn(A) + Sync)) {
+    let n = blocks.ncols();
+    if n <= grain || n < 2 {
+        f(blocks);
+        return;
+    }
+    let (left, right) = blocks.split_at_col(n / 2);
+    rayon::join(
+        || split_column_blocks(left, grain, f),
+        || split_column_blocks(right, grain, f),
+    );
+}
+
+/// Column `j` of a column-major matrix as a slice (faer's column-major storage has unit row
+/// stride; panics otherwise).
+#[track_caller]
+pub fn col_mut(m: MatMut<'_, f64>, j: usize) -> &mut [f64] {
+    m.col_mut(j)
+        .try_as_col_major_mut()
+        .expect("col_mut: the matrix is not column-major")
+        .as_slice_mut()
+}
+
+/// Column `j` of a column-major matrix as a slice (see [`col_mut`]).
+#[track_caller]
+pub fn col(m: MatRef<'_, f64>, j: usize) -> &[f64] {
+    m.col(j)
+        .try_as_col_major()
+        .expect("col: the matrix is not column-major")
+        .as_slice()
+}
+
 /// View a row-major slice of length `rows·cols` as a matrix (zero copy).
 #[track_caller]
 pub fn view(data: &[f64], rows: usize, cols: usize) -> MatRef<'_, f64> {

@@ -31,7 +31,7 @@ use crate::linalg::{norm2, singular_values};
 use crate::model::linear_attention::LinearAttention;
 use crate::model::{Loss, Model, NeuronSum};
 use crate::rng::{normal, stream};
-use crate::theory::agf::{run_agf, AgfOptions, AgfResult, GradientFlowCost};
+use crate::theory::agf::{run_agf, timed_agf, AgfOptions, AgfResult, AgfTiming, GradientFlowCost};
 use crate::theory::agf_attention::AttentionTheory;
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig, TrainResult};
 use crate::{Error, NdArray, Result};
@@ -265,7 +265,7 @@ struct AlphaRun {
     /// Work counters of the GF solver.
     gf_stats: serde_json::Value,
     agf: AgfResult,
-    agf_seconds: f64,
+    agf_timing: AgfTiming,
     stairs: Staircase,
 }
 
@@ -288,10 +288,10 @@ fn run_alpha(
     let mut ao = cfg.agf.clone();
     // the AGF horizon is set for `alpha`: scale it like the GF time
     ao.t_max = (ao.t_max * scale).min(tc.t_max);
-    let mut cost = cfg.cost.clone();
-    let start = Instant::now();
-    let agf = run_agf(model, data, &init, &mut cost, &ao, ctx)?;
-    let agf_seconds = start.elapsed().as_secs_f64();
+    let (agf, agf_timing) = timed_agf(
+        || run_agf(model, data, &init, &mut cfg.cost.clone(), &ao, ctx),
+        AgfResult::same_staircase,
+    )?;
     let mut problem = Problem::new(model, data, Loss::Mse, 0.0, ctx.par);
     let mut observers: Vec<Box<dyn Observer>> = vec![
         Box::new(LossObserver),
@@ -325,7 +325,7 @@ fn run_alpha(
         gf_seconds,
         gf_stats,
         agf,
-        agf_seconds,
+        agf_timing,
         stairs,
     })
 }
@@ -452,13 +452,14 @@ impl Experiment for AgfAttentionExperiment {
         s.insert("drops".into(), drops_json(&drops));
         s.insert("max_rel_time_error".into(), json!(et));
         s.insert("max_rel_loss_error".into(), json!(el));
-        s.insert("agf_seconds".into(), json!(main.agf_seconds));
+        s.insert("agf_seconds".into(), json!(main.agf_timing.median));
+        s.insert("agf_seconds_first_run".into(), json!(main.agf_timing.first));
         s.insert("gf_seconds".into(), json!(main.gf_seconds));
         s.insert("gf_solver".into(), json!(cfg.train.solver.name()));
         s.insert("gf_solver_stats".into(), main.gf_stats.clone());
         s.insert(
             "agf_gf_time_ratio".into(),
-            json!(main.agf_seconds / main.gf_seconds.max(1e-12)),
+            json!(main.agf_timing.median / main.gf_seconds.max(1e-12)),
         );
         s.insert("agf_stop".into(), json!(main.agf.stop));
         s.insert("agf_rounds".into(), json!(main.agf.rounds.len()));
@@ -553,7 +554,7 @@ impl Experiment for AgfAttentionExperiment {
                 d.len(),
                 first_lb,
                 d.first().and_then(|x| x.t_gf),
-                r.agf_seconds,
+                r.agf_timing.median,
                 r.gf_seconds,
                 r.gf_stats.clone(),
             ));

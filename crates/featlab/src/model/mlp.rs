@@ -9,7 +9,8 @@
 //!           G_{l−1} = (m_l G_l W_l) ⊙ σ'(Z_{l−1}).
 
 use super::{layout, Activation, LayerStack, Layered, Model, ParamBlock, Workspace};
-use crate::linalg::{matmul, view, view_mut};
+use crate::linalg::{col, col_mut, for_column_blocks, matmul, view, view_mut};
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatRef};
 
 /// Deep MLP (see module docs).
@@ -139,23 +140,44 @@ impl Model for Mlp {
                 };
                 matmul(dst.as_mut(), Accum::Replace, src, w.transpose(), mult, par);
             }
-            if let Some(bi) = self.b_idx[i - 1] {
-                let b = &params[self.blocks[bi].range()];
-                for (j, bj) in b.iter().enumerate() {
-                    for v in dst.col_as_slice_mut(j) {
-                        *v += bj;
-                    }
-                }
-            }
+            // Z += b and H = σ(Z), one pass per column, columns split over the threads
+            let elements = dst.nrows() * dst.ncols();
+            let bias = self.b_idx[i - 1]
+                .map(|bi| view(&params[self.blocks[bi].range()], 1, self.widths[i]));
             if i == l {
+                if let Some(b) = bias {
+                    for_column_blocks(par, elements, (dst.as_mut(), b), &|(mut z, b)| {
+                        for j in 0..z.ncols() {
+                            add_bias(col_mut(z.rb_mut(), j), b[(0, j)]);
+                        }
+                    });
+                }
                 ws.out = dst;
             } else {
                 let h = &mut ws.bufs[self.idx_h(i)];
-                for j in 0..self.widths[i] {
-                    let zc = dst.col_as_slice(j);
-                    for (hv, &zv) in h.col_as_slice_mut(j).iter_mut().zip(zc) {
-                        *hv = act.apply(zv);
-                    }
+                match bias {
+                    Some(b) => for_column_blocks(
+                        par,
+                        elements,
+                        (dst.as_mut(), h.as_mut(), b),
+                        &|(mut z, mut h, b)| {
+                            for j in 0..z.ncols() {
+                                let zc = col_mut(z.rb_mut(), j);
+                                add_bias(zc, b[(0, j)]);
+                                activate(act, zc, col_mut(h.rb_mut(), j));
+                            }
+                        },
+                    ),
+                    None => for_column_blocks(
+                        par,
+                        elements,
+                        (dst.as_mut(), h.as_mut()),
+                        &|(z, mut h)| {
+                            for j in 0..z.ncols() {
+                                activate(act, col(z.as_ref(), j), col_mut(h.rb_mut(), j));
+                            }
+                        },
+                    ),
                 }
                 ws.bufs[self.idx_z(i)] = dst;
             }
@@ -190,10 +212,13 @@ impl Model for Mlp {
                 );
             }
             if let Some(bi) = self.b_idx[i - 1] {
-                let gb = &mut grad[self.blocks[bi].range()];
-                for (j, g) in gb.iter_mut().enumerate() {
-                    *g = g_out.col_as_slice(j).iter().sum();
-                }
+                let gb = view_mut(&mut grad[self.blocks[bi].range()], 1, fo);
+                let elements = g_out.nrows() * fo;
+                for_column_blocks(par, elements, (gb, g_out.as_ref()), &|(mut gb, g)| {
+                    for j in 0..g.ncols() {
+                        gb[(0, j)] = col(g, j).iter().sum();
+                    }
+                });
             }
             if i > 1 {
                 let gi = self.idx_g(i - 1);
@@ -207,12 +232,15 @@ impl Model for Mlp {
                     par,
                 );
                 let z = &ws.bufs[self.idx_z(i - 1)];
-                for j in 0..fi {
-                    let zc = z.col_as_slice(j);
-                    for (gv, &zv) in dst.col_as_slice_mut(j).iter_mut().zip(zc) {
-                        *gv *= act.derivative(zv);
+                let elements = z.nrows() * fi;
+                for_column_blocks(par, elements, (dst.as_mut(), z.as_ref()), &|(mut g, z)| {
+                    for j in 0..g.ncols() {
+                        let gc = col_mut(g.rb_mut(), j);
+                        for (gv, &zv) in gc.iter_mut().zip(col(z, j)) {
+                            *gv *= act.derivative(zv);
+                        }
                     }
-                }
+                });
                 ws.bufs[gi] = dst;
             }
             if i == l {
@@ -248,5 +276,19 @@ impl Layered for Mlp {
     }
     fn weight_blocks(&self) -> Vec<usize> {
         self.w_idx.clone()
+    }
+}
+
+/// `z ← z + b` on one column (the layer's bias for that unit).
+fn add_bias(z: &mut [f64], b: f64) {
+    for v in z {
+        *v += b;
+    }
+}
+
+/// `h ← σ(z)` on one column.
+fn activate(act: Activation, z: &[f64], h: &mut [f64]) {
+    for (hv, &zv) in h.iter_mut().zip(z) {
+        *hv = act.apply(zv);
     }
 }

@@ -396,3 +396,50 @@ fn tiled_two_layer_kernels_give_the_same_bits_on_every_tier_and_layout() {
         }
     }
 }
+
+#[test]
+fn mlp_gradient_is_bitwise_the_same_on_one_and_two_threads() {
+    use std::num::NonZeroUsize;
+    // n·width = 1000·130 and 1000·70 elements: the bias, σ and σ' passes of both hidden
+    // layers are split over the threads in ragged column ranges
+    let (n, d, c) = (1000, 9, 3);
+    let (x, y) = data(n, d, c, 11, false);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for act in Activation::ALL {
+        for bias in [true, false] {
+            let model = mlp::Mlp::new(
+                vec![d, 130, 70, c],
+                act,
+                bias,
+                vec![0.3, 0.2, 0.1],
+                vec![1.0; 3],
+            );
+            let mut rng = stream(4, "mlp-threads");
+            let p = normal_vec(&mut rng, model.num_params(), 1.0);
+            let mut ws = model.workspace(n);
+            let mut seq = vec![0.0; p.len()];
+            let l_seq =
+                model.loss_and_grad(&p, x.as_ref(), y.as_ref(), Loss::Mse, &mut seq, &mut ws);
+            ws.par = faer::Par::Rayon(NonZeroUsize::new(2).unwrap());
+            let mut par = vec![0.0; p.len()];
+            let l_par = pool.install(|| {
+                model.loss_and_grad(&p, x.as_ref(), y.as_ref(), Loss::Mse, &mut par, &mut ws)
+            });
+            assert_eq!(
+                l_par.to_bits(),
+                l_seq.to_bits(),
+                "{act:?} bias {bias}: loss"
+            );
+            assert!(
+                seq.iter()
+                    .zip(&par)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{act:?} bias {bias}: 1 vs 2 threads"
+            );
+            assert!(seq.iter().any(|&g| g != 0.0));
+        }
+    }
+}

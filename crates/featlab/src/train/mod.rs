@@ -13,7 +13,8 @@ pub use config::{Method, TrainConfig};
 pub use observer::{BlockNormObserver, LossObserver, NeuronNormObserver, Observer};
 pub use problem::Problem;
 pub use runner::{
-    run, NoProgress, Progress, RunContext, RunOptions, StopReason, TrainResult, Trajectory,
+    run, Interrupt, NoProgress, Progress, RunContext, RunOptions, StopReason, TrainResult,
+    Trajectory,
 };
 pub use schedule::Schedule;
 pub use stepper::{Adam, Flow, GradientDescent, Momentum, Sgd, Stepper};

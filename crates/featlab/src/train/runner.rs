@@ -8,6 +8,11 @@ use super::stepper::Stepper;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The shortest time between two progress messages of the training loop (the progress
+/// position and message are drawn at most this often anyway).
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,11 +44,28 @@ impl Progress for NoProgress {
     fn finish(&self) {}
 }
 
+/// A source of interruption requests, asked before every training step (and between the
+/// units of work of the other loops): the CLI's Ctrl-C flag (an [`AtomicBool`] set by the
+/// signal handler), or the Python bindings' poller, which on the calling thread takes the
+/// GIL now and then to run `PyErr_CheckSignals`.
+pub trait Interrupt: Sync {
+    /// True when the run should stop with `Error::Interrupted`. Called once per step: keep
+    /// it to a few nanoseconds.
+    fn requested(&self) -> bool;
+}
+
+impl Interrupt for AtomicBool {
+    /// The flag's value (set to true by a Ctrl-C handler).
+    fn requested(&self) -> bool {
+        self.load(Ordering::Relaxed)
+    }
+}
+
 /// Cross-cutting run context: progress sink, interruption flag, threads.
 pub struct RunContext<'a> {
     pub progress: &'a dyn Progress,
-    /// Set to true (e.g. by a Ctrl-C handler) to stop at the next step with `Error::Interrupted`.
-    pub cancel: Option<&'a AtomicBool>,
+    /// Asked before every step; when it says so the run stops with `Error::Interrupted`.
+    pub cancel: Option<&'a dyn Interrupt>,
     /// Parallelism inside one run (GEMMs); results do not depend on it.
     pub par: faer::Par,
 }
@@ -62,9 +84,16 @@ impl RunContext<'_> {
     /// Err(Interrupted) when cancellation was requested.
     pub fn check_cancel(&self) -> Result<()> {
         match self.cancel {
-            Some(c) if c.load(Ordering::Relaxed) => Err(Error::Interrupted),
+            Some(c) if c.requested() => Err(Error::Interrupted),
             _ => Ok(()),
         }
+    }
+
+    /// Whether loops over independent units (sweep cells, heat-map rows) may run in
+    /// parallel on the current rayon pool: false for `Par::Seq` (one thread asked for), so a
+    /// run on the caller's own thread never reaches for the global pool.
+    pub fn parallel(&self) -> bool {
+        !matches!(self.par, faer::Par::Seq)
     }
 }
 
@@ -169,6 +198,7 @@ pub fn run(
     let mut steps = 0u64;
     let mut stop = StopReason::TimeLimit;
     let mut last_pct = u64::MAX;
+    let mut last_update = Instant::now();
     let mut t = stepper.t();
     'outer: while t < opts.t_max * (1.0 - 1e-15) {
         ctx.check_cancel()?;
@@ -205,8 +235,14 @@ pub fn run(
         let pct = ((t / opts.t_max) * 1000.0) as u64;
         if pct != last_pct {
             last_pct = pct;
-            ctx.progress
-                .update(pct.min(1000), &format!("t = {t:.4e}, loss = {l:.4e}"));
+            // at most one message per PROGRESS_INTERVAL: formatted at every 0.1% of the
+            // run, it cost a String and two float formats per step of a 1000-step run
+            let now = Instant::now();
+            if now.duration_since(last_update) >= PROGRESS_INTERVAL || pct >= 1000 {
+                last_update = now;
+                ctx.progress
+                    .update(pct.min(1000), &format!("t = {t:.4e}, loss = {l:.4e}"));
+            }
         }
     }
     ctx.progress.finish();

@@ -429,15 +429,18 @@ impl Experiment for DeepRealExperiment {
             .collect();
         ctx.progress.start("exact_deep_real", cells.len() as u64);
         let done = std::sync::atomic::AtomicU64::new(0);
-        let runs: Vec<Result<DeepRun>> = cells
-            .par_iter()
-            .map(|&(g, a)| {
-                let r = run_cell(&cfg, &train_set, &test, &test_labels, g, a, ctx);
-                let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                ctx.progress.update(k, &format!("γ = {g}, α = {a}"));
-                r
-            })
-            .collect();
+        let cell = |&(g, a): &(f64, f64)| {
+            let r = run_cell(&cfg, &train_set, &test, &test_labels, g, a, ctx);
+            let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            ctx.progress.update(k, &format!("γ = {g}, α = {a}"));
+            r
+        };
+        // cells in parallel when threads were asked for (each is seeded on its own)
+        let runs: Vec<Result<DeepRun>> = if ctx.parallel() {
+            cells.par_iter().map(cell).collect()
+        } else {
+            cells.iter().map(cell).collect()
+        };
         ctx.progress.finish();
         let runs: Vec<DeepRun> = runs.into_iter().collect::<Result<_>>()?;
         let mut out = RunOutput {

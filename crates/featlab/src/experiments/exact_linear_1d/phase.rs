@@ -234,21 +234,23 @@ impl Experiment for PhaseExperiment {
             let base = point_with(&cfg.base, &h.fixed);
             let (xs, ys) = (h.x.values(), h.y.values());
             let start = Instant::now();
-            // rows in parallel; each cell has its own seeded stream, so results do not depend on threads
-            let grid: Vec<Vec<Result<CellValue>>> = ys
-                .par_iter()
-                .enumerate()
-                .map(|(iy, &y)| {
-                    xs.iter()
-                        .enumerate()
-                        .map(|(ix, &x)| {
-                            let p = base.with(h.x.axis, x).with(h.y.axis, y);
-                            let mut rng = stream(cfg.seed, &format!("phase-{hi}-{iy}-{ix}"));
-                            evaluate_cell(&p, cfg.replicates, &mut rng)
-                        })
-                        .collect()
-                })
-                .collect();
+            // rows in parallel when threads were asked for; each cell has its own seeded
+            // stream, so results do not depend on threads
+            let row = |(iy, &y): (usize, &f64)| -> Vec<Result<CellValue>> {
+                xs.iter()
+                    .enumerate()
+                    .map(|(ix, &x)| {
+                        let p = base.with(h.x.axis, x).with(h.y.axis, y);
+                        let mut rng = stream(cfg.seed, &format!("phase-{hi}-{iy}-{ix}"));
+                        evaluate_cell(&p, cfg.replicates, &mut rng)
+                    })
+                    .collect()
+            };
+            let grid: Vec<Vec<Result<CellValue>>> = if ctx.parallel() {
+                ys.par_iter().enumerate().map(row).collect()
+            } else {
+                ys.iter().enumerate().map(row).collect()
+            };
             let secs = start.elapsed().as_secs_f64();
             let cells = xs.len() * ys.len();
             total_cells += cells;

@@ -258,6 +258,19 @@ impl AgfResult {
             .chain(self.rounds.iter().map(|r| r.loss))
             .collect()
     }
+    /// Whether two runs gave bitwise the same staircase: jump times, levels and the
+    /// parameters after every round (AGF is deterministic; used to check repeated runs).
+    pub fn same_staircase(&self, other: &AgfResult) -> bool {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        self.rounds.len() == other.rounds.len()
+            && bits(&self.levels()) == bits(&other.levels())
+            && bits(&self.jump_times()) == bits(&other.jump_times())
+            && self
+                .rounds
+                .iter()
+                .zip(&other.rounds)
+                .all(|(a, b)| bits(&a.params) == bits(&b.params))
+    }
 }
 
 /// The utility-maximisation vector field on y = [θ̄ (all parameter slots), S (one per neuron)].

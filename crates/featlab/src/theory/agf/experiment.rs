@@ -8,6 +8,7 @@ use super::diagonal::{cosh_agf, example_2d, example_gaussian, pesme_flammarion, 
 use super::engine::{AgfOptions, AgfResult};
 use super::linear::{linear_theory, mode_energies, new_mode};
 use super::standard::{run_agf_diagonal, run_agf_two_layer, CostChoice};
+use super::timing::{timed_agf, AgfTiming};
 use crate::config::{from_table, to_table};
 use crate::data::generate::{
     gaussian_inputs, index_teacher, linear_teacher, teacher_matrix, whiten,
@@ -338,7 +339,7 @@ fn two_layer_base(model: &TwoLayer, seed: u64, a_std: f64) -> Vec<f64> {
 struct Measured {
     agf: AgfResult,
     features: Vec<usize>,
-    agf_seconds: f64,
+    agf_timing: AgfTiming,
     gf: train::TrainResult,
     gf_seconds: f64,
     gf_stats: serde_json::Value,
@@ -483,9 +484,10 @@ fn measure(
         ));
     }
     let init: Vec<f64> = b.base.iter().map(|v| v * alpha).collect();
-    let start = Instant::now();
-    let agf = run_numerical_agf(b, &init, &cfg.agf, ctx)?;
-    let agf_seconds = start.elapsed().as_secs_f64();
+    let (agf, agf_timing) = timed_agf(
+        || run_numerical_agf(b, &init, &cfg.agf, ctx),
+        AgfResult::same_staircase,
+    )?;
     let mut rho = agf.init_norms.clone();
     rho.sort_by(f64::total_cmp);
     let rho_ref = rho[rho.len() / 2];
@@ -561,7 +563,7 @@ fn measure(
     Ok(Measured {
         agf,
         features: feats,
-        agf_seconds,
+        agf_timing,
         gf: res,
         gf_seconds,
         gf_stats: stepper.stats(),
@@ -682,11 +684,12 @@ impl Experiment for AgfExperiment {
         );
         s.insert("max_rel_time_error".into(), json_f(m.max_t));
         s.insert("max_rel_loss_error".into(), json_f(m.max_l));
-        s.insert("agf_seconds".into(), json!(m.agf_seconds));
+        s.insert("agf_seconds".into(), json!(m.agf_timing.median));
+        s.insert("agf_seconds_first_run".into(), json!(m.agf_timing.first));
         s.insert("gf_seconds".into(), json!(m.gf_seconds));
         s.insert(
             "agf_cost_fraction".into(),
-            json!(m.agf_seconds / m.gf_seconds.max(1e-12)),
+            json!(m.agf_timing.median / m.gf_seconds.max(1e-12)),
         );
         s.insert("agf_stop".into(), json!(m.agf.stop));
         s.insert("agf_cost_minimizer".into(), json!(m.agf.cost_name));
@@ -970,7 +973,7 @@ impl Experiment for AgfExperiment {
                     ct,
                     cl,
                     pt,
-                    mm.agf_seconds,
+                    mm.agf_timing.median,
                     mm.gf_seconds,
                     if order_ok { 1.0 } else { 0.0 },
                 ]);

@@ -31,6 +31,7 @@ pub mod engine;
 mod quadratic;
 pub mod roots;
 pub mod standard;
+pub mod timing;
 pub mod utility;
 
 pub use cost::{DiagonalLeastSquares, GradientFlowCost, LinearLeastSquares};
@@ -39,6 +40,7 @@ pub use engine::{
     CostMinimizer, CostOutcome, Redormant, Threshold,
 };
 pub use standard::{run_agf_diagonal, run_agf_two_layer, CostChoice};
+pub use timing::{timed_agf, AgfTiming, AGF_TIMING_REPEATS};
 pub use utility::{BackpropUtility, DiagonalMomentUtility, LinearMomentUtility, UtilityGradient};
 pub mod diagonal;
 pub mod linear;
