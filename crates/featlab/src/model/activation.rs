@@ -1,5 +1,6 @@
 //! Pointwise activations σ and their derivatives σ'.
 
+use super::simd8::V8;
 use serde::{Deserialize, Serialize};
 
 /// A pointwise nonlinearity.
@@ -117,10 +118,22 @@ mod tests {
 pub(crate) trait ActFn: Copy + Send + Sync {
     fn f(z: f64) -> f64;
     fn df(z: f64) -> f64;
+    /// σ on 8 lanes (lane by lane through [`ActFn::f`] unless overridden with the same
+    /// bits). Unsafe as the [`V8`] operations are.
+    #[inline(always)]
+    unsafe fn vf<V: V8>(z: V) -> V {
+        V::from_array(z.to_array().map(Self::f))
+    }
+    /// t ⊙ σ'(z) on 8 lanes (lane by lane `t·σ'(z)` unless overridden).
+    #[inline(always)]
+    unsafe fn vdz<V: V8>(t: V, z: V) -> V {
+        let (t, z) = (t.to_array(), z.to_array());
+        V::from_array(std::array::from_fn(|l| t[l] * Self::df(z[l])))
+    }
 }
 
 macro_rules! act_kernel {
-    ($name:ident, $variant:ident) => {
+    ($name:ident, $variant:ident $(, $vec:item)*) => {
         #[derive(Clone, Copy)]
         pub(crate) struct $name;
         impl ActFn for $name {
@@ -132,13 +145,49 @@ macro_rules! act_kernel {
             fn df(z: f64) -> f64 {
                 Activation::$variant.derivative(z)
             }
+            $($vec)*
         }
     };
 }
-act_kernel!(LinearK, Linear);
-act_kernel!(ReluK, Relu);
+// The vector forms below are exact: σ(z) = z, t·1 = t; max(z, 0) = z where z > 0 and +0
+// elsewhere (NaN → 0, as f64::max), t·σ' = t or +0; z², t·(2z) with 2z = z + z exactly.
+act_kernel!(
+    LinearK,
+    Linear,
+    #[inline(always)]
+    unsafe fn vf<V: V8>(z: V) -> V {
+        z
+    },
+    #[inline(always)]
+    unsafe fn vdz<V: V8>(t: V, _z: V) -> V {
+        t
+    }
+);
+act_kernel!(
+    ReluK,
+    Relu,
+    #[inline(always)]
+    unsafe fn vf<V: V8>(z: V) -> V {
+        V::pos_select(z, z)
+    },
+    #[inline(always)]
+    unsafe fn vdz<V: V8>(t: V, z: V) -> V {
+        V::pos_select(z, t)
+    }
+);
 act_kernel!(TanhK, Tanh);
-act_kernel!(QuadraticK, Quadratic);
+act_kernel!(
+    QuadraticK,
+    Quadratic,
+    #[inline(always)]
+    unsafe fn vf<V: V8>(z: V) -> V {
+        V::mul(z, z)
+    },
+    #[inline(always)]
+    unsafe fn vdz<V: V8>(t: V, z: V) -> V {
+        V::mul(t, V::add(z, z))
+    }
+);
 act_kernel!(GeluK, Gelu);
 
 /// Call `$body` with `$k` bound to the kernel type of activation `$act`.

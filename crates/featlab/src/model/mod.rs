@@ -14,9 +14,11 @@ pub mod linear_attention;
 pub mod loss;
 pub mod mlp;
 pub mod parametrization;
+mod simd8;
 pub mod two_layer;
 mod two_layer_hessian;
 mod two_layer_rows;
+mod two_layer_tiles;
 
 pub use activation::Activation;
 pub use config::ModelConfig;

@@ -237,10 +237,21 @@ fn norm(v: &[f64]) -> f64 {
     v.iter().map(|a| a * a).sum::<f64>().sqrt()
 }
 
+/// Shapes for the row-blocked, register-tiled kernels (32-row tiles, 6-column register
+/// blocks, see `two_layer_tiles`): (n, d, m).
+/// - 300, 3, 2048: 16-row blocks (every tile ragged), 19 blocks in 7 lanes of 3;
+/// - 203, 19, 37: one block of 203 rows (6 full tiles + 11 rows), m = 6·6 + 1, odd d;
+/// - 1000, 9, 133: 246-row blocks in 5 lanes (the last block 16 rows), m = 22·6 + 1.
+const TILED_SHAPES: [(usize, usize, usize); 3] = [(300, 3, 2048), (203, 19, 37), (1000, 9, 133)];
+
 #[test]
 fn blocked_scalar_two_layer_gradient_matches_directional_finite_differences() {
-    // n = 300, m = 2048: 16-row blocks, 19 blocks in 7 lanes of 3 (the last shorter).
-    let (n, d, m) = (300, 3, 2048);
+    for (n, d, m) in TILED_SHAPES {
+        directional_fd_check(n, d, m);
+    }
+}
+
+fn directional_fd_check(n: usize, d: usize, m: usize) {
     let (x, y) = data(n, d, 1, 8, false);
     for act in Activation::ALL {
         let (model, p) = blocked_two_layer(act, d, m);
@@ -268,7 +279,7 @@ fn blocked_scalar_two_layer_gradient_matches_directional_finite_differences() {
             }
             assert!(
                 best <= 1e-7,
-                "{act:?} direction {k}: relative error {best:.3e}"
+                "{act:?} ({n}, {d}, {m}) direction {k}: relative error {best:.3e}"
             );
         }
     }
@@ -276,10 +287,16 @@ fn blocked_scalar_two_layer_gradient_matches_directional_finite_differences() {
 
 #[test]
 fn blocked_scalar_two_layer_fused_pass_equals_separate_passes_and_any_thread_count() {
+    // n = 300, m = 512: 64-row blocks in 5 lanes (the last block 44 rows: a ragged tile),
+    // m = 85·6 + 2; n·m is large enough for the lanes to run in parallel. Then two shapes
+    // of TILED_SHAPES: 246-row blocks in 5 lanes, and 16-row blocks in 7 lanes.
+    for (n, d, m) in [(300, 7, 512), (1000, 9, 133), (300, 3, 2048)] {
+        fused_separate_and_threads_check(n, d, m);
+    }
+}
+
+fn fused_separate_and_threads_check(n: usize, d: usize, m: usize) {
     use std::num::NonZeroUsize;
-    // n = 300, m = 512: 64-row blocks in 5 lanes; n·m is large enough for the lanes to
-    // run in parallel.
-    let (n, d, m) = (300, 7, 512);
     let (x, y) = data(n, d, 1, 5, false);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
@@ -321,6 +338,62 @@ fn blocked_scalar_two_layer_fused_pass_equals_separate_passes_and_any_thread_cou
                 .all(|(a, b)| a.to_bits() == b.to_bits()),
             "{act:?}: 1 vs 2 threads"
         );
+    }
+}
+
+/// The tiled kernels compiled for AVX-512, for AVX2 + FMA and portably (whichever this
+/// CPU runs) give the same bits: fused loss and gradient, forward outputs, backward
+/// gradient, on ragged shapes, with and without biases; and X stored row-major (packed by
+/// the kernels) gives the bits of X column-major.
+#[test]
+fn tiled_two_layer_kernels_give_the_same_bits_on_every_tier_and_layout() {
+    use super::two_layer_rows::Pass;
+    use super::two_layer_tiles::Tier;
+    let tiers: Vec<Tier> = [Tier::Plain, Tier::Fma, Tier::Avx512]
+        .into_iter()
+        .filter(|t| t.available())
+        .collect();
+    for (n, d, m) in TILED_SHAPES {
+        let (x, y) = data(n, d, 1, 6, false);
+        let x_rows = Mat::from_fn(d, n, |k, i| x[(i, k)]);
+        let x_rows = x_rows.transpose();
+        assert_ne!(x_rows.row_stride(), 1);
+        for act in Activation::ALL {
+            for bias in [true, false] {
+                let model = TwoLayer::new(d, m, 1, act, bias).multipliers(0.8, 1.7 / m as f64);
+                let p = normal_vec(&mut stream(4, "tier-init"), model.num_params(), 0.6);
+                let mut ws = model.workspace(n);
+                let y = y.col(0).try_as_col_major().unwrap().as_slice();
+                let mut runs: Vec<(Vec<u64>, Vec<u64>, Vec<u64>)> = Vec::new();
+                for &tier in &tiers {
+                    // the row-major layout on the fastest tier only (the portable one
+                    // may call a library fma and is slow)
+                    let layouts = if tier == Tier::detect() { 2 } else { 1 };
+                    for xv in [x.as_ref(), x_rows].into_iter().take(layouts) {
+                        let mut g = vec![0.0; p.len()];
+                        let pass = Pass::MseValueAndGrad { y };
+                        let sq = model.scalar_pass_on(tier, &p, xv, pass, &mut g, &mut ws);
+                        let mut bits: Vec<u64> = g.iter().map(|v| v.to_bits()).collect();
+                        bits.push(sq.to_bits());
+                        model.scalar_pass_on(tier, &p, xv, Pass::Forward, &mut [], &mut ws);
+                        let out: Vec<u64> =
+                            ws.out.col_as_slice(0).iter().map(|v| v.to_bits()).collect();
+                        let mut gb = vec![0.0; p.len()];
+                        model.scalar_pass_on(tier, &p, xv, Pass::Backward, &mut gb, &mut ws);
+                        let back: Vec<u64> = gb.iter().map(|v| v.to_bits()).collect();
+                        runs.push((bits, out, back));
+                    }
+                }
+                assert!(runs.len() >= 2);
+                for (k, r) in runs.iter().enumerate().skip(1) {
+                    assert!(
+                        r == &runs[0],
+                        "{act:?} bias={bias} ({n}, {d}, {m}): run {k} of tiers {tiers:?} × \
+                         layouts differs from the first"
+                    );
+                }
+            }
+        }
     }
 }
 

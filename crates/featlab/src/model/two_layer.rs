@@ -14,7 +14,8 @@
 //! ½-MSE loss in `loss_and_grad` ([`super::two_layer_rows`]).
 
 use super::activation::with_act_kernel;
-use super::two_layer_rows::{run_batch, Batch, Pass, RowBlocks, Weights};
+use super::two_layer_rows::{run_batch_on, Batch, Pass, RowBlocks, Weights};
+use super::two_layer_tiles::{lane_scratch_len, Tier};
 use super::{
     layout, Activation, LayerStack, Layered, Loss, Model, NeuronSum, ParamBlock, Workspace,
 };
@@ -97,6 +98,19 @@ impl TwoLayer {
         grad: &mut [f64],
         ws: &mut Workspace,
     ) -> f64 {
+        self.scalar_pass_on(Tier::detect(), params, x, pass, grad, ws)
+    }
+
+    /// [`TwoLayer::scalar_pass`] with the kernels of `tier` (tests compare the tiers).
+    pub(crate) fn scalar_pass_on(
+        &self,
+        tier: Tier,
+        params: &[f64],
+        x: MatRef<'_, f64>,
+        pass: Pass<'_>,
+        grad: &mut [f64],
+        ws: &mut Workspace,
+    ) -> f64 {
         let geo = RowBlocks::new(x.nrows(), self.width);
         let Workspace {
             out,
@@ -105,8 +119,8 @@ impl TwoLayer {
             par,
             ..
         } = ws;
-        let [z, h, dz, partials, lane_sq] = &mut vecs[..] else {
-            unreachable!("two_layer: scalar-output workspace has five buffers")
+        let [z, h, dz, partials, lane_sq, scratch, panel] = &mut vecs[..] else {
+            unreachable!("two_layer: scalar-output workspace has seven buffers")
         };
         let bufs = Batch {
             z,
@@ -116,9 +130,11 @@ impl TwoLayer {
             d_out: d_out.col_as_slice_mut(0),
             partials,
             lane_sq,
+            scratch,
+            panel,
         };
         let net = self.weights(params);
-        with_act_kernel!(self.activation, K => run_batch::<K>(&geo, net, x, pass, bufs, grad, *par))
+        with_act_kernel!(self.activation, K => run_batch_on::<K>(tier, &geo, net, x, pass, bufs, grad, *par))
     }
 
     fn check_input(&self, x: MatRef<'_, f64>, ws: &Workspace) {
@@ -163,7 +179,7 @@ impl Model for TwoLayer {
         if self.c == 1 {
             // vecs: Z, H, dZ (n×m, row block after row block, each block column-major);
             // the lanes' partial gradients (lanes × P, when there are several lanes) and
-            // their Σ r² (see two_layer_rows).
+            // their Σ r², the lanes' scratch and W₁ packed (see two_layer_rows, _tiles).
             let geo = RowBlocks::new(n, m);
             let partials = if geo.lanes > 1 {
                 geo.lanes * self.num_params()
@@ -177,6 +193,8 @@ impl Model for TwoLayer {
                 vec![0.0; n * m],
                 vec![0.0; partials],
                 vec![0.0; geo.lanes],
+                vec![0.0; geo.lanes * lane_scratch_len(&geo, self.d)],
+                vec![0.0; m * self.d],
             ];
             ws
         } else {
