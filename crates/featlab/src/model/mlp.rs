@@ -8,6 +8,7 @@
 //! Backward: G_L = dF; ∂W_l = m_l G_lᵀ H_{l−1}; ∂b_l = 1ᵀ G_l;
 //!           G_{l−1} = (m_l G_l W_l) ⊙ σ'(Z_{l−1}).
 
+use super::activation::{with_act_kernel, ActFn};
 use super::{layout, Activation, LayerStack, Layered, Model, ParamBlock, Workspace};
 use crate::linalg::{col, col_mut, for_column_blocks, matmul, view, view_mut};
 use faer::reborrow::ReborrowMut;
@@ -235,10 +236,7 @@ impl Model for Mlp {
                 let elements = z.nrows() * fi;
                 for_column_blocks(par, elements, (dst.as_mut(), z.as_ref()), &|(mut g, z)| {
                     for j in 0..g.ncols() {
-                        let gc = col_mut(g.rb_mut(), j);
-                        for (gv, &zv) in gc.iter_mut().zip(col(z, j)) {
-                            *gv *= act.derivative(zv);
-                        }
+                        scale_by_derivative(act, col_mut(g.rb_mut(), j), col(z, j));
                     }
                 });
                 ws.bufs[gi] = dst;
@@ -286,9 +284,22 @@ fn add_bias(z: &mut [f64], b: f64) {
     }
 }
 
-/// `h ← σ(z)` on one column.
+/// `h ← σ(z)` on one column (the activation resolved once per column, so the loop
+/// vectorises; same operations as [`Activation::apply`]).
 fn activate(act: Activation, z: &[f64], h: &mut [f64]) {
-    for (hv, &zv) in h.iter_mut().zip(z) {
-        *hv = act.apply(zv);
-    }
+    with_act_kernel!(act, K => {
+        for (hv, &zv) in h.iter_mut().zip(z) {
+            *hv = K::f(zv);
+        }
+    })
+}
+
+/// `g ← g ⊙ σ'(z)` on one column (as [`activate`]; same operations as
+/// [`Activation::derivative`]).
+fn scale_by_derivative(act: Activation, g: &mut [f64], z: &[f64]) {
+    with_act_kernel!(act, K => {
+        for (gv, &zv) in g.iter_mut().zip(z) {
+            *gv *= K::df(zv);
+        }
+    })
 }
