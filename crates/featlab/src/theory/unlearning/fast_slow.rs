@@ -13,8 +13,9 @@
 //! * Slow fixed points: `S(m, A(m)) = 0`; for `σ = c1 h1 + c2 h2`, `σ* = c*1 h1 + c*2 h2`:
 //!   `m_eq = c1 c*2 / (c2 c*1)`, `a_eq = c*1² c2 / (c1² c*2)`.
 
+use super::integrate_order_parameters;
 use super::limit::LimitModel;
-use crate::train::ode::{from_fn, solve, PidController, DOPRI5};
+use crate::train::ode::from_fn;
 use crate::{Error, Result};
 
 /// Which branch of the critical manifold a point lies on.
@@ -182,25 +183,11 @@ impl LimitModel {
                 ),
             ));
         }
-        let t1 = save_at.last().copied().unwrap_or(0.0);
         let mut field = from_fn(1, |_t, y: &[f64], dy: &mut [f64]| {
             dy[0] = self.reduced_flow(y[0]).0;
             Ok(())
         });
-        let sol = solve(
-            &mut field,
-            &DOPRI5,
-            PidController::new(rtol, rtol * 1e-3),
-            0.0,
-            t1,
-            &[m0],
-            save_at,
-            10_000_000,
-        )?;
-        Ok(sol
-            .ys
-            .iter()
-            .map(|y| (y[0], self.manifold_a(y[0])))
-            .collect())
+        let ys = integrate_order_parameters(&mut field, rtol, &[m0], save_at, 10_000_000)?;
+        Ok(ys.iter().map(|y| (y[0], self.manifold_a(y[0]))).collect())
     }
 }

@@ -42,7 +42,8 @@
 //! feed this is the per-neuron correction of [`super::LimitModel::with_noise`].
 
 use super::hermite::{hermite_values, GaussHermite, HermiteSeries};
-use crate::train::ode::{from_fn, solve, PidController, DOPRI5};
+use super::integrate_order_parameters;
+use crate::train::ode::from_fn;
 use crate::{Error, Result};
 
 /// The equiangular (m, p, a) system at width N (∞ allowed), optionally with SGD noise.
@@ -199,7 +200,6 @@ impl EquiangularModel {
                 format!("need |m0| < 1, p0 ≥ 0, m0² + p0 ≤ 1; got m0 = {m0}, p0 = {p0}"),
             ));
         }
-        let t1 = save_at.last().copied().unwrap_or(0.0);
         let mut field = from_fn(3, |_t, y: &[f64], dy: &mut [f64]| {
             let (dm, dp, da) = self.rhs(y[0], y[1], y[2]);
             dy[0] = dm;
@@ -207,17 +207,8 @@ impl EquiangularModel {
             dy[2] = da;
             Ok(())
         });
-        let sol = solve(
-            &mut field,
-            &DOPRI5,
-            PidController::new(rtol, rtol * 1e-3),
-            0.0,
-            t1,
-            &[m0, p0, a0],
-            save_at,
-            50_000_000,
-        )?;
-        Ok(sol.ys.iter().map(|y| [y[0], y[1], y[2]]).collect())
+        let ys = integrate_order_parameters(&mut field, rtol, &[m0, p0, a0], save_at, 50_000_000)?;
+        Ok(ys.iter().map(|y| [y[0], y[1], y[2]]).collect())
     }
     /// Interior fixed points `(m, a)` in `0 < m < 1`, `a > 0` of the simplex (p = 0) population
     /// flow: `dm/dt = 0` gives `a = A_N(m) = g'(m) / (m K'(ρ))`, and the roots of

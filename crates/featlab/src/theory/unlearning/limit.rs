@@ -19,7 +19,8 @@
 //! `V = E[r(x)² σ'(u)²]`, `r = σ*(z) − a Σ c_k m^k h_k(z)`, `u = m z + sqrt(1−m²) g`.
 
 use super::hermite::{GaussHermite, HermiteSeries};
-use crate::train::ode::{solve, PidController, VectorField, DOPRI5};
+use super::integrate_order_parameters;
+use crate::train::ode::VectorField;
 use crate::Result;
 
 /// The two-order-parameter limit system of the unlearning model.
@@ -152,19 +153,9 @@ impl LimitModel {
         save_at: &[f64],
         rtol: f64,
     ) -> Result<Vec<(f64, f64)>> {
-        let t1 = save_at.last().copied().unwrap_or(0.0);
         let mut field = LimitField(self);
-        let sol = solve(
-            &mut field,
-            &DOPRI5,
-            PidController::new(rtol, rtol * 1e-3),
-            0.0,
-            t1,
-            &[m0, a0],
-            save_at,
-            50_000_000,
-        )?;
-        Ok(sol.ys.iter().map(|y| (y[0], y[1])).collect())
+        let ys = integrate_order_parameters(&mut field, rtol, &[m0, a0], save_at, 50_000_000)?;
+        Ok(ys.iter().map(|y| (y[0], y[1])).collect())
     }
 }
 

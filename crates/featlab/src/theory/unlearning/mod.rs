@@ -35,3 +35,28 @@ pub use finite_width::EquiangularModel;
 pub use hermite::{GaussHermite, HermiteSeries};
 pub use limit::LimitModel;
 pub use spread::SpreadModel;
+
+/// The order-parameter ODEs of this module integrated from t = 0 with DOPRI5 at relative
+/// tolerance `rtol` (absolute `rtol`·1e-3) and at most `max_steps` steps; the states at
+/// `save_at` (increasing, ≥ 0).
+pub(crate) fn integrate_order_parameters(
+    field: &mut dyn crate::train::ode::VectorField,
+    rtol: f64,
+    y0: &[f64],
+    save_at: &[f64],
+    max_steps: u64,
+) -> crate::Result<Vec<Vec<f64>>> {
+    use crate::train::ode::{solve, PidController, DOPRI5};
+    let t1 = save_at.last().copied().unwrap_or(0.0);
+    let sol = solve(
+        field,
+        &DOPRI5,
+        PidController::new(rtol, rtol * 1e-3),
+        0.0,
+        t1,
+        y0,
+        save_at,
+        max_steps,
+    )?;
+    Ok(sol.ys)
+}

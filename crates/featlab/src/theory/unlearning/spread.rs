@@ -54,7 +54,8 @@
 
 use super::finite_width::EquiangularModel;
 use super::hermite::{hermite_values, GaussHermite, HermiteSeries};
-use crate::train::ode::{from_fn, solve, PidController, DOPRI5};
+use super::integrate_order_parameters;
+use crate::train::ode::from_fn;
 use crate::{Error, Result};
 
 /// The (m, p, a, S) system: [`EquiangularModel`] plus the pair-overlap spread S, with SGD noise.
@@ -434,21 +435,10 @@ impl SpreadModel {
                 format!("need |m0| < 1, p0 ≥ 0, m0² + p0 ≤ 1, S0 ≥ 0, V_m ≥ 0; got {y0:?}"),
             ));
         }
-        let t1 = save_at.last().copied().unwrap_or(0.0);
         let mut field = from_fn(self.state_len(), |_t, y: &[f64], dy: &mut [f64]| {
             self.rhs_state(y, dy);
             Ok(())
         });
-        let sol = solve(
-            &mut field,
-            &DOPRI5,
-            PidController::new(rtol, rtol * 1e-3),
-            0.0,
-            t1,
-            y0,
-            save_at,
-            50_000_000,
-        )?;
-        Ok(sol.ys)
+        integrate_order_parameters(&mut field, rtol, y0, save_at, 50_000_000)
     }
 }

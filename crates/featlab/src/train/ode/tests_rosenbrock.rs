@@ -191,22 +191,15 @@ fn ros34pw2_handles_time_dependent_fields() {
 /// across thread counts of the gradient.
 #[test]
 fn ros34pw2_matches_dopri5_on_gradient_flow() {
-    use crate::data::Dataset;
     use crate::model::two_layer::TwoLayer;
     use crate::model::{Activation, Loss, Model};
     use crate::rng::{normal_vec, stream};
     use crate::train::stepper::GradientFlowField;
     use crate::train::Problem;
-    use faer::{Mat, Par};
+    use faer::Par;
     let (n, d, h, c) = (30, 4, 3, 2);
     let mut rng = stream(7, "ros-gf");
-    let xs = normal_vec(&mut rng, n * d, 1.0);
-    let ys = normal_vec(&mut rng, n * c, 1.0);
-    let data = Dataset::new(
-        Mat::from_fn(n, d, |i, j| xs[i * d + j]),
-        Mat::from_fn(n, c, |i, j| ys[i * c + j]),
-    )
-    .unwrap();
+    let data = gaussian_dataset(&mut rng, n, d, c);
     let model = TwoLayer::new(d, h, c, Activation::Quadratic, false);
     let init = normal_vec(&mut rng, model.num_params(), 0.3);
     let save = [1.0, 5.0, 20.0];
@@ -285,7 +278,6 @@ fn rosenbrock_step_errors_are_clear() {
 /// field; nets without an exact Hessian (biases) fall back to finite differences.
 #[test]
 fn gradient_flow_jacobian_matches_finite_differences() {
-    use crate::data::Dataset;
     use crate::model::two_layer::TwoLayer;
     use crate::model::{Activation, Loss, Model};
     use crate::rng::{normal_vec, stream};
@@ -294,13 +286,7 @@ fn gradient_flow_jacobian_matches_finite_differences() {
     use faer::{Mat, Par};
     let (n, d, h, c) = (13, 3, 4, 2);
     let mut rng = stream(9, "gf-jac");
-    let xs = normal_vec(&mut rng, n * d, 1.0);
-    let ys = normal_vec(&mut rng, n * c, 1.0);
-    let data = Dataset::new(
-        Mat::from_fn(n, d, |i, j| xs[i * d + j]),
-        Mat::from_fn(n, c, |i, j| ys[i * c + j]),
-    )
-    .unwrap();
+    let data = gaussian_dataset(&mut rng, n, d, c);
     for act in [Activation::Quadratic, Activation::Linear] {
         let model = TwoLayer::new(d, h, c, act, false)
             .multipliers(0.9, 1.1)
@@ -344,4 +330,22 @@ fn gradient_flow_jacobian_matches_finite_differences() {
     };
     let mut jac = Mat::zeros(y.len(), y.len());
     assert!(!field.jacobian(0.0, &y, jac.as_mut()).unwrap());
+}
+
+/// n standard-normal inputs in dimension d and targets in dimension c (row by row from `rng`).
+fn gaussian_dataset(
+    rng: &mut crate::rng::Rng,
+    n: usize,
+    d: usize,
+    c: usize,
+) -> crate::data::Dataset {
+    use crate::rng::normal_vec;
+    use faer::Mat;
+    let xs = normal_vec(rng, n * d, 1.0);
+    let ys = normal_vec(rng, n * c, 1.0);
+    crate::data::Dataset::new(
+        Mat::from_fn(n, d, |i, j| xs[i * d + j]),
+        Mat::from_fn(n, c, |i, j| ys[i * c + j]),
+    )
+    .unwrap()
 }
