@@ -457,10 +457,10 @@ impl Experiment for AgfAttentionExperiment {
         s.insert("gf_seconds".into(), json!(main.gf_seconds));
         s.insert("gf_solver".into(), json!(cfg.train.solver.name()));
         s.insert("gf_solver_stats".into(), main.gf_stats.clone());
-        s.insert(
-            "agf_gf_time_ratio".into(),
-            json!(main.agf_timing.median / main.gf_seconds.max(1e-12)),
-        );
+        let fraction = json!(main.agf_timing.median / main.gf_seconds.max(1e-12));
+        // the same key as the other AGF experiments, and the old name kept for readers of it
+        s.insert("agf_cost_fraction".into(), fraction.clone());
+        s.insert("agf_gf_time_ratio".into(), fraction);
         s.insert("agf_stop".into(), json!(main.agf.stop));
         s.insert("agf_rounds".into(), json!(main.agf.rounds.len()));
         s.insert(
