@@ -89,11 +89,22 @@ impl RunContext<'_> {
         }
     }
 
-    /// Whether loops over independent units (sweep cells, heat-map rows) may run in
-    /// parallel on the current rayon pool: false for `Par::Seq` (one thread asked for), so a
-    /// run on the caller's own thread never reaches for the global pool.
-    pub fn parallel(&self) -> bool {
-        !matches!(self.par, faer::Par::Seq)
+    /// `[f(0, &items[0]), f(1, &items[1]), …]` for independent units of work (sweep cells,
+    /// heat-map rows), in order: in parallel on the current rayon pool when threads were
+    /// asked for, sequentially for `Par::Seq` (one thread), so a run on the caller's own
+    /// thread never reaches for the global pool. Each unit must not depend on the others,
+    /// so results do not depend on the thread count.
+    pub fn map_units<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        f: impl Fn(usize, &T) -> R + Sync + Send,
+    ) -> Vec<R> {
+        use rayon::prelude::*;
+        if matches!(self.par, faer::Par::Seq) {
+            items.iter().enumerate().map(|(i, t)| f(i, t)).collect()
+        } else {
+            items.par_iter().enumerate().map(|(i, t)| f(i, t)).collect()
+        }
     }
 }
 

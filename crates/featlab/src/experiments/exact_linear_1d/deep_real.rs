@@ -31,7 +31,6 @@ use crate::train::{
 };
 use crate::{Error, Result};
 use faer::Mat;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::PathBuf;
@@ -429,18 +428,13 @@ impl Experiment for DeepRealExperiment {
             .collect();
         ctx.progress.start("exact_deep_real", cells.len() as u64);
         let done = std::sync::atomic::AtomicU64::new(0);
-        let cell = |&(g, a): &(f64, f64)| {
+        // cells in parallel when threads were asked for (each is seeded on its own)
+        let runs: Vec<Result<DeepRun>> = ctx.map_units(&cells, |_, &(g, a)| {
             let r = run_cell(&cfg, &train_set, &test, &test_labels, g, a, ctx);
             let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             ctx.progress.update(k, &format!("γ = {g}, α = {a}"));
             r
-        };
-        // cells in parallel when threads were asked for (each is seeded on its own)
-        let runs: Vec<Result<DeepRun>> = if ctx.parallel() {
-            cells.par_iter().map(cell).collect()
-        } else {
-            cells.iter().map(cell).collect()
-        };
+        });
         ctx.progress.finish();
         let runs: Vec<DeepRun> = runs.into_iter().collect::<Result<_>>()?;
         let mut out = RunOutput {

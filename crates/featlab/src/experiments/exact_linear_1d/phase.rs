@@ -18,7 +18,6 @@ use crate::theory::exact_linear_1d::{
 use crate::train::RunContext;
 use crate::{Error, Result};
 use faer::Mat;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -236,7 +235,7 @@ impl Experiment for PhaseExperiment {
             let start = Instant::now();
             // rows in parallel when threads were asked for; each cell has its own seeded
             // stream, so results do not depend on threads
-            let row = |(iy, &y): (usize, &f64)| -> Vec<Result<CellValue>> {
+            let grid: Vec<Vec<Result<CellValue>>> = ctx.map_units(&ys, |iy, &y| {
                 xs.iter()
                     .enumerate()
                     .map(|(ix, &x)| {
@@ -245,12 +244,7 @@ impl Experiment for PhaseExperiment {
                         evaluate_cell(&p, cfg.replicates, &mut rng)
                     })
                     .collect()
-            };
-            let grid: Vec<Vec<Result<CellValue>>> = if ctx.parallel() {
-                ys.par_iter().enumerate().map(row).collect()
-            } else {
-                ys.iter().enumerate().map(row).collect()
-            };
+            });
             let secs = start.elapsed().as_secs_f64();
             let cells = xs.len() * ys.len();
             total_cells += cells;
