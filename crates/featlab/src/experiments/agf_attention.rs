@@ -31,6 +31,7 @@ use crate::linalg::{norm2, singular_values};
 use crate::model::linear_attention::LinearAttention;
 use crate::model::{Loss, Model, NeuronSum};
 use crate::rng::{normal, stream};
+use crate::theory::agf::compare::settings_for_alpha;
 use crate::theory::agf::{run_agf, timed_agf, AgfOptions, AgfResult, AgfTiming, GradientFlowCost};
 use crate::theory::agf_attention::AttentionTheory;
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig, TrainResult};
@@ -279,15 +280,7 @@ fn run_alpha(
     ctx: &RunContext<'_>,
 ) -> Result<AlphaRun> {
     let init: Vec<f64> = direction.iter().map(|g| alpha * g).collect();
-    let scale = cfg.alpha / alpha;
-    let mut tc = cfg.train.clone();
-    tc.t_max *= scale;
-    // parameters (and dormant heads until they jump) are O(α): keep atol relative to them
-    tc.atol /= scale;
-    tc.resolve();
-    let mut ao = cfg.agf.clone();
-    // the AGF horizon is set for `alpha`: scale it like the GF time
-    ao.t_max = (ao.t_max * scale).min(tc.t_max);
+    let (mut tc, ao) = settings_for_alpha(&cfg.train, &cfg.agf, cfg.alpha, alpha);
     let (agf, agf_timing) = timed_agf(
         || run_agf(model, data, &init, &mut cfg.cost.clone(), &ao, ctx),
         AgfResult::same_staircase,

@@ -24,6 +24,7 @@ use crate::figure::{Figure, FigureKind, Heatmap, LinePlot, RefLine, Scale, Serie
 use crate::model::two_layer::TwoLayer;
 use crate::model::{Activation, Loss};
 use crate::rng::{normal_vec, stream};
+use crate::theory::agf::compare::settings_for_alpha;
 use crate::theory::agf::{run_agf, AgfOptions, GradientFlowCost};
 use crate::theory::agf_modular::ModularTheory;
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig};
@@ -220,14 +221,7 @@ fn run_alpha(
     ctx: &RunContext<'_>,
 ) -> Result<AlphaRun> {
     let init: Vec<f64> = direction.iter().map(|g| alpha * g).collect();
-    let scale = cfg.alpha / alpha;
-    let mut tc = cfg.train.clone();
-    tc.t_max *= scale;
-    tc.atol /= scale;
-    tc.resolve();
-    let mut ao = cfg.agf.clone();
-    // the AGF horizon is set for `alpha`: scale it like the GF time
-    ao.t_max = (ao.t_max * scale).min(tc.t_max);
+    let (mut tc, ao) = settings_for_alpha(&cfg.train, &cfg.agf, cfg.alpha, alpha);
     let start = Instant::now();
     let agf = if cfg.skip_agf {
         None
