@@ -13,6 +13,7 @@
 //! * [`finite_width`] — exact finite-N (equiangular) reduction, the N^{−1/4} saturation, and the
 //!   SGD-noise terms with the shared (common-mode) component;
 //! * [`spread`] — the fourth order parameter: spread of the pair overlaps fed by SGD noise;
+//! * [`spread_feed`] — its one-step SGD feed, exact in N and d at the regular simplex;
 //! * [`scaling`] — late-time power laws from the reduced flow;
 //! * [`fit`] — least squares with standard errors (exponent fits);
 //! * [`simulator`] — the finite-width network trained by SGD / population GD / population flow.
@@ -25,7 +26,10 @@ pub mod limit;
 pub mod scaling;
 pub mod simulator;
 pub mod spread;
+pub mod spread_feed;
 
+#[cfg(test)]
+mod spread_feed_tests;
 #[cfg(test)]
 mod spread_tests;
 #[cfg(test)]

@@ -55,6 +55,7 @@
 use super::finite_width::EquiangularModel;
 use super::hermite::{hermite_values, GaussHermite, HermiteSeries};
 use super::integrate_order_parameters;
+use super::spread_feed::SimplexFeedRule;
 use crate::train::ode::from_fn;
 use crate::{Error, Result};
 
@@ -73,6 +74,8 @@ pub struct SpreadModel {
     /// `σ''` as a Hermite series.
     second: HermiteSeries,
     quad: GaussHermite,
+    /// Exact one-step feed at the regular simplex.
+    feed_rule: SimplexFeedRule,
 }
 
 /// `K^{(n)}(ρ) = Σ_k c_k² k!/(k−n)! ρ^{k−n}`.
@@ -134,7 +137,9 @@ impl SpreadModel {
         let second = derivative_series(&derivative_series(&base.student));
         let deg = base.student.len().max(base.teacher.len()) + base.student.len();
         let quad = GaussHermite::new(deg + 2)?;
+        let feed_rule = SimplexFeedRule::new(&base.student, &base.teacher)?;
         Ok(SpreadModel {
+            feed_rule,
             base,
             dim,
             noise,
@@ -408,16 +413,49 @@ impl SpreadModel {
             let lam = self.noise;
             dm -= 0.5 * lam * a * a * m * nm.v;
             dp += lam * a * a * (nm.v_common - p * nm.v);
-            let wdiff = 2.0 * nm.v + 2.0 * s2 * nm.v2;
-            let rate = 2.0 * (s2 * nm.v2 - nm.v);
-            let mut feed = wdiff / self.dim + rate * spread;
-            if self.full_frame() {
-                feed += 2.0 * qbar * nm.v_common + rate / (n - 1.0).powi(2);
-            }
-            ds += lam * a * a / s2 * feed;
+            ds += self.noise_feed(m, p, a, spread, &nm);
             dv += lam / self.dim * a * a * nm.v_align;
         }
         [dm, dp, da, ds, dv]
+    }
+    /// The leading-order noise feed of S (step 16 before the exact simplex contraction):
+    /// `(λa²/s²)[W/d + 2(s²V₂ − V)S]` (free frame) or
+    /// `(λa²/s²)[W/d + 2q̄V_c + 2(s²V₂ − V)(S + 1/(N−1)²)]` (full frame), `W = 2V + 2s²V₂`.
+    /// Kept as the record of what the O(1/N), O(1/d) terms change (10–60 % at N = 16–64).
+    pub fn leading_order_feed(&self, m: f64, p: f64, a: f64, spread: f64) -> f64 {
+        let nm = self.noise_moments(m, p, a, spread);
+        let s2 = 1.0 - m * m;
+        let n = self.n();
+        let wdiff = 2.0 * nm.v + 2.0 * s2 * nm.v2;
+        let rate = 2.0 * (s2 * nm.v2 - nm.v);
+        let mut feed = wdiff / self.dim + rate * spread;
+        if self.full_frame() {
+            feed += 2.0 * self.mean_cosine(m, p) * nm.v_common + rate / (n - 1.0).powi(2);
+        }
+        self.noise * a * a / s2 * feed
+    }
+    /// The noise feed of S per unit time. Full frame with N = d: the exact one-step
+    /// contraction at the regular simplex (`(λ/d) F`, [`SimplexFeedRule`]) plus the
+    /// leading-order terms in the departures from it,
+    /// `(λa²/s²)(1 − 1/d)[2(q̄ + 1/(N−1))V_c + 2(s²V₂ − V)S]`. Otherwise (free frame, or N > d)
+    /// the leading-order feed ([`SpreadModel::leading_order_feed`]).
+    pub fn noise_feed(&self, m: f64, p: f64, a: f64, spread: f64, nm: &NoiseMoments) -> f64 {
+        if self.noise == 0.0 {
+            return 0.0;
+        }
+        let n = self.n();
+        if self.n() != self.dim {
+            return self.leading_order_feed(m, p, a, spread);
+        }
+        let s2 = 1.0 - m * m;
+        let simplex = match self.feed_rule.eval(n, m, a) {
+            Ok(f) => f.feed,
+            Err(_) => return self.leading_order_feed(m, p, a, spread),
+        };
+        let dq = self.mean_cosine(m, p) + 1.0 / (n - 1.0);
+        let departures = 2.0 * dq * nm.v_common + 2.0 * (s2 * nm.v2 - nm.v) * spread;
+        self.noise / self.dim * simplex
+            + self.noise * a * a / s2 * (1.0 - 1.0 / self.dim) * departures
     }
     /// Integrate from `y0` ([`SpreadModel::state_len`] values, `[m0, p0, a0, S0 (, u0, G0)]`);
     /// returns the states at `save_at` (sorted, ≥ 0).
