@@ -477,6 +477,57 @@ impl Experiment for UnlearningExperiment {
     }
 }
 
+/// SGD noise strength `λ = ηd/B` of the simulation (0 for the population gradient).
+fn noise_strength(cfg: &UnlearningConfig) -> f64 {
+    let s = &cfg.simulation;
+    match s.batch {
+        BatchMode::Online { batch } | BatchMode::Fixed { batch, .. } => {
+            s.lr * s.dim as f64 / batch as f64
+        }
+        BatchMode::Population => 0.0,
+    }
+}
+
+/// The finite-N + pair-overlap-spread ODE (`theory::unlearning::spread`) for the simulation's
+/// N, d and noise λ: random-init Marchenko–Pastur transient (or the orthonormal start), the
+/// SGD-noise feed, the per-neuron and common-mode noise terms and the alignment spread; the
+/// states `[m, p, a, S_lin, V_m (, u)]` at `t`.
+fn spread_ode(
+    cfg: &UnlearningConfig,
+    lm: &LimitModel,
+    a0e: f64,
+    lambda: f64,
+    t: &[f64],
+) -> Result<Vec<Vec<f64>>> {
+    let s = &cfg.simulation;
+    let eq = EquiangularModel::new(
+        lm.student.clone(),
+        lm.teacher.clone(),
+        cfg.eps,
+        s.width as f64,
+    )?;
+    let mut sm = SpreadModel::new(eq, s.dim as f64, lambda)?;
+    let y0 = if s.orthogonal_init {
+        let p0 = (1.0 - cfg.m0 * cfg.m0) / s.width as f64;
+        vec![cfg.m0, p0, a0e, 0.0, 0.0]
+    } else {
+        sm = sm.with_random_init_spectrum(1000)?;
+        sm.random_init_state(cfg.m0, a0e)
+    };
+    sm.integrate(&y0, t, 1e-9)
+}
+
+/// Finite-width references of [`main_run`].
+struct FiniteWidth {
+    /// `m_theory_finite_n`: the spread ODE (spherical) or the equiangular ODE.
+    m: Vec<f64>,
+    /// The equiangular (m, a) trajectory.
+    equiangular: (Vec<f64>, Vec<f64>),
+    /// True if `m` is the spread ODE.
+    spread: bool,
+    fixed_points: Vec<(f64, f64)>,
+}
+
 fn main_run(cfg: &UnlearningConfig, ctx: &RunContext<'_>, out: &mut RunOutput) -> Result<()> {
     let lm = cfg.limit(&cfg.teacher)?;
     let a0e = cfg.a0_eff(cfg.a0);
@@ -524,8 +575,14 @@ fn main_run(cfg: &UnlearningConfig, ctx: &RunContext<'_>, out: &mut RunOutput) -
         "w_norm",
         &sim.ops.iter().map(|o| o.w_norm).collect::<Vec<_>>(),
     )?;
-    // Finite-width ODE (exact equiangular reduction at the simulation's N, simplex p = 0:
-    // gradient descent removes the common orthogonal component quickly), mean-field only.
+    let lambda = noise_strength(cfg);
+    // Finite-width references, mean-field only: the exact equiangular (m, p, a) ODE at the
+    // simulation's N (simplex start, p = 0: gradient descent removes the common orthogonal
+    // component quickly) and, for the spherical first layer, the SpreadModel (finite N, the
+    // pair-overlap spread with the random-init transient and the SGD-noise feed at λ = ηd/B).
+    // `m_theory_finite_n` is the SpreadModel where it applies (the better reference for SGD,
+    // docs/unlearning.md), else the equiangular ODE; the latter is also kept at the end as
+    // `m_theory_equiangular`.
     let finite_n = if cfg.simulation.parametrization.gamma() == 1.0 {
         let eq = EquiangularModel::new(
             lm.student.clone(),
@@ -534,13 +591,26 @@ fn main_run(cfg: &UnlearningConfig, ctx: &RunContext<'_>, out: &mut RunOutput) -
             cfg.simulation.width as f64,
         )?;
         let sol = eq.integrate(cfg.m0, 0.0, a0e, &t, 1e-10)?;
-        let mn: Vec<f64> = sol.iter().map(|x| x[0]).collect();
+        let m3: Vec<f64> = sol.iter().map(|x| x[0]).collect();
+        let a3: Vec<f64> = sol.iter().map(|x| x[2]).collect();
+        let spread = if cfg.simulation.first_layer == FirstLayer::Spherical {
+            let sol = spread_ode(cfg, &lm, a0e, lambda, &t)?;
+            Some((
+                sol.iter().map(|x| x[0]).collect::<Vec<_>>(),
+                sol.iter().map(|x| x[2]).collect::<Vec<_>>(),
+            ))
+        } else {
+            None
+        };
+        let (mn, an) = spread.clone().unwrap_or_else(|| (m3.clone(), a3.clone()));
         traj.push_column("m_theory_finite_n", &mn)?;
-        traj.push_column(
-            "a_theory_finite_n",
-            &sol.iter().map(|x| x[2]).collect::<Vec<_>>(),
-        )?;
-        Some((mn, eq.simplex_fixed_points()))
+        traj.push_column("a_theory_finite_n", &an)?;
+        Some(FiniteWidth {
+            m: mn,
+            equiangular: (m3, a3),
+            spread: spread.is_some(),
+            fixed_points: eq.simplex_fixed_points(),
+        })
     } else {
         None
     };
@@ -552,12 +622,6 @@ fn main_run(cfg: &UnlearningConfig, ctx: &RunContext<'_>, out: &mut RunOutput) -
         "pair_q2",
         &sim.ops.iter().map(|o| o.pair_q2).collect::<Vec<_>>(),
     )?;
-    let lambda = match cfg.simulation.batch {
-        BatchMode::Online { batch } | BatchMode::Fixed { batch, .. } => {
-            cfg.simulation.lr * cfg.simulation.dim as f64 / batch as f64
-        }
-        BatchMode::Population => 0.0,
-    };
     let mut noisy: Option<Vec<f64>> = None;
     if cfg.noise_correction && lambda > 0.0 {
         let ln = cfg
@@ -567,6 +631,10 @@ fn main_run(cfg: &UnlearningConfig, ctx: &RunContext<'_>, out: &mut RunOutput) -
         let mn: Vec<f64> = sol.iter().map(|p| p.0).collect();
         traj.push_column("m_noise_theory", &mn)?;
         noisy = Some(mn);
+    }
+    if let Some(fw) = &finite_n {
+        traj.push_column("m_theory_equiangular", &fw.equiangular.0)?;
+        traj.push_column("a_theory_equiangular", &fw.equiangular.1)?;
     }
     let err_m = m
         .iter()
@@ -608,16 +676,29 @@ fn main_run(cfg: &UnlearningConfig, ctx: &RunContext<'_>, out: &mut RunOutput) -
             "SGD-noise-corrected ODE (λ = ηd/B = {lambda:.4}, unvalidated): max |m_SGD − m_noise| = {e:.4} vs {err_m:.4} for the population ODE."
         ));
     }
-    if let Some((mn, fp)) = &finite_n {
-        let e = m
-            .iter()
-            .zip(mn)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max);
-        s.insert("ode_finite_n_vs_sgd_max_error".into(), json!(e));
+    if let Some(fw) = &finite_n {
+        let max_err = |th: &[f64]| {
+            m.iter()
+                .zip(th)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max)
+        };
+        s.insert(
+            "ode_finite_n_vs_sgd_max_error".into(),
+            json!(max_err(&fw.m)),
+        );
+        s.insert(
+            "ode_equiangular_vs_sgd_max_error".into(),
+            json!(max_err(&fw.equiangular.0)),
+        );
+        s.insert(
+            "finite_n_reference".into(),
+            json!(if fw.spread { "spread" } else { "equiangular" }),
+        );
         s.insert(
             "finite_width_fixed_points".into(),
-            json!(fp
+            json!(fw
+                .fixed_points
                 .iter()
                 .map(|(m, a)| json!({"m": m, "a": a}))
                 .collect::<Vec<_>>()),
@@ -655,11 +736,16 @@ fn main_run(cfg: &UnlearningConfig, ctx: &RunContext<'_>, out: &mut RunOutput) -
             m.clone(),
         ))
         .with(Series::dashed("limit ODE", t.clone(), m_th.clone()));
-    if let Some((mn, _)) = &finite_n {
+    if let Some(fw) = &finite_n {
+        let what = if fw.spread {
+            "finite-N + spread ODE"
+        } else {
+            "finite-N ODE"
+        };
         pm.series.push(Series::dashed(
-            format!("finite-N ODE (N = {})", cfg.simulation.width),
+            format!("{what} (N = {})", cfg.simulation.width),
             t.clone(),
-            mn.clone(),
+            fw.m.clone(),
         ));
     }
     if let Some(mn) = noisy {
@@ -1261,28 +1347,7 @@ fn scaling(
     let ode_spread = if cfg.simulation.parametrization.gamma() == 1.0
         && cfg.simulation.first_layer == FirstLayer::Spherical
     {
-        let s = &cfg.simulation;
-        let lambda = match s.batch {
-            BatchMode::Online { batch } | BatchMode::Fixed { batch, .. } => {
-                s.lr * s.dim as f64 / batch as f64
-            }
-            BatchMode::Population => 0.0,
-        };
-        let eq = EquiangularModel::new(
-            lm.student.clone(),
-            lm.teacher.clone(),
-            cfg.eps,
-            s.width as f64,
-        )?;
-        let mut sm = SpreadModel::new(eq, s.dim as f64, lambda)?;
-        let y0 = if s.orthogonal_init {
-            let p0 = (1.0 - cfg.m0 * cfg.m0) / s.width as f64;
-            vec![cfg.m0, p0, a0e, 0.0, 0.0]
-        } else {
-            sm = sm.with_random_init_spectrum(1000)?;
-            sm.random_init_state(cfg.m0, a0e)
-        };
-        let sol = sm.integrate(&y0, &t, 1e-9)?;
+        let sol = spread_ode(cfg, &lm, a0e, noise_strength(cfg), &t)?;
         let m: Vec<f64> = sol.iter().map(|x| x[0]).collect();
         let a: Vec<f64> = sol.iter().map(|x| x[2]).collect();
         Some((plain(&m)?, plain(&a)?))

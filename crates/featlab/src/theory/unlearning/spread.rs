@@ -39,9 +39,13 @@
 //! Balance: `S ~ λN/d` — negligible for N ≪ d, O(λ) when N ~ d, and not vanishing as N = d → ∞ at
 //! fixed λ (relative to the 1/N self-interaction it grows like N).
 //!
-//! Measured (tests in `spread_tests.rs`, `docs/unlearning.md`): the full-frame feed is 10–60 % low
-//! against one-step SGD Monte Carlo at N = 24–64 (O(1/N) corrections not derived); the free-frame
-//! feed is not validated (one check off by an order of magnitude, unexplained).
+//! This leading-order feed is 10–60 % low against one-step SGD Monte Carlo at N = 16–64 (the
+//! diffusion and the shared push nearly cancel, amplifying their O(1/N), O(1/d) corrections).
+//! For N = d the model uses instead the exact one-step contraction at the regular simplex
+//! ([`super::spread_feed`]) plus the leading-order terms in the departures from it
+//! ([`SpreadModel::noise_feed`]; within 1–3 % of the Monte Carlo, tests in `spread_feed_tests.rs`).
+//! The free-frame feed (N < d) is not validated (one check off by an order of magnitude,
+//! unexplained).
 //!
 //! The residual includes the finite-N fluctuation of the output: `e² → ē(z)² + Φ₂`,
 //! `Φ₂ = E[f²] − E[f̄²] = a²[K(1)/N + (1 − 1/N)(K(ρ̄) + ½K''s⁴D) − K(m² + p)]`, taken
