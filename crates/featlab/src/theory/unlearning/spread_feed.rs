@@ -83,7 +83,7 @@ impl SimplexFeedRule {
     /// The contractions at width N = d (`dim = N`, regular simplex of the orthogonal parts,
     /// alignment m, second-layer weight a).
     pub fn eval(&self, width: f64, m: f64, a: f64) -> Result<SimplexFeed> {
-        if !(width >= 5.0 && width.is_finite()) || !(m.abs() < 1.0) || !a.is_finite() {
+        if !(width >= 5.0 && width.is_finite() && m.abs() < 1.0 && a.is_finite()) {
             return Err(Error::config(
                 "spread.feed",
                 format!("need N = d ≥ 5, |m| < 1, finite a; got N = {width}, m = {m}, a = {a}"),
