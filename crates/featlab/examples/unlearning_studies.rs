@@ -6,6 +6,7 @@
 //! cargo run --release -p featlab --example unlearning_studies -- exponents
 //! cargo run --release -p featlab --example unlearning_studies -- sgdruns 256 4 /tmp/ul sgd,pop
 //! cargo run --release -p featlab --example unlearning_studies -- odes 256 /tmp/ul
+//! cargo run --release -p featlab --example unlearning_studies -- simplexrun 128 2 100 /tmp/ul
 //! cargo run --release -p featlab --example unlearning_studies -- dcheck 64 0.357 2.63 0.02 1000 512
 //! ```
 //!
@@ -21,6 +22,10 @@
 //! * `odes N dir`: the ODE predictions for `sgdruns` (limit, 3-D equiangular, 4-D spread model
 //!   with the linear closure, spread model with the Marchenko–Pastur transient; λ = 0 and
 //!   λ = ηd/B).
+//! * `simplexrun N seeds t dir`: the `sgdruns` setting (online SGD, B = 8N) started from the
+//!   regular simplex of orthogonal parts instead of random ones (no Marchenko–Pastur
+//!   transient); CSV `sgd_simplex_N{N}_s{i}.csv`, to compare with the spread ODE's simplex start
+//!   (`odes`, columns `*_4sgd_simplex`).
 //! * `dcheck N m a delta reps B [t]`: pair-overlap spread at N = d from a perturbed simplex:
 //!   population-GD relaxation, the one-step SGD feed against the derived one, optionally an
 //!   SGD run at fixed a.
@@ -614,6 +619,39 @@ fn odes(args: &[String]) {
     println!("lambda = {lambda}, S0 = {s0:.4e}");
 }
 
+/// `simplexrun`: online SGD in the `sgdruns` setting from the regular simplex (m0 = a0 = 0.1).
+fn simplexrun(args: &[String]) {
+    let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(128);
+    let seeds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let t_max: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100.0);
+    let dir = args
+        .get(3)
+        .cloned()
+        .unwrap_or_else(|| "/work/tmp/noise".into());
+    std::fs::create_dir_all(&dir).unwrap();
+    let ts: Vec<f64> = (0..=(t_max / 2.0) as usize).map(|i| 2.0 * i as f64).collect();
+    for i in 0..seeds {
+        let c = cfg(n, n, 1.0, &[0.0, 1.0, 0.0], BatchMode::Online { batch: 8 * n });
+        let mut sim = Simulator::new(c, derive_seed(0, &format!("simplex-seed-{i}"))).unwrap();
+        sim.w = perturbed_simplex(n, 0.1, 0.0, 0);
+        sim.a = vec![0.1; n];
+        let mut out = String::from("t,m,a,common_sq,pair_q2\n");
+        for &t in &ts {
+            let target = (t / sim.cfg.lr).round() as u64;
+            while sim.steps < target {
+                sim.step(Par::Seq);
+            }
+            let o = sim.order_params();
+            out.push_str(&format!(
+                "{t},{:.17e},{:.17e},{:.17e},{:.17e}\n",
+                o.m, o.a, o.common_sq, o.pair_q2
+            ));
+        }
+        std::fs::write(format!("{dir}/sgd_simplex_N{n}_s{i}.csv"), out).unwrap();
+        eprintln!("done simplex N={n} seed {i}");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -623,6 +661,7 @@ fn main() {
         Some("sgdruns") => sgdruns(&args[1..]),
         Some("dcheck") => dcheck(&args[1..]),
         Some("odes") => odes(&args[1..]),
-        _ => eprintln!("usage: unlearning_studies saturation [t_max widths sgd_max] | noise [seeds batches N c2] | exponents | sgdruns N seeds dir [modes] [lr] | odes N dir | dcheck N m a delta reps B [t]"),
+        Some("simplexrun") => simplexrun(&args[1..]),
+        _ => eprintln!("usage: unlearning_studies saturation [t_max widths sgd_max] | noise [seeds batches N c2] | exponents | sgdruns N seeds dir [modes] [lr] | odes N dir | simplexrun N seeds t dir | dcheck N m a delta reps B [t]"),
     }
 }
