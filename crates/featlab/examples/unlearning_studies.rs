@@ -629,9 +629,17 @@ fn simplexrun(args: &[String]) {
         .cloned()
         .unwrap_or_else(|| "/work/tmp/noise".into());
     std::fs::create_dir_all(&dir).unwrap();
-    let ts: Vec<f64> = (0..=(t_max / 2.0) as usize).map(|i| 2.0 * i as f64).collect();
+    let ts: Vec<f64> = (0..=(t_max / 2.0) as usize)
+        .map(|i| 2.0 * i as f64)
+        .collect();
     for i in 0..seeds {
-        let c = cfg(n, n, 1.0, &[0.0, 1.0, 0.0], BatchMode::Online { batch: 8 * n });
+        let c = cfg(
+            n,
+            n,
+            1.0,
+            &[0.0, 1.0, 0.0],
+            BatchMode::Online { batch: 8 * n },
+        );
         let mut sim = Simulator::new(c, derive_seed(0, &format!("simplex-seed-{i}"))).unwrap();
         sim.w = perturbed_simplex(n, 0.1, 0.0, 0);
         sim.a = vec![0.1; n];
