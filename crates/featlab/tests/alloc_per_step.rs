@@ -226,6 +226,7 @@ fn two_thread_steps_do_not_allocate() {
         .unwrap();
     let par = Par::rayon(2);
     let scalar = TwoLayer::new(32, 512, 1, Activation::Relu, true);
+    let small = TwoLayer::new(16, 64, 1, Activation::Relu, false);
     let vector = TwoLayer::new(32, 256, 3, Activation::Relu, true);
     let deep = DeepLinear::new(vec![128, 128, 128, 4], vec![1.0; 3], vec![1.0; 3]);
     let mlp = Mlp::new(
@@ -237,6 +238,7 @@ fn two_thread_steps_do_not_allocate() {
     );
     let cases: Vec<(&dyn Model, Dataset, f64)> = vec![
         (&scalar, dataset(512, 32, 1), 1e-2),
+        (&small, dataset(256, 16, 1), 1e-2),
         (&vector, dataset(512, 32, 3), 1e-2),
         (&deep, dataset(512, 128, 4), 1e-3),
         (&mlp, dataset(512, 128, 2), 1e-3),

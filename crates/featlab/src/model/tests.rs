@@ -289,8 +289,16 @@ fn directional_fd_check(n: usize, d: usize, m: usize) {
 fn blocked_scalar_two_layer_fused_pass_equals_separate_passes_and_any_thread_count() {
     // n = 300, m = 512: 64-row blocks in 5 lanes (the last block 44 rows: a ragged tile),
     // m = 85·6 + 2; n·m is large enough for the lanes to run in parallel. Then two shapes
-    // of TILED_SHAPES: 246-row blocks in 5 lanes, and 16-row blocks in 7 lanes.
-    for (n, d, m) in [(300, 7, 512), (1000, 9, 133), (300, 3, 2048)] {
+    // of TILED_SHAPES: 246-row blocks in 5 lanes, and 16-row blocks in 7 lanes. Then the
+    // small benchmark shape (one block cut into two 128-row lanes) and a ragged split
+    // (n = 200: lanes of 128 and 72 rows).
+    for (n, d, m) in [
+        (300, 7, 512),
+        (1000, 9, 133),
+        (300, 3, 2048),
+        (256, 16, 64),
+        (200, 5, 64),
+    ] {
         fused_separate_and_threads_check(n, d, m);
     }
 }

@@ -31,8 +31,11 @@ const MIN_BLOCK_ROWS: usize = 16;
 const MAX_BLOCK_ROWS: usize = 256;
 /// Most lanes (independent partial gradients) a batch is split into.
 const MAX_LANES: usize = 8;
-/// Minimum n·m before lanes run on several threads.
-const PAR_MIN_VALUES: usize = 1 << 17;
+/// Minimum n·m before lanes run on several threads, and before a batch that fits one
+/// block is cut into two lanes anyway (so that two threads can share it).
+const PAR_MIN_VALUES: usize = 1 << 13;
+/// Rows of the register tiles: a batch split in two is cut at a multiple of this.
+const SPLIT_ALIGN: usize = super::two_layer_tiles::TILE_ROWS;
 
 /// How a batch of n samples is cut into row blocks and lanes (a function of n and m only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +57,15 @@ pub(crate) struct RowBlocks {
 impl RowBlocks {
     /// The blocking of a batch of `n` samples for hidden width `m`.
     pub fn new(n: usize, m: usize) -> Self {
-        let rows = (BLOCK_VALUES / m.max(1))
+        let mut rows = (BLOCK_VALUES / m.max(1))
             .clamp(MIN_BLOCK_ROWS, MAX_BLOCK_ROWS)
             .min(n.max(1));
+        // A batch that fits one block but is big enough to share: two blocks (two lanes)
+        // cut at a tile boundary, whatever the thread count (the partial gradients are
+        // summed in lane order, so 1 and 2 threads give the same bits).
+        if rows >= n && n * m >= PAR_MIN_VALUES && n > SPLIT_ALIGN {
+            rows = n.div_ceil(2).next_multiple_of(SPLIT_ALIGN).min(n);
+        }
         let blocks = n.div_ceil(rows).max(1);
         let lane_blocks = blocks.div_ceil(blocks.min(MAX_LANES));
         let lanes = blocks.div_ceil(lane_blocks);
@@ -282,7 +291,9 @@ mod tests {
             assert!(g.lanes <= MAX_LANES && g.lanes * g.lane_blocks >= g.blocks);
             assert!((g.lanes - 1) * g.lane_rows() < n, "{g:?}: an empty lane");
         }
-        assert_eq!(RowBlocks::new(256, 64).lanes, 1);
+        let small = RowBlocks::new(256, 64);
+        assert_eq!((small.rows, small.lanes), (128, 2));
+        assert_eq!(RowBlocks::new(64, 64).lanes, 1);
         let med = RowBlocks::new(2048, 512);
         assert_eq!((med.rows, med.lanes), (64, 8));
     }

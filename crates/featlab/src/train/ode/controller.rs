@@ -4,6 +4,20 @@
 use super::VectorField;
 use crate::{Error, Result};
 
+/// Relative slack by which the step that lands on `t_max` may exceed `dtmax`, so that
+/// rounding drift in `t` (e.g. `n` constant steps of `dtmax` towards `t_max = n·dtmax`) does
+/// not leave a sliver step of a few ulps.
+const DTMAX_SLACK: f64 = 1e-6;
+
+/// One attempted step `[t, t_new]` of size `h = t_new − t` ([`PidController::next_attempt`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attempt {
+    pub t_new: f64,
+    pub h: f64,
+    /// Whether the proposed step was cut (or stretched) to land on `t_max`.
+    pub truncated: bool,
+}
+
 /// Adaptive step-size controller: accept/reject a step from its scaled error estimate and
 /// propose the next step size by PID control of `log ‖err‖` (Söderlind 2002, 2003), with
 /// diffrax's `PIDController` fields, defaults and update (variant "(4)" in diffrax's `pid.py`).
@@ -272,6 +286,109 @@ impl PidController {
             state.prev_inv = stored;
         }
         StepDecision { accept, factor }
+    }
+
+    /// The next attempt from `t` with proposed size `dt`, never past `t_max`: the attempt
+    /// ends exactly on `t_max` (bit for bit) when `dt` reaches it, or falls short of it by
+    /// less than 1% and `dtmax` allows (the landing step may exceed `dtmax` by a relative
+    /// [`DTMAX_SLACK`], to absorb rounding drift in `t`). Shared by the explicit
+    /// ([`super::RkStepper`]) and Rosenbrock ([`super::RosenbrockStepper`]) steppers.
+    ///
+    /// # Errors
+    /// [`Error::Numerical`] on step-size underflow (`t + dt` rounds to `t`).
+    pub(crate) fn next_attempt(&self, t: f64, dt: f64, t_max: f64) -> Result<Attempt> {
+        let remaining = t_max - t;
+        let may_stretch = self
+            .dtmax
+            .is_none_or(|m| remaining <= m * (1.0 + DTMAX_SLACK));
+        let (t_new, truncated) = if dt >= remaining || (1.01 * dt >= remaining && may_stretch) {
+            (t_max, true)
+        } else {
+            (t + dt, false)
+        };
+        let h = t_new - t;
+        if h.is_nan() || h <= 0.0 {
+            return Err(Error::Numerical(format!(
+                "step size underflow at t = {t:e}: dt = {dt:e} is below the resolution of t"
+            )));
+        }
+        Ok(Attempt {
+            t_new,
+            h,
+            truncated,
+        })
+    }
+
+    /// The step size after an accepted attempt of size `h` (proposed `dt`) with the
+    /// controller's `factor`: `h·factor`, not shrunk below `dt` when the attempt was
+    /// truncated to land on `t_max`, clamped to `[dtmin, dtmax]`.
+    pub(crate) fn after_acceptance(&self, attempt: &Attempt, dt: f64, factor: f64) -> f64 {
+        let mut next = attempt.h * factor;
+        if attempt.truncated {
+            next = next.max(dt);
+        }
+        self.clamp_dt(next)
+    }
+
+    /// The step size to retry with after the `rejections`-th consecutive rejection of an
+    /// attempt of size `h` (proposed `dt`) with the controller's `factor` and scaled error
+    /// `scaled` (NaN when the attempt was non-finite): `h·factor`, capped by `dtmax`, and
+    /// raised to `dtmin` once before giving up.
+    ///
+    /// # Errors
+    /// [`Error::Numerical`] when the next size falls below the floor (`dtmin`, else
+    /// `1e-14·|t|`) or after [`super::MAX_CONSECUTIVE_REJECTIONS`] rejections in a row;
+    /// the message names `t`, the step size, `method` and why the attempts failed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn after_rejection(
+        &self,
+        t: f64,
+        dt: f64,
+        h: f64,
+        factor: f64,
+        scaled: f64,
+        rejections: u32,
+        method: std::fmt::Arguments<'_>,
+    ) -> Result<f64> {
+        let mut next = h * factor;
+        if let Some(m) = self.dtmax {
+            next = next.min(m);
+        }
+        let (floor, floor_name) = match self.dtmin {
+            Some(m) => {
+                if dt > m {
+                    next = next.max(m); // one retry at dtmin before giving up
+                }
+                (m, "dtmin")
+            }
+            None => (1e-14 * t.abs(), "1e-14·|t|"),
+        };
+        if next >= floor && rejections < super::MAX_CONSECUTIVE_REJECTIONS {
+            return Ok(next);
+        }
+        let why = if scaled.is_finite() {
+            format!(
+                "the scaled error estimate stays above 1 (last: {scaled:.3e}); \
+                 the problem may be stiff or singular here"
+            )
+        } else {
+            "the proposed state, error estimate or derivative was non-finite (NaN/inf): \
+             the vector field may have left its domain or the solution may blow up"
+                .to_string()
+        };
+        let what = if next < floor {
+            format!(
+                "step size underflow: dt = {next:.3e} fell below the minimum \
+                 {floor:.3e} ({floor_name})"
+            )
+        } else {
+            format!(
+                "no acceptable step after {rejections} consecutive rejected steps (dt = {next:.3e})"
+            )
+        };
+        Err(Error::Numerical(format!(
+            "ODE step failed at t = {t:.6e} ({method}): {what}; {why}"
+        )))
     }
 
     /// Clamp a proposed step size to `[dtmin, dtmax]` (where set).

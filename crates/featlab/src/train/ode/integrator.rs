@@ -36,71 +36,46 @@ pub trait Integrator: Send {
     fn method_name(&self) -> &'static str;
 }
 
-impl Integrator for RkStepper {
-    fn init(
-        &mut self,
-        field: &mut dyn VectorField,
-        t0: f64,
-        y0: &[f64],
-        dt0: Option<f64>,
-    ) -> Result<()> {
-        RkStepper::init(self, field, t0, y0, dt0)
-    }
-    fn step(&mut self, field: &mut dyn VectorField, t_max: f64) -> Result<StepInterval> {
-        RkStepper::step(self, field, t_max)
-    }
-    fn interpolate(&self, t: f64, out: &mut [f64]) {
-        RkStepper::interpolate(self, t, out)
-    }
-    fn t(&self) -> f64 {
-        RkStepper::t(self)
-    }
-    fn y(&self) -> &[f64] {
-        RkStepper::y(self)
-    }
-    fn dy(&self) -> &[f64] {
-        RkStepper::dy(self)
-    }
-    fn stats(&self) -> Stats {
-        RkStepper::stats(self)
-    }
-    fn method_name(&self) -> &'static str {
-        self.tableau().name
-    }
+/// [`Integrator`] for a stepper whose inherent methods have the trait's signatures.
+macro_rules! inherent_integrator {
+    ($stepper:ident) => {
+        impl Integrator for $stepper {
+            fn init(
+                &mut self,
+                field: &mut dyn VectorField,
+                t0: f64,
+                y0: &[f64],
+                dt0: Option<f64>,
+            ) -> Result<()> {
+                $stepper::init(self, field, t0, y0, dt0)
+            }
+            fn step(&mut self, field: &mut dyn VectorField, t_max: f64) -> Result<StepInterval> {
+                $stepper::step(self, field, t_max)
+            }
+            fn interpolate(&self, t: f64, out: &mut [f64]) {
+                $stepper::interpolate(self, t, out)
+            }
+            fn t(&self) -> f64 {
+                $stepper::t(self)
+            }
+            fn y(&self) -> &[f64] {
+                $stepper::y(self)
+            }
+            fn dy(&self) -> &[f64] {
+                $stepper::dy(self)
+            }
+            fn stats(&self) -> Stats {
+                $stepper::stats(self)
+            }
+            fn method_name(&self) -> &'static str {
+                self.tableau().name
+            }
+        }
+    };
 }
 
-impl Integrator for RosenbrockStepper {
-    fn init(
-        &mut self,
-        field: &mut dyn VectorField,
-        t0: f64,
-        y0: &[f64],
-        dt0: Option<f64>,
-    ) -> Result<()> {
-        RosenbrockStepper::init(self, field, t0, y0, dt0)
-    }
-    fn step(&mut self, field: &mut dyn VectorField, t_max: f64) -> Result<StepInterval> {
-        RosenbrockStepper::step(self, field, t_max)
-    }
-    fn interpolate(&self, t: f64, out: &mut [f64]) {
-        RosenbrockStepper::interpolate(self, t, out)
-    }
-    fn t(&self) -> f64 {
-        RosenbrockStepper::t(self)
-    }
-    fn y(&self) -> &[f64] {
-        RosenbrockStepper::y(self)
-    }
-    fn dy(&self) -> &[f64] {
-        RosenbrockStepper::dy(self)
-    }
-    fn stats(&self) -> Stats {
-        RosenbrockStepper::stats(self)
-    }
-    fn method_name(&self) -> &'static str {
-        self.tableau().name
-    }
-}
+inherent_integrator!(RkStepper);
+inherent_integrator!(RosenbrockStepper);
 
 /// An ODE method by name: an explicit embedded Runge–Kutta [`Tableau`] (`"dopri5"`,
 /// `"tsit5"`, `"bosh3"`, `"heun_euler"`) or a Rosenbrock–W method (`"ros34pw2"`, for stiff

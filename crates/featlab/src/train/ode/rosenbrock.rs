@@ -540,31 +540,16 @@ impl RosenbrockStepper {
         }
         loop {
             let dt = self.dt_next;
-            let remaining = t_max - self.t;
-            let may_stretch = self
-                .controller
-                .dtmax
-                .is_none_or(|m| remaining <= m * (1.0 + 1e-6));
-            let (t_new, truncated) = if dt >= remaining || (1.01 * dt >= remaining && may_stretch) {
-                (t_max, true)
-            } else {
-                (self.t + dt, false)
-            };
-            let h = t_new - self.t;
-            if h.is_nan() || h <= 0.0 {
-                return Err(Error::Numerical(format!(
-                    "step size underflow at t = {:e}: dt = {dt:e} is below the resolution of t",
-                    self.t
-                )));
-            }
+            let attempt = self.controller.next_attempt(self.t, dt, t_max)?;
+            let h = attempt.h;
             self.dense_valid = false;
-            let scaled = self.attempt(field, h, t_new)?;
+            let scaled = self.attempt(field, h, attempt.t_new)?;
             self.stats.num_steps += 1;
             let decision = self.controller.adapt(&mut self.pid, scaled, order);
             if decision.accept {
                 self.stats.num_accepted += 1;
                 self.t_prev = self.t;
-                self.t = t_new;
+                self.t = attempt.t_new;
                 std::mem::swap(&mut self.y_prev, &mut self.y);
                 std::mem::swap(&mut self.y, &mut self.y_new);
                 std::mem::swap(&mut self.f_prev, &mut self.f);
@@ -577,11 +562,7 @@ impl RosenbrockStepper {
                 } else {
                     decision.factor
                 };
-                let mut next = h * factor;
-                if truncated {
-                    next = next.max(dt);
-                }
-                self.dt_next = self.controller.clamp_dt(next);
+                self.dt_next = self.controller.after_acceptance(&attempt, dt, factor);
                 return Ok(StepInterval {
                     t0: self.t_prev,
                     t1: self.t,
@@ -589,33 +570,15 @@ impl RosenbrockStepper {
             }
             self.stats.num_rejected += 1;
             rejections += 1;
-            let mut next = h * decision.factor;
-            if let Some(m) = self.controller.dtmax {
-                next = next.min(m);
-            }
-            let (floor, floor_name) = match self.controller.dtmin {
-                Some(m) => {
-                    if dt > m {
-                        next = next.max(m);
-                    }
-                    (m, "dtmin")
-                }
-                None => (1e-14 * self.t.abs(), "1e-14·|t|"),
-            };
-            if next < floor || rejections >= super::MAX_CONSECUTIVE_REJECTIONS {
-                let why = if scaled.is_finite() {
-                    format!("the scaled error estimate stays above 1 (last: {scaled:.3e})")
-                } else {
-                    "the proposed state, error estimate or derivative was non-finite (NaN/inf)"
-                        .to_string()
-                };
-                return Err(Error::Numerical(format!(
-                    "ODE step failed at t = {:.6e} ({} Rosenbrock method): step size {next:.3e} \
-                     below {floor_name} = {floor:.3e} or {rejections} rejections in a row; {why}",
-                    self.t, self.tableau.name
-                )));
-            }
-            self.dt_next = next;
+            self.dt_next = self.controller.after_rejection(
+                self.t,
+                dt,
+                h,
+                decision.factor,
+                scaled,
+                rejections,
+                format_args!("{} Rosenbrock method", self.tableau.name),
+            )?;
             // An inaccurate step is retried first with the same Jacobian (the W-method's
             // error estimate is valid for any Jacobian); a second rejection in a row, or a
             // non-finite / very large error (a stability failure), refreshes it.

@@ -10,11 +10,6 @@ use crate::{Error, Result};
 /// least `safety`, usually by `factormin`.
 pub const MAX_CONSECUTIVE_REJECTIONS: u32 = 100;
 
-/// Relative slack by which the step that lands on `t_max` may exceed `dtmax`, so that
-/// rounding drift in `t` (e.g. `n` constant steps of `dtmax` towards `t_max = n·dtmax`) does
-/// not leave a sliver step of a few ulps.
-const DTMAX_SLACK: f64 = 1e-6;
-
 /// Largest stage count supported by [`DenseOutput::Polynomial`] (stack buffer in
 /// `interpolate`).
 const MAX_POLY_STAGES: usize = 16;
@@ -177,35 +172,17 @@ impl RkStepper {
         let mut rejections = 0u32;
         loop {
             let dt = self.dt_next;
-            let remaining = t_max - self.t;
-            let may_stretch = self
-                .controller
-                .dtmax
-                .is_none_or(|m| remaining <= m * (1.0 + DTMAX_SLACK));
-            let (t_new, truncated) = if dt >= remaining || (1.01 * dt >= remaining && may_stretch) {
-                (t_max, true)
-            } else {
-                (self.t + dt, false)
-            };
-            let h = t_new - self.t;
-            if h.is_nan() || h <= 0.0 {
-                return Err(Error::Numerical(format!(
-                    "step size underflow at t = {:e}: dt = {dt:e} is below the resolution of t",
-                    self.t
-                )));
-            }
+            let attempt = self.controller.next_attempt(self.t, dt, t_max)?;
             self.dense_valid = false;
-            let scaled_error = self.attempt(field, h, t_new)?;
+            let scaled_error = self.attempt(field, attempt.h, attempt.t_new)?;
             self.stats.num_steps += 1;
             let decision = self.controller.adapt(&mut self.pid, scaled_error, order);
             if decision.accept {
                 self.stats.num_accepted += 1;
-                self.accept(t_new);
-                let mut next = h * decision.factor;
-                if truncated {
-                    next = next.max(dt);
-                }
-                self.dt_next = self.controller.clamp_dt(next);
+                self.accept(attempt.t_new);
+                self.dt_next = self
+                    .controller
+                    .after_acceptance(&attempt, dt, decision.factor);
                 return Ok(StepInterval {
                     t0: self.t_prev,
                     t1: self.t,
@@ -213,44 +190,15 @@ impl RkStepper {
             }
             self.stats.num_rejected += 1;
             rejections += 1;
-            let mut next = h * decision.factor;
-            if let Some(m) = self.controller.dtmax {
-                next = next.min(m);
-            }
-            let (floor, floor_name) = match self.controller.dtmin {
-                Some(m) => {
-                    if dt > m {
-                        next = next.max(m); // one retry at dtmin before giving up
-                    }
-                    (m, "dtmin")
-                }
-                None => (1e-14 * self.t.abs(), "1e-14·|t|"),
-            };
-            if next < floor || rejections >= MAX_CONSECUTIVE_REJECTIONS {
-                let why = if scaled_error.is_finite() {
-                    format!(
-                        "the scaled error estimate stays above 1 (last: {scaled_error:.3e}); \
-                         the problem may be stiff or singular here"
-                    )
-                } else {
-                    "the proposed state, error estimate or derivative was non-finite (NaN/inf): \
-                     the vector field may have left its domain or the solution may blow up"
-                        .to_string()
-                };
-                let what = if next < floor {
-                    format!(
-                        "step size underflow: dt = {next:.3e} fell below the minimum \
-                         {floor:.3e} ({floor_name})"
-                    )
-                } else {
-                    format!("no acceptable step after {rejections} consecutive rejected steps (dt = {next:.3e})")
-                };
-                return Err(Error::Numerical(format!(
-                    "ODE step failed at t = {:.6e} ({} tableau): {what}; {why}",
-                    self.t, self.tableau.name
-                )));
-            }
-            self.dt_next = next;
+            self.dt_next = self.controller.after_rejection(
+                self.t,
+                dt,
+                attempt.h,
+                decision.factor,
+                scaled_error,
+                rejections,
+                format_args!("{} tableau", self.tableau.name),
+            )?;
         }
     }
 
