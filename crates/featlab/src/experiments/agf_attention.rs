@@ -6,6 +6,9 @@
 //!   `mode = "population"` (default) trains on the D² + 1 moment-matched sequences whose
 //!   empirical loss *is* the population loss ([`crate::data::in_context`]); `"sampled"`
 //!   trains on `samples` i.i.d. sequences (closed forms then hold only up to sampling error).
+//!   Both flows train [`LinearAttention::on_summaries`] on the rows [s, x_{N+1}]
+//!   (s = Σ_n y_n x_n, computed once): bitwise the model on the sequences, without the
+//!   context sum in every gradient evaluation.
 //! * Init (the authors' code): v_h = α|g|, k_h, q_h = α g with g ~ N(0, 1) entries.
 //! * Gradient flow (adaptive solver `train.solver`: DOPRI5, or the stiff ROS34PW2 that makes
 //!   small α affordable) and numerical AGF (`theory::agf::run_agf`, cost phase by
@@ -376,7 +379,13 @@ impl Experiment for AgfAttentionExperiment {
                 cfg.samples,
             )?,
         };
-        let model = LinearAttention::new(cfg.dim, cfg.context, cfg.heads);
+        // GF and AGF both train the model on summarised rows [s, x_{N+1}] (s = Σ_n y_n x_n
+        // computed once, bitwise as the sequence model's forward pass would in every call)
+        let model = LinearAttention::on_summaries(cfg.dim, cfg.context, cfg.heads);
+        let summaries = Dataset::new(
+            LinearAttention::new(cfg.dim, cfg.context, cfg.heads).summarise(data.x.as_ref())?,
+            data.y.clone(),
+        )?;
         // init direction: v = |g|, k, q = g (× α per run)
         let mut rng = stream(cfg.seed, "init");
         let direction: Vec<f64> = (0..model.num_params())
@@ -392,7 +401,7 @@ impl Experiment for AgfAttentionExperiment {
         let values = theory.values();
         let levels = theory.levels();
 
-        let main = run_alpha(&cfg, &model, &data, &pcs, &direction, cfg.alpha, ctx)?;
+        let main = run_alpha(&cfg, &model, &summaries, &pcs, &direction, cfg.alpha, ctx)?;
         let mut out = RunOutput {
             config: resolved.clone(),
             seed: cfg.seed,
@@ -527,7 +536,9 @@ impl Experiment for AgfAttentionExperiment {
             let r = if a == cfg.alpha {
                 None
             } else {
-                Some(run_alpha(&cfg, &model, &data, &pcs, &direction, a, ctx)?)
+                Some(run_alpha(
+                    &cfg, &model, &summaries, &pcs, &direction, a, ctx,
+                )?)
             };
             let r = r.as_ref().unwrap_or(&main);
             let rt = r.gf.trajectory.column("t").unwrap_or_default();

@@ -13,7 +13,11 @@
 //!
 //! **Input layout** (one sequence per row, `d = N(D+1) + D` columns):
 //! `[x_1 (D), y_1, x_2 (D), y_2, …, x_N (D), y_N, x_{N+1} (D)]`; the target is y_{N+1}
-//! (one column).
+//! (one column). Since ŷ depends on the context only through s = Σ_n y_n x_n, the model
+//! built by [`LinearAttention::on_summaries`] takes the *summarised* rows `[s (D), x_{N+1} (D)]`
+//! ([`LinearAttention::summarise`] turns sequences into them, computing s exactly as the
+//! sequence model's forward pass does): bitwise the same predictions, loss and gradient,
+//! without the O(N·D) context sum in every pass.
 //!
 //! **Parameters**: blocks `v` [H], `K` [H, D] (row h = k_h), `Q` [H, D] (row h = q_h).
 //!
@@ -38,6 +42,8 @@ pub struct LinearAttention {
     pub context: usize,
     /// Number of heads H.
     pub heads: usize,
+    /// Input rows are summaries `[s, x_{N+1}]` (2D columns) instead of sequences.
+    pub summaries: bool,
     blocks: Vec<ParamBlock>,
 }
 
@@ -53,19 +59,70 @@ impl LinearAttention {
             dim,
             context,
             heads,
+            summaries: false,
             blocks,
         }
     }
 
-    /// Column of the first query coordinate in an input row: N(D+1).
-    pub fn query_offset(&self) -> usize {
-        self.context * (self.dim + 1)
+    /// The same model (same parameters, same N) on summarised rows `[s, x_{N+1}]` (2D
+    /// columns, s = Σ_n y_n x_n; see [`LinearAttention::summarise`]).
+    pub fn on_summaries(dim: usize, context: usize, heads: usize) -> Self {
+        LinearAttention {
+            summaries: true,
+            ..LinearAttention::new(dim, context, heads)
+        }
     }
 
-    /// Write one sequence into an input row (layout in the module docs).
+    /// Column of the first query coordinate in an input row: N(D+1) for sequences, D for
+    /// summaries.
+    pub fn query_offset(&self) -> usize {
+        if self.summaries {
+            self.dim
+        } else {
+            self.context * (self.dim + 1)
+        }
+    }
+
+    /// Summaries `[s_i, x_{N+1,i}]` (n × 2D) of sequences `x` (n × (N(D+1) + D), layout in
+    /// the module docs) with s_i = Σ_{t<N} y_t x_t summed in token order: the input of
+    /// [`LinearAttention::on_summaries`], on which it gives bitwise the predictions of
+    /// [`LinearAttention::new`] on `x`. Errors on a wrong column count.
+    pub fn summarise(&self, x: MatRef<'_, f64>) -> crate::Result<Mat<f64>> {
+        let (d, n_ctx) = (self.dim, self.context);
+        let want = n_ctx * (d + 1) + d;
+        if x.ncols() != want {
+            return Err(crate::Error::Shape(format!(
+                "linear_attention: sequences need N(D+1)+D = {want} columns, got {}",
+                x.ncols()
+            )));
+        }
+        let mut s = Mat::zeros(x.nrows(), d);
+        context_sums(x, d, n_ctx, &mut s);
+        let off = n_ctx * (d + 1);
+        Ok(Mat::from_fn(x.nrows(), 2 * d, |i, j| {
+            if j < d {
+                s[(i, j)]
+            } else {
+                x[(i, off + j - d)]
+            }
+        }))
+    }
+
+    /// Write one sequence into an input row (layout in the module docs; for a summary
+    /// model the row is `[Σ_t y_t x_t, x_{N+1}]`).
     pub fn write_sequence(&self, xs: &[Vec<f64>], ys: &[f64], xq: &[f64], row: &mut [f64]) {
         let (d, n) = (self.dim, self.context);
         assert!(xs.len() == n && ys.len() == n && xq.len() == d && row.len() == self.input_dim());
+        if self.summaries {
+            row[..d].fill(0.0);
+            for t in 0..n {
+                for j in 0..d {
+                    row[j] += ys[t] * xs[t][j];
+                }
+            }
+            row[d..].copy_from_slice(xq);
+            return;
+        }
         for t in 0..n {
             row[t * (d + 1)..t * (d + 1) + d].copy_from_slice(&xs[t]);
             row[t * (d + 1) + d] = ys[t];
@@ -159,7 +216,7 @@ impl Model for LinearAttention {
         "linear_attention"
     }
     fn input_dim(&self) -> usize {
-        self.context * (self.dim + 1) + self.dim
+        self.query_offset() + self.dim
     }
     fn output_dim(&self) -> usize {
         1
@@ -187,8 +244,9 @@ impl Model for LinearAttention {
         assert_eq!(
             x.ncols(),
             self.input_dim(),
-            "linear_attention: input has {} columns, the layout needs N(D+1)+D = {}",
+            "linear_attention: input has {} columns, the layout needs {} = {}",
             x.ncols(),
+            if self.summaries { "2D" } else { "N(D+1)+D" },
             self.input_dim()
         );
         assert_eq!(
@@ -202,17 +260,10 @@ impl Model for LinearAttention {
         let [s, a, b, ..] = &mut ws.bufs[..] else {
             unreachable!("workspace has 5 buffers")
         };
-        // s_i = Σ_n y_n x_n
-        for j in 0..d {
-            let sc = s.col_as_slice_mut(j);
-            sc.fill(0.0);
-            for t in 0..n_ctx {
-                let xc = x.col(t * (d + 1) + j);
-                let yc = x.col(t * (d + 1) + d);
-                for (i, si) in sc.iter_mut().enumerate() {
-                    *si += yc[i] * xc[i];
-                }
-            }
+        if self.summaries {
+            s.copy_from(x.subcols(0, d));
+        } else {
+            context_sums(x, d, n_ctx, s);
         }
         let xq = x.subcols(self.query_offset(), d);
         matmul(
@@ -280,6 +331,49 @@ impl Model for LinearAttention {
     }
 }
 
+/// `S[i, j] = Σ_{t<N} y_t x_{t,j}` for every sequence (row) i of `x`, summed in token
+/// order t = 0, 1, … (the same sequence of roundings whatever the memory layout).
+///
+/// This is most of a forward pass (N·D products per sequence against H·D for the heads),
+/// so a column-major `x` (the [`crate::data::Dataset`] layout) takes a loop over
+/// contiguous columns that the compiler vectorises across sequences; any other layout
+/// takes the strided loop. Both give bitwise the same S (products and sums are rounded
+/// separately, never fused).
+fn context_sums(x: MatRef<'_, f64>, d: usize, n_ctx: usize, s: &mut Mat<f64>) {
+    let n = x.nrows();
+    for j in 0..d {
+        s.col_as_slice_mut(j).fill(0.0);
+    }
+    if x.row_stride() == 1 {
+        for t in 0..n_ctx {
+            let col = |c: usize| -> &[f64] {
+                x.col(c)
+                    .try_as_col_major()
+                    .map(|c| c.as_slice())
+                    .unwrap_or(&[])
+            };
+            let yc = &col(t * (d + 1) + d)[..n];
+            for j in 0..d {
+                let xc = &col(t * (d + 1) + j)[..n];
+                let sc = &mut s.col_as_slice_mut(j)[..n];
+                for i in 0..n {
+                    sc[i] += yc[i] * xc[i];
+                }
+            }
+        }
+    } else {
+        for t in 0..n_ctx {
+            for j in 0..d {
+                let xc = x.col(t * (d + 1) + j);
+                let yc = x.col(t * (d + 1) + d);
+                for (i, si) in s.col_as_slice_mut(j).iter_mut().enumerate() {
+                    *si += yc[i] * xc[i];
+                }
+            }
+        }
+    }
+}
+
 /// Neuron h = head h, θ_h = (v_h, k_h, q_h); f_h is homogeneous of degree κ = 3.
 impl NeuronSum for LinearAttention {
     fn num_neurons(&self) -> usize {
@@ -318,6 +412,100 @@ mod tests {
             sample_sequences(&mut stream(3, "data"), sigma.as_ref(), model.context, 7).unwrap();
         let err = crate::model::tests::grad_check(&model, &p, &data.x, &data.y, Loss::Mse);
         assert!(err <= 1e-6, "max relative gradient error {err:.3e}");
+    }
+
+    /// The summary model on summarised rows is bitwise the sequence model on the sequences
+    /// (loss, gradient, predictions), for i.i.d. sequences (every context token non-zero)
+    /// and for the moment-matched population set.
+    #[test]
+    fn summary_model_is_bitwise_the_sequence_model() {
+        let (model, p, sigma) = setup();
+        let summary = LinearAttention::on_summaries(model.dim, model.context, model.heads);
+        assert_eq!(summary.input_dim(), 2 * model.dim);
+        let sampled =
+            sample_sequences(&mut stream(6, "data"), sigma.as_ref(), model.context, 9).unwrap();
+        let population = population_sequences(sigma.as_ref(), model.context).unwrap();
+        for data in [sampled, population] {
+            let xs = model.summarise(data.x.as_ref()).unwrap();
+            assert_eq!((xs.nrows(), xs.ncols()), (data.n(), 2 * model.dim));
+            let mut g_seq = vec![0.0; p.len()];
+            let mut g_sum = vec![0.0; p.len()];
+            let mut ws_seq = model.workspace(data.n());
+            let mut ws_sum = summary.workspace(data.n());
+            let l_seq = model.loss_and_grad(
+                &p,
+                data.x.as_ref(),
+                data.y.as_ref(),
+                Loss::Mse,
+                &mut g_seq,
+                &mut ws_seq,
+            );
+            let l_sum = summary.loss_and_grad(
+                &p,
+                xs.as_ref(),
+                data.y.as_ref(),
+                Loss::Mse,
+                &mut g_sum,
+                &mut ws_sum,
+            );
+            assert_eq!(l_seq.to_bits(), l_sum.to_bits(), "{l_seq} vs {l_sum}");
+            for (a, b) in g_seq.iter().zip(&g_sum) {
+                assert_eq!(a.to_bits(), b.to_bits(), "gradient {a} vs {b}");
+            }
+            // the summarised query is the sequence's query, s the context sum
+            for i in 0..data.n() {
+                for j in 0..model.dim {
+                    assert_eq!(
+                        xs[(i, model.dim + j)],
+                        data.x[(i, model.query_offset() + j)]
+                    );
+                    let s: f64 = (0..model.context)
+                        .map(|t| {
+                            data.x[(i, t * (model.dim + 1) + model.dim)]
+                                * data.x[(i, t * (model.dim + 1) + j)]
+                        })
+                        .sum();
+                    assert!((xs[(i, j)] - s).abs() <= 1e-12 * (1.0 + s.abs()));
+                }
+            }
+        }
+        let err = model
+            .summarise(Mat::<f64>::zeros(2, 7).as_ref())
+            .unwrap_err();
+        assert!(err.to_string().contains("columns"), "{err}");
+    }
+
+    #[test]
+    fn summary_model_gradient_matches_finite_differences() {
+        let (model, p, sigma) = setup();
+        let summary = LinearAttention::on_summaries(model.dim, model.context, model.heads);
+        let data =
+            sample_sequences(&mut stream(7, "data"), sigma.as_ref(), model.context, 6).unwrap();
+        let xs = model.summarise(data.x.as_ref()).unwrap();
+        let err = crate::model::tests::grad_check(&summary, &p, &xs, &data.y, Loss::Mse);
+        assert!(err <= 1e-6, "max relative gradient error {err:.3e}");
+    }
+
+    #[test]
+    fn summary_rows_from_write_sequence() {
+        let (model, _, _) = setup();
+        let summary = LinearAttention::on_summaries(model.dim, model.context, model.heads);
+        let mut rng = stream(8, "seq");
+        let xs: Vec<Vec<f64>> = (0..model.context)
+            .map(|_| normal_vec(&mut rng, model.dim, 1.0))
+            .collect();
+        let ys = normal_vec(&mut rng, model.context, 1.0);
+        let xq = normal_vec(&mut rng, model.dim, 1.0);
+        let mut row = vec![0.0; model.input_dim()];
+        model.write_sequence(&xs, &ys, &xq, &mut row);
+        let mut srow = vec![0.0; summary.input_dim()];
+        summary.write_sequence(&xs, &ys, &xq, &mut srow);
+        let from_seq = model
+            .summarise(Mat::from_fn(1, row.len(), |_, j| row[j]).as_ref())
+            .unwrap();
+        for j in 0..2 * model.dim {
+            assert_eq!(srow[j].to_bits(), from_seq[(0, j)].to_bits(), "column {j}");
+        }
     }
 
     #[test]
