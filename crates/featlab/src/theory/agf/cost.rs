@@ -225,10 +225,17 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
             (CostStop::Gradient, 0.0, 0.0, None)
         } else {
             if let Some(tol) = self.level_rtol {
-                if !(tol.is_finite() && tol > 0.0 && self.level_t0.is_finite() && self.level_t0 > 0.0) {
+                if !(tol.is_finite()
+                    && tol > 0.0
+                    && self.level_t0.is_finite()
+                    && self.level_t0 > 0.0)
+                {
                     return Err(Error::config(
                         "cost.level_rtol",
-                        format!("level_rtol and level_t0 must be positive and finite, got {tol} and {}", self.level_t0),
+                        format!(
+                            "level_rtol and level_t0 must be positive and finite, got {tol} and {}",
+                            self.level_t0
+                        ),
                     ));
                 }
             }

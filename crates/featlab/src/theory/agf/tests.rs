@@ -721,7 +721,11 @@ fn cost_phase_without_minimiser_stops_on_the_level() {
     assert!(lev.converged);
     assert!(lev.grad_norm.unwrap() > 1e-9, "{lev:?}");
     let t_stop = lev.time.unwrap();
-    assert_eq!(t_stop.log2().fract(), 0.0, "checkpoints are powers of 2: {t_stop}");
+    assert_eq!(
+        t_stop.log2().fract(),
+        0.0,
+        "checkpoints are powers of 2: {t_stop}"
+    );
     assert!(lev.level_change.unwrap() <= tol);
     let (long, _) = flow(None, 1024.0 * t_stop);
     assert_eq!(long.stop, CostStop::Budget);
@@ -729,8 +733,14 @@ fn cost_phase_without_minimiser_stops_on_the_level() {
     let excess = (lev.loss - long.loss) / long.loss;
     let excess_short = (short.loss - long.loss) / long.loss;
     println!("t_stop {t_stop:e} level {:.10} long {:.10} short {:.10} excess {excess:.2e} short {excess_short:.2e}", lev.loss, long.loss, short.loss);
-    assert!(excess >= 0.0 && excess <= tol / (2f64.sqrt() - 1.0), "excess {excess:e}");
-    assert!(excess_short > 10.0 * excess, "{excess_short:e} vs {excess:e}");
+    assert!(
+        excess >= 0.0 && excess <= tol / (2f64.sqrt() - 1.0),
+        "excess {excess:e}"
+    );
+    assert!(
+        excess_short > 10.0 * excess,
+        "{excess_short:e} vs {excess:e}"
+    );
     let mut bad = GradientFlowCost {
         level_rtol: Some(-1.0),
         ..GradientFlowCost::default()
