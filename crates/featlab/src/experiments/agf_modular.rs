@@ -25,7 +25,7 @@ use crate::model::two_layer::TwoLayer;
 use crate::model::{Activation, Loss};
 use crate::rng::{normal_vec, stream};
 use crate::theory::agf::compare::settings_for_alpha;
-use crate::theory::agf::{run_agf, AgfOptions, GradientFlowCost};
+use crate::theory::agf::{run_agf, AgfOptions, CostStop, GradientFlowCost};
 use crate::theory::agf_modular::ModularTheory;
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig};
 use crate::{Error, NdArray, Result};
@@ -426,7 +426,9 @@ impl Experiment for AgfModularExperiment {
                     .iter()
                     .map(|r| json!({
                         "converged": r.cost_converged,
+                        "stop": r.cost_stop,
                         "grad_norm": r.cost_grad_norm,
+                        "level_change": r.cost_level_change,
                         "time": r.cost_time,
                         "gradient_evals": r.cost_work,
                         "hessians": r.cost_hessians,
@@ -435,14 +437,23 @@ impl Experiment for AgfModularExperiment {
                     .collect::<Vec<_>>()),
             );
             for (k, r) in a.rounds.iter().enumerate() {
-                if !r.cost_converged {
-                    out.notes.push(format!(
+                match r.cost_stop {
+                    CostStop::Budget => out.notes.push(format!(
                         "AGF round {}: the cost phase stopped at t = {:.3e} with ‖∇C‖ = {:.3e} > gtol = {:.1e} (not converged; cost.t_max / cost.max_steps)",
                         k + 1,
                         r.cost_time.unwrap_or(f64::NAN),
                         r.cost_grad_norm.unwrap_or(f64::NAN),
                         cfg.cost.gtol
-                    ));
+                    )),
+                    CostStop::Level => out.notes.push(format!(
+                        "AGF round {}: the cost level converged at t = {:.3e} (relative decrease {:.1e} over the last doubling) while ‖∇C‖ = {:.3e} > gtol = {:.1e}: no minimiser attained (norms growing)",
+                        k + 1,
+                        r.cost_time.unwrap_or(f64::NAN),
+                        r.cost_level_change.unwrap_or(f64::NAN),
+                        r.cost_grad_norm.unwrap_or(f64::NAN),
+                        cfg.cost.gtol
+                    )),
+                    _ => {}
                 }
             }
             s.insert("feature_order_agf".into(), json!(order_agf));
@@ -782,7 +793,9 @@ mod probe {
     /// Probe (prints): numerical AGF alone on a preset, per round the jump time, level,
     /// active count and the cost phase's convergence (‖∇C‖, time, work), with wall times.
     /// `FEATLAB_PROBE_PRESET` (default `agf-modular-alpha-1e-3`), `FEATLAB_PROBE_SET`
-    /// (`key=value;…` TOML overrides of the `cost` table, e.g. `t_max=1e4`).
+    /// (`key=value;…` TOML overrides, `section.key` or top-level, e.g.
+    /// `cost.level_rtol=1e-5;alpha=1e-5;train.t_max=1.5e6`), `FEATLAB_PROBE_OUT` (write the
+    /// rounds as JSON to this path).
     #[test]
     #[ignore]
     fn agf_modular_cost_phase_probe() {
@@ -795,13 +808,19 @@ mod probe {
                 let (k, v) = kv.split_once('=').unwrap();
                 let val: toml::Value =
                     format!("x = {v}").parse::<toml::Table>().unwrap()["x"].clone();
-                let (sect, key) = k.split_once('.').unwrap();
-                table
-                    .entry(sect.to_string())
-                    .or_insert(toml::Value::Table(Default::default()))
-                    .as_table_mut()
-                    .unwrap()
-                    .insert(key.to_string(), val);
+                match k.split_once('.') {
+                    Some((sect, key)) => {
+                        table
+                            .entry(sect.to_string())
+                            .or_insert(toml::Value::Table(Default::default()))
+                            .as_table_mut()
+                            .unwrap()
+                            .insert(key.to_string(), val);
+                    }
+                    None => {
+                        table.insert(k.to_string(), val);
+                    }
+                }
             }
         }
         let cfg: AgfModularConfig = from_table(&table).unwrap();
@@ -824,6 +843,7 @@ mod probe {
             &RunContext::default(),
         )
         .unwrap();
+        let mut rows = Vec::new();
         for (k, r) in a.rounds.iter().enumerate() {
             let max_norm = r
                 .active
@@ -838,23 +858,32 @@ mod probe {
                 })
                 .fold(0.0f64, f64::max);
             println!(
-                "round {:2} t = {:10.4} loss = {:.6} k = {} active {:2} max|θ| {max_norm:.3} cost: conv {} |g| {:.2e} t {:.3e} evals {} hess {}",
+                "round {:2} t = {:10.4} loss = {:.6} k = {} active {:2} max|θ| {max_norm:.3} cost: {:?} dC {:.1e} |g| {:.2e} t {:.3e} evals {} hess {}",
                 k + 1,
                 r.t,
                 r.loss,
                 dominant_frequency(&neuron_spectrum(&model, &r.params, r.activated[0])),
                 r.active.len(),
-                r.cost_converged,
+                r.cost_stop,
+                r.cost_level_change.unwrap_or(f64::NAN),
                 r.cost_grad_norm.unwrap_or(f64::NAN),
                 r.cost_time.unwrap_or(f64::NAN),
                 r.cost_work,
                 r.cost_hessians
             );
+            rows.push(json!({"t": r.t, "loss": r.loss,
+                "feature": dominant_frequency(&neuron_spectrum(&model, &r.params, r.activated[0])),
+                "activated": r.activated, "active": r.active.len(), "max_norm": max_norm,
+                "cost_stop": r.cost_stop, "cost_grad_norm": r.cost_grad_norm,
+                "cost_level_change": r.cost_level_change, "cost_time": r.cost_time,
+                "cost_work": r.cost_work, "near_ties": r.near_ties}));
         }
-        println!(
-            "stop {:?}, AGF {:.2} s",
-            a.stop,
-            start.elapsed().as_secs_f64()
-        );
+        let seconds = start.elapsed().as_secs_f64();
+        println!("stop {:?}, AGF {seconds:.2} s", a.stop);
+        if let Ok(path) = std::env::var("FEATLAB_PROBE_OUT") {
+            let doc = json!({"alpha": cfg.alpha, "initial_loss": a.initial_loss, "stop": a.stop,
+                "seconds": seconds, "cost": cfg.cost, "rounds": rows});
+            std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        }
     }
 }

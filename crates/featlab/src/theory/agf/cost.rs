@@ -3,7 +3,7 @@
 //! linear nets (reduced-rank regression) and diagonal linear nets (with sign-flip
 //! deactivation, §3.1).
 
-use super::engine::{CostMinimizer, CostOutcome, Redormant};
+use super::engine::{CostMinimizer, CostOutcome, CostStop, Redormant};
 use crate::data::Dataset;
 use crate::linalg::{matmul, norm2, sym_eig, thin_svd};
 use crate::model::diagonal::{Diagonal, DiagonalForm};
@@ -16,8 +16,25 @@ use serde::{Deserialize, Serialize};
 
 /// Gradient flow dΘ_A/dt = −∇_{Θ_A} C on the *active* neurons' parameters only (dormant
 /// neurons frozen at zero, AGF §2.5), run until ‖∇_{Θ_A} C‖ ≤ `gtol` (the stationary point
-/// the flow converges to); `t_max` and `max_steps` are safety limits whose hit is reported
-/// as non-convergence (`CostOutcome::converged = false`, with the final gradient norm).
+/// the flow converges to, [`CostStop::Gradient`]) or — with `level_rtol` set — until the
+/// *level* has converged ([`CostStop::Level`]); `t_max` and `max_steps` are safety limits
+/// whose hit is reported as non-convergence ([`CostStop::Budget`], with the final gradient
+/// norm).
+///
+/// Level convergence: at the checkpoints t_m = `level_t0`·2^m the loss C(t_m) is evaluated
+/// and the phase stops at the first m ≥ 1 with C(t_{m−1}) − C(t_m) ≤ `level_rtol`·C(t_m).
+/// Why the level and not ‖∇C‖: AGF's fast phase is the α → 0 limit of gradient flow,
+/// in which the time between two activations grows ∝ 1/α (κ = 3) or ∝ log(1/α) (κ = 2)
+/// while the active neurons' fitting dynamics run on an O(1) clock; so in the limit GF
+/// has unbounded time to fit, and the level AGF must predict is lim_{t→∞} C(Θ_A(t)) =
+/// the infimum of C along the cost flow, whether or not a minimiser is attained. When it
+/// is not (several quadratic neurons on one frequency: the norms grow without bound and
+/// ‖∇C‖ decays like a power of t), a ‖∇C‖ test either never fires or fires at an
+/// arbitrary time, whereas the level converges: for C(t) − C_∞ ∝ t^{−β} the decrease over
+/// a doubling is (1 − 2^{−β})(C(t/2) − C_∞), so the remaining excess is at most
+/// `level_rtol`·C/(2^β − 1) (≈ 2.4·`level_rtol`·C for β = ½). The parameters then still
+/// drift (along a flat valley), which the jump times of later rounds may feel; this is
+/// reported per round (`CostOutcome::stop`, `grad_norm`).
 ///
 /// The state is the packed vector of active parameters (dimension (#active)·|θ_i|, not the
 /// full parameter count). With the stiff solver (`solver = "ros34pw2"`) the Jacobian
@@ -35,9 +52,14 @@ pub struct GradientFlowCost {
     /// ~gtol²/λ_min of the minimum; much below 1e-8 the explicit solver's error control
     /// at its stability limit keeps ‖∇C‖ from falling further).
     pub gtol: f64,
-    /// Longest cost phase (gradient-flow time); reaching it without ‖∇C‖ ≤ gtol is a
-    /// convergence failure.
+    /// Longest cost phase (gradient-flow time); reaching it without ‖∇C‖ ≤ gtol (or the
+    /// level criterion) is a convergence failure.
     pub t_max: f64,
+    /// Level convergence (off when `None`): stop at the first checkpoint t_m =
+    /// `level_t0`·2^m (m ≥ 1) with C(t_{m−1}) − C(t_m) ≤ `level_rtol`·C(t_m).
+    pub level_rtol: Option<f64>,
+    /// First checkpoint of the level test (gradient-flow time of the cost phase).
+    pub level_t0: f64,
     pub max_steps: u64,
     /// Fixed step size (no error control), for discontinuous gradients (ReLU).
     pub fixed_dt: Option<f64>,
@@ -55,6 +77,8 @@ impl Default for GradientFlowCost {
             atol: 1e-12,
             gtol: 1e-7,
             t_max: 1e5,
+            level_rtol: None,
+            level_t0: 1.0,
             max_steps: 2_000_000,
             fixed_dt: None,
             solver: Solver::default(),
@@ -108,6 +132,19 @@ impl<'a, M: NeuronSum + ?Sized> ActiveFlow<'a, M> {
     /// The packed active parameters of the current full vector.
     pub(crate) fn pack(&self) -> Vec<f64> {
         self.idx.iter().map(|&j| self.full[j]).collect()
+    }
+    /// C at the packed active parameters `y` (dormant neurons as in `full`).
+    pub(crate) fn loss_at(&mut self, y: &[f64]) -> f64 {
+        for (&j, &v) in self.idx.iter().zip(y) {
+            self.full[j] = v;
+        }
+        self.model.loss(
+            &self.full,
+            self.data.x.as_ref(),
+            self.data.y.as_ref(),
+            Loss::Mse,
+            &mut self.ws,
+        )
     }
     /// Write the packed `y` into `params` (full vector).
     pub(crate) fn unpack(&self, y: &[f64], params: &mut [f64]) {
@@ -184,9 +221,24 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
     ) -> Result<CostOutcome> {
         let mut field = ActiveFlow::new(model, data, params, active, self.fd_jacobian);
         let y0 = field.pack();
-        let (converged, grad_norm, t_end) = if y0.is_empty() {
-            (true, 0.0, 0.0)
+        let (stop, grad_norm, t_end, level_change) = if y0.is_empty() {
+            (CostStop::Gradient, 0.0, 0.0, None)
         } else {
+            if let Some(tol) = self.level_rtol {
+                if !(tol.is_finite()
+                    && tol > 0.0
+                    && self.level_t0.is_finite()
+                    && self.level_t0 > 0.0)
+                {
+                    return Err(Error::config(
+                        "cost.level_rtol",
+                        format!(
+                            "level_rtol and level_t0 must be positive and finite, got {tol} and {}",
+                            self.level_t0
+                        ),
+                    ));
+                }
+            }
             let ctrl = match self.fixed_dt {
                 None => PidController::new(self.rtol, self.atol),
                 Some(dt) => PidController {
@@ -198,14 +250,41 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
             rk.init(&mut field, 0.0, &y0, self.fixed_dt)?;
             let mut gnorm = norm2(rk.dy());
             let mut steps = 0u64;
-            while gnorm > self.gtol && rk.t() < self.t_max && steps < self.max_steps {
-                rk.step(&mut field, self.t_max)?;
+            // level checkpoints t_m = level_t0·2^m (none without level_rtol)
+            let mut next_check = if self.level_rtol.is_some() {
+                self.level_t0
+            } else {
+                f64::INFINITY
+            };
+            let mut prev_level: Option<f64> = None;
+            let mut level_change = None;
+            let stop = loop {
+                if gnorm <= self.gtol {
+                    break CostStop::Gradient;
+                }
+                if rk.t() >= self.t_max || steps >= self.max_steps {
+                    break CostStop::Budget;
+                }
+                rk.step(&mut field, next_check.min(self.t_max))?;
                 steps += 1;
                 gnorm = norm2(rk.dy());
-            }
+                if gnorm > self.gtol && rk.t() >= next_check {
+                    let y = rk.y().to_vec();
+                    let level = field.loss_at(&y);
+                    if let (Some(prev), Some(tol)) = (prev_level, self.level_rtol) {
+                        let change = (prev - level) / level.abs().max(f64::MIN_POSITIVE);
+                        level_change = Some(change);
+                        if change <= tol {
+                            break CostStop::Level;
+                        }
+                    }
+                    prev_level = Some(level);
+                    next_check *= 2.0;
+                }
+            };
             let y = rk.y().to_vec();
             field.unpack(&y, params);
-            (gnorm <= self.gtol, gnorm, rk.t())
+            (stop, gnorm, rk.t(), level_change)
         };
         let mut ws = model.workspace(data.n());
         let loss = model.loss(params, data.x.as_ref(), data.y.as_ref(), Loss::Mse, &mut ws);
@@ -213,8 +292,10 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
             loss,
             redormant: Vec::new(),
             work: field.evals,
-            converged,
+            converged: stop != CostStop::Budget,
+            stop,
             grad_norm: Some(grad_norm),
+            level_change,
             time: Some(t_end),
             hessians: field.hessians,
         })
@@ -391,7 +472,9 @@ impl CostMinimizer<TwoLayer> for LinearLeastSquares {
             redormant: Vec::new(),
             work: 1,
             converged: true,
+            stop: CostStop::ClosedForm,
             grad_norm: None,
+            level_change: None,
             time: None,
             hessians: 0,
         })
@@ -544,7 +627,9 @@ impl CostMinimizer<Diagonal> for DiagonalLeastSquares {
             redormant,
             work: solves,
             converged: true,
+            stop: CostStop::ClosedForm,
             grad_norm: None,
+            level_change: None,
             time: None,
             hessians: 0,
         })

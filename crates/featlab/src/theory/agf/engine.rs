@@ -143,6 +143,25 @@ pub struct Redormant {
     pub norm: f64,
 }
 
+/// Why a cost phase stopped (AGF §2.5 asks for "convergence"; with several quadratic
+/// neurons on one frequency the cost on the active set has no minimiser — the norms keep
+/// growing and ‖∇C‖ decays like a power of t — so two notions of convergence are
+/// distinguished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostStop {
+    /// Closed-form minimiser (least squares): exact.
+    ClosedForm,
+    /// ‖∇_{Θ_A} C‖ ≤ gtol: a stationary point was reached.
+    Gradient,
+    /// The level converged while ‖∇C‖ did not: the relative decrease of C over a doubling
+    /// of the cost-phase time, (C(t/2) − C(t))/C(t), fell below `level_rtol` — the flow
+    /// approaches the infimum of C along its path (norms growing, no minimiser attained).
+    Level,
+    /// A budget (`t_max`, `max_steps`) ran out first: not converged.
+    Budget,
+}
+
 /// Result of one cost minimisation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CostOutcome {
@@ -152,10 +171,16 @@ pub struct CostOutcome {
     pub redormant: Vec<Redormant>,
     /// Work done (gradient evaluations or linear solves).
     pub work: u64,
-    /// Whether the convergence criterion was met.
+    /// Whether a convergence criterion was met (`stop` is `ClosedForm`, `Gradient` or
+    /// `Level`).
     pub converged: bool,
+    /// Which criterion stopped the phase.
+    pub stop: CostStop,
     /// ‖∇_{Θ_A} C‖ at the end (iterative minimisers; `None` for closed forms).
     pub grad_norm: Option<f64>,
+    /// Last relative level decrease over a doubling of the cost-phase time,
+    /// (C(t/2) − C(t))/C(t) (`None` unless the level test ran at least twice).
+    pub level_change: Option<f64>,
     /// Gradient-flow time the cost phase ran for (iterative minimisers).
     pub time: Option<f64>,
     /// Exact Hessians evaluated (stiff solver with an analytic Jacobian).
@@ -208,6 +233,11 @@ pub struct AgfRound {
     /// Work and convergence of the cost phase.
     pub cost_work: u64,
     pub cost_converged: bool,
+    /// Which criterion ended the cost phase ([`CostStop`]: gradient, level, budget).
+    pub cost_stop: CostStop,
+    /// Last relative level decrease over a doubling of the cost-phase time
+    /// ([`CostOutcome::level_change`]).
+    pub cost_level_change: Option<f64>,
     /// ‖∇_{Θ_A} C‖ at the end of the cost phase and the (fast-clock) time it ran for
     /// (iterative minimisers), and the exact Hessians it evaluated.
     pub cost_grad_norm: Option<f64>,
@@ -913,6 +943,8 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
             utility_evals,
             cost_work: outcome.work,
             cost_converged: outcome.converged,
+            cost_stop: outcome.stop,
+            cost_level_change: outcome.level_change,
             cost_grad_norm: outcome.grad_norm,
             cost_time: outcome.time,
             cost_hessians: outcome.hessians,

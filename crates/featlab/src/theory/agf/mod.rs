@@ -37,7 +37,7 @@ pub mod utility;
 pub use cost::{DiagonalLeastSquares, GradientFlowCost, LinearLeastSquares};
 pub use engine::{
     run_agf, run_agf_with_utility, AgfOptions, AgfResult, AgfRound, AgfStop, AgfTrace,
-    CostMinimizer, CostOutcome, Redormant, Threshold,
+    CostMinimizer, CostOutcome, CostStop, Redormant, Threshold,
 };
 pub use standard::{run_agf_diagonal, run_agf_two_layer, CostChoice};
 pub use timing::{timed_agf, AgfTiming, AGF_TIMING_REPEATS};

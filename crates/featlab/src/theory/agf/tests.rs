@@ -628,6 +628,7 @@ fn stiff_cost_phase_converges_on_the_active_set() {
         let mut p = params.clone();
         let out = cost.minimize(&model, &data, &mut p, &active, &[]).unwrap();
         assert!(out.converged, "fd = {fd}: {out:?}");
+        assert_eq!(out.stop, super::engine::CostStop::Gradient);
         assert!(out.grad_norm.unwrap() <= 1e-9);
         assert_eq!(out.hessians > 0, !fd);
         let mut ws = model.workspace(data.n());
@@ -681,8 +682,71 @@ fn capped_cost_phase_reports_non_convergence() {
     let mut p = params.clone();
     let out = cost.minimize(&model, &data, &mut p, &active, &[]).unwrap();
     assert!(!out.converged);
+    assert_eq!(out.stop, super::engine::CostStop::Budget);
     assert!(out.grad_norm.unwrap() > 1e-9);
     assert!((out.time.unwrap() - 1e-3).abs() < 1e-12);
+}
+
+/// Without a minimiser (two quadratic neurons fitting modular addition with a random
+/// template: the norms grow without bound, ‖∇C‖ decays like a power of t) the cost phase
+/// stops on the level criterion: (C(t/2) − C(t))/C(t) ≤ level_rtol at a checkpoint
+/// t = 2^m, with ‖∇C‖ still above gtol; the level is then within the bound of
+/// [`GradientFlowCost`] (excess ≤ level_rtol·C/(2^β − 1), here checked against a flow run
+/// 2^10 times longer, for β ≥ ½) and far closer than the same flow stopped at t = 100.
+/// A bad level tolerance is a config error.
+#[test]
+fn cost_phase_without_minimiser_stops_on_the_level() {
+    use super::engine::{CostMinimizer, CostStop};
+    let (model, _, params, active) = quadratic_modular_active_set();
+    let template = crate::data::modular::Template::Gaussian { scale: 1.0 }
+        .build(5, &mut stream(2, "template"))
+        .unwrap();
+    let data = crate::data::modular::modular_addition(&template).unwrap();
+    let flow = |level_rtol: Option<f64>, t_max: f64| {
+        let mut cost = GradientFlowCost {
+            solver: crate::train::ode::Solver::from_name("ros34pw2", "solver").unwrap(),
+            rtol: 1e-8,
+            gtol: 1e-9,
+            t_max,
+            level_rtol,
+            ..GradientFlowCost::default()
+        };
+        let mut p = params.clone();
+        let out = cost.minimize(&model, &data, &mut p, &active, &[]).unwrap();
+        (out, p)
+    };
+    let tol = 1e-4;
+    let (lev, _) = flow(Some(tol), 1e12);
+    assert_eq!(lev.stop, CostStop::Level, "{lev:?}");
+    assert!(lev.converged);
+    assert!(lev.grad_norm.unwrap() > 1e-9, "{lev:?}");
+    let t_stop = lev.time.unwrap();
+    assert_eq!(
+        t_stop.log2().fract(),
+        0.0,
+        "checkpoints are powers of 2: {t_stop}"
+    );
+    assert!(lev.level_change.unwrap() <= tol);
+    let (long, _) = flow(None, 1024.0 * t_stop);
+    assert_eq!(long.stop, CostStop::Budget);
+    let (short, _) = flow(None, 100.0);
+    let excess = (lev.loss - long.loss) / long.loss;
+    let excess_short = (short.loss - long.loss) / long.loss;
+    println!("t_stop {t_stop:e} level {:.10} long {:.10} short {:.10} excess {excess:.2e} short {excess_short:.2e}", lev.loss, long.loss, short.loss);
+    assert!(
+        excess >= 0.0 && excess <= tol / (2f64.sqrt() - 1.0),
+        "excess {excess:e}"
+    );
+    assert!(
+        excess_short > 10.0 * excess,
+        "{excess_short:e} vs {excess:e}"
+    );
+    let mut bad = GradientFlowCost {
+        level_rtol: Some(-1.0),
+        ..GradientFlowCost::default()
+    };
+    let mut p = params.clone();
+    assert!(bad.minimize(&model, &data, &mut p, &active, &[]).is_err());
 }
 
 /// Diagnostic (prints): the stiff cost phase on two quadratic neurons fitting modular
