@@ -23,6 +23,7 @@ pub mod model;
 pub mod output;
 pub mod presets;
 pub mod rng;
+pub mod spin_join;
 pub mod sweep;
 pub mod theory;
 pub mod train;

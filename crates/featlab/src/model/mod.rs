@@ -95,6 +95,9 @@ pub struct Workspace {
     pub bufs_scratch: Vec<f64>,
     /// Parallelism for the GEMMs of this model (results do not depend on it).
     pub par: Par,
+    /// A spinning helper thread for passes of a few microseconds on two threads (started
+    /// on first use; a clone starts without one).
+    pub spin: crate::spin_join::SpinJoinSlot,
 }
 
 impl Workspace {
@@ -108,6 +111,7 @@ impl Workspace {
             vecs: Vec::new(),
             bufs_scratch: Vec::new(),
             par: Par::Seq,
+            spin: Default::default(),
         }
     }
 }

@@ -117,6 +117,7 @@ impl TwoLayer {
             d_out,
             vecs,
             par,
+            spin,
             ..
         } = ws;
         let [z, h, dz, partials, lane_sq, scratch, panel] = &mut vecs[..] else {
@@ -132,6 +133,7 @@ impl TwoLayer {
             lane_sq,
             scratch,
             panel,
+            spin,
         };
         let net = self.weights(params);
         with_act_kernel!(self.activation, K => run_batch_on::<K>(tier, &geo, net, x, pass, bufs, grad, *par))

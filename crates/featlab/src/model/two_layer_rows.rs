@@ -22,6 +22,7 @@
 
 use super::activation::ActFn;
 use super::two_layer_tiles::{lane_scratch_len, pack_w1, run_lane, LaneJob, Tier};
+use crate::spin_join::SpinJoinSlot;
 use faer::{MatRef, Par};
 
 /// Target number of values R·m in one block's buffer (256 KB of f64).
@@ -34,6 +35,8 @@ const MAX_LANES: usize = 8;
 /// Minimum n·m before lanes run on several threads, and before a batch that fits one
 /// block is cut into two lanes anyway (so that two threads can share it).
 const PAR_MIN_VALUES: usize = 1 << 13;
+/// Minimum n·m before lanes run on rayon's pool (below it, on a [`SpinJoin`](crate::spin_join::SpinJoin)).
+const RAYON_MIN_VALUES: usize = 1 << 17;
 /// Rows of the register tiles: a batch split in two is cut at a multiple of this.
 const SPLIT_ALIGN: usize = super::two_layer_tiles::TILE_ROWS;
 
@@ -84,11 +87,19 @@ impl RowBlocks {
         self.lane_blocks * self.rows
     }
 
-    /// Whether lanes run on several threads under `par`.
-    pub fn parallel(&self, par: Par) -> bool {
-        matches!(par, Par::Rayon(t) if t.get() > 1)
-            && self.lanes > 1
-            && self.n * self.m >= PAR_MIN_VALUES
+    /// Which threads run the lanes under `par`: none but the caller for one thread, one
+    /// lane or n·m < [`PAR_MIN_VALUES`]; rayon's pool from n·m ≥ [`RAYON_MIN_VALUES`]; a
+    /// spinning helper ([`SpinJoin`](crate::spin_join::SpinJoin)) in between, where a pass takes microseconds.
+    pub fn threads(&self, par: Par) -> LaneThreads {
+        let values = self.n * self.m;
+        if !matches!(par, Par::Rayon(t) if t.get() > 1) || self.lanes < 2 || values < PAR_MIN_VALUES
+        {
+            LaneThreads::Caller
+        } else if values < RAYON_MIN_VALUES {
+            LaneThreads::SpinJoin
+        } else {
+            LaneThreads::Rayon
+        }
     }
 }
 
@@ -153,6 +164,8 @@ pub(crate) struct Batch<'a> {
     pub scratch: &'a mut [f64],
     /// m·d values: W₁ packed for the tiled kernels.
     pub panel: &'a mut [f64],
+    /// The workspace's spinning helper (started on the first pass that uses it).
+    pub spin: &'a mut SpinJoinSlot,
 }
 
 /// Run `pass` over the whole batch with the kernels of `tier` (all tiers give the same
@@ -213,41 +226,55 @@ pub(crate) fn run_batch_on<K: ActFn>(
         };
         *sq = job(lane, scratch);
     };
-    let partials = &mut bufs.partials[..geo.lanes * p];
-    if geo.parallel(par) {
-        use rayon::prelude::*;
-        bufs.z
-            .par_chunks_mut(lr * m)
-            .zip(bufs.h.par_chunks_mut(lr * m))
-            .zip(bufs.dz.par_chunks_mut(lr * m))
-            .zip(
-                bufs.out
-                    .par_chunks_mut(lr)
-                    .zip(bufs.d_out.par_chunks_mut(lr)),
-            )
-            .zip(
-                partials
-                    .par_chunks_mut(p)
-                    .zip(bufs.lane_sq.par_iter_mut())
-                    .zip(bufs.scratch.par_chunks_mut(s)),
-            )
-            .enumerate()
-            .for_each(work);
-    } else {
-        bufs.z
-            .chunks_mut(lr * m)
-            .zip(bufs.h.chunks_mut(lr * m))
-            .zip(bufs.dz.chunks_mut(lr * m))
-            .zip(bufs.out.chunks_mut(lr).zip(bufs.d_out.chunks_mut(lr)))
-            .zip(
-                partials
-                    .chunks_mut(p)
-                    .zip(bufs.lane_sq.iter_mut())
-                    .zip(bufs.scratch.chunks_mut(s)),
-            )
-            .enumerate()
-            .for_each(work);
+    let lanes = LaneBufs {
+        z: &mut *bufs.z,
+        h: &mut *bufs.h,
+        dz: &mut *bufs.dz,
+        out: &mut *bufs.out,
+        d_out: &mut *bufs.d_out,
+        partials: &mut bufs.partials[..geo.lanes * p],
+        lane_sq: &mut *bufs.lane_sq,
+        scratch: &mut *bufs.scratch,
+    };
+    let sizes = LaneSizes { rows: lr, m, p, s };
+    match geo.threads(par) {
+        LaneThreads::Rayon => {
+            use rayon::prelude::*;
+            let LaneBufs {
+                z,
+                h,
+                dz,
+                out,
+                d_out,
+                partials,
+                lane_sq,
+                scratch,
+            } = lanes;
+            z.par_chunks_mut(lr * m)
+                .zip(h.par_chunks_mut(lr * m))
+                .zip(dz.par_chunks_mut(lr * m))
+                .zip(out.par_chunks_mut(lr).zip(d_out.par_chunks_mut(lr)))
+                .zip(
+                    partials
+                        .par_chunks_mut(p)
+                        .zip(lane_sq.par_iter_mut())
+                        .zip(scratch.par_chunks_mut(s)),
+                )
+                .enumerate()
+                .for_each(work);
+        }
+        LaneThreads::SpinJoin if bufs.spin.get().is_some() => {
+            let half = geo.lanes.div_ceil(2);
+            let (first, second) = lanes.split_at_lane(half, sizes);
+            let spin = bufs.spin.get().expect("started above");
+            spin.join(
+                || first.for_each(0, sizes, work),
+                || second.for_each(half, sizes, work),
+            );
+        }
+        _ => lanes.for_each(0, sizes, work),
     }
+    let partials = &bufs.partials[..geo.lanes * p];
     if !matches!(pass, Pass::Forward) {
         let (first, rest) = partials.split_at(p);
         grad.copy_from_slice(first);
@@ -258,6 +285,101 @@ pub(crate) fn run_batch_on<K: ActFn>(
         }
     }
     bufs.lane_sq.iter().sum()
+}
+
+/// Which threads run the lanes of one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LaneThreads {
+    /// All lanes on the calling thread.
+    Caller,
+    /// Two halves of the lanes: the caller and a spinning helper ([`SpinJoin`](crate::spin_join::SpinJoin)), for
+    /// batches whose pass takes a few microseconds (a sleeping rayon worker wakes too late).
+    SpinJoin,
+    /// rayon's pool (passes long enough to amortise a wake-up).
+    Rayon,
+}
+
+/// Lengths of one lane's pieces of the batch buffers.
+#[derive(Clone, Copy)]
+struct LaneSizes {
+    /// Rows per lane.
+    rows: usize,
+    m: usize,
+    /// Parameters (one partial gradient).
+    p: usize,
+    /// Scratch values.
+    s: usize,
+}
+
+/// The per-lane buffers of a run of consecutive lanes.
+struct LaneBufs<'a> {
+    z: &'a mut [f64],
+    h: &'a mut [f64],
+    dz: &'a mut [f64],
+    out: &'a mut [f64],
+    d_out: &'a mut [f64],
+    partials: &'a mut [f64],
+    lane_sq: &'a mut [f64],
+    scratch: &'a mut [f64],
+}
+
+impl<'a> LaneBufs<'a> {
+    /// Lanes [0, l) and [l, …) (all lanes before the last are full).
+    fn split_at_lane(self, l: usize, k: LaneSizes) -> (LaneBufs<'a>, LaneBufs<'a>) {
+        let values = l * k.rows * k.m;
+        let (z0, z1) = self.z.split_at_mut(values);
+        let (h0, h1) = self.h.split_at_mut(values);
+        let (dz0, dz1) = self.dz.split_at_mut(values);
+        let (o0, o1) = self.out.split_at_mut(l * k.rows);
+        let (do0, do1) = self.d_out.split_at_mut(l * k.rows);
+        let (p0, p1) = self.partials.split_at_mut(l * k.p);
+        let (q0, q1) = self.lane_sq.split_at_mut(l);
+        let (s0, s1) = self.scratch.split_at_mut(l * k.s);
+        (
+            LaneBufs {
+                z: z0,
+                h: h0,
+                dz: dz0,
+                out: o0,
+                d_out: do0,
+                partials: p0,
+                lane_sq: q0,
+                scratch: s0,
+            },
+            LaneBufs {
+                z: z1,
+                h: h1,
+                dz: dz1,
+                out: o1,
+                d_out: do1,
+                partials: p1,
+                lane_sq: q1,
+                scratch: s1,
+            },
+        )
+    }
+
+    /// Run `work` on each lane in order, the first being lane `first` of the batch.
+    fn for_each(self, first: usize, k: LaneSizes, work: impl Fn(LaneItem<'_>)) {
+        let values = k.rows * k.m;
+        self.z
+            .chunks_mut(values)
+            .zip(self.h.chunks_mut(values))
+            .zip(self.dz.chunks_mut(values))
+            .zip(
+                self.out
+                    .chunks_mut(k.rows)
+                    .zip(self.d_out.chunks_mut(k.rows)),
+            )
+            .zip(
+                self.partials
+                    .chunks_mut(k.p)
+                    .zip(self.lane_sq.iter_mut())
+                    .zip(self.scratch.chunks_mut(k.s)),
+            )
+            .enumerate()
+            .for_each(|(i, item)| work((first + i, item)));
+    }
 }
 
 type LaneItem<'a> = (
