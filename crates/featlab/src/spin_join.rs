@@ -56,12 +56,18 @@ pub struct SpinJoin {
     shared: Arc<Shared>,
     helper: Option<JoinHandle<()>>,
     generation: u64,
-    /// Consecutive joins in which the caller waited longer for the helper than it spent
-    /// on its own half (the helper was descheduled: the machine is oversubscribed).
+    /// Consecutive joins in which the caller waited longer than [`SLOW_WAIT`] for the
+    /// helper (it was descheduled: the machine is oversubscribed).
     slow_joins: u32,
     /// Joins left to run on the caller alone after [`SLOW_JOINS`] slow ones in a row.
     solo: u32,
 }
+
+/// A join is slow when the caller waits longer than this for the helper after its own half:
+/// far longer than a half's work in the passes this is used for (tens of microseconds) and
+/// than a spinning helper's response, far shorter than a scheduler slice (≈ 1–3 ms) that a
+/// descheduled helper costs.
+pub const SLOW_WAIT: Duration = Duration::from_micros(200);
 
 /// Slow joins in a row after which [`SpinJoin::join`] runs both halves on the caller for
 /// [`SOLO_JOINS`] joins (on an oversubscribed machine a spinning helper that is
@@ -108,8 +114,9 @@ impl SpinJoin {
 
     /// Run `a` on the calling thread and `b` on the helper (or on the calling thread too,
     /// after `a`, if the helper has not started it by then); return when both are done.
-    /// After [`SLOW_JOINS`] joins in a row in which the caller waited longer for the helper
-    /// than its own half took, the next [`SOLO_JOINS`] joins run `a` then `b` on the caller.
+    /// After [`SLOW_JOINS`] joins in a row in which the caller waited longer than
+    /// [`SLOW_WAIT`] for the helper, the next [`SOLO_JOINS`] joins run `a` then `b` on the
+    /// caller.
     ///
     /// # Panics
     /// If `a` or `b` panics (after both have stopped running).
@@ -185,7 +192,7 @@ impl SpinJoin {
             a();
             started.elapsed()
         };
-        if started.elapsed() > own * 2 {
+        if started.elapsed().saturating_sub(own) > SLOW_WAIT {
             self.slow_joins += 1;
             if self.slow_joins >= SLOW_JOINS {
                 self.slow_joins = 0;
