@@ -167,13 +167,7 @@ impl SpinJoin {
                     .is_ok()
                 {
                     // The helper has not started b: run it here.
-                    // SAFETY: we won the claim; `job` holds this generation's job.
-                    let job = unsafe { (*sh.job.get()).expect("posted job") };
-                    let r = catch_unwind(AssertUnwindSafe(|| unsafe { (job.call)(job.data) }));
-                    if r.is_err() {
-                        sh.panicked.store(true, Ordering::SeqCst);
-                    }
-                    sh.finished.store(g, Ordering::Release);
+                    run_claimed(sh, g);
                     return;
                 }
                 let mut spins = 0u32;
@@ -239,15 +233,22 @@ fn helper_loop(sh: &Shared) {
         {
             continue; // the caller ran it
         }
-        // SAFETY: posted = g was acquired and we won the claim: `job` is this
-        // generation's, and the caller waits for `finished = g` before its stack moves on.
-        let job = unsafe { (*sh.job.get()).expect("posted job") };
-        let r = catch_unwind(AssertUnwindSafe(|| unsafe { (job.call)(job.data) }));
-        if r.is_err() {
-            sh.panicked.store(true, Ordering::SeqCst);
-        }
-        sh.finished.store(g, Ordering::Release);
+        run_claimed(sh, g);
     }
+}
+
+/// Run job `g`, whose claim the calling thread has just won, then publish `finished = g`
+/// (a panic is caught and flagged for the caller of [`SpinJoin::join`]).
+fn run_claimed(sh: &Shared, g: u64) {
+    // SAFETY: posted = g was published before the claim could be won, so `job` is this
+    // generation's, and the caller of `join` waits for `finished = g` before its stack
+    // (which the job borrows) moves on.
+    let job = unsafe { (*sh.job.get()).expect("posted job") };
+    let r = catch_unwind(AssertUnwindSafe(|| unsafe { (job.call)(job.data) }));
+    if r.is_err() {
+        sh.panicked.store(true, Ordering::SeqCst);
+    }
+    sh.finished.store(g, Ordering::Release);
 }
 
 impl Drop for SpinJoin {

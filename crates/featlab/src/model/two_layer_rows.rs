@@ -238,41 +238,19 @@ pub(crate) fn run_batch_on<K: ActFn>(
     };
     let sizes = LaneSizes { rows: lr, m, p, s };
     match geo.threads(par) {
-        LaneThreads::Rayon => {
-            use rayon::prelude::*;
-            let LaneBufs {
-                z,
-                h,
-                dz,
-                out,
-                d_out,
-                partials,
-                lane_sq,
-                scratch,
-            } = lanes;
-            z.par_chunks_mut(lr * m)
-                .zip(h.par_chunks_mut(lr * m))
-                .zip(dz.par_chunks_mut(lr * m))
-                .zip(out.par_chunks_mut(lr).zip(d_out.par_chunks_mut(lr)))
-                .zip(
-                    partials
-                        .par_chunks_mut(p)
-                        .zip(lane_sq.par_iter_mut())
-                        .zip(scratch.par_chunks_mut(s)),
-                )
-                .enumerate()
-                .for_each(work);
-        }
-        LaneThreads::SpinJoin if bufs.spin.get().is_some() => {
-            let half = geo.lanes.div_ceil(2);
-            let (first, second) = lanes.split_at_lane(half, sizes);
-            let spin = bufs.spin.get().expect("started above");
-            spin.join(
-                || first.for_each(0, sizes, work),
-                || second.for_each(half, sizes, work),
-            );
-        }
-        _ => lanes.for_each(0, sizes, work),
+        LaneThreads::Rayon => lanes.par_for_each(sizes, work),
+        LaneThreads::SpinJoin => match bufs.spin.get() {
+            Some(spin) => {
+                let half = geo.lanes.div_ceil(2);
+                let (first, second) = lanes.split_at_lane(half, sizes);
+                spin.join(
+                    || first.for_each(0, sizes, work),
+                    || second.for_each(half, sizes, work),
+                );
+            }
+            None => lanes.for_each(0, sizes, work),
+        },
+        LaneThreads::Caller => lanes.for_each(0, sizes, work),
     }
     let partials = &bufs.partials[..geo.lanes * p];
     if !matches!(pass, Pass::Forward) {
@@ -357,6 +335,30 @@ impl<'a> LaneBufs<'a> {
                 scratch: s1,
             },
         )
+    }
+
+    /// Run `work` on every lane on rayon's pool (the same items as [`LaneBufs::for_each`]
+    /// from lane 0).
+    fn par_for_each(self, k: LaneSizes, work: impl Fn(LaneItem<'_>) + Sync + Send) {
+        use rayon::prelude::*;
+        let values = k.rows * k.m;
+        self.z
+            .par_chunks_mut(values)
+            .zip(self.h.par_chunks_mut(values))
+            .zip(self.dz.par_chunks_mut(values))
+            .zip(
+                self.out
+                    .par_chunks_mut(k.rows)
+                    .zip(self.d_out.par_chunks_mut(k.rows)),
+            )
+            .zip(
+                self.partials
+                    .par_chunks_mut(k.p)
+                    .zip(self.lane_sq.par_iter_mut())
+                    .zip(self.scratch.par_chunks_mut(k.s)),
+            )
+            .enumerate()
+            .for_each(work);
     }
 
     /// Run `work` on each lane in order, the first being lane `first` of the batch.
