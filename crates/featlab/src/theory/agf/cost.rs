@@ -135,9 +135,7 @@ impl<'a, M: NeuronSum + ?Sized> ActiveFlow<'a, M> {
     }
     /// C at the packed active parameters `y` (dormant neurons as in `full`).
     pub(crate) fn loss_at(&mut self, y: &[f64]) -> f64 {
-        for (&j, &v) in self.idx.iter().zip(y) {
-            self.full[j] = v;
-        }
+        self.unpack_into_full(y);
         self.model.loss(
             &self.full,
             self.data.x.as_ref(),
@@ -148,9 +146,11 @@ impl<'a, M: NeuronSum + ?Sized> ActiveFlow<'a, M> {
     }
     /// Write the packed `y` into `params` (full vector).
     pub(crate) fn unpack(&self, y: &[f64], params: &mut [f64]) {
-        for (&j, &v) in self.idx.iter().zip(y) {
-            params[j] = v;
-        }
+        scatter(&self.idx, y, params);
+    }
+    /// Write the packed `y` into the flow's own full vector.
+    fn unpack_into_full(&mut self, y: &[f64]) {
+        scatter(&self.idx, y, &mut self.full);
     }
 }
 
@@ -164,9 +164,7 @@ impl<M: NeuronSum + ?Sized> VectorField for ActiveFlow<'_, M> {
     }
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
         self.evals += 1;
-        for (&j, &v) in self.idx.iter().zip(y) {
-            self.full[j] = v;
-        }
+        self.unpack_into_full(y);
         self.model.loss_and_grad(
             &self.full,
             self.data.x.as_ref(),
@@ -184,9 +182,7 @@ impl<M: NeuronSum + ?Sized> VectorField for ActiveFlow<'_, M> {
         if self.fd_jacobian {
             return Ok(false);
         }
-        for (&j, &v) in self.idx.iter().zip(y) {
-            self.full[j] = v;
-        }
+        self.unpack_into_full(y);
         let exact = self.model.neuron_loss_hessian(
             &self.full,
             self.data.x.as_ref(),
@@ -633,5 +629,12 @@ impl CostMinimizer<Diagonal> for DiagonalLeastSquares {
             time: None,
             hessians: 0,
         })
+    }
+}
+
+/// `full[idx[k]] = packed[k]` for every k (the packed active parameters back in place).
+fn scatter(idx: &[usize], packed: &[f64], full: &mut [f64]) {
+    for (&j, &v) in idx.iter().zip(packed) {
+        full[j] = v;
     }
 }
