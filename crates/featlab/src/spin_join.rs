@@ -56,25 +56,99 @@ pub struct SpinJoin {
     shared: Arc<Shared>,
     helper: Option<JoinHandle<()>>,
     generation: u64,
-    /// Consecutive joins in which the caller waited longer than [`SLOW_WAIT`] for the
-    /// helper (it was descheduled: the machine is oversubscribed).
-    slow_joins: u32,
-    /// Joins left to run on the caller alone after [`SLOW_JOINS`] slow ones in a row.
-    solo: u32,
+    /// Whether joins currently run on both threads or on the caller alone.
+    mode: ModeProbe,
 }
 
-/// A join is slow when the caller waits longer than this for the helper after its own half:
-/// far longer than a half's work in the passes this is used for (tens of microseconds) and
-/// than a spinning helper's response, far shorter than a scheduler slice (≈ 1–3 ms) that a
-/// descheduled helper costs.
-pub const SLOW_WAIT: Duration = Duration::from_micros(200);
+/// How long the joins run in the settled mode before the other mode is probed.
+pub const STRETCH_TIME: Duration = Duration::from_millis(100);
+/// How long a probe of the other mode is timed (longer than a scheduler slice, ≈ 1–3 ms,
+/// so that a descheduled thread shows in the mean).
+pub const PROBE_TIME: Duration = Duration::from_millis(5);
+/// Joins of a probe run before its timing starts (the helper may have to be unparked).
+pub const WARMUP_JOINS: u32 = 8;
+/// A probed mode replaces the settled one only if its mean join time is this much lower.
+pub const SWITCH_MARGIN: f64 = 0.05;
 
-/// Slow joins in a row after which [`SpinJoin::join`] runs both halves on the caller for
-/// [`SOLO_JOINS`] joins (on an oversubscribed machine a spinning helper that is
-/// descheduled mid-job costs the caller a whole scheduler slice).
-pub const SLOW_JOINS: u32 = 3;
-/// See [`SLOW_JOINS`].
-pub const SOLO_JOINS: u32 = 2000;
+/// Chooses from measured join times whether [`SpinJoin::join`] offers its second half to
+/// the helper (*joined*) or runs both halves on the caller (*solo*).
+///
+/// Two threads pay only when both have a core. On an oversubscribed machine (another
+/// process busy, or the hypervisor taking one of the VM's cores away) a join waits for a
+/// descheduled thread and two threads run slower than one (measured: 38–43 k vs 54–68 k
+/// steps/s of the small two-layer GD). So the joins run in stretches: [`STRETCH_TIME`] in
+/// the settled mode, then a probe of the other mode ([`WARMUP_JOINS`] joins, then
+/// [`PROBE_TIME`] timed); the probed mode is kept if its mean join time (wall time over
+/// joins, so waits for a descheduled thread count) is at least [`SWITCH_MARGIN`] lower
+/// than the settled stretch's, else the settled mode resumes. The first stretch lasts
+/// [`PROBE_TIME`], so a bad start is corrected within ≈ 10 ms. Probing the worse mode costs
+/// ≈ 5 of every 105 ms. Which thread runs a half never changes a result, so the choice
+/// cannot change any bits.
+#[derive(Debug, Clone)]
+pub struct ModeProbe {
+    solo: bool,
+    probing: bool,
+    /// Joins of the current stretch so far (including a probe's warm-up).
+    joins: u32,
+    /// Start of the current stretch's timing (after a probe's warm-up).
+    since: Option<Instant>,
+    /// Mean join time of the last settled stretch.
+    settled: f64,
+}
+
+impl Default for ModeProbe {
+    fn default() -> Self {
+        ModeProbe {
+            solo: false,
+            probing: false,
+            joins: 0,
+            since: None,
+            settled: 0.0,
+        }
+    }
+}
+
+impl ModeProbe {
+    /// Whether the next join runs both halves on the caller.
+    pub fn solo(&self) -> bool {
+        self.solo
+    }
+
+    /// Count one join that has just finished at `now` and switch stretches as described on
+    /// [`ModeProbe`].
+    pub fn after_join(&mut self, now: Instant) {
+        self.joins += 1;
+        let warmup = if self.probing { WARMUP_JOINS } else { 0 };
+        let Some(since) = self.since else {
+            if self.joins >= warmup {
+                self.since = Some(now);
+                self.joins = 0;
+            }
+            return;
+        };
+        let length = if self.probing || self.settled == 0.0 {
+            PROBE_TIME
+        } else {
+            STRETCH_TIME
+        };
+        let took = now.saturating_duration_since(since);
+        if took < length {
+            return;
+        }
+        let mean = took.as_secs_f64() / f64::from(self.joins);
+        if self.probing {
+            if mean >= self.settled * (1.0 - SWITCH_MARGIN) {
+                self.solo = !self.solo;
+            }
+            self.probing = false;
+        } else {
+            self.settled = mean;
+            self.solo = !self.solo;
+            self.probing = true;
+        }
+        (self.joins, self.since) = (0, None);
+    }
+}
 
 impl std::fmt::Debug for SpinJoin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,16 +181,14 @@ impl SpinJoin {
             shared,
             helper: Some(helper),
             generation: 0,
-            slow_joins: 0,
-            solo: 0,
+            mode: ModeProbe::default(),
         })
     }
 
     /// Run `a` on the calling thread and `b` on the helper (or on the calling thread too,
     /// after `a`, if the helper has not started it by then); return when both are done.
-    /// After [`SLOW_JOINS`] joins in a row in which the caller waited longer than
-    /// [`SLOW_WAIT`] for the helper, the next [`SOLO_JOINS`] joins run `a` then `b` on the
-    /// caller.
+    /// In stretches where two threads measured slower than one ([`ModeProbe`]), `a` then
+    /// `b` run on the caller.
     ///
     /// # Panics
     /// If `a` or `b` panics (after both have stopped running).
@@ -133,10 +205,10 @@ impl SpinJoin {
                 b();
             }
         }
-        if self.solo > 0 {
-            self.solo -= 1;
+        if self.mode.solo() {
             a();
             b();
+            self.mode.after_join(Instant::now());
             return;
         }
         let mut slot = Some(b);
@@ -180,21 +252,11 @@ impl SpinJoin {
                 }
             }
         }
-        let started = Instant::now();
-        let own = {
+        {
             let _wait = WaitForHelper(sh, g);
             a();
-            started.elapsed()
-        };
-        if started.elapsed().saturating_sub(own) > SLOW_WAIT {
-            self.slow_joins += 1;
-            if self.slow_joins >= SLOW_JOINS {
-                self.slow_joins = 0;
-                self.solo = SOLO_JOINS;
-            }
-        } else {
-            self.slow_joins = 0;
         }
+        self.mode.after_join(Instant::now());
         if sh.panicked.swap(false, Ordering::SeqCst) {
             panic!("SpinJoin: the second half of a join panicked");
         }
@@ -303,6 +365,49 @@ mod tests {
         }
         assert_eq!(a_runs, 20_000);
         assert_eq!(total, 2 * (0..20_000u64).sum::<u64>());
+    }
+
+    /// Synthetic join times on a synthetic clock: the probe settles on the faster mode
+    /// after the first probe, switches when the other becomes faster, and ignores
+    /// differences inside the margin.
+    #[test]
+    fn mode_probe_keeps_the_faster_mode_and_follows_a_change() {
+        let us = Duration::from_micros;
+        let mut now = Instant::now();
+        // run for `span` of clock with join times (joined, solo) in µs; returns the clock
+        // time spent solo
+        let mut drive = |p: &mut ModeProbe, span: Duration, joined: u64, solo: u64| {
+            let (mut spent, mut solo_time) = (Duration::ZERO, Duration::ZERO);
+            while spent < span {
+                let t = us(if p.solo() { solo } else { joined });
+                if p.solo() {
+                    solo_time += t;
+                }
+                now += t;
+                spent += t;
+                p.after_join(now);
+            }
+            solo_time
+        };
+        let mut p = ModeProbe::default();
+        assert!(!p.solo());
+        // two threads slower (oversubscribed): solo after the first stretch and probe
+        drive(&mut p, 2 * PROBE_TIME + us(500), 20, 12);
+        assert!(p.solo());
+        // it stays solo apart from probes of joined mode (≈ 5 of every 105 ms)
+        let solo_time = drive(&mut p, 10 * STRETCH_TIME, 20, 12);
+        assert!(p.solo());
+        let share = solo_time.as_secs_f64() / (10 * STRETCH_TIME).as_secs_f64();
+        assert!((0.93..0.97).contains(&share), "solo share {share}");
+        // the machine frees up: two threads faster; back to joined within one stretch
+        drive(&mut p, STRETCH_TIME + 2 * PROBE_TIME, 8, 12);
+        assert!(!p.solo());
+        let solo_time = drive(&mut p, 10 * STRETCH_TIME, 8, 12);
+        let share = solo_time.as_secs_f64() / (10 * STRETCH_TIME).as_secs_f64();
+        assert!((0.03..0.07).contains(&share), "solo share {share}");
+        // a difference inside the margin does not switch
+        drive(&mut p, 3 * STRETCH_TIME, 100, 98);
+        assert!(!p.solo());
     }
 
     #[test]
