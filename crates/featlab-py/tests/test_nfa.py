@@ -101,3 +101,59 @@ def test_bad_inputs():
         nfa.nfm(np.ones(3))
     with pytest.raises(ValueError, match="pearson or cosine"):
         nfa.correlation(w, w, "spearman")
+
+
+def test_correlations_table_covers_every_convention_and_agrees_with_the_pieces():
+    """featlab.nfa.correlations (the user story's one call): every layer × {pearson, cosine} ×
+    α ∈ {1/2, 1, 1/L} × {uncentered, centered AGOP}, plus UC-NFC and C-NFC, each equal to the
+    value computed from agop / nfm / nfa_correlation / measure directly."""
+    rng = np.random.default_rng(5)
+    ws = [rng.normal(size=(6, 4)), rng.normal(size=(5, 6)), rng.normal(size=(2, 5))]
+    w0 = [w + 0.3 * rng.normal(size=w.shape) for w in ws]
+    x = rng.normal(size=(40, 4))
+    t = nfa.correlations(ws, x, activation="tanh", init_weights=w0)
+    L = len(ws)
+    assert len(t) == L * (2 * 3 * 2 + 2 + 2)
+    assert {r["alpha_label"] for r in t if r["metric"] == "nfa"} == {"1/2", "1", "1/L"}
+    g_unc, k_unc = nfa.agop(ws, x, activation="tanh")
+    g_cen, _ = nfa.agop(ws, x, activation="tanh", center=True)
+    for r in t:
+        l = r["layer"] - 1
+        if r["metric"] == "nfa" and r["centered"] and l == L - 1:
+            continue  # vanishing centered AGOP: NaN (checked below)
+        if r["metric"] == "nfa":
+            g = g_cen[l] if r["centered"] else g_unc[l]
+            want = nfa.nfa_correlation(nfa.nfm(ws[l]), g, r["alpha"], r["kind"])
+            if r["alpha_label"] == "1/L":
+                assert r["alpha"] == pytest.approx(1 / L, rel=1e-15)
+        else:
+            m = nfa.measure(ws, x, activation="tanh", init_weights=w0, correlation=r["kind"])
+            want = m[r["metric"]][l]
+        assert r["corr"] == pytest.approx(want, rel=1e-12, abs=1e-14), r
+    assert len(t.layer(2)) == len(t) // L
+    # the last layer's Jacobian W_L is the same for every input: its centered AGOP is zero
+    last = [r for r in t.layer(L) if r["metric"] == "nfa" and r["centered"]]
+    assert last and all(np.isnan(r["corr"]) for r in last)
+    cols = t.to_dict()
+    assert cols["corr"].shape == (len(t),) and set(cols) == set(nfa.CorrelationTable.columns)
+    assert "layer 3" in repr(t)
+    with pytest.raises(ValueError, match="1/L"):
+        nfa.correlations(ws, x, alphas=["1/2L"])
+    with pytest.raises(ValueError, match="pearson or cosine"):
+        nfa.correlations(ws, x, kinds=["spearman"])
+
+
+def test_correlations_deep_linear_balanced_is_one_at_one_over_depth():
+    """Balanced deep linear net on whitened inputs: the α = 1/L row of layer 1 is 1."""
+    rng = np.random.default_rng(2)
+    d, L = 4, 3
+    us = [np.linalg.qr(rng.normal(size=(d, d)))[0] for _ in range(L + 1)]
+    s = np.diag([1.5, 1.2, 0.9, 0.7])
+    ws = [us[l + 1] @ s @ us[l].T for l in range(L)]
+    x = rng.normal(size=(64, d))
+    x = (x - x.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(x.T, bias=True))).T
+    t = nfa.correlations(ws, x, activation="linear", centered=[False])
+    row = [r for r in t.layer(1) if r["alpha_label"] == "1/L" and r["kind"] == "pearson"][0]
+    assert row["corr"] == pytest.approx(1.0, abs=1e-10)
+    other = [r for r in t.layer(1) if r["alpha_label"] == "1" and r["kind"] == "pearson"][0]
+    assert other["corr"] < 1.0 - 1e-6

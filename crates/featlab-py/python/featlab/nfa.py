@@ -24,7 +24,8 @@ import numpy as np
 
 from ._featlab import nfa as _native
 
-__all__ = ["nfm", "agop", "measure", "correlation", "nfa_correlation", "alpha_fit"]
+__all__ = ["nfm", "agop", "measure", "correlation", "nfa_correlation", "alpha_fit",
+           "correlations", "CorrelationTable"]
 
 
 def _m(a, name: str = "matrix") -> np.ndarray:
@@ -99,3 +100,126 @@ def alpha_fit(nfm, agop, *, alpha_min: float = 0.02, alpha_max: float = 2.0,
     order, those above 1e-8 × the largest)."""
     a, r, s = _native.alpha_fit(_m(nfm, "nfm"), _m(agop, "agop"), float(alpha_min), float(alpha_max), kind)
     return {"alpha": a, "corr": r, "alpha_spectrum": s}
+
+
+class CorrelationTable:
+    """The rows of :func:`correlations`, one dict per (layer, metric, convention), with
+    keys ``layer`` (1-based), ``metric`` (``"nfa"``, ``"uc_nfc"`` or ``"c_nfc"``), ``kind``
+    (``"pearson"`` or ``"cosine"``), ``alpha`` (the exponent of G^α; NaN for UC-/C-NFC),
+    ``alpha_label`` (``"1/2"``, ``"1"``, ``"1/L"`` or the number), ``centered`` (AGOP with the
+    mean Jacobian subtracted) and ``corr``.
+
+    ``to_pandas()`` gives a DataFrame, ``to_dict()`` numpy columns, ``layer(l)`` the rows of
+    one layer; ``print(table)`` shows one block per layer."""
+
+    columns = ("layer", "metric", "kind", "alpha", "alpha_label", "centered", "corr")
+
+    def __init__(self, rows: List[Dict[str, Any]]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def layer(self, l: int) -> "CorrelationTable":
+        """The rows of layer ``l`` (1-based)."""
+        return CorrelationTable([r for r in self.rows if r["layer"] == l])
+
+    def to_dict(self) -> Dict[str, np.ndarray]:
+        """Columns as numpy arrays (``pandas.DataFrame(table.to_dict())`` works too)."""
+        return {c: np.asarray([r[c] for r in self.rows]) for c in self.columns}
+
+    def to_pandas(self):
+        """The table as a ``pandas.DataFrame``; ImportError when pandas is not installed."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("CorrelationTable.to_pandas() needs pandas: pip install pandas") from e
+        return pd.DataFrame(self.rows, columns=list(self.columns))
+
+    def __repr__(self) -> str:
+        out = []
+        for l in sorted({r["layer"] for r in self.rows}):
+            out.append(f"layer {l}")
+            for r in self.rows:
+                if r["layer"] != l:
+                    continue
+                conv = r["metric"] if r["metric"] != "nfa" else (
+                    f"nfa  alpha={r['alpha_label']:<4s} {'centered' if r['centered'] else 'uncentered':10s}")
+                out.append(f"  {conv:36s} {r['kind']:8s} {r['corr']: .6f}")
+        return "\n".join(out)
+
+
+def correlations(weights: Sequence[Any], x, *, activation: str = "relu", biases=None,
+                 mults: Optional[Sequence[float]] = None, init_weights: Optional[Sequence[Any]] = None,
+                 kinds: Sequence[str] = ("pearson", "cosine"),
+                 alphas: Sequence[Any] = (0.5, 1.0, "1/L"),
+                 centered: Sequence[bool] = (False, True), batch: int = 512) -> CorrelationTable:
+    """The NFA correlation of every layer of a trained network under each convention in use:
+    ρ(W_lᵀW_l, G_l^α) for every ``kind`` (Pearson of the flattened matrices, or cosine), every
+    exponent in ``alphas`` (numbers, or ``"1/L"`` for the deep-linear theorem's 1/depth;
+    Tansley, Massart & Cartis 2025) and the AGOP G_l uncentered and ``centered`` (mean
+    Jacobian subtracted); plus the UC-NFC ρ(WᵀW, WᵀKW) (Beaglehole, Mitliagkas & Agarwala
+    2024; K the PTK of the uncentered pass) and, with ``init_weights``, the C-NFC
+    ρ(ΔWᵀΔW, ΔWᵀKΔW), ΔW = W − W₀, for every ``kind``. A centered AGOP that vanishes (norm
+    ≤ 1e-12 × the uncentered one: the layer's Jacobian does not vary over the inputs, as for
+    the last layer of a net with a linear output) gives NaN.
+
+    ``weights``: W_1 … W_L as numpy/PyTorch store them (fan-out × fan-in; e.g. loaded with
+    ``np.load`` from ``.npy`` files saved from ``model.state_dict()``); ``x``: the inputs
+    (n × d); ``activation``, ``biases``, ``mults`` as for :func:`agop`. Returns a
+    :class:`CorrelationTable` (rows in layer order)."""
+    ws = _ws(weights)
+    x = _m(x, "x")
+    depth = len(ws)
+    labelled = []
+    for a in alphas:
+        if isinstance(a, str):
+            if a.replace(" ", "") != "1/L":
+                raise ValueError(f"alphas: unknown exponent {a!r} (numbers or \"1/L\")")
+            labelled.append((1.0 / depth, "1/L"))
+        else:
+            v = float(a)
+            labelled.append((v, "1/2" if v == 0.5 else ("1" if v == 1.0 else f"{v:g}")))
+    kinds = [str(k) for k in kinds]
+    for k in kinds:
+        if k not in ("pearson", "cosine"):
+            raise ValueError(f"kinds: unknown correlation {k!r} (pearson or cosine)")
+    init = None if init_weights is None else _ws(init_weights, "init_weights")
+    if init is not None and [w.shape for w in init] != [w.shape for w in ws]:
+        raise ValueError("shape mismatch: init_weights must have the shapes of weights")
+    agops = {}
+    for c in dict.fromkeys(bool(c) for c in centered):
+        agops[c] = agop(ws, x, activation=activation, biases=biases, mults=mults, center=c, batch=batch)
+    ptks = agops[False][1] if False in agops else agop(ws, x, activation=activation, biases=biases,
+                                                        mults=mults, batch=batch)[1]
+    # uncentered AGOPs, the scale against which a centered one counts as zero
+    agop_scale = agops[False][0] if False in agops else agop(
+        ws, x, activation=activation, biases=biases, mults=mults, batch=batch)[0]
+    rows: List[Dict[str, Any]] = []
+    alpha_values = [a for a, _ in labelled]
+    for l, w in enumerate(ws):
+        f = nfm(w)
+        for c, (gs, _) in agops.items():
+            # a centered AGOP that is zero but for rounding (a Jacobian that does not vary
+            # over the inputs, e.g. the last layer of a net with linear output) has no
+            # direction to correlate with: NaN, not the correlation of rounding noise
+            vanished = c and np.linalg.norm(gs[l]) <= 1e-12 * np.linalg.norm(agop_scale[l])
+            for kind in kinds:
+                vals = np.full(len(alpha_values), np.nan) if vanished else np.atleast_1d(
+                    nfa_correlation(f, gs[l], alpha_values, kind))
+                for (a, label), v in zip(labelled, vals):
+                    rows.append({"layer": l + 1, "metric": "nfa", "kind": kind, "alpha": a,
+                                 "alpha_label": label, "centered": c, "corr": float(v)})
+        k = ptks[l]
+        for kind in kinds:
+            rows.append({"layer": l + 1, "metric": "uc_nfc", "kind": kind, "alpha": float("nan"),
+                         "alpha_label": "", "centered": False, "corr": correlation(f, w.T @ k @ w, kind)})
+            if init is not None:
+                dw = w - init[l]
+                rows.append({"layer": l + 1, "metric": "c_nfc", "kind": kind, "alpha": float("nan"),
+                             "alpha_label": "", "centered": False,
+                             "corr": correlation(dw.T @ dw, dw.T @ k @ dw, kind)})
+    return CorrelationTable(rows)
