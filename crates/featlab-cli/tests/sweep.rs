@@ -392,6 +392,30 @@ fn slurm_script_is_complete_and_valid_shell() {
     std::fs::remove_dir_all(&root).ok();
 }
 
+/// `featlab sweep slurm grid.toml --tasks N` without `--out` (the user story's command)
+/// writes the script for the directory a plain `featlab sweep grid.toml` would use,
+/// sweeps/<file stem> under the current directory.
+#[test]
+fn slurm_without_out_uses_the_sweep_default_directory() {
+    let root = scratch("slurm-default");
+    let spec = root.join("grid.toml");
+    std::fs::copy(example(), &spec).unwrap();
+    let o = Command::new(BIN)
+        .current_dir(&root)
+        .args(["sweep", "slurm", "grid.toml", "--tasks", "4"])
+        .output()
+        .unwrap();
+    ok(&o);
+    let script = std::fs::read_to_string(root.join("sweeps/grid/slurm/sweep.sbatch")).unwrap();
+    let dir = std::fs::canonicalize(root.join("sweeps/grid")).unwrap();
+    assert!(
+        script.contains(&dir.display().to_string()),
+        "the script should name {}:\n{script}",
+        dir.display()
+    );
+    std::fs::remove_dir_all(&root).ok();
+}
+
 #[test]
 fn run_report_regenerates_the_same_page_from_disk() {
     let root = scratch("runreport");

@@ -55,7 +55,8 @@ pub struct SweepRunArgs {
     /// The sweep file (TOML: base, [set], [grid], [zip], [random], seed; see docs/sweeps.md).
     #[arg(required = true)]
     pub spec: Option<PathBuf>,
-    /// Output directory: sweep.json, results.csv, report.html, points/<id>/.
+    /// Output directory: sweep.json, results.csv, report.html, points/<id>/. Default:
+    /// sweeps/<file stem>.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// Points run in parallel (each run is single-threaded). Default: the CPUs available.
@@ -88,6 +89,17 @@ pub fn sweep_dispatch(args: &SweepArgs) -> Result<()> {
     }
 }
 
+/// The output directory of a sweep run without `--out`: `sweeps/<file stem>` (the same for
+/// `featlab sweep` and `featlab sweep slurm`, so the script and a local run meet).
+pub fn default_out(spec_path: &std::path::Path) -> PathBuf {
+    PathBuf::from("sweeps").join(
+        spec_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "sweep".into()),
+    )
+}
+
 fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -99,14 +111,7 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
     let spec_path = args.spec.clone().context("missing the sweep file")?;
     let spec = SweepSpec::from_file(&spec_path)?;
     let points = spec.points()?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("sweeps").join(
-            spec_path
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_else(|| "sweep".into()),
-        )
-    });
+    let out = args.out.clone().unwrap_or_else(|| default_out(&spec_path));
     let (shard, from_env) = match &args.shard {
         Some(s) => (Shard::parse(s)?, false),
         None => match Shard::from_slurm(|k| std::env::var(k).ok())? {

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 pub struct SlurmArgs {
     /// The sweep file.
     pub spec: PathBuf,
-    /// Output directory of the sweep (the script goes to DIR/slurm/sweep.sbatch).
+    /// Output directory of the sweep (the script goes to DIR/slurm/sweep.sbatch). Default:
+    /// sweeps/<file stem>, as for `featlab sweep`.
     #[arg(long, short)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Number of array tasks (shards).
     #[arg(long)]
     pub tasks: usize,
@@ -126,7 +127,12 @@ pub fn slurm_command(args: &SlurmArgs) -> Result<PathBuf> {
         None => std::env::current_exe().context("cannot locate the featlab binary")?,
     };
     let spec_path = absolute(&args.spec)?;
-    let out = absolute(&args.out)?;
+    let out = absolute(
+        &args
+            .out
+            .clone()
+            .unwrap_or_else(|| super::default_out(&args.spec)),
+    )?;
     let name = args
         .spec
         .file_stem()
