@@ -445,7 +445,14 @@ fn run_engine(
     match net {
         Net::Diag(m) => run_agf_diagonal(m, data, init, choice, opts, ctx),
         Net::Two(m) => run_agf_two_layer(m, data, init, choice, opts, ctx),
-        Net::Attn(m) => run_agf(m, data, init, &mut flow.clone(), opts, ctx),
+        // on the summarised rows [s, x_{N+1}] (s = Σ_n y_n x_n computed once, as the
+        // `agf_attention` preset does): bitwise the sequence model's run, without the
+        // context sum in every gradient evaluation
+        Net::Attn(m) => {
+            let model = LinearAttention::on_summaries(m.dim, m.context, m.heads);
+            let summaries = Dataset::new(m.summarise(data.x.as_ref())?, data.y.clone())?;
+            run_agf(&model, &summaries, init, &mut flow.clone(), opts, ctx)
+        }
     }
 }
 
@@ -711,6 +718,47 @@ pub fn run<'py>(
         PyArray1::from_vec(
             py,
             rounds.iter().map(|r| r.cost_converged).collect::<Vec<_>>(),
+        ),
+    )?;
+    // why each cost phase ended, and how far it got (NaN where not applicable)
+    let opt = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    d.set_item(
+        "cost_stop",
+        rounds
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r.cost_stop)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "cost_level_change",
+        PyArray1::from_vec(
+            py,
+            rounds
+                .iter()
+                .map(|r| opt(r.cost_level_change))
+                .collect::<Vec<_>>(),
+        ),
+    )?;
+    d.set_item(
+        "cost_grad_norm",
+        PyArray1::from_vec(
+            py,
+            rounds
+                .iter()
+                .map(|r| opt(r.cost_grad_norm))
+                .collect::<Vec<_>>(),
+        ),
+    )?;
+    d.set_item(
+        "cost_time",
+        PyArray1::from_vec(
+            py,
+            rounds.iter().map(|r| opt(r.cost_time)).collect::<Vec<_>>(),
         ),
     )?;
     d.set_item("trace_t", PyArray1::from_vec(py, agf.trace.t.clone()))?;

@@ -182,6 +182,19 @@ def test_relu_runs_on_user_data_and_reports_neuron_directions():
     # and its input weights point at the teacher direction e_0 (finite-sample maximiser:
     # cosine 0.9926 measured)
     assert d[0] / np.linalg.norm(d[:3]) > 0.98
+    # the cost phase (gradient flow on the active neuron) reports why it stopped
+    assert len(a.cost_stop) == 1 and a.cost_stop[0] in {"gradient", "level", "budget"}
+    assert a.cost_grad_norm.shape == a.cost_time.shape == a.cost_level_change.shape == (1,)
+    assert a.cost_time[0] > 0
+    if a.cost_stop[0] == "gradient":
+        assert a.cost_grad_norm[0] <= a.cost_options["gtol"]
+
+
+def test_closed_form_cost_phases_report_closed_form(diagonal_preset):
+    r = diagonal_preset
+    a = agf.run("diagonal", r.data.x, r.data.y)
+    assert a.cost_stop == ["closed_form"] * a.rounds
+    assert np.isnan(a.cost_grad_norm).all() and np.isnan(a.cost_time).all()
 
 
 def test_staircase_helper():

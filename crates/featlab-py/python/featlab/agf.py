@@ -95,6 +95,15 @@ class AgfRun:
         the cost phase used; wall time of the call.
     utility_steps, utility_evals, cost_work : ndarray of int (R,); cost_converged : ndarray of bool
         Solver work per round.
+    cost_stop : list of str (R,)
+        Why each round's cost phase ended: ``gradient`` (‖∇C‖ ≤ gtol: a stationary point),
+        ``level`` (the level converged over a doubling of time, ``cost_options["level_rtol"]``,
+        while ‖∇C‖ was still above gtol: no minimiser within reach), ``budget`` (t_max or
+        max_steps hit: not converged) or ``closed_form``.
+    cost_grad_norm, cost_level_change, cost_time : ndarray (R,)
+        ‖∇_{Θ_A} C‖ at the end of the cost phase, its last relative level decrease
+        (C(t/2) − C(t))/C(t), and the time it ran for; NaN where they do not apply (closed
+        forms; ``cost_level_change`` unless the level test ran twice).
     options, cost_options : dict
         The AGF and cost-phase options actually used (preset defaults + yours).
     """
@@ -130,6 +139,10 @@ class AgfRun:
     utility_evals: np.ndarray
     cost_work: np.ndarray
     cost_converged: np.ndarray
+    cost_stop: List[str]
+    cost_grad_norm: np.ndarray
+    cost_level_change: np.ndarray
+    cost_time: np.ndarray
     options: Dict[str, Any]
     cost_options: Dict[str, Any]
 
