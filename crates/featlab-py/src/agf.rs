@@ -37,7 +37,7 @@ use featlab::model::{Activation, Model, NeuronSum};
 use featlab::rng::{normal, normal_vec, stream};
 use featlab::theory::agf::linear::{linear_theory, new_mode};
 use featlab::theory::agf::{
-    run_agf, run_agf_diagonal, run_agf_two_layer, AgfOptions, AgfResult, CostChoice,
+    run_agf, run_agf_diagonal, run_agf_two_layer, AgfOptions, AgfResult, AgfRound, CostChoice,
     GradientFlowCost,
 };
 use featlab::train::RunContext;
@@ -721,7 +721,6 @@ pub fn run<'py>(
         ),
     )?;
     // why each cost phase ended, and how far it got (NaN where not applicable)
-    let opt = |v: Option<f64>| v.unwrap_or(f64::NAN);
     d.set_item(
         "cost_stop",
         rounds
@@ -734,33 +733,15 @@ pub fn run<'py>(
             })
             .collect::<Vec<_>>(),
     )?;
-    d.set_item(
-        "cost_level_change",
+    let per_round = |f: fn(&AgfRound) -> Option<f64>| {
         PyArray1::from_vec(
             py,
-            rounds
-                .iter()
-                .map(|r| opt(r.cost_level_change))
-                .collect::<Vec<_>>(),
-        ),
-    )?;
-    d.set_item(
-        "cost_grad_norm",
-        PyArray1::from_vec(
-            py,
-            rounds
-                .iter()
-                .map(|r| opt(r.cost_grad_norm))
-                .collect::<Vec<_>>(),
-        ),
-    )?;
-    d.set_item(
-        "cost_time",
-        PyArray1::from_vec(
-            py,
-            rounds.iter().map(|r| opt(r.cost_time)).collect::<Vec<_>>(),
-        ),
-    )?;
+            rounds.iter().map(|r| f(r).unwrap_or(f64::NAN)).collect(),
+        )
+    };
+    d.set_item("cost_level_change", per_round(|r| r.cost_level_change))?;
+    d.set_item("cost_grad_norm", per_round(|r| r.cost_grad_norm))?;
+    d.set_item("cost_time", per_round(|r| r.cost_time))?;
     d.set_item("trace_t", PyArray1::from_vec(py, agf.trace.t.clone()))?;
     d.set_item("trace_norms", matrix(py, &agf.trace.norms, h)?)?;
     d.set_item(

@@ -38,14 +38,15 @@ pub trait Stepper {
 /// fresh random order (seeded stream); the last short batch of an epoch is dropped so that
 /// every step has the same size. The order buffer is reused across epochs (no allocation
 /// per step in steady state).
-struct Minibatches {
+pub(crate) struct Minibatches {
     order: Vec<usize>,
     pos: usize,
     rng: Rng,
 }
 
 impl Minibatches {
-    fn new(rng: Rng) -> Self {
+    /// Batches drawn with `rng` (one fresh permutation per epoch).
+    pub(crate) fn new(rng: Rng) -> Self {
         Minibatches {
             order: Vec::new(),
             pos: usize::MAX,
@@ -53,7 +54,7 @@ impl Minibatches {
         }
     }
     /// Indices of the next batch of `b` samples out of `n`.
-    fn next(&mut self, n: usize, b: usize) -> &[usize] {
+    pub(crate) fn next(&mut self, n: usize, b: usize) -> &[usize] {
         if self.pos == usize::MAX || self.pos + b > n {
             self.order.resize(n, 0);
             permutation_into(&mut self.rng, &mut self.order);
@@ -65,21 +66,22 @@ impl Minibatches {
     }
 }
 
-/// Gradient descent `θ ← θ − η r ⊙ ∇L(θ)`, `t ← t + η`.
-pub struct GradientDescent {
-    pub lr: f64,
-    params: Vec<f64>,
-    grad: Vec<f64>,
-    k: u64,
-    t: f64,
-    last: f64,
+/// What every discrete optimiser carries: the parameters θ, a gradient buffer, the step
+/// count k and the clock `t = k·η` (gradient-flow time), and the objective at the start of
+/// the last step (NaN before the first).
+pub(crate) struct Iterate {
+    pub params: Vec<f64>,
+    pub grad: Vec<f64>,
+    pub k: u64,
+    pub t: f64,
+    pub last: f64,
 }
 
-impl GradientDescent {
-    pub fn new(lr: f64, params: Vec<f64>) -> Self {
+impl Iterate {
+    /// Step 0 at θ = `params`.
+    pub fn new(params: Vec<f64>) -> Self {
         let n = params.len();
-        GradientDescent {
-            lr,
+        Iterate {
             params,
             grad: vec![0.0; n],
             k: 0,
@@ -87,34 +89,73 @@ impl GradientDescent {
             last: f64::NAN,
         }
     }
+
+    /// Count a step of learning rate `lr`: `k ← k + 1`, `t = k·lr`; returns t.
+    pub fn advance(&mut self, lr: f64) -> f64 {
+        self.k += 1;
+        self.t = self.k as f64 * lr;
+        self.t
+    }
+}
+
+/// The [`Stepper`] accessors of a discrete optimiser whose [`Iterate`] is the field `it`.
+macro_rules! iterate_accessors {
+    ($name:literal) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn params(&self) -> &[f64] {
+            &self.it.params
+        }
+        fn t(&self) -> f64 {
+            self.it.t
+        }
+        fn last_loss(&self) -> f64 {
+            self.it.last
+        }
+    };
+}
+pub(crate) use iterate_accessors;
+
+/// Heavy-ball update `v ← μ v − η r ⊙ g`, `θ ← θ + v` (plain GD's `θ − η r ⊙ g` when μ = 0
+/// only up to rounding: use [`GradientDescent`] for that).
+fn heavy_ball(it: &mut Iterate, velocity: &mut [f64], lr_mults: &[f64], lr: f64, mu: f64) {
+    for (((p, g), r), v) in it
+        .params
+        .iter_mut()
+        .zip(&it.grad)
+        .zip(lr_mults)
+        .zip(velocity.iter_mut())
+    {
+        *v = mu * *v - lr * r * g;
+        *p += *v;
+    }
+}
+
+/// Gradient descent `θ ← θ − η r ⊙ ∇L(θ)`, `t ← t + η`.
+pub struct GradientDescent {
+    pub lr: f64,
+    it: Iterate,
+}
+
+impl GradientDescent {
+    pub fn new(lr: f64, params: Vec<f64>) -> Self {
+        GradientDescent {
+            lr,
+            it: Iterate::new(params),
+        }
+    }
 }
 
 impl Stepper for GradientDescent {
-    fn name(&self) -> &'static str {
-        "gd"
-    }
-    fn params(&self) -> &[f64] {
-        &self.params
-    }
-    fn t(&self) -> f64 {
-        self.t
-    }
-    fn last_loss(&self) -> f64 {
-        self.last
-    }
+    iterate_accessors!("gd");
     fn step(&mut self, problem: &mut Problem<'_>, _t_max: f64) -> Result<f64> {
-        self.last = problem.loss_grad(&self.params, &mut self.grad);
-        for ((p, g), r) in self
-            .params
-            .iter_mut()
-            .zip(&self.grad)
-            .zip(&problem.lr_mults)
-        {
+        let it = &mut self.it;
+        it.last = problem.loss_grad(&it.params, &mut it.grad);
+        for ((p, g), r) in it.params.iter_mut().zip(&it.grad).zip(&problem.lr_mults) {
             *p -= self.lr * r * g;
         }
-        self.k += 1;
-        self.t = self.k as f64 * self.lr;
-        Ok(self.t)
+        Ok(it.advance(self.lr))
     }
 }
 
@@ -124,12 +165,8 @@ impl Stepper for GradientDescent {
 pub struct Sgd {
     pub lr: f64,
     pub batch_size: usize,
-    params: Vec<f64>,
-    grad: Vec<f64>,
+    it: Iterate,
     batches: Minibatches,
-    k: u64,
-    t: f64,
-    last: f64,
     /// optional heavy-ball momentum
     momentum: f64,
     velocity: Vec<f64>,
@@ -141,12 +178,8 @@ impl Sgd {
         Sgd {
             lr,
             batch_size,
-            params,
-            grad: vec![0.0; n],
+            it: Iterate::new(params),
             batches: Minibatches::new(rng),
-            k: 0,
-            t: 0.0,
-            last: f64::NAN,
             momentum,
             velocity: vec![0.0; n],
         }
@@ -154,36 +187,21 @@ impl Sgd {
 }
 
 impl Stepper for Sgd {
-    fn name(&self) -> &'static str {
-        "sgd"
-    }
-    fn params(&self) -> &[f64] {
-        &self.params
-    }
-    fn t(&self) -> f64 {
-        self.t
-    }
-    fn last_loss(&self) -> f64 {
-        self.last
-    }
+    iterate_accessors!("sgd");
     fn step(&mut self, problem: &mut Problem<'_>, _t_max: f64) -> Result<f64> {
         let n = problem.data.n();
         let b = self.batch_size.min(n);
         let idx = self.batches.next(n, b);
-        self.last = problem.loss_grad_batch(&self.params, idx, &mut self.grad);
-        for (((p, g), r), v) in self
-            .params
-            .iter_mut()
-            .zip(&self.grad)
-            .zip(&problem.lr_mults)
-            .zip(self.velocity.iter_mut())
-        {
-            *v = self.momentum * *v - self.lr * r * g;
-            *p += *v;
-        }
-        self.k += 1;
-        self.t = self.k as f64 * self.lr;
-        Ok(self.t)
+        let it = &mut self.it;
+        it.last = problem.loss_grad_batch(&it.params, idx, &mut it.grad);
+        heavy_ball(
+            it,
+            &mut self.velocity,
+            &problem.lr_mults,
+            self.lr,
+            self.momentum,
+        );
+        Ok(it.advance(self.lr))
     }
 }
 
@@ -192,12 +210,8 @@ impl Stepper for Sgd {
 pub struct Momentum {
     pub lr: f64,
     pub momentum: f64,
-    params: Vec<f64>,
-    grad: Vec<f64>,
+    it: Iterate,
     velocity: Vec<f64>,
-    k: u64,
-    t: f64,
-    last: f64,
 }
 
 impl Momentum {
@@ -206,44 +220,25 @@ impl Momentum {
         Momentum {
             lr,
             momentum,
-            params,
-            grad: vec![0.0; n],
+            it: Iterate::new(params),
             velocity: vec![0.0; n],
-            k: 0,
-            t: 0.0,
-            last: f64::NAN,
         }
     }
 }
 
 impl Stepper for Momentum {
-    fn name(&self) -> &'static str {
-        "momentum"
-    }
-    fn params(&self) -> &[f64] {
-        &self.params
-    }
-    fn t(&self) -> f64 {
-        self.t
-    }
-    fn last_loss(&self) -> f64 {
-        self.last
-    }
+    iterate_accessors!("momentum");
     fn step(&mut self, problem: &mut Problem<'_>, _t_max: f64) -> Result<f64> {
-        self.last = problem.loss_grad(&self.params, &mut self.grad);
-        for (((p, g), r), v) in self
-            .params
-            .iter_mut()
-            .zip(&self.grad)
-            .zip(&problem.lr_mults)
-            .zip(self.velocity.iter_mut())
-        {
-            *v = self.momentum * *v - self.lr * r * g;
-            *p += *v;
-        }
-        self.k += 1;
-        self.t = self.k as f64 * self.lr;
-        Ok(self.t)
+        let it = &mut self.it;
+        it.last = problem.loss_grad(&it.params, &mut it.grad);
+        heavy_ball(
+            it,
+            &mut self.velocity,
+            &problem.lr_mults,
+            self.lr,
+            self.momentum,
+        );
+        Ok(it.advance(self.lr))
     }
 }
 
@@ -256,13 +251,9 @@ pub struct Adam {
     pub beta2: f64,
     pub eps: f64,
     batch_size: Option<usize>,
-    params: Vec<f64>,
-    grad: Vec<f64>,
+    it: Iterate,
     m: Vec<f64>,
     v: Vec<f64>,
-    k: i32,
-    t: f64,
-    last: f64,
     batches: Minibatches,
 }
 
@@ -283,54 +274,39 @@ impl Adam {
             beta2,
             eps,
             batch_size,
-            params,
-            grad: vec![0.0; n],
+            it: Iterate::new(params),
             m: vec![0.0; n],
             v: vec![0.0; n],
-            k: 0,
-            t: 0.0,
-            last: f64::NAN,
             batches: Minibatches::new(rng),
         }
     }
 }
 
 impl Stepper for Adam {
-    fn name(&self) -> &'static str {
-        "adam"
-    }
-    fn params(&self) -> &[f64] {
-        &self.params
-    }
-    fn t(&self) -> f64 {
-        self.t
-    }
-    fn last_loss(&self) -> f64 {
-        self.last
-    }
+    iterate_accessors!("adam");
     fn step(&mut self, problem: &mut Problem<'_>, _t_max: f64) -> Result<f64> {
-        self.last = match self.batch_size {
-            None => problem.loss_grad(&self.params, &mut self.grad),
+        let it = &mut self.it;
+        it.last = match self.batch_size {
+            None => problem.loss_grad(&it.params, &mut it.grad),
             Some(b) => {
                 let n = problem.data.n();
                 let b = b.min(n);
                 let idx = self.batches.next(n, b);
-                problem.loss_grad_batch(&self.params, idx, &mut self.grad)
+                problem.loss_grad_batch(&it.params, idx, &mut it.grad)
             }
         };
-        self.k += 1;
-        let c1 = 1.0 - self.beta1.powi(self.k);
-        let c2 = 1.0 - self.beta2.powi(self.k);
-        for i in 0..self.params.len() {
-            let g = self.grad[i];
+        let k = i32::try_from(it.k + 1).unwrap_or(i32::MAX);
+        let c1 = 1.0 - self.beta1.powi(k);
+        let c2 = 1.0 - self.beta2.powi(k);
+        for i in 0..it.params.len() {
+            let g = it.grad[i];
             self.m[i] = self.beta1 * self.m[i] + (1.0 - self.beta1) * g;
             self.v[i] = self.beta2 * self.v[i] + (1.0 - self.beta2) * g * g;
             let mh = self.m[i] / c1;
             let vh = self.v[i] / c2;
-            self.params[i] -= self.lr * problem.lr_mults[i] * mh / (vh.sqrt() + self.eps);
+            it.params[i] -= self.lr * problem.lr_mults[i] * mh / (vh.sqrt() + self.eps);
         }
-        self.t = self.k as f64 * self.lr;
-        Ok(self.t)
+        Ok(it.advance(self.lr))
     }
 }
 

@@ -6,7 +6,8 @@
 //! approaches its (high) C-NFC.
 
 use crate::model::Model;
-use crate::rng::{permutation, Rng};
+use crate::rng::Rng;
+use crate::train::stepper::{iterate_accessors, Iterate, Minibatches};
 use crate::train::{Problem, Stepper};
 use crate::{Error, Result};
 
@@ -16,14 +17,10 @@ pub struct LayerNormalizedSgd {
     pub batch_size: usize,
     /// (block range, ρ_l) for each weight block.
     layers: Vec<(std::ops::Range<usize>, f64)>,
-    params: Vec<f64>,
-    grad: Vec<f64>,
-    order: Vec<usize>,
-    pos: usize,
-    rng: Rng,
-    k: u64,
-    t: f64,
-    last: f64,
+    it: Iterate,
+    batches: Minibatches,
+    /// Per-parameter factor ρ_l/‖∇_{W_l}L_B‖_F (1 outside weight blocks), reused.
+    scale: Vec<f64>,
 }
 
 impl LayerNormalizedSgd {
@@ -73,58 +70,35 @@ impl LayerNormalizedSgd {
             lr,
             batch_size,
             layers,
-            params,
-            grad: vec![0.0; n],
-            order: Vec::new(),
-            pos: usize::MAX,
-            rng,
-            k: 0,
-            t: 0.0,
-            last: f64::NAN,
+            it: Iterate::new(params),
+            batches: Minibatches::new(rng),
+            scale: vec![1.0; n],
         })
     }
 }
 
 impl Stepper for LayerNormalizedSgd {
-    fn name(&self) -> &'static str {
-        "slo"
-    }
-    fn params(&self) -> &[f64] {
-        &self.params
-    }
-    fn t(&self) -> f64 {
-        self.t
-    }
-    fn last_loss(&self) -> f64 {
-        self.last
-    }
+    iterate_accessors!("slo");
     fn step(&mut self, problem: &mut Problem<'_>, _t_max: f64) -> Result<f64> {
         let n = problem.data.n();
         let b = self.batch_size.min(n);
-        if self.pos == usize::MAX || self.pos + b > n {
-            self.order = permutation(&mut self.rng, n);
-            self.pos = 0;
-        }
-        let idx = &self.order[self.pos..self.pos + b];
-        self.pos += b;
-        self.last = problem.loss_grad_batch(&self.params, idx, &mut self.grad);
-        let mut scale = vec![1.0; self.params.len()];
+        let idx = self.batches.next(n, b);
+        let it = &mut self.it;
+        it.last = problem.loss_grad_batch(&it.params, idx, &mut it.grad);
         for (range, rho) in &self.layers {
-            let norm = crate::linalg::norm2(&self.grad[range.clone()]);
+            let norm = crate::linalg::norm2(&it.grad[range.clone()]);
             let s = if norm > 0.0 { rho / norm } else { 0.0 };
-            scale[range.clone()].fill(s);
+            self.scale[range.clone()].fill(s);
         }
-        for (((p, g), r), s) in self
+        for (((p, g), r), s) in it
             .params
             .iter_mut()
-            .zip(&self.grad)
+            .zip(&it.grad)
             .zip(&problem.lr_mults)
-            .zip(&scale)
+            .zip(&self.scale)
         {
             *p -= self.lr * r * s * g;
         }
-        self.k += 1;
-        self.t = self.k as f64 * self.lr;
-        Ok(self.t)
+        Ok(it.advance(self.lr))
     }
 }
