@@ -49,6 +49,7 @@
 //! * P. Kidger, diffrax, `diffrax/_step_size_controller/pid.py` (`PIDController`).
 
 mod controller;
+mod dense;
 mod integrator;
 mod rosenbrock;
 mod solve;

@@ -675,38 +675,29 @@ impl RosenbrockStepper {
     /// Dense output at `t` in the last accepted step: cubic Hermite of `(y0, f0, y1, f1)`,
     /// exact at the ends. Panics as [`super::RkStepper::interpolate`].
     pub fn interpolate(&self, t: f64, out: &mut [f64]) {
-        assert!(
+        let Some((h, th)) = super::dense::locate(
+            "RosenbrockStepper",
             self.dense_valid,
-            "RosenbrockStepper::interpolate: no accepted step to interpolate in"
-        );
-        assert_eq!(
-            out.len(),
-            self.dim,
-            "RosenbrockStepper::interpolate: out.len() != dim"
-        );
-        let (t0, t1) = (self.t_prev, self.t);
-        let slack = 64.0 * f64::EPSILON * t0.abs().max(t1.abs());
-        assert!(
-            t >= t0 - slack && t <= t1 + slack,
-            "RosenbrockStepper::interpolate: t = {t:e} outside the last accepted step [{t0:e}, {t1:e}]"
-        );
-        if t >= t1 {
-            out.copy_from_slice(&self.y);
+            self.t_prev,
+            self.t,
+            &self.y_prev,
+            &self.y,
+            t,
+            out,
+        ) else {
             return;
-        }
-        if t <= t0 {
-            out.copy_from_slice(&self.y_prev);
-            return;
-        }
-        let h = t1 - t0;
-        let th = (t - t0) / h;
-        for (i, o) in out.iter_mut().enumerate() {
-            let y0 = self.y_prev[i];
-            let delta = self.y[i] - y0;
-            let hf0 = h * self.f_prev[i];
-            let hf1 = h * self.f[i];
-            *o = y0 + th * (delta + (1.0 - th) * (hf0 - delta + th * (2.0 * delta - hf0 - hf1)));
-        }
+        };
+        let no_correction: Option<fn(usize) -> f64> = None;
+        super::dense::hermite(
+            &self.y_prev,
+            &self.y,
+            &self.f_prev,
+            &self.f,
+            h,
+            th,
+            no_correction,
+            out,
+        );
     }
 
     /// Current time.

@@ -291,32 +291,19 @@ impl RkStepper {
     /// `step` failed), if `out.len() != dim`, or if `t` lies outside `[t0, t1]` by more than
     /// 64 ulp of `max(|t0|, |t1|)` (NaN included).
     pub fn interpolate(&self, t: f64, out: &mut [f64]) {
-        assert!(
+        let Some((h, th)) = super::dense::locate(
+            "RkStepper",
             self.dense_valid,
-            "RkStepper::interpolate: no accepted step to interpolate in (call step first)"
-        );
-        assert_eq!(
-            out.len(),
-            self.dim,
-            "RkStepper::interpolate: out.len() != dim"
-        );
-        let (t0, t1) = (self.t_prev, self.t);
-        let slack = 64.0 * f64::EPSILON * t0.abs().max(t1.abs());
-        assert!(
-            t >= t0 - slack && t <= t1 + slack,
-            "RkStepper::interpolate: t = {t:e} outside the last accepted step [{t0:e}, {t1:e}]"
-        );
-        if t >= t1 {
-            out.copy_from_slice(&self.y);
+            self.t_prev,
+            self.t,
+            &self.y_prev,
+            &self.y,
+            t,
+            out,
+        ) else {
             return;
-        }
-        if t <= t0 {
-            out.copy_from_slice(&self.y_prev);
-            return;
-        }
+        };
         let n = self.dim;
-        let h = t1 - t0;
-        let th = (t - t0) / h;
         let k = |j: usize| &self.k[j * n..(j + 1) * n];
         match self.tableau.dense {
             DenseOutput::Polynomial(coef) => {
@@ -337,24 +324,17 @@ impl RkStepper {
                     DenseOutput::HermiteQuartic(d) => d,
                     _ => &[],
                 };
-                let k0 = k(0);
-                for i in 0..n {
-                    let y0 = self.y_prev[i];
-                    let delta = self.y[i] - y0;
-                    let hf0 = h * k0[i];
-                    let hf1 = h * self.f[i];
-                    let mut inner = 2.0 * delta - hf0 - hf1;
-                    if !d.is_empty() {
-                        let corr: f64 = d
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, &dj)| dj != 0.0)
-                            .map(|(j, &dj)| dj * self.k[j * n + i])
-                            .sum();
-                        inner += (1.0 - th) * h * corr;
-                    }
-                    out[i] = y0 + th * (delta + (1.0 - th) * (hf0 - delta + th * inner));
-                }
+                // the quartic variant's correction (1 − θ) h Σ_j d_j k_j,i
+                let correction = (!d.is_empty()).then_some(|i: usize| {
+                    let corr: f64 = d
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &dj)| dj != 0.0)
+                        .map(|(j, &dj)| dj * self.k[j * n + i])
+                        .sum();
+                    (1.0 - th) * h * corr
+                });
+                super::dense::hermite(&self.y_prev, &self.y, k(0), &self.f, h, th, correction, out);
             }
         }
     }
