@@ -307,14 +307,7 @@ impl UnlearningConfig {
                 format!("must be a finite number > 0, got {}", self.a0),
             ));
         }
-        self.sim_config(
-            self.simulation.width,
-            self.simulation.dim,
-            self.simulation.batch,
-            &self.teacher,
-            self.a0,
-        )?
-        .validate()?;
+        self.main_sim_config()?.validate()?;
         if let Some(s) = &self.sweep {
             if s.values.is_empty() {
                 return Err(Error::config("sweep.values", "give at least one value"));
@@ -445,6 +438,12 @@ impl UnlearningConfig {
             spherical: s.first_layer == FirstLayer::Spherical,
             orthogonal_init: s.orthogonal_init,
         })
+    }
+
+    /// The `[simulation]` run at the config's teacher and a0.
+    fn main_sim_config(&self) -> Result<SimConfig> {
+        let s = &self.simulation;
+        self.sim_config(s.width, s.dim, s.batch, &self.teacher, self.a0)
     }
 
     /// Effective initial second layer of the limit: `N^{1−γ} a0`.
@@ -624,13 +623,7 @@ struct FiniteWidth {
 fn main_run(cfg: &UnlearningConfig, ctx: &RunContext<'_>, out: &mut RunOutput) -> Result<()> {
     let lm = cfg.limit(&cfg.teacher)?;
     let a0e = cfg.a0_eff(cfg.a0);
-    let sc = cfg.sim_config(
-        cfg.simulation.width,
-        cfg.simulation.dim,
-        cfg.simulation.batch,
-        &cfg.teacher,
-        cfg.a0,
-    )?;
+    let sc = cfg.main_sim_config()?;
     let sim = run_sim(
         sc,
         cfg.seed,
@@ -1038,7 +1031,6 @@ fn sweep(
         ]) {
             c.push(x);
         }
-        let _ = aeq;
         out.summary.insert(format!("sweep_{i}"), json!({pname: v, "ode_peak": pk_th, "ode_final": fin_th, "ode_unlearning": u_th, "sim_peak": pk, "sim_final": fin, "sim_unlearning": if sw.simulate { json!(u_sim) } else { json!(null) }, "slow_fixed_point_m": meq, "slow_fixed_point_a": aeq}));
     }
     out.summary.insert("sweep_parameter".into(), json!(pname));
@@ -1522,13 +1514,7 @@ fn scaling(
     let mut reps_m = vec![out.trajectory.column("m").unwrap_or_default()];
     let mut reps_a = vec![out.trajectory.column("a").unwrap_or_default()];
     for i in 1..sc.seeds {
-        let scfg = cfg.sim_config(
-            cfg.simulation.width,
-            cfg.simulation.dim,
-            cfg.simulation.batch,
-            &cfg.teacher,
-            cfg.a0,
-        )?;
+        let scfg = cfg.main_sim_config()?;
         let sim = run_sim(
             scfg,
             crate::rng::derive_seed(cfg.seed, &format!("scaling-seed-{i}")),
