@@ -6,6 +6,8 @@
 //! cargo run --release -p featlab --example unlearning_studies -- exponents
 //! cargo run --release -p featlab --example unlearning_studies -- sgdruns 256 4 /tmp/ul sgd,pop
 //! cargo run --release -p featlab --example unlearning_studies -- odes 256 /tmp/ul
+//! cargo run --release -p featlab --example unlearning_studies -- sgdruns 256 2 /tmp/ul sgd - quadratic:8
+//! cargo run --release -p featlab --example unlearning_studies -- odes 256 /tmp/ul quadratic:8
 //! cargo run --release -p featlab --example unlearning_studies -- simplexrun 128 2 100 /tmp/ul
 //! cargo run --release -p featlab --example unlearning_studies -- dcheck 64 0.357 2.63 0.02 1000 512
 //! ```
@@ -17,9 +19,10 @@
 //!   minus population GD at the same N, d, η and init, against the 2-D per-neuron and the 3-D
 //!   common-mode noise ODEs.
 //! * `exponents`: window-spread exponents of the reduced flow and the full ODE.
-//! * `sgdruns N seeds dir [modes] [lr]`: the `unlearning-scaling` setting at width N (d = N,
-//!   B = 8N), online SGD and population GD per seed, one CSV per run.
-//! * `odes N dir`: the ODE predictions for `sgdruns` (limit, 3-D equiangular, 4-D spread model
+//! * `sgdruns N seeds dir [modes] [lr|-] [rule] [first]`: the `unlearning-scaling` setting at
+//!   width N (d = N, B = 8N, or the batch rule `linear:c` B = cN / `quadratic:c` B = N²/c),
+//!   online SGD and population GD per seed (seeds `first..first+seeds`), one CSV per run.
+//! * `odes N dir [rule]`: the ODE predictions for `sgdruns` (limit, 3-D equiangular, 4-D spread model
 //!   with the linear closure, spread model with the Marchenko–Pastur transient; λ = 0 and
 //!   λ = ηd/B).
 //! * `simplexrun N seeds t dir`: the `sgdruns` setting (online SGD, B = 8N) started from the
@@ -345,9 +348,12 @@ fn sgdruns(args: &[String]) {
         .get(3)
         .map(|s| s.split(',').map(String::from).collect())
         .unwrap_or_else(|| vec!["sgd".into(), "pop".into()]);
+    let lr_arg: Option<f64> = args.get(4).and_then(|s| s.parse().ok());
+    let rule = batch_rule(args.get(5));
+    let first: usize = args.get(6).and_then(|s| s.parse().ok()).unwrap_or(0);
     std::fs::create_dir_all(&dir).unwrap();
     let ts: Vec<f64> = (0..=200).map(|i| 2.0 * i as f64).collect();
-    for i in 0..seeds {
+    for i in first..first + seeds {
         let seed = if i == 0 {
             0
         } else {
@@ -355,11 +361,13 @@ fn sgdruns(args: &[String]) {
         };
         for mode in &modes {
             let batch = match mode.as_str() {
-                "sgd" => BatchMode::Online { batch: 8 * n },
+                "sgd" => BatchMode::Online {
+                    batch: rule.batch(n),
+                },
                 _ => BatchMode::Population,
             };
             let mut c = cfg(n, n, 1.0, &[0.0, 1.0, 0.0], batch);
-            if let Some(lr) = args.get(4).and_then(|s| s.parse().ok()) {
+            if let Some(lr) = lr_arg {
                 c.lr = lr;
             }
             let ops = run(c, seed, &ts);
@@ -370,10 +378,56 @@ fn sgdruns(args: &[String]) {
                     o.m, o.a, o.common_sq, o.pair_q2, o.m_std, o.a_std, o.loss
                 ));
             }
-            let tag = args.get(4).map(|l| format!("_lr{l}")).unwrap_or_default();
+            let mut tag = lr_arg.map(|l| format!("_lr{l}")).unwrap_or_default();
+            if mode == "sgd" {
+                tag.push_str(&rule.tag());
+            }
             std::fs::write(format!("{dir}/{mode}_N{n}_s{i}{tag}.csv"), out).unwrap();
             eprintln!("done {mode} N={n} seed {i}");
         }
+    }
+}
+
+/// Batch size as a function of the width (d = N): `linear:c` is `B = cN` (λ = ηd/B = η/c fixed,
+/// the protocol of the first width series), `quadratic:c` is `B = N²/c` (λ = cη/N → 0).
+#[derive(Clone, Copy)]
+enum BatchRule {
+    Linear(usize),
+    Quadratic(usize),
+}
+
+impl BatchRule {
+    fn batch(self, n: usize) -> usize {
+        match self {
+            BatchRule::Linear(c) => c * n,
+            BatchRule::Quadratic(c) => (n * n).div_ceil(c),
+        }
+    }
+
+    /// File-name tag: empty for the default `linear:8`.
+    fn tag(self) -> String {
+        match self {
+            BatchRule::Linear(8) => String::new(),
+            BatchRule::Linear(c) => format!("_lin{c}"),
+            BatchRule::Quadratic(c) => format!("_quad{c}"),
+        }
+    }
+}
+
+/// Parse `linear:c` / `quadratic:c` (default `linear:8`).
+fn batch_rule(arg: Option<&String>) -> BatchRule {
+    let Some(s) = arg else {
+        return BatchRule::Linear(8);
+    };
+    let (kind, c) = s
+        .split_once(':')
+        .expect("batch rule: linear:c or quadratic:c");
+    let c: usize = c.parse().expect("batch rule constant: a positive integer");
+    assert!(c > 0, "batch rule constant must be > 0");
+    match kind {
+        "linear" => BatchRule::Linear(c),
+        "quadratic" => BatchRule::Quadratic(c),
+        _ => panic!("batch rule: linear:c or quadratic:c"),
     }
 }
 
@@ -557,7 +611,8 @@ fn odes(args: &[String]) {
         .cloned()
         .unwrap_or_else(|| "/work/tmp/noise".into());
     let nf = n as f64;
-    let lambda = 0.05 * nf / (8.0 * nf);
+    let rule = batch_rule(args.get(2));
+    let lambda = 0.05 * nf / rule.batch(n) as f64;
     let ts: Vec<f64> = (0..=200).map(|i| 2.0 * i as f64).collect();
     let (st, te) = (series(&[0.0, 1.0, 0.5]), series(&[0.0, 1.0, 0.0]));
     let lm = LimitModel::new(st.clone(), te.clone(), 1.0);
@@ -615,7 +670,7 @@ fn odes(args: &[String]) {
             n6[i][4]
         ));
     }
-    std::fs::write(format!("{dir}/ode_N{n}.csv"), out).unwrap();
+    std::fs::write(format!("{dir}/ode_N{n}{}.csv", rule.tag()), out).unwrap();
     println!("lambda = {lambda}, S0 = {s0:.4e}");
 }
 
@@ -670,6 +725,6 @@ fn main() {
         Some("dcheck") => dcheck(&args[1..]),
         Some("odes") => odes(&args[1..]),
         Some("simplexrun") => simplexrun(&args[1..]),
-        _ => eprintln!("usage: unlearning_studies saturation [t_max widths sgd_max] | noise [seeds batches N c2] | exponents | sgdruns N seeds dir [modes] [lr] | odes N dir | simplexrun N seeds t dir | dcheck N m a delta reps B [t]"),
+        _ => eprintln!("usage: unlearning_studies saturation [t_max widths sgd_max] | noise [seeds batches N c2] | exponents | sgdruns N seeds dir [modes] [lr|-] [linear:c|quadratic:c] [first] | odes N dir [rule] | simplexrun N seeds t dir | dcheck N m a delta reps B [t]"),
     }
 }

@@ -10,7 +10,8 @@
 //! * optionally `[sweep]`: a list of values of the teacher coefficient c*_k or of a0, each run
 //!   in the ODE and in the simulator, plus the (c*_2, a0) boundary of unlearning in the ODE;
 //! * optionally `[convergence]`: ODE-vs-simulation error against width (population flow,
-//!   d grown with N) and against batch size (SGD), with fitted log–log slopes;
+//!   d grown with N), against batch size (SGD) and against width with the batch grown by a
+//!   rule (SGD, `sgd_widths` + `batch_scaling`), with fitted log–log slopes;
 //! * optionally `[scaling]`: long-time exponents from the reduced flow, the full ODE and SGD,
 //!   fitted with 95 % confidence intervals, against the derived ones.
 
@@ -122,14 +123,72 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ConvergenceConfig {
     /// Widths N for the population gradient flow (B = ∞), with `d = dim_ratio · N` (≥ N+1).
+    #[serde(default)]
     pub widths: Vec<usize>,
     #[serde(default = "one")]
     pub dim_ratio: f64,
     /// Batch sizes for SGD at the `[simulation]` width and dim.
     #[serde(default)]
     pub batches: Vec<usize>,
+    /// Widths N for online SGD with `d = dim_ratio · N` and the batch of `batch_scaling`
+    /// (the "N and B grow" series), compared with the limit ODE and the finite-N ODE at the
+    /// run's `λ = ηd/B`.
+    #[serde(default)]
+    pub sgd_widths: Vec<usize>,
+    /// How B grows with N in the `sgd_widths` series (required with `sgd_widths`).
+    #[serde(default)]
+    pub batch_scaling: Option<BatchScaling>,
+    /// Seeds per width of the `sgd_widths` series (the error is taken on their mean m).
+    #[serde(default = "one_usize")]
+    pub sgd_seeds: usize,
+    /// Errors against the finite-N ODE are taken over `t ≥ finite_n_from` (the fast rise carries
+    /// the O(η) step-size error, which the ODEs do not model).
+    #[serde(default)]
+    pub finite_n_from: f64,
     /// Horizon of the comparison.
     pub t_max: f64,
+}
+
+/// Batch size as a function of the width in the `[convergence] sgd_widths` series.
+///
+/// The SGD-noise strength is `λ = ηd/B` (docs/unlearning.md, "SGD noise"); its pair-overlap
+/// spread is O(λN/d) against the O(1/N) self-interaction, so at `d ∝ N`:
+/// `Linear` (`B = factor·N`) keeps λ fixed and the noise part of the error does not vanish;
+/// `Quadratic` (`B = N²/divisor`) has `λ = η·dim_ratio·divisor/N → 0`, the same order as the
+/// finite-width terms.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BatchScaling {
+    /// `B = round(factor · N)`.
+    Linear { factor: f64 },
+    /// `B = round(N² / divisor)`.
+    Quadratic { divisor: f64 },
+}
+
+impl BatchScaling {
+    /// The batch size at width `n` (at least 1).
+    pub fn batch(self, n: usize) -> usize {
+        let nf = n as f64;
+        let b = match self {
+            BatchScaling::Linear { factor } => factor * nf,
+            BatchScaling::Quadratic { divisor } => nf * nf / divisor,
+        };
+        (b.round() as usize).max(1)
+    }
+
+    fn validate(self) -> Result<()> {
+        let c = match self {
+            BatchScaling::Linear { factor } => factor,
+            BatchScaling::Quadratic { divisor } => divisor,
+        };
+        if !(c.is_finite() && c > 0.0) {
+            return Err(Error::config(
+                "convergence.batch_scaling",
+                format!("the factor / divisor must be a finite number > 0, got {c}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn one() -> f64 {
@@ -248,14 +307,7 @@ impl UnlearningConfig {
                 format!("must be a finite number > 0, got {}", self.a0),
             ));
         }
-        self.sim_config(
-            self.simulation.width,
-            self.simulation.dim,
-            self.simulation.batch,
-            &self.teacher,
-            self.a0,
-        )?
-        .validate()?;
+        self.main_sim_config()?.validate()?;
         if let Some(s) = &self.sweep {
             if s.values.is_empty() {
                 return Err(Error::config("sweep.values", "give at least one value"));
@@ -275,10 +327,12 @@ impl UnlearningConfig {
             }
         }
         if let Some(c) = &self.convergence {
-            if c.widths.len() + c.batches.len() < 2 || c.widths.len() == 1 || c.batches.len() == 1 {
+            let lens = [c.widths.len(), c.batches.len(), c.sgd_widths.len()];
+            // A slope with an interval needs three points per series.
+            if lens.iter().all(|&l| l == 0) || lens.iter().any(|&l| l == 1 || l == 2) {
                 return Err(Error::config(
                     "convergence.widths",
-                    "need ≥ 2 widths and/or ≥ 2 batch sizes to fit a slope",
+                    "need ≥ 3 widths, ≥ 3 batch sizes and/or ≥ 3 SGD widths to fit a slope",
                 ));
             }
             if !(c.t_max > 0.0 && c.dim_ratio > 0.0) {
@@ -286,6 +340,30 @@ impl UnlearningConfig {
                     "convergence.t_max",
                     "t_max and dim_ratio must be > 0",
                 ));
+            }
+            if !c.sgd_widths.is_empty() {
+                let Some(rule) = c.batch_scaling else {
+                    return Err(Error::config(
+                        "convergence.batch_scaling",
+                        "sgd_widths needs a batch rule, e.g. { kind = \"quadratic\", divisor = 8 }",
+                    ));
+                };
+                rule.validate()?;
+                if c.sgd_widths.iter().any(|&n| n < 2) {
+                    return Err(Error::config(
+                        "convergence.sgd_widths",
+                        "widths must be ≥ 2",
+                    ));
+                }
+                if c.sgd_seeds == 0 {
+                    return Err(Error::config("convergence.sgd_seeds", "must be ≥ 1"));
+                }
+                if !(c.finite_n_from >= 0.0 && c.finite_n_from < c.t_max) {
+                    return Err(Error::config(
+                        "convergence.finite_n_from",
+                        format!("must lie in [0, t_max), got {}", c.finite_n_from),
+                    ));
+                }
             }
         }
         if let Some(s) = &self.scaling {
@@ -360,6 +438,12 @@ impl UnlearningConfig {
             spherical: s.first_layer == FirstLayer::Spherical,
             orthogonal_init: s.orthogonal_init,
         })
+    }
+
+    /// The `[simulation]` run at the config's teacher and a0.
+    fn main_sim_config(&self) -> Result<SimConfig> {
+        let s = &self.simulation;
+        self.sim_config(s.width, s.dim, s.batch, &self.teacher, self.a0)
     }
 
     /// Effective initial second layer of the limit: `N^{1−γ} a0`.
@@ -500,15 +584,23 @@ fn spread_ode(
     t: &[f64],
 ) -> Result<Vec<Vec<f64>>> {
     let s = &cfg.simulation;
-    let eq = EquiangularModel::new(
-        lm.student.clone(),
-        lm.teacher.clone(),
-        cfg.eps,
-        s.width as f64,
-    )?;
-    let mut sm = SpreadModel::new(eq, s.dim as f64, lambda)?;
+    spread_ode_at(cfg, lm, (s.width, s.dim), a0e, lambda, t)
+}
+
+/// [`spread_ode`] at width and dimension `(n, d)` instead of the `[simulation]` ones.
+fn spread_ode_at(
+    cfg: &UnlearningConfig,
+    lm: &LimitModel,
+    (n, d): (usize, usize),
+    a0e: f64,
+    lambda: f64,
+    t: &[f64],
+) -> Result<Vec<Vec<f64>>> {
+    let s = &cfg.simulation;
+    let eq = EquiangularModel::new(lm.student.clone(), lm.teacher.clone(), cfg.eps, n as f64)?;
+    let mut sm = SpreadModel::new(eq, d as f64, lambda)?;
     let y0 = if s.orthogonal_init {
-        let p0 = (1.0 - cfg.m0 * cfg.m0) / s.width as f64;
+        let p0 = (1.0 - cfg.m0 * cfg.m0) / n as f64;
         vec![cfg.m0, p0, a0e, 0.0, 0.0]
     } else {
         sm = sm.with_random_init_spectrum(1000)?;
@@ -531,13 +623,7 @@ struct FiniteWidth {
 fn main_run(cfg: &UnlearningConfig, ctx: &RunContext<'_>, out: &mut RunOutput) -> Result<()> {
     let lm = cfg.limit(&cfg.teacher)?;
     let a0e = cfg.a0_eff(cfg.a0);
-    let sc = cfg.sim_config(
-        cfg.simulation.width,
-        cfg.simulation.dim,
-        cfg.simulation.batch,
-        &cfg.teacher,
-        cfg.a0,
-    )?;
+    let sc = cfg.main_sim_config()?;
     let sim = run_sim(
         sc,
         cfg.seed,
@@ -945,7 +1031,6 @@ fn sweep(
         ]) {
             c.push(x);
         }
-        let _ = aeq;
         out.summary.insert(format!("sweep_{i}"), json!({pname: v, "ode_peak": pk_th, "ode_final": fin_th, "ode_unlearning": u_th, "sim_peak": pk, "sim_final": fin, "sim_unlearning": if sw.simulate { json!(u_sim) } else { json!(null) }, "slow_fixed_point_m": meq, "slow_fixed_point_a": aeq}));
     }
     out.summary.insert("sweep_parameter".into(), json!(pname));
@@ -1218,7 +1303,127 @@ fn convergence(
             values: vec![bs, errs],
         });
     }
-    out.figures.push(fig.figure("convergence", "Maximum alignment error between the finite system and the limit ODE, against width N (population gradient flow, d grown with N) and batch size B (online SGD), with fitted log–log slopes and 95 % intervals."));
+    if c.sgd_widths.len() >= 2 {
+        sgd_width_series(cfg, c, &lm, &ts, ctx, out, &mut fig)?;
+    }
+    out.figures.push(fig.figure("convergence", "Maximum alignment error between the finite system and the limit ODE, against width N (population gradient flow, d grown with N; online SGD with B grown with N) and batch size B (online SGD at fixed N), with fitted log–log slopes and 95 % intervals; the SGD width series also against the finite-N ODE with the pair-overlap spread at its λ = ηd/B."));
+    Ok(())
+}
+
+/// The `[convergence] sgd_widths` series: online SGD at each width N with `d = dim_ratio·N` and
+/// `B` from the batch rule, seed-averaged m against the limit ODE (all t) and, for the
+/// mean-field spherical model, the finite-N spread ODE at `λ = ηd/B` (`t ≥ finite_n_from`).
+fn sgd_width_series(
+    cfg: &UnlearningConfig,
+    c: &ConvergenceConfig,
+    lm: &LimitModel,
+    ts: &[f64],
+    ctx: &RunContext<'_>,
+    out: &mut RunOutput,
+    fig: &mut LinePlot,
+) -> Result<()> {
+    let Some(rule) = c.batch_scaling else {
+        return Err(Error::config(
+            "convergence.batch_scaling",
+            "sgd_widths needs a batch rule",
+        ));
+    };
+    let finite_n = cfg.simulation.parametrization.gamma() == 1.0
+        && cfg.simulation.first_layer == FirstLayer::Spherical;
+    let mut rows: [Vec<f64>; 6] = Default::default();
+    for &n in &c.sgd_widths {
+        let d = ((c.dim_ratio * n as f64).round() as usize).max(2);
+        let b = rule.batch(n);
+        let sc = cfg.sim_config(n, d, BatchMode::Online { batch: b }, &cfg.teacher, cfg.a0)?;
+        let lambda = sc.lr * d as f64 / b as f64;
+        let a0e = sc.a0;
+        let mut m_mean = vec![0.0; ts.len()];
+        for i in 0..c.sgd_seeds {
+            let sim = run_sim(
+                sc.clone(),
+                crate::rng::derive_seed(cfg.seed, &format!("sgd-width-{n}-{i}")),
+                c.t_max,
+                ts.len(),
+                ctx,
+                &format!("SGD N={n} B={b} seed {i}"),
+            )?;
+            for (acc, o) in m_mean.iter_mut().zip(&sim.ops) {
+                *acc += o.m / c.sgd_seeds as f64;
+            }
+        }
+        let ode = lm.integrate(cfg.m0, a0e, ts, 1e-10)?;
+        let e_lim = m_mean
+            .iter()
+            .zip(&ode)
+            .map(|(m, (mo, _))| (m - mo).abs())
+            .fold(0.0, f64::max);
+        let e_fin = if finite_n {
+            let sol = spread_ode_at(cfg, lm, (n, d), a0e, lambda, ts)?;
+            ts.iter()
+                .zip(m_mean.iter().zip(&sol))
+                .filter(|(t, _)| **t >= c.finite_n_from)
+                .map(|(_, (m, y))| (m - y[0]).abs())
+                .fold(0.0, f64::max)
+        } else {
+            f64::NAN
+        };
+        for (row, v) in rows
+            .iter_mut()
+            .zip([n as f64, d as f64, b as f64, lambda, e_lim, e_fin])
+        {
+            row.push(v);
+        }
+    }
+    let [w, dims, bs, lambdas, e_lim, e_fin] = rows;
+    let label = match rule {
+        BatchScaling::Linear { factor } => format!("B = {factor}·N"),
+        BatchScaling::Quadratic { divisor } => format!("B = N²/{divisor}"),
+    };
+    let (s, ci) = slope(&w, &e_lim)?;
+    fig.series.push(Series::points(
+        format!(
+            "online SGD, {label}, d = {}·N, vs limit ODE (slope {s:.2} ± {ci:.2})",
+            c.dim_ratio
+        ),
+        w.clone(),
+        e_lim.clone(),
+    ));
+    out.summary.insert("sgd_width_errors".into(), json!(e_lim));
+    out.summary.insert("sgd_width_error_slope".into(), json!(s));
+    out.summary
+        .insert("sgd_width_error_slope_ci95".into(), json!(ci));
+    out.summary.insert("sgd_width_batches".into(), json!(bs));
+    out.summary
+        .insert("sgd_width_lambdas".into(), json!(lambdas));
+    if finite_n {
+        let (s, ci) = slope(&w, &e_fin)?;
+        fig.series.push(Series::points(
+            format!(
+                "online SGD, {label}, vs finite-N spread ODE, t ≥ {} (slope {s:.2} ± {ci:.2})",
+                c.finite_n_from
+            ),
+            w.clone(),
+            e_fin.clone(),
+        ));
+        out.summary
+            .insert("sgd_width_finite_n_errors".into(), json!(e_fin));
+        out.summary
+            .insert("sgd_width_finite_n_error_slope".into(), json!(s));
+        out.summary
+            .insert("sgd_width_finite_n_error_slope_ci95".into(), json!(ci));
+    }
+    out.tables.push(CsvTable {
+        name: "convergence_sgd_width".into(),
+        columns: vec![
+            "width".into(),
+            "dim".into(),
+            "batch".into(),
+            "lambda".into(),
+            "max_error_m".into(),
+            "max_error_m_finite_n".into(),
+        ],
+        values: vec![w, dims, bs, lambdas, e_lim, e_fin],
+    });
     Ok(())
 }
 
@@ -1309,13 +1514,7 @@ fn scaling(
     let mut reps_m = vec![out.trajectory.column("m").unwrap_or_default()];
     let mut reps_a = vec![out.trajectory.column("a").unwrap_or_default()];
     for i in 1..sc.seeds {
-        let scfg = cfg.sim_config(
-            cfg.simulation.width,
-            cfg.simulation.dim,
-            cfg.simulation.batch,
-            &cfg.teacher,
-            cfg.a0,
-        )?;
+        let scfg = cfg.main_sim_config()?;
         let sim = run_sim(
             scfg,
             crate::rng::derive_seed(cfg.seed, &format!("scaling-seed-{i}")),
@@ -1487,4 +1686,109 @@ fn scaling(
     ));
     out.figures.push(fig.figure("scaling", "Late-time decay of m and growth of a (log–log): reduced slow flow, full limit ODE, simulation (seed mean), and the derived power law."));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_toml;
+
+    fn config(convergence: &str) -> String {
+        format!(
+            r#"
+            experiment = "unlearning"
+            student = [0.0, 1.0, 0.5]
+            teacher = [0.0, 1.0, 0.0]
+            m0 = 0.1
+            a0 = 0.1
+            eps = 0.2
+            t_max = 2.0
+            record_points = 3
+            [simulation]
+            width = 8
+            dim = 8
+            lr = 0.05
+            batch = {{ kind = "online", batch = 16 }}
+            [convergence]
+            {convergence}
+            "#
+        )
+    }
+
+    fn resolve(convergence: &str) -> Result<toml::Table> {
+        UnlearningExperiment.resolve(&parse_toml(&config(convergence), "test").unwrap())
+    }
+
+    /// `B = factor·N` keeps λ = ηd/B fixed at d = N; `B = N²/divisor` makes it fall like 1/N.
+    #[test]
+    fn batch_scaling_rules() {
+        let lin = BatchScaling::Linear { factor: 8.0 };
+        let quad = BatchScaling::Quadratic { divisor: 8.0 };
+        for (n, b_lin, b_quad) in [(64, 512, 512), (128, 1024, 2048), (256, 2048, 8192)] {
+            assert_eq!(lin.batch(n), b_lin);
+            assert_eq!(quad.batch(n), b_quad);
+        }
+        assert_eq!(quad.batch(2), 1, "at least one sample");
+    }
+
+    /// A batch-scaled SGD width series without a rule, with two widths (no interval on a
+    /// two-point slope), or with a bad rule is a config error naming the key.
+    #[test]
+    fn sgd_width_series_bad_input_is_a_config_error() {
+        let base = "t_max = 4.0\n";
+        for (extra, key) in [
+            ("sgd_widths = [4, 8, 16]", "batch_scaling"),
+            (
+                "sgd_widths = [8, 16]\nbatch_scaling = { kind = \"quadratic\", divisor = 2.0 }",
+                "convergence.widths",
+            ),
+            (
+                "sgd_widths = [4, 8, 16]\nbatch_scaling = { kind = \"quadratic\", divisor = 0.0 }",
+                "batch_scaling",
+            ),
+            (
+                "sgd_widths = [4, 8, 16]\nbatch_scaling = { kind = \"linear\", factor = 2.0 }\nfinite_n_from = 4.0",
+                "finite_n_from",
+            ),
+            (
+                "sgd_widths = [4, 8, 16]\nbatch_scaling = { kind = \"linear\", factor = 2.0 }\nsgd_seeds = 0",
+                "sgd_seeds",
+            ),
+        ] {
+            let err = resolve(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
+    }
+
+    /// The series runs SGD at each width with the rule's batch and reports λ = ηd/B and finite
+    /// errors against both ODEs.
+    #[test]
+    fn sgd_width_series_uses_the_batch_rule() {
+        let resolved = resolve(
+            "t_max = 4.0\nsgd_widths = [4, 8, 16]\nbatch_scaling = { kind = \"quadratic\", divisor = 2.0 }\nfinite_n_from = 1.0",
+        )
+        .unwrap();
+        let out = UnlearningExperiment
+            .run(&resolved, &RunContext::default())
+            .unwrap();
+        let tab = out
+            .tables
+            .iter()
+            .find(|t| t.name == "convergence_sgd_width")
+            .expect("table convergence_sgd_width");
+        assert_eq!(tab.values[0], vec![4.0, 8.0, 16.0]);
+        assert_eq!(tab.values[2], vec![8.0, 32.0, 128.0]);
+        assert_eq!(
+            tab.values[3],
+            vec![0.05 * 4.0 / 8.0, 0.05 * 8.0 / 32.0, 0.05 * 16.0 / 128.0]
+        );
+        for col in [4, 5] {
+            assert!(
+                tab.values[col].iter().all(|e| e.is_finite() && *e > 0.0),
+                "{:?}",
+                tab.values[col]
+            );
+        }
+        assert!(out.summary["sgd_width_finite_n_error_slope"].is_f64());
+    }
 }
