@@ -263,14 +263,31 @@ fn init_direction(cfg: &AgfModularConfig) -> Vec<f64> {
     dir
 }
 
+/// CPU time (seconds) consumed so far by the calling thread, from Linux's
+/// `/proc/thread-self/schedstat` (first field, nanoseconds on the CPU); `None` elsewhere.
+/// The experiment's work runs on one thread with `--threads 1` (the default), so on a
+/// shared machine this measures the work itself, which wall time does not.
+fn thread_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns * 1e-9)
+}
+
+/// Difference of two [`thread_cpu_seconds`] readings.
+fn cpu_since(start: Option<f64>) -> Option<f64> {
+    Some(thread_cpu_seconds()? - start?)
+}
+
 /// Numerical AGF and gradient flow from `alpha · direction`.
 struct AlphaRun {
     init: Vec<f64>,
     agf: Option<crate::theory::agf::AgfResult>,
     agf_seconds: f64,
+    agf_cpu_seconds: Option<f64>,
     stairs: Option<Staircase>,
     gf: train::TrainResult,
     gf_seconds: f64,
+    gf_cpu_seconds: Option<f64>,
     gf_stats: serde_json::Value,
 }
 
@@ -288,6 +305,7 @@ fn run_alpha(
     let init: Vec<f64> = direction.iter().map(|g| alpha * g).collect();
     let (mut tc, ao) = settings_for_alpha(&cfg.train, &cfg.agf, cfg.alpha, alpha);
     let start = Instant::now();
+    let cpu = thread_cpu_seconds();
     let agf = if cfg.skip_agf {
         None
     } else {
@@ -301,6 +319,7 @@ fn run_alpha(
         )?)
     };
     let agf_seconds = start.elapsed().as_secs_f64();
+    let agf_cpu_seconds = cpu_since(cpu);
     let stairs = agf.as_ref().map(|a| Staircase {
         initial_loss: a.initial_loss,
         times: a.jump_times(),
@@ -318,12 +337,16 @@ fn run_alpha(
     let mut stepper = tc.stepper(init.clone(), stream(cfg.seed, "batches"))?;
     let opts = tc.run_options()?;
     let start = Instant::now();
+    let cpu = thread_cpu_seconds();
     let gf = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
     let gf_seconds = start.elapsed().as_secs_f64();
+    let gf_cpu_seconds = cpu_since(cpu);
     Ok(AlphaRun {
         init,
         agf,
         agf_seconds,
+        agf_cpu_seconds,
+        gf_cpu_seconds,
         stairs,
         gf_stats: stepper.stats(),
         gf,
@@ -380,9 +403,11 @@ impl Experiment for AgfModularExperiment {
             init,
             agf,
             agf_seconds,
+            agf_cpu_seconds,
             stairs,
             gf,
             gf_seconds,
+            gf_cpu_seconds,
             gf_stats,
         } = main;
 
@@ -466,6 +491,15 @@ impl Experiment for AgfModularExperiment {
             s.insert("max_rel_time_error".into(), json!(et));
             s.insert("max_rel_loss_error".into(), json!(el));
             s.insert("agf_seconds".into(), json!(agf_seconds));
+            s.insert("agf_cpu_seconds".into(), json!(agf_cpu_seconds));
+            s.insert(
+                "agf_cost_fraction".into(),
+                json!(agf_seconds / gf_seconds.max(f64::MIN_POSITIVE)),
+            );
+            s.insert(
+                "agf_cost_fraction_cpu".into(),
+                json!(agf_cpu_seconds.zip(gf_cpu_seconds).map(|(a, g)| a / g)),
+            );
             s.insert("agf_stop".into(), json!(a.stop));
             s.insert("agf_rounds".into(), json!(a.rounds.len()));
             s.insert(
@@ -557,6 +591,7 @@ impl Experiment for AgfModularExperiment {
             }
         }
         s.insert("gf_seconds".into(), json!(gf_seconds));
+        s.insert("gf_cpu_seconds".into(), json!(gf_cpu_seconds));
         s.insert("gf_solver".into(), json!(cfg.train.solver.name()));
         s.insert("gf_solver_stats".into(), gf_stats);
         s.insert("frequency_order_theory".into(), json!(order));
