@@ -388,9 +388,12 @@ impl VectorField for SymmetricFlow {
         self.h.nrows()
     }
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
-        let n = y.len();
-        for i in 0..n {
-            dy[i] = -(0..n).map(|j| self.h[(i, j)] * y[j]).sum::<f64>();
+        for (i, d) in dy.iter_mut().enumerate() {
+            *d = -y
+                .iter()
+                .enumerate()
+                .map(|(j, v)| self.h[(i, j)] * v)
+                .sum::<f64>();
         }
         Ok(())
     }
