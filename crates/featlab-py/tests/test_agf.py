@@ -125,7 +125,7 @@ def test_quadratic_modular_learns_the_largest_frequency_first():
 def test_modular_data_equals_the_preset():
     r = featlab.run("agf-modular", overrides={"train.t_max": 1.0, "skip_agf": True}, png=False)
     cfg = r.config
-    x, y, t = agf.modular_data(cfg["template"], p=cfg["p"], seed=r.seed)
+    x, y, t = agf.modular_data(cfg["data"]["template"], p=cfg["data"]["p"], seed=r.seed)
     np.testing.assert_array_equal(x, r.data.x)
     np.testing.assert_array_equal(y, r.data.y)
     np.testing.assert_array_equal(t, r.arrays["data/template.npy"])

@@ -53,7 +53,47 @@ fn d_template() -> Template {
     }
 }
 
-/// Config of the `agf_modular` experiment.
+/// `[data]` of the `agf_modular` experiment: template modular addition on all p² pairs
+/// (AGF §3.4; [`crate::data::modular`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModularDataConfig {
+    /// Modulus p (inputs (a·x, b·x) ∈ R^{2p}, targets ((a+b) mod p)·x ∈ R^p).
+    #[serde(default = "d_p")]
+    pub p: usize,
+    /// Template x (`one_hot`, `fourier` with frequencies/magnitudes, `gaussian`; mean-centred).
+    #[serde(default = "d_template")]
+    pub template: Template,
+}
+
+impl Default for ModularDataConfig {
+    fn default() -> Self {
+        Self {
+            p: d_p(),
+            template: d_template(),
+        }
+    }
+}
+
+/// `[model]` of the `agf_modular` experiment: the quadratic two-layer net
+/// f = Σ_i w_i (u_iᵀ a·x + v_iᵀ b·x)² (d = 2p, c = p, no bias).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModularModelConfig {
+    /// Number of neurons H.
+    #[serde(default = "d_width")]
+    pub width: usize,
+}
+
+impl Default for ModularModelConfig {
+    fn default() -> Self {
+        Self { width: d_width() }
+    }
+}
+
+/// Config of the `agf_modular` experiment: `[data]` (p, template), `[model]` (width), the
+/// initial scale α at the top level (as in `agf_attention`, next to `alpha_series`), `[train]`
+/// (gradient flow), `[agf]`, `[cost]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AgfModularConfig {
@@ -63,15 +103,12 @@ pub struct AgfModularConfig {
     pub seed: u64,
     #[serde(default)]
     pub description: String,
-    /// Modulus p.
-    #[serde(default = "d_p")]
-    pub p: usize,
-    /// Template (`one_hot`, `fourier` with frequencies/magnitudes, `gaussian`).
-    #[serde(default = "d_template")]
-    pub template: Template,
-    /// Number of neurons H.
-    #[serde(default = "d_width")]
-    pub width: usize,
+    /// Modulus and template.
+    #[serde(default)]
+    pub data: ModularDataConfig,
+    /// Width of the quadratic net.
+    #[serde(default)]
+    pub model: ModularModelConfig,
     /// Initial scale α.
     #[serde(default = "d_alpha")]
     pub alpha: f64,
@@ -89,19 +126,39 @@ pub struct AgfModularConfig {
     pub alpha_series: Vec<f64>,
 }
 
+/// Top-level keys of the pre-`[data]`/`[model]` layout and where they live now.
+const MOVED_KEYS: [(&str, &str); 3] = [
+    ("p", "data.p"),
+    ("template", "data.template"),
+    ("width", "model.width"),
+];
+
+/// A clear error for a config (or `--set`) that still uses a moved top-level key.
+fn reject_moved_keys(table: &toml::Table) -> Result<()> {
+    for (old, new) in MOVED_KEYS {
+        if table.contains_key(old) {
+            return Err(Error::config(
+                old,
+                format!("unknown top-level key; the agf_modular config keeps it in a section now: use `{new}` (e.g. `--set {new}=…`)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The `agf_modular` experiment.
 pub struct AgfModularExperiment;
 
 impl AgfModularConfig {
     fn validate(&self) -> Result<()> {
-        if self.p < 3 {
+        if self.data.p < 3 {
             return Err(Error::config(
-                "p",
-                format!("the modulus must be ≥ 3, got {}", self.p),
+                "data.p",
+                format!("the modulus must be ≥ 3, got {}", self.data.p),
             ));
         }
-        if self.width == 0 {
-            return Err(Error::config("width", "must be ≥ 1"));
+        if self.model.width == 0 {
+            return Err(Error::config("model.width", "must be ≥ 1"));
         }
         for (key, a) in std::iter::once(("alpha", self.alpha))
             .chain(self.alpha_series.iter().map(|a| ("alpha_series", *a)))
@@ -191,11 +248,34 @@ fn first_occurrence_order(seq: &[usize]) -> Vec<usize> {
 /// Init direction of the §3.4 init at α = 1: u, v ~ N(0, 1/(2p)), w ~ N(0, 1/p); the init
 /// at scale α is α times it.
 fn init_direction(cfg: &AgfModularConfig) -> Vec<f64> {
-    let p = cfg.p;
+    let p = cfg.data.p;
     let mut rng = stream(cfg.seed, "init");
-    let mut dir = normal_vec(&mut rng, cfg.width * 2 * p, 1.0 / (2.0 * p as f64).sqrt());
-    dir.extend(normal_vec(&mut rng, p * cfg.width, 1.0 / (p as f64).sqrt()));
+    let mut dir = normal_vec(
+        &mut rng,
+        cfg.model.width * 2 * p,
+        1.0 / (2.0 * p as f64).sqrt(),
+    );
+    dir.extend(normal_vec(
+        &mut rng,
+        p * cfg.model.width,
+        1.0 / (p as f64).sqrt(),
+    ));
     dir
+}
+
+/// CPU time (seconds) consumed so far by the calling thread, from Linux's
+/// `/proc/thread-self/schedstat` (first field, nanoseconds on the CPU); `None` elsewhere.
+/// The experiment's work runs on one thread with `--threads 1` (the default), so on a
+/// shared machine this measures the work itself, which wall time does not.
+fn thread_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns * 1e-9)
+}
+
+/// Difference of two [`thread_cpu_seconds`] readings.
+fn cpu_since(start: Option<f64>) -> Option<f64> {
+    Some(thread_cpu_seconds()? - start?)
 }
 
 /// Numerical AGF and gradient flow from `alpha · direction`.
@@ -203,9 +283,11 @@ struct AlphaRun {
     init: Vec<f64>,
     agf: Option<crate::theory::agf::AgfResult>,
     agf_seconds: f64,
+    agf_cpu_seconds: Option<f64>,
     stairs: Option<Staircase>,
     gf: train::TrainResult,
     gf_seconds: f64,
+    gf_cpu_seconds: Option<f64>,
     gf_stats: serde_json::Value,
 }
 
@@ -223,6 +305,7 @@ fn run_alpha(
     let init: Vec<f64> = direction.iter().map(|g| alpha * g).collect();
     let (mut tc, ao) = settings_for_alpha(&cfg.train, &cfg.agf, cfg.alpha, alpha);
     let start = Instant::now();
+    let cpu = thread_cpu_seconds();
     let agf = if cfg.skip_agf {
         None
     } else {
@@ -236,6 +319,7 @@ fn run_alpha(
         )?)
     };
     let agf_seconds = start.elapsed().as_secs_f64();
+    let agf_cpu_seconds = cpu_since(cpu);
     let stairs = agf.as_ref().map(|a| Staircase {
         initial_loss: a.initial_loss,
         times: a.jump_times(),
@@ -253,12 +337,16 @@ fn run_alpha(
     let mut stepper = tc.stepper(init.clone(), stream(cfg.seed, "batches"))?;
     let opts = tc.run_options()?;
     let start = Instant::now();
+    let cpu = thread_cpu_seconds();
     let gf = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
     let gf_seconds = start.elapsed().as_secs_f64();
+    let gf_cpu_seconds = cpu_since(cpu);
     Ok(AlphaRun {
         init,
         agf,
         agf_seconds,
+        agf_cpu_seconds,
+        gf_cpu_seconds,
         stairs,
         gf_stats: stepper.stats(),
         gf,
@@ -274,6 +362,7 @@ impl Experiment for AgfModularExperiment {
         "AGF §3.4: quadratic net on template modular addition — Fourier frequencies in decreasing |x̂| order, GF vs numerical AGF vs closed forms"
     }
     fn resolve(&self, table: &toml::Table) -> Result<toml::Table> {
+        reject_moved_keys(table)?;
         let mut cfg: AgfModularConfig = from_table(table)?;
         cfg.train.resolve();
         cfg.train.validate()?;
@@ -284,11 +373,14 @@ impl Experiment for AgfModularExperiment {
     fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
         let cfg: AgfModularConfig = from_table(resolved)?;
         cfg.validate()?;
-        let p = cfg.p;
-        let template = cfg.template.build(p, &mut stream(cfg.seed, "template"))?;
+        let p = cfg.data.p;
+        let template = cfg
+            .data
+            .template
+            .build(p, &mut stream(cfg.seed, "template"))?;
         let data = modular_addition(&template)?;
         let theory = ModularTheory::new(&template);
-        let model = TwoLayer::new(2 * p, cfg.width, p, Activation::Quadratic, false);
+        let model = TwoLayer::new(2 * p, cfg.model.width, p, Activation::Quadratic, false);
         let direction = init_direction(&cfg);
         let (cos, sin) = dft_tables(p);
         let main = run_alpha(
@@ -311,9 +403,11 @@ impl Experiment for AgfModularExperiment {
             init,
             agf,
             agf_seconds,
+            agf_cpu_seconds,
             stairs,
             gf,
             gf_seconds,
+            gf_cpu_seconds,
             gf_stats,
         } = main;
 
@@ -362,7 +456,7 @@ impl Experiment for AgfModularExperiment {
         let ties = theory.has_ties(1e-9);
         let order_gf_correct = !ties && order_gf == order[..order_gf.len()];
         let level_cross = crate::analysis::midpoint_crossings(&t, &loss, &levels);
-        let rho_max = (0..cfg.width)
+        let rho_max = (0..cfg.model.width)
             .map(|i| {
                 crate::linalg::norm2(
                     &crate::model::NeuronSum::neuron_params(&model, i)
@@ -373,14 +467,14 @@ impl Experiment for AgfModularExperiment {
             })
             .fold(0.0f64, f64::max);
         let first_lb = theory.jump_time(order[0], rho_max);
-        let spectra: Vec<Vec<f64>> = (0..cfg.width)
+        let spectra: Vec<Vec<f64>> = (0..cfg.model.width)
             .map(|i| neuron_spectrum(&model, &gf.final_params, i))
             .collect();
-        let neuron_norms: Vec<f64> = (0..cfg.width)
+        let neuron_norms: Vec<f64> = (0..cfg.model.width)
             .map(|i| spectra[i].iter().sum::<f64>())
             .collect();
         let big = neuron_norms.iter().cloned().fold(0.0f64, f64::max);
-        let dominant: Vec<Option<usize>> = (0..cfg.width)
+        let dominant: Vec<Option<usize>> = (0..cfg.model.width)
             .map(|i| (neuron_norms[i] > 1e-3 * big).then(|| dominant_frequency(&spectra[i])))
             .collect();
         let per_freq: Vec<(usize, usize)> = order
@@ -397,6 +491,15 @@ impl Experiment for AgfModularExperiment {
             s.insert("max_rel_time_error".into(), json!(et));
             s.insert("max_rel_loss_error".into(), json!(el));
             s.insert("agf_seconds".into(), json!(agf_seconds));
+            s.insert("agf_cpu_seconds".into(), json!(agf_cpu_seconds));
+            s.insert(
+                "agf_cost_fraction".into(),
+                json!(agf_seconds / gf_seconds.max(f64::MIN_POSITIVE)),
+            );
+            s.insert(
+                "agf_cost_fraction_cpu".into(),
+                json!(agf_cpu_seconds.zip(gf_cpu_seconds).map(|(a, g)| a / g)),
+            );
             s.insert("agf_stop".into(), json!(a.stop));
             s.insert("agf_rounds".into(), json!(a.rounds.len()));
             s.insert(
@@ -488,6 +591,7 @@ impl Experiment for AgfModularExperiment {
             }
         }
         s.insert("gf_seconds".into(), json!(gf_seconds));
+        s.insert("gf_cpu_seconds".into(), json!(gf_cpu_seconds));
         s.insert("gf_solver".into(), json!(cfg.train.solver.name()));
         s.insert("gf_solver_stats".into(), gf_stats);
         s.insert("frequency_order_theory".into(), json!(order));
@@ -694,7 +798,7 @@ impl Experiment for AgfModularExperiment {
                 y_label: "neuron".into(),
                 z_label: "fraction of energy".into(),
                 x: (1..=kmax).map(|k| k as f64).collect(),
-                y: (0..cfg.width).map(|i| i as f64).collect(),
+                y: (0..cfg.model.width).map(|i| i as f64).collect(),
                 z: spectra.iter().map(|sp| { let tot: f64 = sp[1..].iter().sum::<f64>().max(1e-300); sp[1..].iter().map(|v| v / tot).collect() }).collect(),
                 x_scale: Scale::Linear,
                 y_scale: Scale::Linear,
@@ -704,7 +808,7 @@ impl Experiment for AgfModularExperiment {
         let mut cols = vec!["neuron".to_string(), "norm2".to_string()];
         cols.extend((0..=kmax).map(|k| format!("k{k}")));
         let mut vals = vec![
-            (0..cfg.width).map(|i| i as f64).collect::<Vec<_>>(),
+            (0..cfg.model.width).map(|i| i as f64).collect::<Vec<_>>(),
             neuron_norms.clone(),
         ];
         vals.extend((0..=kmax).map(|k| spectra.iter().map(|sp| sp[k]).collect()));
@@ -730,6 +834,59 @@ mod tests {
         let exp = AgfModularExperiment;
         let resolved = exp.resolve(&parse_toml(toml, "test").unwrap()).unwrap();
         exp.run(&resolved, &RunContext::default()).unwrap().summary
+    }
+
+    /// The user story's `featlab run agf-modular --set data.p=31`: both presets take the data
+    /// and model overrides, the resolved config carries them, and the old top-level keys and
+    /// unknown keys are rejected with an error that names the key.
+    #[test]
+    fn presets_resolve_data_and_model_overrides() {
+        let exp = AgfModularExperiment;
+        for preset in ["agf-modular", "agf-modular-alpha-1e-3"] {
+            let mut table = parse_toml(crate::presets::get(preset).unwrap(), preset).unwrap();
+            crate::config::apply_set(&mut table, "data.p=31").unwrap();
+            crate::config::apply_set(&mut table, "model.width=24").unwrap();
+            crate::config::apply_set(
+                &mut table,
+                r#"data.template={ kind = "fourier", frequencies = [2, 7], magnitudes = [6.0, 3.0] }"#,
+            )
+            .unwrap();
+            let resolved = exp.resolve(&table).unwrap();
+            let cfg: AgfModularConfig = from_table(&resolved).unwrap();
+            assert_eq!(cfg.data.p, 31, "{preset}");
+            assert_eq!(cfg.model.width, 24, "{preset}");
+            assert_eq!(
+                cfg.data.template,
+                Template::Fourier {
+                    frequencies: vec![2, 7],
+                    magnitudes: vec![6.0, 3.0]
+                }
+            );
+            // the resolved table round-trips (run.json's config is a valid config)
+            assert_eq!(exp.resolve(&resolved).unwrap(), resolved);
+        }
+        let base = || parse_toml(crate::presets::get("agf-modular").unwrap(), "p").unwrap();
+        let err = |sets: &[&str]| {
+            let mut t = base();
+            for s in sets {
+                if let Err(e) = crate::config::apply_set(&mut t, s) {
+                    return e.to_string();
+                }
+            }
+            exp.resolve(&t).unwrap_err().to_string()
+        };
+        let e = err(&["p=31"]);
+        assert!(e.contains("`p`") && e.contains("data.p"), "{e}");
+        let e = err(&["width=8"]);
+        assert!(e.contains("model.width"), "{e}");
+        let e = err(&["data.q=3"]);
+        assert!(e.contains("data.q") || e.contains("`q`"), "{e}");
+        let e = err(&["model.alpha=1e-3"]);
+        assert!(e.contains("alpha"), "{e}");
+        let e = err(&["data.p=2"]);
+        assert!(e.contains("data.p") && e.contains("≥ 3"), "{e}");
+        let e = err(&["model.width=0"]);
+        assert!(e.contains("model.width"), "{e}");
     }
 
     #[test]
@@ -764,11 +921,13 @@ mod tests {
             let s = run(&format!(
                 r#"
                 experiment = "agf_modular"
-                p = 7
-                width = 18
                 alpha = 5e-2
                 skip_agf = true
+                [data]
+                p = 7
                 template = {{ kind = "fourier", frequencies = {freqs}, magnitudes = {mags} }}
+                [model]
+                width = 18
                 [train]
                 t_max = 300.0
                 rtol = 1e-7
@@ -793,8 +952,8 @@ mod probe {
     /// Probe (prints): numerical AGF alone on a preset, per round the jump time, level,
     /// active count and the cost phase's convergence (‖∇C‖, time, work), with wall times.
     /// `FEATLAB_PROBE_PRESET` (default `agf-modular-alpha-1e-3`), `FEATLAB_PROBE_SET`
-    /// (`key=value;…` TOML overrides, `section.key` or top-level, e.g.
-    /// `cost.level_rtol=1e-5;alpha=1e-5;train.t_max=1.5e6`), `FEATLAB_PROBE_OUT` (write the
+    /// (`key=value;…` overrides as `--set` takes them, e.g.
+    /// `cost.level_rtol=1e-5;alpha=1e-5;data.p=31`), `FEATLAB_PROBE_OUT` (write the
     /// rounds as JSON to this path).
     #[test]
     #[ignore]
@@ -805,31 +964,18 @@ mod probe {
         let mut table = parse_toml(text, &name).unwrap();
         if let Ok(sets) = std::env::var("FEATLAB_PROBE_SET") {
             for kv in sets.split(';').filter(|s| !s.is_empty()) {
-                let (k, v) = kv.split_once('=').unwrap();
-                let val: toml::Value =
-                    format!("x = {v}").parse::<toml::Table>().unwrap()["x"].clone();
-                match k.split_once('.') {
-                    Some((sect, key)) => {
-                        table
-                            .entry(sect.to_string())
-                            .or_insert(toml::Value::Table(Default::default()))
-                            .as_table_mut()
-                            .unwrap()
-                            .insert(key.to_string(), val);
-                    }
-                    None => {
-                        table.insert(k.to_string(), val);
-                    }
-                }
+                crate::config::apply_set(&mut table, kv).unwrap();
             }
         }
         let cfg: AgfModularConfig = from_table(&table).unwrap();
+        let p = cfg.data.p;
         let template = cfg
+            .data
             .template
-            .build(cfg.p, &mut stream(cfg.seed, "template"))
+            .build(p, &mut stream(cfg.seed, "template"))
             .unwrap();
         let data = modular_addition(&template).unwrap();
-        let model = TwoLayer::new(2 * cfg.p, cfg.width, cfg.p, Activation::Quadratic, false);
+        let model = TwoLayer::new(2 * p, cfg.model.width, p, Activation::Quadratic, false);
         let init: Vec<f64> = init_direction(&cfg).iter().map(|g| cfg.alpha * g).collect();
         let mut ao = cfg.agf.clone();
         ao.t_max = ao.t_max.min(cfg.train.t_max);

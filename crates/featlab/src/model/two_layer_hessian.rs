@@ -156,10 +156,14 @@ impl TwoLayer {
             }
             // residual term of the w_i w_i block: m₂m₁² (1/n) Σ_s (e_s·a_i) σ''_si x_s x_sᵀ
             if !matches!(act, super::Activation::Linear | super::Activation::Relu) {
-                let xq = Mat::from_fn(n, d, |s, r| {
-                    let ea: f64 = (0..c).map(|cc| e[(s, cc)] * w2[(cc, i)]).sum();
-                    ea * act.second_derivative(z[(s, i)]) * x[(s, r)]
-                });
+                // (e_s·a_i) σ''_si once per sample, then scaled rows of x
+                let ea: Vec<f64> = (0..n)
+                    .map(|s| {
+                        let v: f64 = (0..c).map(|cc| e[(s, cc)] * w2[(cc, i)]).sum();
+                        v * act.second_derivative(z[(s, i)])
+                    })
+                    .collect();
+                let xq = Mat::from_fn(n, d, |s, r| ea[s] * x[(s, r)]);
                 let mut t = Mat::zeros(d, d);
                 matmul(
                     t.as_mut(),

@@ -85,6 +85,15 @@ pub struct TrainConfig {
     /// modes, e.g. κ = 3 nets at small init).
     #[serde(default)]
     pub solver: Solver,
+    /// Implicit solvers (`ros34pw2`): re-evaluate the Jacobian at least every this many
+    /// accepted steps (default [`crate::train::ode::DEFAULT_JACOBIAN_MAX_AGE`]; ≥ 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobian_max_age: Option<u64>,
+    /// Implicit solvers: leave coordinates j with h·Σ_i|∂f_i/∂y_j| below this out of the
+    /// Jacobian (explicitly treated, [`crate::train::ode::RosenbrockStepper::set_explicit_below`];
+    /// in [0, 0.5); default 0 = keep all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobian_explicit_below: Option<f64>,
     /// Recording schedule.
     #[serde(default)]
     pub record: Schedule,
@@ -126,6 +135,17 @@ impl TrainConfig {
             pos("rtol", self.rtol)?;
             pos("atol", self.atol)?;
         }
+        if self.jacobian_max_age == Some(0) {
+            return Err(Error::config("train.jacobian_max_age", "must be ≥ 1"));
+        }
+        if let Some(eta) = self.jacobian_explicit_below {
+            if !(eta.is_finite() && (0.0..0.5).contains(&eta)) {
+                return Err(Error::config(
+                    "train.jacobian_explicit_below",
+                    format!("must be in [0, 0.5), got {eta}"),
+                ));
+            }
+        }
         if let Some(m) = self.momentum {
             if !(0.0..1.0).contains(&m) {
                 return Err(Error::config(
@@ -156,12 +176,21 @@ impl TrainConfig {
     pub fn stepper(&self, params: Vec<f64>, rng: Rng) -> Result<Box<dyn Stepper>> {
         self.validate()?;
         Ok(match self.method {
-            Method::Flow => Box::new(Flow::with_solver(
-                self.solver,
-                params,
-                PidController::new(self.rtol, self.atol),
-                None,
-            )),
+            Method::Flow => {
+                let mut flow = Flow::with_solver(
+                    self.solver,
+                    params,
+                    PidController::new(self.rtol, self.atol),
+                    None,
+                );
+                if let Some(age) = self.jacobian_max_age {
+                    flow.set_jacobian_max_age(age);
+                }
+                if let Some(eta) = self.jacobian_explicit_below {
+                    flow.set_explicit_below(eta)?;
+                }
+                Box::new(flow)
+            }
             Method::Gd => Box::new(GradientDescent::new(self.lr, params)),
             Method::Momentum => {
                 Box::new(Momentum::new(self.lr, self.momentum.unwrap_or(0.9), params))

@@ -385,6 +385,18 @@ impl Flow {
         Self::with_solver(Solver::default(), params, controller, dt0)
     }
 
+    /// Implicit solvers: re-evaluate the Jacobian at least every `age` accepted steps
+    /// ([`crate::train::ode::RosenbrockStepper::set_jacobian_max_age`]); no-op otherwise.
+    pub fn set_jacobian_max_age(&mut self, age: u64) {
+        self.rk.set_jacobian_max_age(age);
+    }
+
+    /// Implicit solvers: leave coordinates with h·Σ_i|A_ij| < `eta` out of the Jacobian
+    /// ([`crate::train::ode::RosenbrockStepper::set_explicit_below`]); no-op otherwise.
+    pub fn set_explicit_below(&mut self, eta: f64) -> Result<()> {
+        self.rk.set_explicit_below(eta)
+    }
+
     /// Gradient flow by `solver` under `controller`, first step `dt0` (or Hairer's heuristic).
     pub fn with_solver(
         solver: Solver,

@@ -65,6 +65,14 @@ pub struct GradientFlowCost {
     pub fixed_dt: Option<f64>,
     /// ODE method (default DOPRI5; `"ros34pw2"` for stiff fitted sets, e.g. κ = 3 nets).
     pub solver: Solver,
+    /// Implicit solvers: re-evaluate the Jacobian at least every this many accepted steps
+    /// (default [`crate::train::ode::DEFAULT_JACOBIAN_MAX_AGE`]; ≥ 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jacobian_max_age: Option<u64>,
+    /// Implicit solvers: leave coordinates j with h·Σ_i|∂f_i/∂y_j| below this out of the
+    /// Jacobian ([`crate::train::ode::RosenbrockStepper::set_explicit_below`]; in [0, 0.5)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jacobian_explicit_below: Option<f64>,
     /// Use finite differences of the gradient for the stiff solver's Jacobian even when
     /// the model has an exact Hessian (for checks and cost comparisons).
     pub fd_jacobian: bool,
@@ -82,6 +90,8 @@ impl Default for GradientFlowCost {
             max_steps: 2_000_000,
             fixed_dt: None,
             solver: Solver::default(),
+            jacobian_max_age: None,
+            jacobian_explicit_below: None,
             fd_jacobian: false,
         }
     }
@@ -242,7 +252,17 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
                     ..PidController::new(1e300, 1e300)
                 },
             };
+            if self.jacobian_max_age == Some(0) {
+                return Err(Error::config("cost.jacobian_max_age", "must be ≥ 1"));
+            }
             let mut rk = self.solver.integrator(ctrl, y0.len());
+            if let Some(age) = self.jacobian_max_age {
+                rk.set_jacobian_max_age(age);
+            }
+            if let Some(eta) = self.jacobian_explicit_below {
+                rk.set_explicit_below(eta)
+                    .map_err(|e| Error::config("cost.jacobian_explicit_below", e.to_string()))?;
+            }
             rk.init(&mut field, 0.0, &y0, self.fixed_dt)?;
             let mut gnorm = norm2(rk.dy());
             let mut steps = 0u64;

@@ -34,6 +34,12 @@ pub trait Integrator: Send {
     fn stats(&self) -> Stats;
     /// Method name (as in [`Solver::name`]).
     fn method_name(&self) -> &'static str;
+    /// Re-evaluate the Jacobian at least every `age` accepted steps (implicit methods,
+    /// [`RosenbrockStepper::set_jacobian_max_age`]; explicit methods have none: no-op).
+    fn set_jacobian_max_age(&mut self, age: u64);
+    /// Leave coordinates with h·Σ_i|A_ij| < `eta` out of the Jacobian (implicit methods,
+    /// [`RosenbrockStepper::set_explicit_below`]; explicit methods: no-op).
+    fn set_explicit_below(&mut self, eta: f64) -> Result<()>;
 }
 
 /// [`Integrator`] for a stepper whose inherent methods have the trait's signatures.
@@ -69,6 +75,12 @@ macro_rules! inherent_integrator {
             }
             fn method_name(&self) -> &'static str {
                 self.tableau().name
+            }
+            fn set_jacobian_max_age(&mut self, age: u64) {
+                $stepper::set_jacobian_max_age(self, age)
+            }
+            fn set_explicit_below(&mut self, eta: f64) -> Result<()> {
+                $stepper::set_explicit_below(self, eta)
             }
         }
     };

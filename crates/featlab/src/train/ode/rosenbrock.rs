@@ -180,6 +180,11 @@ impl Transformed {
 /// Jacobian rather than an inaccurate step: the Jacobian is refreshed before the retry.
 const STABILITY_FAILURE: f64 = 1e3;
 
+/// With coordinate selection, the Jacobian is refreshed before a step of size h with
+/// h·max_{j∉S} Σ_i|A_ij| above this (the left-out part must stay well inside the explicit
+/// stability region).
+const SELECT_REFRESH: f64 = 0.5;
+
 /// Default number of accepted steps after which the Jacobian is re-evaluated
 /// ([`RosenbrockStepper::set_jacobian_max_age`]).
 pub const DEFAULT_JACOBIAN_MAX_AGE: u64 = 20;
@@ -206,6 +211,18 @@ pub const DEFAULT_JACOBIAN_MAX_AGE: u64 = 20;
 /// `W⁻¹ = Q diag(1/(1/(hγ) − λ)) Qᵀ` serves every step size (two dense mat-vecs per stage); a
 /// singular `W` (`1/(hγ) ≈ λ_k`, possible at saddles where `λ_k > 0`) rejects the step. If the
 /// eigendecomposition fails to converge, that Jacobian falls back to the LU path.
+///
+/// **Coordinate selection** ([`set_explicit_below`](RosenbrockStepper::set_explicit_below),
+/// symmetric fields, off by default). Any `A` keeps the W-method's order, so coordinates
+/// that are not stiff at the current step size can be left out of it: at each Jacobian
+/// evaluation, with `h` the step about to be tried, `S = {j : h·Σ_i |A_ij| ≥ η}` and `A` is
+/// replaced by `A_SS` (zero rows and columns off `S`); only the |S|×|S| block is
+/// eigendecomposed (O(|S|³) instead of O(n³)) and `W⁻¹ = hγ·I` off `S`. The left-out part
+/// `D = A − A_SS` is then treated explicitly (the method reduces to an explicit order-3
+/// scheme on it), which is stable while `h·‖D‖` is small: before every attempt with
+/// `h·max_{j∉S} Σ_i |A_ij|` > 0.5 the Jacobian is re-evaluated (and `S` grows with `h`).
+/// For gradient flow of a sum of neurons this leaves the dormant neurons (Hessian O(α))
+/// out of the eigendecomposition on the fast phases.
 /// A *rejected* attempt is retried with the same `A` (the W-method's error estimate is valid
 /// whatever `A`); a second rejection in a row, or a scaled error above 10³ / non-finite (a
 /// stability failure), re-evaluates `A` first.
@@ -242,7 +259,19 @@ pub struct RosenbrockStepper {
     // Symmetric mode (VectorField::symmetric_jacobian): A = Q diag(λ) Qᵀ, Q in `lu`, and
     // W⁻¹ = Q diag(1/(1/(hγ) − λ)) Qᵀ for every h without refactorising.
     symmetric: bool,
+    /// Eigenvalues of A_SS (the first |S| entries).
     eig: Vec<f64>,
+    /// Coordinate selection η of the symmetric mode (0: off): coordinates j with
+    /// h·Σ_i|A_ij| < η are left out of A (type docs).
+    select_eta: f64,
+    /// Selected coordinates S (ascending) and the rest; Q (|S|×|S|, top-left block of `q`)
+    /// is the eigenvector matrix of A_SS.
+    sel: Vec<usize>,
+    unsel: Vec<usize>,
+    /// max_{j∉S} Σ_i|A_ij| (0 when nothing is left out).
+    dropped_max: f64,
+    q: Mat<f64>,
+    g: Vec<f64>,
     eig_buf: MemBuffer,
     z: Vec<f64>,
     // LU of W for step size `lu_h` (None: invalid).
@@ -294,6 +323,12 @@ impl RosenbrockStepper {
             lu_h: None,
             symmetric: false,
             eig: vec![0.0; dim],
+            select_eta: 0.0,
+            sel: Vec::with_capacity(dim),
+            unsel: Vec::with_capacity(dim),
+            dropped_max: 0.0,
+            q: Mat::zeros(dim, dim),
+            g: vec![0.0; dim],
             eig_buf: MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
                 dim,
                 evd::ComputeEigenvectors::Yes,
@@ -325,6 +360,31 @@ impl RosenbrockStepper {
     /// [`DEFAULT_JACOBIAN_MAX_AGE`].
     pub fn set_jacobian_max_age(&mut self, age: u64) {
         self.jac_max_age = age.max(1);
+    }
+
+    /// Coordinate selection for symmetric Jacobians (type docs): at each Jacobian
+    /// evaluation, coordinates j with h·Σ_i|A_ij| < `eta` (h the step about to be tried)
+    /// are left out of A, so only the block A_SS is eigendecomposed. 0 (the default)
+    /// keeps every coordinate. Errors unless `eta` is finite and in [0, 0.5).
+    pub fn set_explicit_below(&mut self, eta: f64) -> Result<()> {
+        if !(eta.is_finite() && (0.0..SELECT_REFRESH).contains(&eta)) {
+            return Err(Error::config(
+                "jacobian_explicit_below",
+                format!("must be in [0, {SELECT_REFRESH}), got {eta}"),
+            ));
+        }
+        self.select_eta = eta;
+        Ok(())
+    }
+
+    /// Number of coordinates in the current Jacobian (|S|; the dimension without
+    /// coordinate selection or for non-symmetric Jacobians).
+    pub fn jacobian_dim(&self) -> usize {
+        if self.symmetric {
+            self.sel.len()
+        } else {
+            self.dim
+        }
     }
 
     /// Start at `(t0, y0)` (same contract as [`super::RkStepper::init`]).
@@ -378,7 +438,7 @@ impl RosenbrockStepper {
     }
 
     /// Evaluate `A ≈ ∂f/∂y` and `f_t` at the current point (type docs).
-    fn update_jacobian(&mut self, field: &mut dyn VectorField) -> Result<()> {
+    fn update_jacobian(&mut self, field: &mut dyn VectorField, h_ref: f64) -> Result<()> {
         let n = self.dim;
         self.stats.num_jacobians += 1;
         let exact = field.jacobian(self.t, &self.y, self.jac.as_mut())?;
@@ -422,17 +482,37 @@ impl RosenbrockStepper {
                     self.jac[(j, i)] = v;
                 }
             }
-            let mut lam = faer::diag::Diag::<f64>::zeros(n);
+            // coordinates left out of A: h_ref·(column sum) < η
+            self.sel.clear();
+            self.unsel.clear();
+            self.dropped_max = 0.0;
+            for j in 0..n {
+                let cs: f64 = self.jac.col(j).iter().map(|v| v.abs()).sum();
+                if self.select_eta <= 0.0 || h_ref * cs >= self.select_eta {
+                    self.sel.push(j);
+                } else {
+                    self.unsel.push(j);
+                    self.dropped_max = self.dropped_max.max(cs);
+                }
+            }
+            let m = self.sel.len();
+            for (b, &jb) in self.sel.iter().enumerate() {
+                for (a, &ja) in self.sel.iter().enumerate() {
+                    self.lu[(a, b)] = self.jac[(ja, jb)];
+                }
+            }
+            let mut lam = faer::diag::Diag::<f64>::zeros(m);
             self.stats.num_factorizations += 1;
-            let ok = evd::self_adjoint_evd(
-                self.jac.as_ref(),
-                lam.as_mut(),
-                Some(self.lu.as_mut()),
-                Par::Seq,
-                MemStack::new(&mut self.eig_buf),
-                Default::default(),
-            )
-            .is_ok();
+            let ok = m == 0
+                || evd::self_adjoint_evd(
+                    self.lu.as_ref().submatrix(0, 0, m, m),
+                    lam.as_mut(),
+                    Some(self.q.as_mut().submatrix_mut(0, 0, m, m)),
+                    Par::Seq,
+                    MemStack::new(&mut self.eig_buf),
+                    Default::default(),
+                )
+                .is_ok();
             if ok {
                 for (e, l) in self.eig.iter_mut().zip(lam.column_vector().iter()) {
                     *e = *l;
@@ -449,19 +529,44 @@ impl RosenbrockStepper {
         Ok(())
     }
 
-    /// `r ← W⁻¹ r` in symmetric mode: `Q diag(1/(1/(hγ) − λ)) Qᵀ r`. Returns false if `W` is
+    /// `r ← W⁻¹ r` in symmetric mode: `W⁻¹ = Q diag(1/(1/(hγ) − λ)) Qᵀ` on the selected
+    /// coordinates S, `hγ·I` on the rest (where A is zero). Returns false if `W` is
     /// (numerically) singular, i.e. some `|1/(hγ) − λ_k| ≤ 1e-12/(hγ)`.
-    fn eig_solve(q: &Mat<f64>, eig: &[f64], z: &mut [f64], d: f64, r: &mut [f64]) -> bool {
-        let n = eig.len();
+    #[allow(clippy::too_many_arguments)]
+    fn eig_solve(
+        q: &Mat<f64>,
+        sel: &[usize],
+        unsel: &[usize],
+        eig: &[f64],
+        g: &mut [f64],
+        z: &mut [f64],
+        d: f64,
+        r: &mut [f64],
+    ) -> bool {
+        let m = sel.len();
+        let inv_d = 1.0 / d;
+        for &j in unsel {
+            r[j] *= inv_d;
+        }
+        if m == 0 {
+            return true;
+        }
+        let full = m == r.len();
+        if !full {
+            for (k, &j) in sel.iter().enumerate() {
+                g[k] = r[j];
+            }
+        }
+        let qm = q.as_ref().submatrix(0, 0, m, m);
         matmul(
-            crate::linalg::view_mut(z, n, 1),
+            crate::linalg::view_mut(&mut z[..m], m, 1),
             Accum::Replace,
-            q.transpose(),
-            crate::linalg::view(r, n, 1),
+            qm.transpose(),
+            crate::linalg::view(if full { &*r } else { &g[..m] }, m, 1),
             1.0,
             Par::Seq,
         );
-        for (zk, &l) in z.iter_mut().zip(eig) {
+        for (zk, &l) in z[..m].iter_mut().zip(eig) {
             let w = d - l;
             if w.abs() <= 1e-12 * d || w.is_nan() {
                 return false;
@@ -469,13 +574,18 @@ impl RosenbrockStepper {
             *zk /= w;
         }
         matmul(
-            crate::linalg::view_mut(r, n, 1),
+            crate::linalg::view_mut(if full { &mut *r } else { &mut g[..m] }, m, 1),
             Accum::Replace,
-            q.as_ref(),
-            crate::linalg::view(z, n, 1),
+            qm,
+            crate::linalg::view(&z[..m], m, 1),
             1.0,
             Par::Seq,
         );
+        if !full {
+            for (k, &j) in sel.iter().enumerate() {
+                r[j] = g[k];
+            }
+        }
         true
     }
 
@@ -536,12 +646,16 @@ impl RosenbrockStepper {
         let order = f64::from(self.tableau.order);
         let mut rejections = 0u32;
         if !self.jac_valid || self.jac_age >= self.jac_max_age {
-            self.update_jacobian(field)?;
+            self.update_jacobian(field, self.dt_next)?;
         }
         loop {
             let dt = self.dt_next;
             let attempt = self.controller.next_attempt(self.t, dt, t_max)?;
             let h = attempt.h;
+            // the coordinates left out of A must stay explicitly stable at this h
+            if self.symmetric && !self.jac_fresh && h * self.dropped_max > SELECT_REFRESH {
+                self.update_jacobian(field, h)?;
+            }
             self.dense_valid = false;
             let scaled = self.attempt(field, h, attempt.t_new)?;
             self.stats.num_steps += 1;
@@ -585,7 +699,7 @@ impl RosenbrockStepper {
             if !self.jac_fresh
                 && (rejections >= 2 || scaled.is_nan() || scaled >= STABILITY_FAILURE)
             {
-                self.update_jacobian(field)?;
+                self.update_jacobian(field, self.dt_next)?;
             }
         }
     }
@@ -633,7 +747,16 @@ impl RosenbrockStepper {
                 }
             }
             if self.symmetric {
-                if !Self::eig_solve(&self.lu, &self.eig, &mut self.z, d, r) {
+                if !Self::eig_solve(
+                    &self.q,
+                    &self.sel,
+                    &self.unsel,
+                    &self.eig,
+                    &mut self.g,
+                    &mut self.z,
+                    d,
+                    r,
+                ) {
                     return Ok(f64::NAN); // singular W at this h: reject, shrink
                 }
             } else {

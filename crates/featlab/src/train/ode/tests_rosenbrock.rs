@@ -349,3 +349,169 @@ fn gaussian_dataset(
     )
     .unwrap()
 }
+
+/// `y' = −H y` with a symmetric `H = V diag(μ) Vᵀ` (V a fixed rotation of R^6) plus a
+/// stiff diagonal part on coordinates 0 and 1 and a weak part elsewhere; exact solution
+/// `e^{−Ht} y0` by eigendecomposition.
+struct SymmetricFlow {
+    h: faer::Mat<f64>,
+}
+
+impl SymmetricFlow {
+    fn new() -> Self {
+        let n = 6;
+        // weak, coupled part: 1e-2·(a random-ish symmetric PSD matrix) + stiff coordinates
+        let b = faer::Mat::from_fn(n, n, |i, j| ((i * 7 + j * 3) % 5) as f64 * 0.1 - 0.2);
+        let mut h = faer::Mat::from_fn(n, n, |i, j| {
+            1e-2 * (0..n).map(|k| b[(i, k)] * b[(j, k)]).sum::<f64>()
+        });
+        h[(0, 0)] += 1e4;
+        h[(1, 1)] += 1e3;
+        h[(0, 1)] += 50.0;
+        h[(1, 0)] += 50.0;
+        SymmetricFlow { h }
+    }
+    fn exact(&self, t: f64, y0: &[f64]) -> Vec<f64> {
+        let (u, l) = crate::linalg::sym_eig(self.h.as_ref()).unwrap();
+        let n = y0.len();
+        let z: Vec<f64> = (0..n)
+            .map(|k| (-l[k] * t).exp() * (0..n).map(|j| u[(j, k)] * y0[j]).sum::<f64>())
+            .collect();
+        (0..n)
+            .map(|i| (0..n).map(|k| u[(i, k)] * z[k]).sum())
+            .collect()
+    }
+}
+
+impl VectorField for SymmetricFlow {
+    fn dim(&self) -> usize {
+        self.h.nrows()
+    }
+    fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
+        for (i, d) in dy.iter_mut().enumerate() {
+            *d = -y
+                .iter()
+                .enumerate()
+                .map(|(j, v)| self.h[(i, j)] * v)
+                .sum::<f64>();
+        }
+        Ok(())
+    }
+    fn jacobian(&mut self, _t: f64, _y: &[f64], mut jac: faer::MatMut<'_, f64>) -> Result<bool> {
+        let n = self.h.nrows();
+        for i in 0..n {
+            for j in 0..n {
+                jac[(i, j)] = -self.h[(i, j)];
+            }
+        }
+        Ok(true)
+    }
+    fn symmetric_jacobian(&self) -> bool {
+        true
+    }
+}
+
+/// Coordinate selection (`set_explicit_below`): while the steps are small nothing or only
+/// the stiff pair is in the eigendecomposed Jacobian (2 ≤ |S| < n), the stiff ones stay in
+/// as h grows (no explicit stability limit: a few 10³ steps to t = 200 where h·λ_max ≫ 10³),
+/// and the solution stays within tolerance of the exact one, as without selection.
+#[test]
+fn ros34pw2_coordinate_selection_is_accurate_and_stable() {
+    let y0 = [1.0, -0.5, 2.0, 0.3, -1.0, 0.7];
+    let save: Vec<f64> = vec![0.01, 0.1, 1.0, 10.0, 100.0, 200.0];
+    let run = |eta: f64| {
+        let mut f = SymmetricFlow::new();
+        let mut st = RosenbrockStepper::new(&ROS34PW2, PidController::new(1e-8, 1e-12), 6);
+        st.set_explicit_below(eta).unwrap();
+        st.init(&mut f, 0.0, &y0, None).unwrap();
+        let mut worst = 0.0f64;
+        let mut dims = std::collections::BTreeSet::new();
+        let mut k = 0;
+        let mut out = vec![0.0; 6];
+        while k < save.len() {
+            let iv = st.step(&mut f, 200.0).unwrap();
+            dims.insert(st.jacobian_dim());
+            while k < save.len() && save[k] <= iv.t1 {
+                st.interpolate(save[k], &mut out);
+                let ex = f.exact(save[k], &y0);
+                let scale = ex.iter().map(|v| v.abs()).fold(0.0, f64::max);
+                for (a, b) in out.iter().zip(&ex) {
+                    worst = worst.max((a - b).abs() / scale);
+                }
+                k += 1;
+            }
+        }
+        (worst, dims, st.stats())
+    };
+    let (err_all, dims_all, st_all) = run(0.0);
+    let (err_sel, dims_sel, st_sel) = run(0.05);
+    println!("all: err {err_all:.2e} |S| {dims_all:?} {st_all:?}\nselected: err {err_sel:.2e} |S| {dims_sel:?} {st_sel:?}");
+    assert_eq!(dims_all.iter().copied().collect::<Vec<_>>(), vec![6]);
+    // partial selections occur (the stiff pair in, the weak coordinates out)
+    assert!(
+        dims_sel.iter().any(|&m| (2..6).contains(&m)),
+        "|S| seen: {dims_sel:?}"
+    );
+    assert!(err_all < 1e-6 && err_sel < 1e-6, "{err_all:e} {err_sel:e}");
+    assert!(st_sel.num_steps < 5_000, "{st_sel:?}");
+    // bad settings are config errors
+    let mut st = RosenbrockStepper::new(&ROS34PW2, PidController::new(1e-8, 1e-12), 6);
+    for bad in [-0.1, 0.5, f64::NAN] {
+        assert!(st.set_explicit_below(bad).is_err(), "{bad}");
+    }
+}
+
+/// Gradient flow of a quadratic net with small-init (dormant) neurons: ROS34PW2 with
+/// coordinate selection and a Jacobian kept for 100 steps agrees with DOPRI5 to ~tolerance.
+#[test]
+fn ros34pw2_with_selection_matches_dopri5_on_gradient_flow() {
+    use crate::model::two_layer::TwoLayer;
+    use crate::model::{Activation, Loss, Model};
+    use crate::rng::{normal_vec, stream};
+    use crate::train::stepper::GradientFlowField;
+    use crate::train::Problem;
+    use faer::Par;
+    let (n, d, h, c) = (30, 4, 4, 2);
+    let mut rng = stream(11, "ros-sel");
+    let data = gaussian_dataset(&mut rng, n, d, c);
+    let model = TwoLayer::new(d, h, c, Activation::Quadratic, false);
+    let mut init = normal_vec(&mut rng, model.num_params(), 0.3);
+    // neurons 2 and 3 start small (dormant)
+    for i in [2, 3] {
+        for j in crate::model::NeuronSum::neuron_params(&model, i) {
+            init[j] *= 1e-3;
+        }
+    }
+    let save = [1.0, 5.0, 20.0];
+    let run = |solver: Solver, eta: f64| {
+        let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, Par::Seq);
+        let mut field = GradientFlowField {
+            problem: &mut problem,
+            last_loss: f64::NAN,
+        };
+        let mut st = solver.integrator(PidController::new(1e-10, 1e-12), init.len());
+        st.set_jacobian_max_age(100);
+        st.set_explicit_below(eta).unwrap();
+        solve_with(st.as_mut(), &mut field, 0.0, 20.0, &init, &save, 1_000_000).unwrap()
+    };
+    let dp = run(Solver::Explicit(&DOPRI5), 0.0);
+    let ro = run(Solver::Rosenbrock(&ROS34PW2), 0.05);
+    let mut worst = 0.0f64;
+    for (a, b) in dp.ys.iter().zip(&ro.ys) {
+        let scale = a.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        worst = worst.max(diff / scale);
+    }
+    println!(
+        "selection: dopri5 {:?}\n    ros34pw2 {:?}\n    max rel diff {worst:.3e}",
+        dp.stats, ro.stats
+    );
+    assert!(
+        worst < 1e-6,
+        "DOPRI5 vs ROS34PW2 with selection differ by {worst:e}"
+    );
+}
