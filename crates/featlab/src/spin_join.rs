@@ -67,6 +67,9 @@ pub const STRETCH_TIME: Duration = Duration::from_millis(100);
 pub const PROBE_TIME: Duration = Duration::from_millis(5);
 /// Joins of a probe run before its timing starts (the helper may have to be unparked).
 pub const WARMUP_JOINS: u32 = 8;
+/// Joins of the very first stretch run before its timing starts: the helper thread has just
+/// been spawned and the caches are cold, which would make two threads look slow.
+pub const START_WARMUP_JOINS: u32 = 64;
 /// A probed mode replaces the settled one only if its mean join time is this much lower.
 pub const SWITCH_MARGIN: f64 = 0.05;
 
@@ -81,7 +84,8 @@ pub const SWITCH_MARGIN: f64 = 0.05;
 /// [`PROBE_TIME`] timed); the probed mode is kept if its mean join time (wall time over
 /// joins, so waits for a descheduled thread count) is at least [`SWITCH_MARGIN`] lower
 /// than the settled stretch's, else the settled mode resumes. The first stretch lasts
-/// [`PROBE_TIME`], so a bad start is corrected within ≈ 10 ms. Probing the worse mode costs
+/// [`PROBE_TIME`] after [`START_WARMUP_JOINS`] untimed joins (thread start-up), so a bad
+/// start is corrected within ≈ 10 ms. Probing the worse mode costs
 /// ≈ 5 of every 105 ms. Which thread runs a half never changes a result, so the choice
 /// cannot change any bits.
 #[derive(Debug, Clone)]
@@ -118,7 +122,13 @@ impl ModeProbe {
     /// [`ModeProbe`].
     pub fn after_join(&mut self, now: Instant) {
         self.joins += 1;
-        let warmup = if self.probing { WARMUP_JOINS } else { 0 };
+        let warmup = if self.probing {
+            WARMUP_JOINS
+        } else if self.settled == 0.0 {
+            START_WARMUP_JOINS
+        } else {
+            0
+        };
         let Some(since) = self.since else {
             if self.joins >= warmup {
                 self.since = Some(now);
@@ -392,7 +402,7 @@ mod tests {
         let mut p = ModeProbe::default();
         assert!(!p.solo());
         // two threads slower (oversubscribed): solo after the first stretch and probe
-        drive(&mut p, 2 * PROBE_TIME + us(500), 20, 12);
+        drive(&mut p, 2 * PROBE_TIME + us(2000), 20, 12);
         assert!(p.solo());
         // it stays solo apart from probes of joined mode (≈ 5 of every 105 ms)
         let solo_time = drive(&mut p, 10 * STRETCH_TIME, 20, 12);
