@@ -58,6 +58,26 @@ pub struct SpinJoin {
     generation: u64,
     /// Whether joins currently run on both threads or on the caller alone.
     mode: ModeProbe,
+    /// Joins so far, and how many of them ran on the caller alone.
+    stats: JoinStats,
+}
+
+/// Counts of a [`SpinJoin`]'s joins: all of them, and those [`ModeProbe`] ran on the caller
+/// alone (two threads measured slower than one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JoinStats {
+    pub joins: u64,
+    pub solo: u64,
+}
+
+impl JoinStats {
+    /// The counts since `earlier` (a previous reading of the same join).
+    pub fn since(self, earlier: JoinStats) -> JoinStats {
+        JoinStats {
+            joins: self.joins - earlier.joins,
+            solo: self.solo - earlier.solo,
+        }
+    }
 }
 
 /// How long the joins run in the settled mode before the other mode is probed.
@@ -70,6 +90,8 @@ pub const WARMUP_JOINS: u32 = 8;
 /// Joins of the very first stretch run before its timing starts: the helper thread has just
 /// been spawned and the caches are cold, which would make two threads look slow.
 pub const START_WARMUP_JOINS: u32 = 64;
+/// Most [`PROBE_TIME`] windows of a stretch kept for its median.
+pub const MAX_WINDOWS: usize = 32;
 /// A probed mode replaces the settled one only if its mean join time is this much lower.
 pub const SWITCH_MARGIN: f64 = 0.05;
 
@@ -83,7 +105,11 @@ pub const SWITCH_MARGIN: f64 = 0.05;
 /// the settled mode, then a probe of the other mode ([`WARMUP_JOINS`] joins, then
 /// [`PROBE_TIME`] timed); the probed mode is kept if its mean join time (wall time over
 /// joins, so waits for a descheduled thread count) is at least [`SWITCH_MARGIN`] lower
-/// than the settled stretch's, else the settled mode resumes. The first stretch lasts
+/// than the settled stretch's median [`PROBE_TIME`] window, else the settled mode resumes.
+/// (One typical window against one window: a long stretch nearly always contains a thread
+/// descheduled for a few ms, a 5 ms probe usually does not; comparing the stretch's overall
+/// mean with the probe sent 40–74% of idle 2-thread runs to one thread.) Persistent
+/// oversubscription slows most windows and still switches. The first stretch lasts
 /// [`PROBE_TIME`] after [`START_WARMUP_JOINS`] untimed joins (thread start-up), so a bad
 /// start is corrected within ≈ 10 ms. Probing the worse mode costs
 /// ≈ 5 of every 105 ms. Which thread runs a half never changes a result, so the choice
@@ -96,7 +122,13 @@ pub struct ModeProbe {
     joins: u32,
     /// Start of the current stretch's timing (after a probe's warm-up).
     since: Option<Instant>,
-    /// Mean join time of the last settled stretch.
+    /// Start of the current [`PROBE_TIME`] window and its joins.
+    window: (Option<Instant>, u32),
+    /// Mean join times of the stretch's complete windows (the last [`MAX_WINDOWS`]) and
+    /// how many there were.
+    means: [f64; MAX_WINDOWS],
+    windows: usize,
+    /// The settled stretch's median window (0 before the first stretch ends).
     settled: f64,
 }
 
@@ -107,6 +139,9 @@ impl Default for ModeProbe {
             probing: false,
             joins: 0,
             since: None,
+            window: (None, 0),
+            means: [0.0; MAX_WINDOWS],
+            windows: 0,
             settled: 0.0,
         }
     }
@@ -132,20 +167,37 @@ impl ModeProbe {
         let Some(since) = self.since else {
             if self.joins >= warmup {
                 self.since = Some(now);
+                self.window = (Some(now), 0);
                 self.joins = 0;
             }
             return;
         };
+        // windows of PROBE_TIME: the stretch is judged by its median window, the probe by
+        // its only one, so both are one typical window (a long stretch's overall mean nearly
+        // always includes a thread descheduled for a few ms, which a short probe usually
+        // misses: comparing the two favoured whichever mode was probed)
+        if let (Some(w0), k) = self.window {
+            let w = now.saturating_duration_since(w0);
+            if w >= PROBE_TIME {
+                self.means[self.windows % MAX_WINDOWS] = w.as_secs_f64() / f64::from(k + 1);
+                self.windows += 1;
+                self.window = (Some(now), 0);
+            } else {
+                self.window.1 = k + 1;
+            }
+        }
         let length = if self.probing || self.settled == 0.0 {
             PROBE_TIME
         } else {
             STRETCH_TIME
         };
-        let took = now.saturating_duration_since(since);
-        if took < length {
+        if now.saturating_duration_since(since) < length {
             return;
         }
-        let mean = took.as_secs_f64() / f64::from(self.joins);
+        let mut done = self.means;
+        let done = &mut done[..self.windows.min(MAX_WINDOWS)];
+        done.sort_by(f64::total_cmp);
+        let mean = done.get(done.len() / 2).copied().unwrap_or(f64::INFINITY);
         if self.probing {
             if mean >= self.settled * (1.0 - SWITCH_MARGIN) {
                 self.solo = !self.solo;
@@ -156,7 +208,7 @@ impl ModeProbe {
             self.solo = !self.solo;
             self.probing = true;
         }
-        (self.joins, self.since) = (0, None);
+        (self.joins, self.since, self.window, self.windows) = (0, None, (None, 0), 0);
     }
 }
 
@@ -192,6 +244,7 @@ impl SpinJoin {
             helper: Some(helper),
             generation: 0,
             mode: ModeProbe::default(),
+            stats: JoinStats::default(),
         })
     }
 
@@ -215,7 +268,9 @@ impl SpinJoin {
                 b();
             }
         }
+        self.stats.joins += 1;
         if self.mode.solo() {
+            self.stats.solo += 1;
             a();
             b();
             self.mode.after_join(Instant::now());
@@ -270,6 +325,13 @@ impl SpinJoin {
         if sh.panicked.swap(false, Ordering::SeqCst) {
             panic!("SpinJoin: the second half of a join panicked");
         }
+    }
+}
+
+impl SpinJoin {
+    /// Joins so far and how many ran on the caller alone.
+    pub fn stats(&self) -> JoinStats {
+        self.stats
     }
 }
 
@@ -345,6 +407,11 @@ impl Clone for SpinJoinSlot {
 }
 
 impl SpinJoinSlot {
+    /// The join counts of the slot's [`SpinJoin`], if one has been started.
+    pub fn stats(&self) -> Option<JoinStats> {
+        self.0.as_ref().map(SpinJoin::stats)
+    }
+
     /// The slot's [`SpinJoin`], started on first use; `None` if the thread cannot be
     /// spawned (callers then run both halves in sequence).
     pub fn get(&mut self) -> Option<&mut SpinJoin> {
@@ -374,6 +441,8 @@ mod tests {
             }
         }
         assert_eq!(a_runs, 20_000);
+        assert_eq!(sj.stats().joins, 20_000);
+        assert!(sj.stats().solo <= 20_000);
         assert_eq!(total, 2 * (0..20_000u64).sum::<u64>());
     }
 

@@ -117,19 +117,21 @@ pub fn bench_gd(args: &GdArgs) -> Result<Value> {
         anyhow::bail!("W0/a0 sizes ({} values) do not fit d = {d}", params.len());
     }
     let (pool, par) = super::pool_and_par(args.threads)?;
-    let (secs, final_loss) = pool.install(|| -> Result<(f64, f64)> {
+    let (secs, final_loss, joins) = pool.install(|| -> Result<(f64, f64, Option<_>)> {
         let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, par);
         let mut gd = GradientDescent::new(args.lr, params.clone());
         for _ in 0..10.min(args.steps) {
             gd.step(&mut problem, f64::INFINITY)?;
         }
         let mut gd = GradientDescent::new(args.lr, params.clone());
+        let before = problem.join_stats().unwrap_or_default();
         let start = Instant::now();
         for _ in 0..args.steps {
             gd.step(&mut problem, f64::INFINITY)?;
         }
         let secs = start.elapsed().as_secs_f64();
-        Ok((secs, problem.data_loss(gd.params())))
+        let joins = problem.join_stats().map(|s| s.since(before));
+        Ok((secs, problem.data_loss(gd.params()), joins))
     })?;
     let flops_per_step = gd_flops_per_step(n, d, m);
     let sps = args.steps as f64 / secs;
@@ -137,5 +139,8 @@ pub fn bench_gd(args: &GdArgs) -> Result<Value> {
             "bench": "gd", "n": n, "d": d, "m": m, "act": args.act, "steps": args.steps, "threads": args.threads,
             "seconds": secs, "steps_per_sec": sps, "flops_per_step": flops_per_step, "gflops": flops_per_step * sps / 1e9, "final_loss": final_loss,
             "data": args.data.as_ref().map(|p| p.display().to_string()),
+            // two threads on a small batch: the share of timed steps that ran on one thread
+            // because two measured slower (null when the spinning helper is not used)
+            "solo_step_fraction": joins.map(|j| j.solo as f64 / j.joins.max(1) as f64),
     }))
 }

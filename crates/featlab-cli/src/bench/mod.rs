@@ -46,7 +46,9 @@ pub enum BenchCase {
     /// W, a initialised 1e-3·N(0, 1); GD with lr 0.05. `--data DIR` loads X.npy, y.npy,
     /// W0.npy, a0.npy instead, so the final loss can be compared with the reference
     /// script's. `gflops` counts 4·n·d·m + 4·n·m flops per step (the two GEMMs and the two
-    /// output GEMVs; elementwise work not counted). Issue 8 sizes: small
+    /// output GEMVs; elementwise work not counted). `solo_step_fraction`: with two threads
+    /// on a small batch (the spinning helper), the share of timed steps run on one thread
+    /// because two measured slower (null otherwise). Issue 8 sizes: small
     /// `--n 256 --d 16 --m 64 --steps 20000`, medium `--n 2048 --d 64 --m 512 --steps 200`.
     Gd(GdArgs),
     /// GD on a deep linear net (default L = 4, width 256, n = 2048) against the pure-GEMM

@@ -54,6 +54,13 @@ impl<'a> Problem<'a> {
         }
     }
 
+    /// Join counts of the full-batch workspace's spinning helper (two threads on a batch
+    /// whose step takes microseconds), if it has been started: how many passes ran on one
+    /// thread because two measured slower ([`crate::spin_join::ModeProbe`]).
+    pub fn join_stats(&self) -> Option<crate::spin_join::JoinStats> {
+        self.ws.spin.stats()
+    }
+
     /// Full-batch objective and gradient (written into `grad`).
     pub fn loss_grad(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
         self.grad_evals += 1;
