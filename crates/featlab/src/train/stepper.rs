@@ -117,18 +117,37 @@ macro_rules! iterate_accessors {
 }
 pub(crate) use iterate_accessors;
 
-/// Heavy-ball update `v ← μ v − η r ⊙ g`, `θ ← θ + v` (plain GD's `θ − η r ⊙ g` when μ = 0
-/// only up to rounding: use [`GradientDescent`] for that).
-fn heavy_ball(it: &mut Iterate, velocity: &mut [f64], lr_mults: &[f64], lr: f64, mu: f64) {
-    for (((p, g), r), v) in it
-        .params
-        .iter_mut()
-        .zip(&it.grad)
-        .zip(lr_mults)
-        .zip(velocity.iter_mut())
-    {
-        *v = mu * *v - lr * r * g;
-        *p += *v;
+/// Heavy-ball state: lr η, momentum μ and the velocity v.
+struct HeavyBall {
+    lr: f64,
+    momentum: f64,
+    velocity: Vec<f64>,
+}
+
+impl HeavyBall {
+    fn new(lr: f64, momentum: f64, n: usize) -> Self {
+        HeavyBall {
+            lr,
+            momentum,
+            velocity: vec![0.0; n],
+        }
+    }
+
+    /// `v ← μ v − η r ⊙ g`, `θ ← θ + v` with g = `it.grad`; then count the step. (Not GD's
+    /// `θ − η r ⊙ g` bit for bit at μ = 0: use [`GradientDescent`] for that.)
+    fn step(&mut self, it: &mut Iterate, lr_mults: &[f64]) -> f64 {
+        let (lr, mu) = (self.lr, self.momentum);
+        for (((p, g), r), v) in it
+            .params
+            .iter_mut()
+            .zip(&it.grad)
+            .zip(lr_mults)
+            .zip(self.velocity.iter_mut())
+        {
+            *v = mu * *v - lr * r * g;
+            *p += *v;
+        }
+        it.advance(lr)
     }
 }
 
@@ -163,25 +182,21 @@ impl Stepper for GradientDescent {
 /// in batches of `batch_size` (the last short batch of an epoch is dropped so that every
 /// step has the same size); `θ ← θ − η r ⊙ ∇L_B(θ)`, `t ← t + η`.
 pub struct Sgd {
-    pub lr: f64,
     pub batch_size: usize,
     it: Iterate,
     batches: Minibatches,
-    /// optional heavy-ball momentum
-    momentum: f64,
-    velocity: Vec<f64>,
+    /// lr and the optional heavy-ball momentum
+    hb: HeavyBall,
 }
 
 impl Sgd {
     pub fn new(lr: f64, batch_size: usize, momentum: f64, params: Vec<f64>, rng: Rng) -> Self {
         let n = params.len();
         Sgd {
-            lr,
             batch_size,
             it: Iterate::new(params),
             batches: Minibatches::new(rng),
-            momentum,
-            velocity: vec![0.0; n],
+            hb: HeavyBall::new(lr, momentum, n),
         }
     }
 }
@@ -194,34 +209,23 @@ impl Stepper for Sgd {
         let idx = self.batches.next(n, b);
         let it = &mut self.it;
         it.last = problem.loss_grad_batch(&it.params, idx, &mut it.grad);
-        heavy_ball(
-            it,
-            &mut self.velocity,
-            &problem.lr_mults,
-            self.lr,
-            self.momentum,
-        );
-        Ok(it.advance(self.lr))
+        Ok(self.hb.step(it, &problem.lr_mults))
     }
 }
 
 /// Heavy-ball momentum (Polyak 1964), full batch: `v ← μ v − η r ⊙ ∇L`, `θ ← θ + v`,
 /// `t ← t + η`. On plateaus the effective rate is η/(1 − μ) (AGF §1.2 time conversion).
 pub struct Momentum {
-    pub lr: f64,
-    pub momentum: f64,
     it: Iterate,
-    velocity: Vec<f64>,
+    hb: HeavyBall,
 }
 
 impl Momentum {
     pub fn new(lr: f64, momentum: f64, params: Vec<f64>) -> Self {
         let n = params.len();
         Momentum {
-            lr,
-            momentum,
             it: Iterate::new(params),
-            velocity: vec![0.0; n],
+            hb: HeavyBall::new(lr, momentum, n),
         }
     }
 }
@@ -231,14 +235,7 @@ impl Stepper for Momentum {
     fn step(&mut self, problem: &mut Problem<'_>, _t_max: f64) -> Result<f64> {
         let it = &mut self.it;
         it.last = problem.loss_grad(&it.params, &mut it.grad);
-        heavy_ball(
-            it,
-            &mut self.velocity,
-            &problem.lr_mults,
-            self.lr,
-            self.momentum,
-        );
-        Ok(it.advance(self.lr))
+        Ok(self.hb.step(it, &problem.lr_mults))
     }
 }
 
