@@ -35,16 +35,24 @@ pub trait Integrator: Send {
     /// Method name (as in [`Solver::name`]).
     fn method_name(&self) -> &'static str;
     /// Re-evaluate the Jacobian at least every `age` accepted steps (implicit methods,
-    /// [`RosenbrockStepper::set_jacobian_max_age`]; explicit methods have none: no-op).
-    fn set_jacobian_max_age(&mut self, age: u64);
+    /// [`RosenbrockStepper::set_jacobian_max_age`]; explicit methods have none: the
+    /// default is a no-op).
+    fn set_jacobian_max_age(&mut self, age: u64) {
+        let _ = age;
+    }
     /// Leave coordinates with h·Σ_i|A_ij| < `eta` out of the Jacobian (implicit methods,
-    /// [`RosenbrockStepper::set_explicit_below`]; explicit methods: no-op).
-    fn set_explicit_below(&mut self, eta: f64) -> Result<()>;
+    /// [`RosenbrockStepper::set_explicit_below`]; explicit methods: the default is a no-op).
+    fn set_explicit_below(&mut self, eta: f64) -> Result<()> {
+        let _ = eta;
+        Ok(())
+    }
 }
 
-/// [`Integrator`] for a stepper whose inherent methods have the trait's signatures.
+/// [`Integrator`] for a stepper whose inherent methods have the trait's signatures; the
+/// optional list names further trait methods the stepper has inherently (the others keep
+/// the trait's defaults).
 macro_rules! inherent_integrator {
-    ($stepper:ident) => {
+    ($stepper:ident $(, $extra:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?)*) => {
         impl Integrator for $stepper {
             fn init(
                 &mut self,
@@ -76,18 +84,21 @@ macro_rules! inherent_integrator {
             fn method_name(&self) -> &'static str {
                 self.tableau().name
             }
-            fn set_jacobian_max_age(&mut self, age: u64) {
-                $stepper::set_jacobian_max_age(self, age)
-            }
-            fn set_explicit_below(&mut self, eta: f64) -> Result<()> {
-                $stepper::set_explicit_below(self, eta)
-            }
+            $(
+                fn $extra(&mut self, $($arg: $ty),*) $(-> $ret)? {
+                    $stepper::$extra(self, $($arg),*)
+                }
+            )*
         }
     };
 }
 
 inherent_integrator!(RkStepper);
-inherent_integrator!(RosenbrockStepper);
+inherent_integrator!(
+    RosenbrockStepper,
+    set_jacobian_max_age(age: u64),
+    set_explicit_below(eta: f64) -> Result<()>
+);
 
 /// An ODE method by name: an explicit embedded Runge–Kutta [`Tableau`] (`"dopri5"`,
 /// `"tsit5"`, `"bosh3"`, `"heun_euler"`) or a Rosenbrock–W method (`"ros34pw2"`, for stiff

@@ -367,14 +367,6 @@ impl RkStepper {
             t1: self.t,
         })
     }
-    /// Explicit methods use no Jacobian: a no-op (the [`super::Integrator`] interface of
-    /// [`super::RosenbrockStepper::set_jacobian_max_age`]).
-    pub fn set_jacobian_max_age(&mut self, _age: u64) {}
-    /// Explicit methods use no Jacobian: a no-op (the [`super::Integrator`] interface of
-    /// [`super::RosenbrockStepper::set_explicit_below`]).
-    pub fn set_explicit_below(&mut self, _eta: f64) -> Result<()> {
-        Ok(())
-    }
     /// The method.
     pub fn tableau(&self) -> &'static Tableau {
         self.tableau
