@@ -89,6 +89,18 @@ fn fixed_step_error(field: &mut StiffLinear, h: f64, jac_age: u64) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// `max_i |r_i − x_i| / max_i |r_i|`: the largest deviation of `x` from the reference `r`,
+/// relative to r's largest component.
+fn rel_diff(r: &[f64], x: &[f64]) -> f64 {
+    let scale = r.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    let diff = r
+        .iter()
+        .zip(x)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    diff / scale
+}
+
 fn observed_orders(errs: &[f64]) -> Vec<f64> {
     errs.windows(2).map(|w| (w[0] / w[1]).log2()).collect()
 }
@@ -214,16 +226,12 @@ fn ros34pw2_matches_dopri5_on_gradient_flow() {
     };
     let dp = run(Solver::Explicit(&DOPRI5), Par::Seq);
     let ro = run(Solver::Rosenbrock(&ROS34PW2), Par::Seq);
-    let mut worst = 0.0f64;
-    for (a, b) in dp.ys.iter().zip(&ro.ys) {
-        let scale = a.iter().map(|v| v.abs()).fold(0.0, f64::max);
-        let diff = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max);
-        worst = worst.max(diff / scale);
-    }
+    let worst = dp
+        .ys
+        .iter()
+        .zip(&ro.ys)
+        .map(|(a, b)| rel_diff(a, b))
+        .fold(0.0, f64::max);
     println!(
         "GF: dopri5 {:?}\n    ros34pw2 {:?}\n    max rel diff {worst:.3e}",
         dp.stats, ro.stats
@@ -433,11 +441,7 @@ fn ros34pw2_coordinate_selection_is_accurate_and_stable() {
             dims.insert(st.jacobian_dim());
             while k < save.len() && save[k] <= iv.t1 {
                 st.interpolate(save[k], &mut out);
-                let ex = f.exact(save[k], &y0);
-                let scale = ex.iter().map(|v| v.abs()).fold(0.0, f64::max);
-                for (a, b) in out.iter().zip(&ex) {
-                    worst = worst.max((a - b).abs() / scale);
-                }
+                worst = worst.max(rel_diff(&f.exact(save[k], &y0), &out));
                 k += 1;
             }
         }
@@ -496,16 +500,12 @@ fn ros34pw2_with_selection_matches_dopri5_on_gradient_flow() {
     };
     let dp = run(Solver::Explicit(&DOPRI5), 0.0);
     let ro = run(Solver::Rosenbrock(&ROS34PW2), 0.05);
-    let mut worst = 0.0f64;
-    for (a, b) in dp.ys.iter().zip(&ro.ys) {
-        let scale = a.iter().map(|v| v.abs()).fold(0.0, f64::max);
-        let diff = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max);
-        worst = worst.max(diff / scale);
-    }
+    let worst = dp
+        .ys
+        .iter()
+        .zip(&ro.ys)
+        .map(|(a, b)| rel_diff(a, b))
+        .fold(0.0, f64::max);
     println!(
         "selection: dopri5 {:?}\n    ros34pw2 {:?}\n    max rel diff {worst:.3e}",
         dp.stats, ro.stats
