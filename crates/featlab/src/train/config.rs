@@ -1,6 +1,6 @@
 //! The `[train]` table of a run config → a stepper and run options.
 
-use super::ode::{PidController, Solver};
+use super::ode::{JacobianSettings, PidController, Solver};
 use super::runner::RunOptions;
 use super::schedule::Schedule;
 use super::stepper::{Adam, Flow, GradientDescent, Momentum, Sgd, Stepper};
@@ -107,6 +107,14 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// Check ranges; errors name the key.
+    /// The implicit solvers' Jacobian options of this section.
+    fn jacobian(&self) -> JacobianSettings {
+        JacobianSettings {
+            max_age: self.jacobian_max_age,
+            explicit_below: self.jacobian_explicit_below,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let pos = |k: &str, v: f64| -> Result<()> {
             if v.is_finite() && v > 0.0 {
@@ -135,17 +143,7 @@ impl TrainConfig {
             pos("rtol", self.rtol)?;
             pos("atol", self.atol)?;
         }
-        if self.jacobian_max_age == Some(0) {
-            return Err(Error::config("train.jacobian_max_age", "must be ≥ 1"));
-        }
-        if let Some(eta) = self.jacobian_explicit_below {
-            if !(eta.is_finite() && (0.0..0.5).contains(&eta)) {
-                return Err(Error::config(
-                    "train.jacobian_explicit_below",
-                    format!("must be in [0, 0.5), got {eta}"),
-                ));
-            }
-        }
+        self.jacobian().check("train")?;
         if let Some(m) = self.momentum {
             if !(0.0..1.0).contains(&m) {
                 return Err(Error::config(
@@ -183,12 +181,7 @@ impl TrainConfig {
                     PidController::new(self.rtol, self.atol),
                     None,
                 );
-                if let Some(age) = self.jacobian_max_age {
-                    flow.set_jacobian_max_age(age);
-                }
-                if let Some(eta) = self.jacobian_explicit_below {
-                    flow.set_explicit_below(eta)?;
-                }
+                flow.apply_jacobian_settings(&self.jacobian(), "train")?;
                 Box::new(flow)
             }
             Method::Gd => Box::new(GradientDescent::new(self.lr, params)),

@@ -5,7 +5,7 @@
 //! its accepted step size. Per-parameter lr multipliers `r` (layer-wise learning rates,
 //! parametrisations) enter every method as `η·r ⊙ g`.
 
-use super::ode::{Integrator, PidController, Solver, VectorField};
+use super::ode::{Integrator, JacobianSettings, PidController, Solver, VectorField};
 use super::problem::Problem;
 use crate::rng::{permutation_into, Rng};
 use crate::Result;
@@ -382,16 +382,10 @@ impl Flow {
         Self::with_solver(Solver::default(), params, controller, dt0)
     }
 
-    /// Implicit solvers: re-evaluate the Jacobian at least every `age` accepted steps
-    /// ([`crate::train::ode::RosenbrockStepper::set_jacobian_max_age`]); no-op otherwise.
-    pub fn set_jacobian_max_age(&mut self, age: u64) {
-        self.rk.set_jacobian_max_age(age);
-    }
-
-    /// Implicit solvers: leave coordinates with h·Σ_i|A_ij| < `eta` out of the Jacobian
-    /// ([`crate::train::ode::RosenbrockStepper::set_explicit_below`]); no-op otherwise.
-    pub fn set_explicit_below(&mut self, eta: f64) -> Result<()> {
-        self.rk.set_explicit_below(eta)
+    /// Set the implicit solvers' Jacobian options (checked; config errors name
+    /// `section.…`); no-op for explicit methods.
+    pub fn apply_jacobian_settings(&mut self, s: &JacobianSettings, section: &str) -> Result<()> {
+        s.apply(self.rk.as_mut(), section)
     }
 
     /// Gradient flow by `solver` under `controller`, first step `dt0` (or Hairer's heuristic).

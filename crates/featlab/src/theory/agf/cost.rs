@@ -9,7 +9,7 @@ use crate::linalg::{matmul, norm2, sym_eig, thin_svd};
 use crate::model::diagonal::{Diagonal, DiagonalForm};
 use crate::model::two_layer::TwoLayer;
 use crate::model::{Activation, Loss, Model, NeuronSum, Workspace};
-use crate::train::ode::{PidController, Solver, VectorField};
+use crate::train::ode::{JacobianSettings, PidController, Solver, VectorField};
 use crate::{Error, Result};
 use faer::{Accum, Mat, MatRef, Par};
 use serde::{Deserialize, Serialize};
@@ -252,17 +252,12 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
                     ..PidController::new(1e300, 1e300)
                 },
             };
-            if self.jacobian_max_age == Some(0) {
-                return Err(Error::config("cost.jacobian_max_age", "must be ≥ 1"));
-            }
             let mut rk = self.solver.integrator(ctrl, y0.len());
-            if let Some(age) = self.jacobian_max_age {
-                rk.set_jacobian_max_age(age);
+            JacobianSettings {
+                max_age: self.jacobian_max_age,
+                explicit_below: self.jacobian_explicit_below,
             }
-            if let Some(eta) = self.jacobian_explicit_below {
-                rk.set_explicit_below(eta)
-                    .map_err(|e| Error::config("cost.jacobian_explicit_below", e.to_string()))?;
-            }
+            .apply(rk.as_mut(), "cost")?;
             rk.init(&mut field, 0.0, &y0, self.fixed_dt)?;
             let mut gnorm = norm2(rk.dy());
             let mut steps = 0u64;

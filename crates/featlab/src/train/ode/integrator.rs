@@ -5,7 +5,7 @@ use super::{
     PidController, RkStepper, RosenbrockStepper, RosenbrockTableau, Stats, StepInterval, Tableau,
     VectorField,
 };
-use crate::Result;
+use crate::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An adaptive one-step integrator driven by the caller's loop: `init` → `step`… with
@@ -91,6 +91,50 @@ macro_rules! inherent_integrator {
             )*
         }
     };
+}
+
+/// The implicit solvers' Jacobian options as a config section gives them
+/// (`jacobian_max_age`, `jacobian_explicit_below`; explicit methods ignore both).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct JacobianSettings {
+    /// Re-evaluate the Jacobian at least every this many accepted steps (≥ 1).
+    pub max_age: Option<u64>,
+    /// Leave coordinates with h·Σ_i|A_ij| below this out of the Jacobian (in [0, 0.5)).
+    pub explicit_below: Option<f64>,
+}
+
+impl JacobianSettings {
+    /// Check the values; a bad one is a config error naming `section.jacobian_max_age` or
+    /// `section.jacobian_explicit_below`.
+    pub fn check(&self, section: &str) -> Result<()> {
+        if self.max_age == Some(0) {
+            return Err(Error::config(
+                format!("{section}.jacobian_max_age"),
+                "must be ≥ 1",
+            ));
+        }
+        if let Some(eta) = self.explicit_below {
+            if !RosenbrockStepper::explicit_below_ok(eta) {
+                return Err(Error::config(
+                    format!("{section}.jacobian_explicit_below"),
+                    RosenbrockStepper::explicit_below_error(eta),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`JacobianSettings::check`] them, then set them on `st`.
+    pub fn apply(&self, st: &mut dyn Integrator, section: &str) -> Result<()> {
+        self.check(section)?;
+        if let Some(age) = self.max_age {
+            st.set_jacobian_max_age(age);
+        }
+        if let Some(eta) = self.explicit_below {
+            st.set_explicit_below(eta)?;
+        }
+        Ok(())
+    }
 }
 
 inherent_integrator!(RkStepper);

@@ -62,7 +62,7 @@ mod tests;
 mod tests_rosenbrock;
 
 pub use controller::{PidController, PidState, StepDecision};
-pub use integrator::{Integrator, Solver};
+pub use integrator::{Integrator, JacobianSettings, Solver};
 pub use rosenbrock::{RosenbrockStepper, RosenbrockTableau, DEFAULT_JACOBIAN_MAX_AGE, ROS34PW2};
 pub use solve::{solve, solve_with, Solution};
 pub use stepper::{RkStepper, MAX_CONSECUTIVE_REJECTIONS};

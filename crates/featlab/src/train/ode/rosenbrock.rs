@@ -367,14 +367,24 @@ impl RosenbrockStepper {
     /// are left out of A, so only the block A_SS is eigendecomposed. 0 (the default)
     /// keeps every coordinate. Errors unless `eta` is finite and in [0, 0.5).
     pub fn set_explicit_below(&mut self, eta: f64) -> Result<()> {
-        if !(eta.is_finite() && (0.0..SELECT_REFRESH).contains(&eta)) {
+        if !Self::explicit_below_ok(eta) {
             return Err(Error::config(
                 "jacobian_explicit_below",
-                format!("must be in [0, {SELECT_REFRESH}), got {eta}"),
+                Self::explicit_below_error(eta),
             ));
         }
         self.select_eta = eta;
         Ok(())
+    }
+
+    /// Whether `eta` is a valid [`RosenbrockStepper::set_explicit_below`] threshold.
+    pub fn explicit_below_ok(eta: f64) -> bool {
+        eta.is_finite() && (0.0..SELECT_REFRESH).contains(&eta)
+    }
+
+    /// What is wrong with an invalid threshold `eta`.
+    pub(crate) fn explicit_below_error(eta: f64) -> String {
+        format!("must be in [0, {SELECT_REFRESH}), got {eta}")
     }
 
     /// Number of coordinates in the current Jacobian (|S|; the dimension without
