@@ -241,6 +241,16 @@ pub trait NeuronSum: Model {
     ) -> crate::Result<bool> {
         Ok(false)
     }
+    /// The same model with only `neurons` kept, in that order: neuron j of the result is
+    /// neuron `neurons[j]` here, with its parameters in the same
+    /// [`neuron_params`](NeuronSum::neuron_params) order, and the result has no other
+    /// parameters. With the left-out neurons at zero (zero output) both models compute the
+    /// same function, so a sum over an active subset costs ∝ |subset| instead of H — AGF's
+    /// cost phases, where dormant neurons are frozen at zero (Kunin et al. 2025, §2.5).
+    /// `None` (the default) when the model cannot be restricted.
+    fn restricted(&self, _neurons: &[usize]) -> Option<Box<dyn NeuronSum>> {
+        None
+    }
 }
 
 #[cfg(test)]

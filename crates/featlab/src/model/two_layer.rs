@@ -410,4 +410,15 @@ impl NeuronSum for TwoLayer {
         TwoLayer::neuron_loss_hessian(self, params, x, y, neurons, out)?;
         Ok(true)
     }
+    /// The net of width |`neurons`| with the same multipliers and activation (no biases,
+    /// as for every two-layer neuron sum).
+    fn restricted(&self, neurons: &[usize]) -> Option<Box<dyn NeuronSum>> {
+        if self.bias || neurons.iter().any(|&i| i >= self.width) {
+            return None;
+        }
+        Some(Box::new(
+            TwoLayer::new(self.d, neurons.len(), self.c, self.activation, false)
+                .multipliers(self.mult1, self.mult2),
+        ))
+    }
 }

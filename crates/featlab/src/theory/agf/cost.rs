@@ -99,6 +99,11 @@ impl Default for GradientFlowCost {
 
 /// The gradient-flow field on the packed active parameters: `y` = the entries `idx` of
 /// the full parameter vector `full` (the rest fixed: dormant neurons at zero).
+///
+/// When every other neuron is exactly zero and the model can be restricted
+/// ([`NeuronSum::restricted`]), loss, gradient and Hessian are evaluated on the model of
+/// the active neurons alone (same function, cost ∝ |A| instead of H); otherwise on the
+/// full model with the others fixed.
 pub(crate) struct ActiveFlow<'a, M: ?Sized> {
     model: &'a M,
     data: &'a Dataset,
@@ -108,9 +113,66 @@ pub(crate) struct ActiveFlow<'a, M: ?Sized> {
     full: Vec<f64>,
     grad: Vec<f64>,
     ws: Workspace,
+    restriction: Option<Restriction>,
     fd_jacobian: bool,
     evals: u64,
     hessians: u64,
+}
+
+/// The active neurons as a model of their own ([`NeuronSum::restricted`]): its parameter
+/// vector, and where packed entry q of the flow's state sits in it (`pos[q]`).
+struct Restriction {
+    model: Box<dyn NeuronSum>,
+    params: Vec<f64>,
+    grad: Vec<f64>,
+    pos: Vec<usize>,
+    ws: Workspace,
+}
+
+impl Restriction {
+    /// The restriction of `model` to `neurons` if the model has one and every other
+    /// neuron of `params` is exactly zero (so that both compute the same function).
+    fn new<M: NeuronSum + ?Sized>(
+        model: &M,
+        data: &Dataset,
+        params: &[f64],
+        neurons: &[usize],
+    ) -> Option<Restriction> {
+        let mut is_active = vec![false; model.num_neurons()];
+        for &i in neurons {
+            is_active[i] = true;
+        }
+        let others_zero = (0..model.num_neurons())
+            .filter(|&i| !is_active[i])
+            .all(|i| model.neuron_params(i).iter().all(|&j| params[j] == 0.0));
+        if !others_zero || neurons.is_empty() {
+            return None;
+        }
+        let sub = model.restricted(neurons)?;
+        let mut pos = Vec::new();
+        for (j, &i) in neurons.iter().enumerate() {
+            let (outer, inner) = (model.neuron_params(i), sub.neuron_params(j));
+            assert_eq!(
+                outer.len(),
+                inner.len(),
+                "restricted neuron {j} changed size"
+            );
+            pos.extend(inner);
+        }
+        assert_eq!(
+            pos.len(),
+            sub.num_params(),
+            "a restricted model has only its neurons' parameters"
+        );
+        let n = sub.num_params();
+        Some(Restriction {
+            ws: sub.workspace(data.n()),
+            model: sub,
+            params: vec![0.0; n],
+            grad: vec![0.0; n],
+            pos,
+        })
+    }
 }
 
 impl<'a, M: NeuronSum + ?Sized> ActiveFlow<'a, M> {
@@ -129,6 +191,7 @@ impl<'a, M: NeuronSum + ?Sized> ActiveFlow<'a, M> {
         ActiveFlow {
             model,
             data,
+            restriction: Restriction::new(model, data, params, &neurons),
             neurons,
             idx,
             full: params.to_vec(),
@@ -139,20 +202,30 @@ impl<'a, M: NeuronSum + ?Sized> ActiveFlow<'a, M> {
             hessians: 0,
         }
     }
+    /// Whether the flow evaluates the restricted model of the active neurons.
+    #[cfg(test)]
+    pub(crate) fn is_restricted(&self) -> bool {
+        self.restriction.is_some()
+    }
+    /// The same flow evaluated on the full model (for comparing the two paths).
+    #[cfg(test)]
+    pub(crate) fn unrestricted(mut self) -> Self {
+        self.restriction = None;
+        self
+    }
     /// The packed active parameters of the current full vector.
     pub(crate) fn pack(&self) -> Vec<f64> {
         self.idx.iter().map(|&j| self.full[j]).collect()
     }
     /// C at the packed active parameters `y` (dormant neurons as in `full`).
     pub(crate) fn loss_at(&mut self, y: &[f64]) -> f64 {
+        let (x, t) = (self.data.x.as_ref(), self.data.y.as_ref());
+        if let Some(r) = &mut self.restriction {
+            scatter(&r.pos, y, &mut r.params);
+            return r.model.loss(&r.params, x, t, Loss::Mse, &mut r.ws);
+        }
         self.unpack_into_full(y);
-        self.model.loss(
-            &self.full,
-            self.data.x.as_ref(),
-            self.data.y.as_ref(),
-            Loss::Mse,
-            &mut self.ws,
-        )
+        self.model.loss(&self.full, x, t, Loss::Mse, &mut self.ws)
     }
     /// Write the packed `y` into `params` (full vector).
     pub(crate) fn unpack(&self, y: &[f64], params: &mut [f64]) {
@@ -174,15 +247,19 @@ impl<M: NeuronSum + ?Sized> VectorField for ActiveFlow<'_, M> {
     }
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
         self.evals += 1;
+        let (x, t) = (self.data.x.as_ref(), self.data.y.as_ref());
+        if let Some(r) = &mut self.restriction {
+            scatter(&r.pos, y, &mut r.params);
+            r.model
+                .loss_and_grad(&r.params, x, t, Loss::Mse, &mut r.grad, &mut r.ws);
+            for (d, &j) in dy.iter_mut().zip(&r.pos) {
+                *d = -r.grad[j];
+            }
+            return Ok(());
+        }
         self.unpack_into_full(y);
-        self.model.loss_and_grad(
-            &self.full,
-            self.data.x.as_ref(),
-            self.data.y.as_ref(),
-            Loss::Mse,
-            &mut self.grad,
-            &mut self.ws,
-        );
+        self.model
+            .loss_and_grad(&self.full, x, t, Loss::Mse, &mut self.grad, &mut self.ws);
         for (d, &j) in dy.iter_mut().zip(&self.idx) {
             *d = -self.grad[j];
         }
@@ -192,14 +269,17 @@ impl<M: NeuronSum + ?Sized> VectorField for ActiveFlow<'_, M> {
         if self.fd_jacobian {
             return Ok(false);
         }
-        self.unpack_into_full(y);
-        let exact = self.model.neuron_loss_hessian(
-            &self.full,
-            self.data.x.as_ref(),
-            self.data.y.as_ref(),
-            &self.neurons,
-            jac.as_mut(),
-        )?;
+        let (x, t) = (self.data.x.as_ref(), self.data.y.as_ref());
+        let exact = if let Some(r) = &mut self.restriction {
+            scatter(&r.pos, y, &mut r.params);
+            let all: Vec<usize> = (0..self.neurons.len()).collect();
+            r.model
+                .neuron_loss_hessian(&r.params, x, t, &all, jac.as_mut())?
+        } else {
+            self.unpack_into_full(y);
+            self.model
+                .neuron_loss_hessian(&self.full, x, t, &self.neurons, jac.as_mut())?
+        };
         if exact {
             self.hessians += 1;
             let k = self.idx.len();

@@ -607,6 +607,47 @@ fn active_flow_jacobian_matches_finite_differences() {
     assert!(!fd_field.jacobian(0.0, &y, jac.as_mut()).unwrap());
 }
 
+/// The cost phase evaluates the active neurons as a model of their own
+/// (`NeuronSum::restricted`) when the dormant ones are zero: same vector field and exact
+/// Jacobian as the full model (to rounding), and the full model is used as soon as a
+/// non-active neuron is not exactly zero.
+#[test]
+fn active_flow_on_the_restricted_model_equals_the_full_model() {
+    use crate::train::ode::VectorField;
+    let (model, data, mut params, active) = quadratic_modular_active_set();
+    let mut restricted = super::cost::ActiveFlow::new(&model, &data, &params, &active, false);
+    assert!(restricted.is_restricted());
+    let mut full =
+        super::cost::ActiveFlow::new(&model, &data, &params, &active, false).unrestricted();
+    let y = restricted.pack();
+    let k = y.len();
+    let (mut fr, mut ff) = (vec![0.0; k], vec![0.0; k]);
+    restricted.eval(0.0, &y, &mut fr).unwrap();
+    full.eval(0.0, &y, &mut ff).unwrap();
+    let scale = ff.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(scale > 1e-2, "gradient suspiciously small: {scale}");
+    for (a, b) in fr.iter().zip(&ff) {
+        assert!((a - b).abs() <= 1e-13 * scale, "{a} vs {b}");
+    }
+    let (lr, lf) = (restricted.loss_at(&y), full.loss_at(&y));
+    assert!((lr - lf).abs() <= 1e-14 * lf, "{lr} vs {lf}");
+    let (mut jr, mut jf) = (Mat::zeros(k, k), Mat::zeros(k, k));
+    assert!(restricted.jacobian(0.0, &y, jr.as_mut()).unwrap());
+    assert!(full.jacobian(0.0, &y, jf.as_mut()).unwrap());
+    let jmax = (0..k)
+        .flat_map(|j| (0..k).map(move |i| (i, j)))
+        .fold(0.0f64, |m, (i, j)| m.max(jf[(i, j)].abs()));
+    for j in 0..k {
+        for i in 0..k {
+            assert!((jr[(i, j)] - jf[(i, j)]).abs() <= 1e-13 * jmax);
+        }
+    }
+    // a dormant neuron that is not exactly zero contributes: no restriction
+    params[model.neuron_params(0)[0]] = 1e-30;
+    let flow = super::cost::ActiveFlow::new(&model, &data, &params, &active, false);
+    assert!(!flow.is_restricted());
+}
+
 /// The stiff cost phase (ROS34PW2 on the active parameters only) reaches a stationary
 /// point of C on the active set — ‖∇_{Θ_A} C‖ ≤ gtol, checked by an independent gradient
 /// — leaves the dormant neurons at zero, and the exact and finite-difference Jacobians
