@@ -29,6 +29,7 @@ use featlab::data::in_context::random_covariance;
 use featlab::data::in_context::{population_sequences, principal_components, sample_sequences};
 use featlab::data::modular::{modular_addition, pair_energies, Template};
 use featlab::data::Dataset;
+use featlab::experiments::agf_modular::quadratic_init_direction;
 use featlab::experiments::param_arrays;
 use featlab::model::diagonal::{Diagonal, DiagonalForm};
 use featlab::model::linear_attention::LinearAttention;
@@ -335,15 +336,11 @@ fn default_init(arch: Arch, net: &Net, alpha: f64, seed: u64) -> Vec<f64> {
             v.iter().map(|x| x * alpha).collect()
         }
         Net::Two(m) if matches!(arch, Arch::Quadratic | Arch::Modular) => {
-            // agf-modular: W ~ N(0, α²/d), A ~ N(0, α²/c)
-            let mut rng = stream(seed, "init");
-            let mut v = normal_vec(&mut rng, m.width * m.d, alpha / (m.d as f64).sqrt());
-            v.extend(normal_vec(
-                &mut rng,
-                m.c * m.width,
-                alpha / (m.c as f64).sqrt(),
-            ));
-            v
+            // agf-modular: W ~ N(0, α²/d), A ~ N(0, α²/c), drawn as the preset draws it
+            quadratic_init_direction(seed, m.d, m.width, m.c)
+                .iter()
+                .map(|g| alpha * g)
+                .collect()
         }
         Net::Two(m) => {
             // agf-linear / agf-relu: unit-scale W ~ N(0, 1/d), A ~ N(0, 1/c), times α

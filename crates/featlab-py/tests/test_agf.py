@@ -131,6 +131,24 @@ def test_modular_data_equals_the_preset():
     np.testing.assert_array_equal(t, r.arrays["data/template.npy"])
 
 
+def test_modular_equals_the_preset_bit_for_bit():
+    """agf-modular (p = 20, H = 18, α = 1e-2) with the horizon cut to t = 30 (the first
+    frequency's cascade, five rounds): the same AGF from Python, with the preset's defaults
+    (stiff cost phases on the restricted model included)."""
+    r = featlab.run("agf-modular", overrides={"train.t_max": 30.0}, png=False)
+    s = r.summary
+    assert s["agf_rounds"] == 5
+    a = agf.run("modular", r.data.x, r.data.y, width=18, seed=r.seed, t_max=30.0)
+    for block in ("W1", "W2"):
+        np.testing.assert_array_equal(a.params_init[block], r.params_init[block])
+    assert a.jump_times.tolist() == [d["t_agf"] for d in s["drops"]]
+    assert a.levels.tolist()[1:] == [d["loss_agf"] for d in s["drops"]]
+    assert a.cost_stop == [c["stop"] for c in s["agf_cost_phases"]]
+    assert a.cost_grad_norm.tolist() == [c["grad_norm"] for c in s["agf_cost_phases"]]
+    assert a.stop == s["agf_stop"]
+    assert a.feature.tolist() == [d["feature"] for d in s["drops"]] == [1] * 5
+
+
 def test_attention_data_equals_the_preset():
     r = featlab.run("agf-attention", overrides={"train.t_max": 1.0, "alpha_series": [], "agf.max_rounds": 1}, png=False)
     x, y, _sigma = agf.attention_data(r.config["eigenvalues"], r.config["context"],
