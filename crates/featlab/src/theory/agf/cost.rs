@@ -220,20 +220,20 @@ impl<'a, M: NeuronSum + ?Sized> ActiveFlow<'a, M> {
     /// C at the packed active parameters `y` (dormant neurons as in `full`).
     pub(crate) fn loss_at(&mut self, y: &[f64]) -> f64 {
         let (x, t) = (self.data.x.as_ref(), self.data.y.as_ref());
-        if let Some(r) = &mut self.restriction {
-            scatter(&r.pos, y, &mut r.params);
-            return r.model.loss(&r.params, x, t, Loss::Mse, &mut r.ws);
+        match &mut self.restriction {
+            Some(r) => {
+                scatter(&r.pos, y, &mut r.params);
+                r.model.loss(&r.params, x, t, Loss::Mse, &mut r.ws)
+            }
+            None => {
+                scatter(&self.idx, y, &mut self.full);
+                self.model.loss(&self.full, x, t, Loss::Mse, &mut self.ws)
+            }
         }
-        self.unpack_into_full(y);
-        self.model.loss(&self.full, x, t, Loss::Mse, &mut self.ws)
     }
     /// Write the packed `y` into `params` (full vector).
     pub(crate) fn unpack(&self, y: &[f64], params: &mut [f64]) {
         scatter(&self.idx, y, params);
-    }
-    /// Write the packed `y` into the flow's own full vector.
-    fn unpack_into_full(&mut self, y: &[f64]) {
-        scatter(&self.idx, y, &mut self.full);
     }
 }
 
@@ -247,21 +247,23 @@ impl<M: NeuronSum + ?Sized> VectorField for ActiveFlow<'_, M> {
     }
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
         self.evals += 1;
-        let (x, t) = (self.data.x.as_ref(), self.data.y.as_ref());
-        if let Some(r) = &mut self.restriction {
-            scatter(&r.pos, y, &mut r.params);
-            r.model
-                .loss_and_grad(&r.params, x, t, Loss::Mse, &mut r.grad, &mut r.ws);
-            for (d, &j) in dy.iter_mut().zip(&r.pos) {
-                *d = -r.grad[j];
-            }
-            return Ok(());
-        }
-        self.unpack_into_full(y);
-        self.model
-            .loss_and_grad(&self.full, x, t, Loss::Mse, &mut self.grad, &mut self.ws);
-        for (d, &j) in dy.iter_mut().zip(&self.idx) {
-            *d = -self.grad[j];
+        match &mut self.restriction {
+            Some(r) => negative_gradient(
+                r.model.as_ref(),
+                self.data,
+                &r.pos,
+                y,
+                (&mut r.params, &mut r.grad, &mut r.ws),
+                dy,
+            ),
+            None => negative_gradient(
+                self.model,
+                self.data,
+                &self.idx,
+                y,
+                (&mut self.full, &mut self.grad, &mut self.ws),
+                dy,
+            ),
         }
         Ok(())
     }
@@ -270,15 +272,18 @@ impl<M: NeuronSum + ?Sized> VectorField for ActiveFlow<'_, M> {
             return Ok(false);
         }
         let (x, t) = (self.data.x.as_ref(), self.data.y.as_ref());
-        let exact = if let Some(r) = &mut self.restriction {
-            scatter(&r.pos, y, &mut r.params);
-            let all: Vec<usize> = (0..self.neurons.len()).collect();
-            r.model
-                .neuron_loss_hessian(&r.params, x, t, &all, jac.as_mut())?
-        } else {
-            self.unpack_into_full(y);
-            self.model
-                .neuron_loss_hessian(&self.full, x, t, &self.neurons, jac.as_mut())?
+        let exact = match &mut self.restriction {
+            Some(r) => {
+                scatter(&r.pos, y, &mut r.params);
+                let all: Vec<usize> = (0..self.neurons.len()).collect();
+                r.model
+                    .neuron_loss_hessian(&r.params, x, t, &all, jac.as_mut())?
+            }
+            None => {
+                scatter(&self.idx, y, &mut self.full);
+                self.model
+                    .neuron_loss_hessian(&self.full, x, t, &self.neurons, jac.as_mut())?
+            }
         };
         if exact {
             self.hessians += 1;
@@ -728,6 +733,25 @@ impl CostMinimizer<Diagonal> for DiagonalLeastSquares {
 }
 
 /// `full[idx[k]] = packed[k]` for every k (the packed active parameters back in place).
+/// `dy = −∇C` at the packed `y` on `model`, whose parameter vector (in `buf.0`, gradient
+/// buffer `buf.1`, workspace `buf.2`) holds packed entry q at index `pos[q]`.
+fn negative_gradient<N: NeuronSum + ?Sized>(
+    model: &N,
+    data: &Dataset,
+    pos: &[usize],
+    y: &[f64],
+    buf: (&mut [f64], &mut [f64], &mut Workspace),
+    dy: &mut [f64],
+) {
+    let (params, grad, ws) = buf;
+    scatter(pos, y, params);
+    let (x, t) = (data.x.as_ref(), data.y.as_ref());
+    model.loss_and_grad(params, x, t, Loss::Mse, grad, ws);
+    for (d, &j) in dy.iter_mut().zip(pos) {
+        *d = -grad[j];
+    }
+}
+
 fn scatter(idx: &[usize], packed: &[f64], full: &mut [f64]) {
     for (&j, &v) in idx.iter().zip(packed) {
         full[j] = v;
