@@ -3,7 +3,7 @@
 use super::ode::{JacobianSettings, PidController, Solver};
 use super::runner::RunOptions;
 use super::schedule::Schedule;
-use super::stepper::{Adam, ErrorScale, Flow, GradientDescent, Momentum, Sgd, Stepper};
+use super::stepper::{Adam, Flow, GradientDescent, Momentum, Sgd, Stepper};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -36,9 +36,6 @@ fn d_b2() -> f64 {
 }
 fn d_eps() -> f64 {
     1e-8
-}
-fn is_coordinate(s: &ErrorScale) -> bool {
-    *s == ErrorScale::Coordinate
 }
 fn d_rtol() -> f64 {
     1e-8
@@ -97,11 +94,6 @@ pub struct TrainConfig {
     /// in [0, 0.5); default 0 = keep all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jacobian_explicit_below: Option<f64>,
-    /// Flow: weight the local error per coordinate (`"coordinate"`, default) or per neuron
-    /// (`"neuron"`: each neuron's parameters relative to its largest magnitude,
-    /// [`crate::train::stepper::ErrorScale`]).
-    #[serde(default, skip_serializing_if = "is_coordinate")]
-    pub error_scale: ErrorScale,
     /// Recording schedule.
     #[serde(default)]
     pub record: Schedule,
@@ -190,7 +182,6 @@ impl TrainConfig {
                     None,
                 );
                 flow.apply_jacobian_settings(&self.jacobian(), "train")?;
-                flow.set_error_scale(self.error_scale);
                 Box::new(flow)
             }
             Method::Gd => Box::new(GradientDescent::new(self.lr, params)),

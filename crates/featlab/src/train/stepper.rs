@@ -374,65 +374,12 @@ pub struct Flow {
     init_params: Vec<f64>,
     last: f64,
     dt0: Option<f64>,
-    error_scale: ErrorScale,
-}
-
-/// How the flow's local error is weighted (config key `train.error_scale`).
-///
-/// `Coordinate` (default): coordinate i is held to `atol + rtol·|θ_i|`
-/// ([`PidController::scaled_error`]). `Neuron`: the parameters of neuron i of a
-/// [`crate::model::NeuronSum`] are held to `atol + rtol·‖θ_i‖_∞`, the largest magnitude in
-/// that neuron ([`PidController::scaled_error_grouped`]); parameters outside every neuron
-/// keep their own scale. With small initialisation (θ_i ∝ α) this makes the error test
-/// invariant under rescaling α: a dormant neuron is still resolved relative to its own size,
-/// but a near-zero component of a neuron (a coordinate crossing zero, an off-frequency
-/// weight of a fitted neuron) is not held to `atol` ≪ the neuron's size, which shrinks the
-/// step on the plateaus ∝ 1/α (docs/agf.md, "GF cost vs α").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ErrorScale {
-    /// Each coordinate relative to itself.
-    #[default]
-    Coordinate,
-    /// Each neuron's parameters relative to the neuron's largest magnitude.
-    Neuron,
-}
-
-/// The neuron of each parameter of `model` (parameters outside every neuron get their own
-/// group after the neurons'), for [`ErrorScale::Neuron`]; errors if the model is not a
-/// [`crate::model::NeuronSum`].
-pub fn neuron_error_groups(model: &dyn crate::model::Model) -> Result<Vec<usize>> {
-    let Some(ns) = model.as_neuron_sum() else {
-        return Err(crate::Error::config(
-            "train.error_scale",
-            "\"neuron\" needs a model made of neurons (a NeuronSum, e.g. a bias-free two-layer net)",
-        ));
-    };
-    let n = model.num_params();
-    let mut group = vec![usize::MAX; n];
-    for i in 0..ns.num_neurons() {
-        for j in ns.neuron_params(i) {
-            group[j] = i;
-        }
-    }
-    let mut next = ns.num_neurons();
-    for g in group.iter_mut().filter(|g| **g == usize::MAX) {
-        *g = next;
-        next += 1;
-    }
-    Ok(group)
 }
 
 impl Flow {
     /// Gradient flow by DOPRI5 under `controller`, first step `dt0` (or Hairer's heuristic).
     pub fn new(params: Vec<f64>, controller: PidController, dt0: Option<f64>) -> Self {
         Self::with_solver(Solver::default(), params, controller, dt0)
-    }
-
-    /// Weight the local error per coordinate (default) or per neuron ([`ErrorScale`]); takes
-    /// effect at the first step.
-    pub fn set_error_scale(&mut self, scale: ErrorScale) {
-        self.error_scale = scale;
     }
 
     /// Set the implicit solvers' Jacobian options (checked; config errors name
@@ -455,7 +402,6 @@ impl Flow {
             init_params: params,
             last: f64::NAN,
             dt0,
-            error_scale: ErrorScale::Coordinate,
         }
     }
 }
@@ -487,10 +433,6 @@ impl Stepper for Flow {
             last_loss: f64::NAN,
         };
         if !self.initialised {
-            if self.error_scale == ErrorScale::Neuron {
-                let groups = neuron_error_groups(field.problem.model)?;
-                self.rk.set_error_groups(groups)?;
-            }
             self.rk.init(&mut field, 0.0, &self.init_params, self.dt0)?;
             self.initialised = true;
         }

@@ -97,54 +97,6 @@ fn default_safety() -> f64 {
     0.9
 }
 
-/// Error groups of a stepper ([`PidController::scaled_error_grouped`]): the group of each
-/// coordinate and scratch for the group scales. Empty (no groups): coordinate-wise
-/// [`PidController::scaled_error`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ErrorGroups {
-    group: Vec<usize>,
-    scale: Vec<f64>,
-}
-
-impl ErrorGroups {
-    /// Groups `group[i]` for a `dim`-dimensional state; errors unless `group.len() == dim`
-    /// and every group index is < `dim` (so at most `dim` groups).
-    pub fn new(group: Vec<usize>, dim: usize) -> Result<Self> {
-        if group.len() != dim {
-            return Err(Error::Shape(format!(
-                "error groups: {} group indices for a state of dimension {dim}",
-                group.len()
-            )));
-        }
-        if let Some(&g) = group.iter().find(|&&g| g >= dim) {
-            return Err(Error::Shape(format!(
-                "error groups: group index {g} ≥ the state dimension {dim}"
-            )));
-        }
-        let n = group.iter().max().map_or(0, |m| m + 1);
-        Ok(ErrorGroups {
-            group,
-            scale: vec![0.0; n],
-        })
-    }
-
-    /// `controller`'s scaled error of `err` for the step `y0 → y1`, grouped if groups are
-    /// set, else coordinate-wise.
-    pub fn scaled_error(
-        &mut self,
-        controller: &PidController,
-        err: &[f64],
-        y0: &[f64],
-        y1: &[f64],
-    ) -> f64 {
-        if self.group.is_empty() {
-            controller.scaled_error(err, y0, y1)
-        } else {
-            controller.scaled_error_grouped(err, y0, y1, &self.group, &mut self.scale)
-        }
-    }
-}
-
 /// Controller memory between steps: scaled inverse errors `1/‖err‖` of the last two accepted
 /// steps (both 1 at start and after [`super::RkStepper::reset_state`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -286,55 +238,6 @@ impl PidController {
             }
             if e != 0.0 {
                 let r = e / (self.atol + self.rtol * a.abs().max(b.abs()));
-                acc += r * r;
-            }
-        }
-        (acc / err.len() as f64).sqrt()
-    }
-
-    /// [`PidController::scaled_error`] with each coordinate scaled by the largest magnitude
-    /// in its *group* instead of its own (e.g. a group = one neuron's parameters):
-    ///
-    /// ```text
-    /// ‖err‖ = sqrt( (1/n) Σ_i ( err_i / (atol + rtol · s_{g(i)}) )² ),
-    /// s_g = max_{k : g(k) = g} max(|y0_k|, |y1_k|)
-    /// ```
-    ///
-    /// `group[i]` = g(i); `scale` (length > max g) is scratch for s_g. With every coordinate
-    /// in its own group this is [`PidController::scaled_error`]. A coordinate far below the
-    /// rest of its group (a component that crosses zero, a near-zero component of a neuron of
-    /// norm O(1)) is then held to `rtol` relative to the group, not to itself: the norm is
-    /// invariant under rotations and rescalings of a group, as the dynamics of a sum of
-    /// homogeneous neurons is.
-    pub fn scaled_error_grouped(
-        &self,
-        err: &[f64],
-        y0: &[f64],
-        y1: &[f64],
-        group: &[usize],
-        scale: &mut [f64],
-    ) -> f64 {
-        assert!(
-            err.len() == y0.len() && y1.len() == y0.len() && group.len() == y0.len(),
-            "scaled_error_grouped: length mismatch"
-        );
-        if err.is_empty() {
-            return 0.0;
-        }
-        scale.fill(0.0);
-        for ((&g, &a), &b) in group.iter().zip(y0).zip(y1) {
-            if !b.is_finite() {
-                return f64::NAN;
-            }
-            scale[g] = scale[g].max(a.abs()).max(b.abs());
-        }
-        let mut acc = 0.0;
-        for (&e, &g) in err.iter().zip(group) {
-            if !e.is_finite() {
-                return f64::NAN;
-            }
-            if e != 0.0 {
-                let r = e / (self.atol + self.rtol * scale[g]);
                 acc += r * r;
             }
         }

@@ -46,10 +46,6 @@ pub trait Integrator: Send {
         let _ = eta;
         Ok(())
     }
-    /// Measure each coordinate's local error relative to the largest magnitude in its group
-    /// ([`super::PidController::scaled_error_grouped`]); errors unless `group` has length
-    /// `dim` with indices < `dim`.
-    fn set_error_groups(&mut self, group: Vec<usize>) -> Result<()>;
 }
 
 /// [`Integrator`] for a stepper whose inherent methods have the trait's signatures; the
@@ -141,12 +137,11 @@ impl JacobianSettings {
     }
 }
 
-inherent_integrator!(RkStepper, set_error_groups(group: Vec<usize>) -> Result<()>);
+inherent_integrator!(RkStepper);
 inherent_integrator!(
     RosenbrockStepper,
     set_jacobian_max_age(age: u64),
-    set_explicit_below(eta: f64) -> Result<()>,
-    set_error_groups(group: Vec<usize>) -> Result<()>
+    set_explicit_below(eta: f64) -> Result<()>
 );
 
 /// An ODE method by name: an explicit embedded Runge–Kutta [`Tableau`] (`"dopri5"`,

@@ -61,7 +61,7 @@ mod tests;
 #[cfg(test)]
 mod tests_rosenbrock;
 
-pub use controller::{ErrorGroups, PidController, PidState, StepDecision};
+pub use controller::{PidController, PidState, StepDecision};
 pub use integrator::{Integrator, JacobianSettings, Solver};
 pub use rosenbrock::{RosenbrockStepper, RosenbrockTableau, DEFAULT_JACOBIAN_MAX_AGE, ROS34PW2};
 pub use solve::{solve, solve_with, Solution};

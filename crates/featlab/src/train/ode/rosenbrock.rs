@@ -28,7 +28,7 @@
 //!   (ROS34PW2, Table 3.2; the same coefficients as PETSc's `TSROSWRA34PW2`).
 
 use super::stepper::{check_start, evaluate_start, first_step};
-use super::{ErrorGroups, PidController, PidState, Stats, StepInterval, VectorField};
+use super::{PidController, PidState, Stats, StepInterval, VectorField};
 use crate::{Error, Result};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd;
@@ -287,8 +287,6 @@ pub struct RosenbrockStepper {
     y_new: Vec<f64>,
     f_new: Vec<f64>,
     err: Vec<f64>,
-    /// Error norm groups ([`RosenbrockStepper::set_error_groups`]; empty: per coordinate).
-    error_groups: ErrorGroups,
 }
 
 impl RosenbrockStepper {
@@ -354,16 +352,7 @@ impl RosenbrockStepper {
             y_new: vec![0.0; dim],
             f_new: vec![0.0; dim],
             err: vec![0.0; dim],
-            error_groups: ErrorGroups::default(),
         }
-    }
-
-    /// Measure the local error of coordinate i relative to the largest magnitude in its
-    /// group `group[i]` ([`PidController::scaled_error_grouped`]) instead of its own. Errors
-    /// unless `group` has length `dim` with indices < `dim`.
-    pub fn set_error_groups(&mut self, group: Vec<usize>) -> Result<()> {
-        self.error_groups = ErrorGroups::new(group, self.dim)?;
-        Ok(())
     }
 
     /// Re-evaluate the Jacobian at least every `age` accepted steps (≥ 1; 1 makes this a
@@ -801,9 +790,9 @@ impl RosenbrockStepper {
                 axpy(self.co.m_err[j], uj, &mut self.err);
             }
         }
-        let scaled =
-            self.error_groups
-                .scaled_error(&self.controller, &self.err, &self.y, &self.y_new);
+        let scaled = self
+            .controller
+            .scaled_error(&self.err, &self.y, &self.y_new);
         if scaled.is_nan() || scaled > 1.0 {
             return Ok(scaled);
         }

@@ -1,8 +1,6 @@
 //! The generic embedded Runge–Kutta engine: one accepted step per call.
 
-use super::{
-    DenseOutput, ErrorGroups, PidController, PidState, Stats, StepInterval, Tableau, VectorField,
-};
+use super::{DenseOutput, PidController, PidState, Stats, StepInterval, Tableau, VectorField};
 use crate::{Error, Result};
 
 /// Consecutive rejected attempts after which [`RkStepper::step`] gives up with
@@ -51,8 +49,6 @@ pub struct RkStepper {
     y_new: Vec<f64>,
     f_new: Vec<f64>,
     err: Vec<f64>,
-    /// Error norm groups ([`RkStepper::set_error_groups`]; empty: per coordinate).
-    error_groups: ErrorGroups,
 }
 
 impl RkStepper {
@@ -83,16 +79,7 @@ impl RkStepper {
             y_new: vec![0.0; dim],
             f_new: vec![0.0; dim],
             err: vec![0.0; dim],
-            error_groups: ErrorGroups::default(),
         }
-    }
-
-    /// Measure the local error of coordinate i relative to the largest magnitude in its
-    /// group `group[i]` ([`PidController::scaled_error_grouped`]) instead of its own. Errors
-    /// unless `group` has length `dim` with indices < `dim`.
-    pub fn set_error_groups(&mut self, group: Vec<usize>) -> Result<()> {
-        self.error_groups = ErrorGroups::new(group, self.dim)?;
-        Ok(())
     }
 
     /// Start at `(t0, y0)`: validates the controller ([`Error::Config`]) and the dimensions
@@ -258,9 +245,9 @@ impl RkStepper {
                 axpy(h * e, &self.k[j * n..(j + 1) * n], &mut self.err);
             }
         }
-        let scaled =
-            self.error_groups
-                .scaled_error(&self.controller, &self.err, &self.y, &self.y_new);
+        let scaled = self
+            .controller
+            .scaled_error(&self.err, &self.y, &self.y_new);
         if scaled.is_nan() || scaled > 1.0 {
             return Ok(scaled); // rejected (or NaN): f(t1, y1) not needed
         }
