@@ -1182,6 +1182,30 @@ fn slope(x: &[f64], y: &[f64]) -> Result<(f64, f64)> {
     Ok((ls.coef[1], ls.ci95[1]))
 }
 
+/// One convergence series: the log–log slope s (± its 95% interval ci) of `errs` against
+/// `x` ([`slope`]), the points on `fig` labelled `label` + " (slope s ± ci)", and the
+/// summary keys `{key}_errors`, `{key}_error_slope`, `{key}_error_slope_ci95`. Returns s.
+fn error_slope_series(
+    fig: &mut LinePlot,
+    out: &mut RunOutput,
+    key: &str,
+    label: &str,
+    x: &[f64],
+    errs: &[f64],
+) -> Result<f64> {
+    let (s, ci) = slope(x, errs)?;
+    fig.series.push(Series::points(
+        format!("{label} (slope {s:.2} ± {ci:.2})"),
+        x.to_vec(),
+        errs.to_vec(),
+    ));
+    out.summary.insert(format!("{key}_errors"), json!(errs));
+    out.summary.insert(format!("{key}_error_slope"), json!(s));
+    out.summary
+        .insert(format!("{key}_error_slope_ci95"), json!(ci));
+    Ok(s)
+}
+
 fn convergence(
     cfg: &UnlearningConfig,
     c: &ConvergenceConfig,
@@ -1232,24 +1256,13 @@ fn convergence(
             errs.push(e);
         }
         let w: Vec<f64> = c.widths.iter().map(|v| *v as f64).collect();
-        let (s, ci) = slope(&w, &errs)?;
-        fig.series.push(Series::points(
-            format!(
-                "population flow, d = {}·N (slope {s:.2} ± {ci:.2})",
-                c.dim_ratio
-            ),
-            w.clone(),
-            errs.clone(),
-        ));
+        let label = format!("population flow, d = {}·N", c.dim_ratio);
+        let s = error_slope_series(&mut fig, out, "width", &label, &w, &errs)?;
         fig.series.push(Series::dashed(
             "fit",
             w.clone(),
             w.iter().map(|x| errs[0] * (x / w[0]).powf(s)).collect(),
         ));
-        out.summary.insert("width_errors".into(), json!(errs));
-        out.summary.insert("width_error_slope".into(), json!(s));
-        out.summary
-            .insert("width_error_slope_ci95".into(), json!(ci));
         out.tables.push(CsvTable {
             name: "convergence_width".into(),
             columns: vec!["width".into(), "max_error_m".into()],
@@ -1284,19 +1297,11 @@ fn convergence(
             errs.push(e);
         }
         let bs: Vec<f64> = c.batches.iter().map(|v| *v as f64).collect();
-        let (s, ci) = slope(&bs, &errs)?;
-        fig.series.push(Series::points(
-            format!(
-                "online SGD, N={}, d={} (slope {s:.2} ± {ci:.2})",
-                cfg.simulation.width, cfg.simulation.dim
-            ),
-            bs.clone(),
-            errs.clone(),
-        ));
-        out.summary.insert("batch_errors".into(), json!(errs));
-        out.summary.insert("batch_error_slope".into(), json!(s));
-        out.summary
-            .insert("batch_error_slope_ci95".into(), json!(ci));
+        let label = format!(
+            "online SGD, N={}, d={}",
+            cfg.simulation.width, cfg.simulation.dim
+        );
+        error_slope_series(&mut fig, out, "batch", &label, &bs, &errs)?;
         out.tables.push(CsvTable {
             name: "convergence_batch".into(),
             columns: vec!["batch".into(), "max_error_m".into()],
@@ -1379,38 +1384,17 @@ fn sgd_width_series(
         BatchScaling::Linear { factor } => format!("B = {factor}·N"),
         BatchScaling::Quadratic { divisor } => format!("B = N²/{divisor}"),
     };
-    let (s, ci) = slope(&w, &e_lim)?;
-    fig.series.push(Series::points(
-        format!(
-            "online SGD, {label}, d = {}·N, vs limit ODE (slope {s:.2} ± {ci:.2})",
-            c.dim_ratio
-        ),
-        w.clone(),
-        e_lim.clone(),
-    ));
-    out.summary.insert("sgd_width_errors".into(), json!(e_lim));
-    out.summary.insert("sgd_width_error_slope".into(), json!(s));
-    out.summary
-        .insert("sgd_width_error_slope_ci95".into(), json!(ci));
+    let series = format!("online SGD, {label}, d = {}·N, vs limit ODE", c.dim_ratio);
+    error_slope_series(fig, out, "sgd_width", &series, &w, &e_lim)?;
     out.summary.insert("sgd_width_batches".into(), json!(bs));
     out.summary
         .insert("sgd_width_lambdas".into(), json!(lambdas));
     if finite_n {
-        let (s, ci) = slope(&w, &e_fin)?;
-        fig.series.push(Series::points(
-            format!(
-                "online SGD, {label}, vs finite-N spread ODE, t ≥ {} (slope {s:.2} ± {ci:.2})",
-                c.finite_n_from
-            ),
-            w.clone(),
-            e_fin.clone(),
-        ));
-        out.summary
-            .insert("sgd_width_finite_n_errors".into(), json!(e_fin));
-        out.summary
-            .insert("sgd_width_finite_n_error_slope".into(), json!(s));
-        out.summary
-            .insert("sgd_width_finite_n_error_slope_ci95".into(), json!(ci));
+        let series = format!(
+            "online SGD, {label}, vs finite-N spread ODE, t ≥ {}",
+            c.finite_n_from
+        );
+        error_slope_series(fig, out, "sgd_width_finite_n", &series, &w, &e_fin)?;
     }
     out.tables.push(CsvTable {
         name: "convergence_sgd_width".into(),
