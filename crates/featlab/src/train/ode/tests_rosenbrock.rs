@@ -198,40 +198,72 @@ fn ros34pw2_handles_time_dependent_fields() {
     assert!(worst < 1e-7, "max error {worst:e}");
 }
 
+/// Gradient flow of a small quadratic two-layer net (n = 30, d = 4, c = 2, `width` neurons):
+/// data and init N(0, 0.3²) from the stream `seed` = (seed, tag), the `dormant` neurons
+/// scaled by 1e-3; solved to t = 20 at rtol 1e-10 / atol 1e-12 with `solver` (configured by
+/// `setup`), saved at t = 1, 5, 20.
+fn quadratic_gradient_flow(
+    seed: (u64, &str),
+    width: usize,
+    dormant: &[usize],
+    solver: Solver,
+    par: faer::Par,
+    setup: impl Fn(&mut dyn Integrator),
+) -> Solution {
+    use crate::model::two_layer::TwoLayer;
+    use crate::model::{Activation, Loss, Model, NeuronSum};
+    use crate::rng::{normal_vec, stream};
+    use crate::train::stepper::GradientFlowField;
+    use crate::train::Problem;
+    let (n, d, c) = (30, 4, 2);
+    let mut rng = stream(seed.0, seed.1);
+    let data = gaussian_dataset(&mut rng, n, d, c);
+    let model = TwoLayer::new(d, width, c, Activation::Quadratic, false);
+    let mut init = normal_vec(&mut rng, model.num_params(), 0.3);
+    for &i in dormant {
+        for j in model.neuron_params(i) {
+            init[j] *= 1e-3;
+        }
+    }
+    let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, par);
+    let mut field = GradientFlowField {
+        problem: &mut problem,
+        last_loss: f64::NAN,
+    };
+    let mut st = solver.integrator(PidController::new(1e-10, 1e-12), init.len());
+    setup(st.as_mut());
+    solve_with(
+        st.as_mut(),
+        &mut field,
+        0.0,
+        20.0,
+        &init,
+        &[1.0, 5.0, 20.0],
+        1_000_000,
+    )
+    .unwrap()
+}
+
+/// Largest [`rel_diff`] between two solutions' saved states.
+fn max_rel_diff(a: &Solution, b: &Solution) -> f64 {
+    a.ys.iter()
+        .zip(&b.ys)
+        .map(|(x, y)| rel_diff(x, y))
+        .fold(0.0, f64::max)
+}
+
 /// Gradient flow of a small quadratic two-layer net (non-stiff at this scale): ROS34PW2 and
 /// DOPRI5 agree along the trajectory to ~tolerance, and ROS34PW2 is bitwise deterministic
 /// across thread counts of the gradient.
 #[test]
 fn ros34pw2_matches_dopri5_on_gradient_flow() {
-    use crate::model::two_layer::TwoLayer;
-    use crate::model::{Activation, Loss, Model};
-    use crate::rng::{normal_vec, stream};
-    use crate::train::stepper::GradientFlowField;
-    use crate::train::Problem;
     use faer::Par;
-    let (n, d, h, c) = (30, 4, 3, 2);
-    let mut rng = stream(7, "ros-gf");
-    let data = gaussian_dataset(&mut rng, n, d, c);
-    let model = TwoLayer::new(d, h, c, Activation::Quadratic, false);
-    let init = normal_vec(&mut rng, model.num_params(), 0.3);
-    let save = [1.0, 5.0, 20.0];
     let run = |solver: Solver, par: Par| {
-        let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, par);
-        let mut field = GradientFlowField {
-            problem: &mut problem,
-            last_loss: f64::NAN,
-        };
-        let mut st = solver.integrator(PidController::new(1e-10, 1e-12), init.len());
-        solve_with(st.as_mut(), &mut field, 0.0, 20.0, &init, &save, 1_000_000).unwrap()
+        quadratic_gradient_flow((7, "ros-gf"), 3, &[], solver, par, |_| {})
     };
     let dp = run(Solver::Explicit(&DOPRI5), Par::Seq);
     let ro = run(Solver::Rosenbrock(&ROS34PW2), Par::Seq);
-    let worst = dp
-        .ys
-        .iter()
-        .zip(&ro.ys)
-        .map(|(a, b)| rel_diff(a, b))
-        .fold(0.0, f64::max);
+    let worst = max_rel_diff(&dp, &ro);
     println!(
         "GF: dopri5 {:?}\n    ros34pw2 {:?}\n    max rel diff {worst:.3e}",
         dp.stats, ro.stats
@@ -469,43 +501,15 @@ fn ros34pw2_coordinate_selection_is_accurate_and_stable() {
 /// coordinate selection and a Jacobian kept for 100 steps agrees with DOPRI5 to ~tolerance.
 #[test]
 fn ros34pw2_with_selection_matches_dopri5_on_gradient_flow() {
-    use crate::model::two_layer::TwoLayer;
-    use crate::model::{Activation, Loss, Model};
-    use crate::rng::{normal_vec, stream};
-    use crate::train::stepper::GradientFlowField;
-    use crate::train::Problem;
-    use faer::Par;
-    let (n, d, h, c) = (30, 4, 4, 2);
-    let mut rng = stream(11, "ros-sel");
-    let data = gaussian_dataset(&mut rng, n, d, c);
-    let model = TwoLayer::new(d, h, c, Activation::Quadratic, false);
-    let mut init = normal_vec(&mut rng, model.num_params(), 0.3);
-    // neurons 2 and 3 start small (dormant)
-    for i in [2, 3] {
-        for j in crate::model::NeuronSum::neuron_params(&model, i) {
-            init[j] *= 1e-3;
-        }
-    }
-    let save = [1.0, 5.0, 20.0];
     let run = |solver: Solver, eta: f64| {
-        let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, Par::Seq);
-        let mut field = GradientFlowField {
-            problem: &mut problem,
-            last_loss: f64::NAN,
-        };
-        let mut st = solver.integrator(PidController::new(1e-10, 1e-12), init.len());
-        st.set_jacobian_max_age(100);
-        st.set_explicit_below(eta).unwrap();
-        solve_with(st.as_mut(), &mut field, 0.0, 20.0, &init, &save, 1_000_000).unwrap()
+        quadratic_gradient_flow((11, "ros-sel"), 4, &[2, 3], solver, faer::Par::Seq, |st| {
+            st.set_jacobian_max_age(100);
+            st.set_explicit_below(eta).unwrap();
+        })
     };
     let dp = run(Solver::Explicit(&DOPRI5), 0.0);
     let ro = run(Solver::Rosenbrock(&ROS34PW2), 0.05);
-    let worst = dp
-        .ys
-        .iter()
-        .zip(&ro.ys)
-        .map(|(a, b)| rel_diff(a, b))
-        .fold(0.0, f64::max);
+    let worst = max_rel_diff(&dp, &ro);
     println!(
         "selection: dopri5 {:?}\n    ros34pw2 {:?}\n    max rel diff {worst:.3e}",
         dp.stats, ro.stats
