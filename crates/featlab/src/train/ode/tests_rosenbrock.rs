@@ -519,3 +519,210 @@ fn ros34pw2_with_selection_matches_dopri5_on_gradient_flow() {
         "DOPRI5 vs ROS34PW2 with selection differ by {worst:e}"
     );
 }
+
+/// The continuous extension of ROS34PW2 satisfies its defining conditions (second order as a
+/// W-method, `b(1) = b`) and is stiffly monotone: on `y' = λy` with an exact Jacobian its
+/// stability function `R(z, θ)` has `|R| ≤ 1` for all real `z ≤ 0`, `θ ∈ [0, 1]`, and tends
+/// to `(1 − θ)²` as `z → −∞`.
+#[test]
+fn ros34pw2_continuous_extension_is_second_order_and_stiffly_monotone() {
+    let tab = &ROS34PW2;
+    let s = tab.stages();
+    let [b1, b2] = tab.continuous_extension();
+    let alpha: Vec<f64> = (0..s).map(|i| tab.a[i].iter().sum()).collect();
+    let gsum: Vec<f64> = (0..s)
+        .map(|i| tab.g[i].iter().sum::<f64>() + tab.gamma)
+        .collect();
+    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
+    let ones = vec![1.0; s];
+    for th in [0.1, 0.37, 0.5, 0.9, 1.0] {
+        let bt: Vec<f64> = (0..s).map(|i| th * b1[i] + th * th * b2[i]).collect();
+        assert!((dot(&bt, &ones) - th).abs() < 1e-14, "Σb(θ) at {th}");
+        assert!(
+            (dot(&bt, &alpha) - th * th / 2.0).abs() < 1e-14,
+            "Σbα at {th}"
+        );
+        assert!(dot(&bt, &gsum).abs() < 1e-14, "Σbg at {th}");
+    }
+    for i in 0..s {
+        assert!((b1[i] + b2[i] - tab.b[i]).abs() < 1e-14);
+    }
+    // R(z, θ) = 1 + Σ b_i(θ) k_i with (I − z(A + Γ)) k = z·1
+    let r = |z: f64, th: f64| {
+        let mut k = vec![0.0; s];
+        for i in 0..s {
+            let mut acc = 1.0;
+            for j in 0..i {
+                acc += (tab.a[i][j] + tab.g[i][j]) * k[j];
+            }
+            k[i] = z * acc / (1.0 - z * tab.gamma);
+        }
+        1.0 + (0..s)
+            .map(|i| (th * b1[i] + th * th * b2[i]) * k[i])
+            .sum::<f64>()
+    };
+    let mut worst = 0.0f64;
+    for e in 0..=260 {
+        let z = -(10f64).powf(-3.0 + 0.05 * e as f64);
+        for q in 0..=100 {
+            worst = worst.max(r(z, q as f64 / 100.0).abs());
+        }
+    }
+    println!("max |R(z, θ)| over z ∈ [−1e10, −1e−3], θ ∈ [0, 1]: {worst}");
+    assert!(worst <= 1.0 + 1e-12, "max |R| = {worst}");
+    for th in [0.2, 0.5, 0.8] {
+        let lim = r(-1e12, th);
+        assert!(
+            (lim - (1.0 - th) * (1.0 - th)).abs() < 1e-9,
+            "R(∞, {th}) = {lim}"
+        );
+    }
+}
+
+/// Dense output along very stiff directions: `StiffLinear` (λ = −1, −2, −λ_stiff) from a
+/// start off the slow manifold, so the stiff component sits at a step end at the
+/// L-stable remainder `R(hλ) ≈ −0.9/(hλ)` of its previous value. Between step ends the
+/// continuous extension stays within the tolerance of the exact solution, whatever λ_stiff,
+/// whereas a cubic Hermite interpolant of the same steps multiplies that remainder by the
+/// end slope `hλ` and overshoots by O(1).
+#[test]
+fn ros34pw2_dense_output_does_not_overshoot_along_stiff_directions() {
+    for (stiff, jac_scale) in [(1e4, 1.0), (1e8, 1.0), (1e4, 0.9), (1e8, 0.9)] {
+        let mut f = StiffLinear::new(stiff);
+        f.jac_override = Some(StiffLinear::new(stiff * jac_scale).matrix());
+        let (rtol, atol) = (1e-6, 1e-9);
+        let mut st = RosenbrockStepper::new(&ROS34PW2, PidController::new(rtol, atol), 3);
+        st.init(&mut f, 0.0, &Y0, None).unwrap();
+        let (mut dense_err, mut hermite_err) = (0.0f64, 0.0f64);
+        let (mut y0, mut f0) = (st.y().to_vec(), st.dy().to_vec());
+        let mut out = [0.0; 3];
+        let mut herm = [0.0; 3];
+        let scaled = |x: &[f64], ex: &[f64]| {
+            x.iter()
+                .zip(ex)
+                .map(|(a, b)| (a - b).abs() / (atol + rtol * b.abs()))
+                .fold(0.0, f64::max)
+        };
+        while st.t() < 2.0 {
+            let iv = st.step(&mut f, 2.0).unwrap();
+            let h = iv.t1 - iv.t0;
+            for q in 1..8 {
+                let th = q as f64 / 8.0;
+                let t = iv.t0 + th * h;
+                let ex = f.exact(t, &Y0);
+                st.interpolate(t, &mut out);
+                dense_err = dense_err.max(scaled(&out, &ex));
+                let no_correction: Option<fn(usize) -> f64> = None;
+                super::dense::hermite(&y0, st.y(), &f0, st.dy(), h, th, no_correction, &mut herm);
+                hermite_err = hermite_err.max(scaled(&herm, &ex));
+            }
+            y0.copy_from_slice(st.y());
+            f0.copy_from_slice(st.dy());
+        }
+        println!(
+            "λ_stiff {stiff:e}, Jacobian's λ_stiff × {jac_scale}: {:?}; max error between step ends in units of the tolerance: \
+             continuous extension {dense_err:.3}, cubic Hermite {hermite_err:.3e}",
+            st.stats()
+        );
+    }
+}
+
+/// Gradient flow down a curved stiff valley, `L(x, z) = ½μ(z − sin x)² + ½ε(x − x*)²`
+/// (μ = 10⁶, ε = 10⁻², x* = 30): `z` tracks the slow manifold `z = sin x` while `x` drifts
+/// along it, as the active neurons of a small-init network do on a plateau.
+struct CurvedValley;
+
+impl CurvedValley {
+    const MU: f64 = 1e6;
+    const EPS: f64 = 1e-2;
+    const TARGET: f64 = 30.0;
+    fn loss(y: &[f64]) -> f64 {
+        let e = y[1] - y[0].sin();
+        0.5 * Self::MU * e * e + 0.5 * Self::EPS * (y[0] - Self::TARGET).powi(2)
+    }
+}
+
+impl VectorField for CurvedValley {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
+        let e = y[1] - y[0].sin();
+        dy[0] = Self::MU * e * y[0].cos() - Self::EPS * (y[0] - Self::TARGET);
+        dy[1] = -Self::MU * e;
+        Ok(())
+    }
+    fn jacobian(&mut self, _t: f64, y: &[f64], mut jac: faer::MatMut<'_, f64>) -> Result<bool> {
+        // −∇²L
+        let (s, c) = y[0].sin_cos();
+        let e = y[1] - s;
+        jac[(0, 0)] = -Self::MU * (c * c + e * s) - Self::EPS;
+        jac[(0, 1)] = Self::MU * c;
+        jac[(1, 0)] = Self::MU * c;
+        jac[(1, 1)] = -Self::MU;
+        Ok(true)
+    }
+    fn symmetric_jacobian(&self) -> bool {
+        true
+    }
+}
+
+/// On gradient flow the loss never rises. Along the stiff valley of [`CurvedValley`] the loss
+/// of the dense output between step ends does not rise either (beyond rounding), whereas a
+/// cubic Hermite interpolant of the same steps raises it far above its running minimum: its
+/// end slopes are h·μ times the step ends' tolerated distance from the valley floor.
+#[test]
+fn ros34pw2_dense_output_keeps_the_gradient_flow_loss_monotone() {
+    let mut f = CurvedValley;
+    let mut st = RosenbrockStepper::new(&ROS34PW2, PidController::new(1e-6, 1e-9), 2);
+    let y0 = [0.0, 0.5];
+    st.init(&mut f, 0.0, &y0, None).unwrap();
+    let (mut y_prev, mut f_prev) = (st.y().to_vec(), st.dy().to_vec());
+    let (mut min_dense, mut min_herm) = (f64::INFINITY, f64::INFINITY);
+    let (mut rise_dense, mut rise_herm, mut rise_ends) = (0.0f64, 0.0f64, 0.0f64);
+    let mut min_ends = CurvedValley::loss(&y0);
+    let (mut out, mut herm) = ([0.0; 2], [0.0; 2]);
+    while st.t() < 200.0 {
+        let iv = st.step(&mut f, 200.0).unwrap();
+        let h = iv.t1 - iv.t0;
+        for q in 1..=16 {
+            let th = q as f64 / 16.0;
+            st.interpolate(iv.t0 + th * h, &mut out);
+            let l = CurvedValley::loss(&out);
+            rise_dense = rise_dense.max((l - min_dense) / min_dense);
+            min_dense = min_dense.min(l);
+            let no_correction: Option<fn(usize) -> f64> = None;
+            super::dense::hermite(
+                &y_prev,
+                st.y(),
+                &f_prev,
+                st.dy(),
+                h,
+                th,
+                no_correction,
+                &mut herm,
+            );
+            let l = CurvedValley::loss(&herm);
+            rise_herm = rise_herm.max((l - min_herm) / min_herm);
+            min_herm = min_herm.min(l);
+        }
+        let l = CurvedValley::loss(st.y());
+        rise_ends = rise_ends.max((l - min_ends) / min_ends);
+        min_ends = min_ends.min(l);
+        y_prev.copy_from_slice(st.y());
+        f_prev.copy_from_slice(st.dy());
+    }
+    println!(
+        "curved valley: {:?}, final loss {:.6e}; largest relative rise above the running \
+         minimum: step ends {rise_ends:.2e}, continuous extension {rise_dense:.2e}, cubic \
+         Hermite {rise_herm:.2e}",
+        st.stats(),
+        CurvedValley::loss(st.y())
+    );
+    assert!(
+        rise_ends < 1e-12 && rise_dense < 1e-12,
+        "{rise_ends:e} {rise_dense:e}"
+    );
+    // the test is stiff enough to show the Hermite overshoot it guards against
+    assert!(rise_herm > 1e-2, "Hermite rise {rise_herm:e}");
+}
