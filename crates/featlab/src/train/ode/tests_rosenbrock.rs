@@ -551,10 +551,10 @@ fn ros34pw2_continuous_extension_is_second_order_and_stiffly_monotone() {
     let r = |z: f64, th: f64| {
         let mut k = vec![0.0; s];
         for i in 0..s {
-            let mut acc = 1.0;
-            for j in 0..i {
-                acc += (tab.a[i][j] + tab.g[i][j]) * k[j];
-            }
+            let acc: f64 = 1.0
+                + (0..i)
+                    .map(|j| (tab.a[i][j] + tab.g[i][j]) * k[j])
+                    .sum::<f64>();
             k[i] = z * acc / (1.0 - z * tab.gamma);
         }
         1.0 + (0..s)
