@@ -520,46 +520,59 @@ fn ros34pw2_with_selection_matches_dopri5_on_gradient_flow() {
     );
 }
 
-/// The continuous extension of ROS34PW2 satisfies its defining conditions (second order as a
-/// W-method, `b(1) = b`) and is stiffly monotone: on `y' = λy` with an exact Jacobian its
-/// stability function `R(z, θ)` has `|R| ≤ 1` for all real `z ≤ 0`, `θ ∈ [0, 1]`, and tends
-/// to `(1 − θ)²` as `z → −∞`.
+/// The continuous extension of ROS34PW2 satisfies its defining conditions (order 2 as a
+/// W-method, order 3 with the exact Jacobian, `b(1) = b`) and damps stiff components: on
+/// `y' = λy` with an exact Jacobian its stability function `R(z, θ)` has `|R| ≤ 1` for all
+/// real `z ≤ 0`, `θ ∈ [0, 1]`.
 #[test]
-fn ros34pw2_continuous_extension_is_second_order_and_stiffly_monotone() {
+fn ros34pw2_continuous_extension_is_third_order_and_bounded_on_stiff_problems() {
     let tab = &ROS34PW2;
     let s = tab.stages();
-    let [b1, b2] = tab.continuous_extension();
-    let alpha: Vec<f64> = (0..s).map(|i| tab.a[i].iter().sum()).collect();
-    let gsum: Vec<f64> = (0..s)
-        .map(|i| tab.g[i].iter().sum::<f64>() + tab.gamma)
-        .collect();
+    let w = tab.continuous_extension();
+    let bt = |th: f64| -> Vec<f64> {
+        (0..s)
+            .map(|i| th * (w[0][i] + th * (w[1][i] + th * w[2][i])))
+            .collect()
+    };
+    let a = |i: usize, j: usize| if j < i { tab.a[i][j] } else { 0.0 };
+    let gam = |i: usize, j: usize| match j.cmp(&i) {
+        std::cmp::Ordering::Less => tab.g[i][j],
+        std::cmp::Ordering::Equal => tab.gamma,
+        std::cmp::Ordering::Greater => 0.0,
+    };
+    let alpha: Vec<f64> = (0..s).map(|i| (0..s).map(|j| a(i, j)).sum()).collect();
+    let gsum: Vec<f64> = (0..s).map(|i| (0..s).map(|j| gam(i, j)).sum()).collect();
+    let beta: Vec<f64> = (0..s).map(|i| alpha[i] + gsum[i]).collect();
     let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
-    let ones = vec![1.0; s];
     for th in [0.1, 0.37, 0.5, 0.9, 1.0] {
-        let bt: Vec<f64> = (0..s).map(|i| th * b1[i] + th * th * b2[i]).collect();
-        assert!((dot(&bt, &ones) - th).abs() < 1e-14, "Σb(θ) at {th}");
+        let b = bt(th);
+        let bb: f64 = (0..s)
+            .map(|i| b[i] * (0..s).map(|j| (a(i, j) + gam(i, j)) * beta[j]).sum::<f64>())
+            .sum();
+        let a2: Vec<f64> = alpha.iter().map(|x| x * x).collect();
+        assert!((b.iter().sum::<f64>() - th).abs() < 1e-14, "Σb(θ) at {th}");
         assert!(
-            (dot(&bt, &alpha) - th * th / 2.0).abs() < 1e-14,
+            (dot(&b, &alpha) - th * th / 2.0).abs() < 1e-14,
             "Σbα at {th}"
         );
-        assert!(dot(&bt, &gsum).abs() < 1e-14, "Σbg at {th}");
+        assert!(dot(&b, &gsum).abs() < 1e-14, "Σbg at {th}");
+        assert!(
+            (dot(&b, &a2) - th.powi(3) / 3.0).abs() < 1e-14,
+            "Σbα² at {th}"
+        );
+        assert!((bb - th.powi(3) / 6.0).abs() < 1e-14, "Σbββ at {th}");
     }
-    for i in 0..s {
-        assert!((b1[i] + b2[i] - tab.b[i]).abs() < 1e-14);
+    for (i, bi) in bt(1.0).iter().enumerate() {
+        assert!((bi - tab.b[i]).abs() < 1e-14);
     }
     // R(z, θ) = 1 + Σ b_i(θ) k_i with (I − z(A + Γ)) k = z·1
     let r = |z: f64, th: f64| {
         let mut k = vec![0.0; s];
         for i in 0..s {
-            let acc: f64 = 1.0
-                + (0..i)
-                    .map(|j| (tab.a[i][j] + tab.g[i][j]) * k[j])
-                    .sum::<f64>();
+            let acc: f64 = 1.0 + (0..i).map(|j| (a(i, j) + gam(i, j)) * k[j]).sum::<f64>();
             k[i] = z * acc / (1.0 - z * tab.gamma);
         }
-        1.0 + (0..s)
-            .map(|i| (th * b1[i] + th * th * b2[i]) * k[i])
-            .sum::<f64>()
+        1.0 + dot(&bt(th), &k)
     };
     let mut worst = 0.0f64;
     for e in 0..=260 {
@@ -568,62 +581,108 @@ fn ros34pw2_continuous_extension_is_second_order_and_stiffly_monotone() {
             worst = worst.max(r(z, q as f64 / 100.0).abs());
         }
     }
-    println!("max |R(z, θ)| over z ∈ [−1e10, −1e−3], θ ∈ [0, 1]: {worst}");
+    let stiff: Vec<f64> = (0..=10).map(|q| r(-1e12, q as f64 / 10.0)).collect();
+    println!("max |R(z, θ)| over z ∈ [−1e10, −1e−3], θ ∈ [0, 1]: {worst}; R(−1e12, θ) at θ = 0, 0.1, …, 1: {stiff:.3?}");
     assert!(worst <= 1.0 + 1e-12, "max |R| = {worst}");
-    for th in [0.2, 0.5, 0.8] {
-        let lim = r(-1e12, th);
-        assert!(
-            (lim - (1.0 - th) * (1.0 - th)).abs() < 1e-9,
-            "R(∞, {th}) = {lim}"
-        );
+    assert!(stiff[10].abs() < 1e-9, "R(−∞, 1) = {}", stiff[10]);
+}
+
+/// `y' = y²`, `y(0) = 1` (exact `1/(1 − t)`), with the Jacobian `2y` scaled by `jac_scale`
+/// (1: exact; otherwise a W-method's approximation).
+struct Riccati {
+    jac_scale: f64,
+}
+
+impl VectorField for Riccati {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
+        dy[0] = y[0] * y[0];
+        Ok(())
+    }
+    fn jacobian(&mut self, _t: f64, y: &[f64], mut jac: faer::MatMut<'_, f64>) -> Result<bool> {
+        jac[(0, 0)] = self.jac_scale * 2.0 * y[0];
+        Ok(true)
     }
 }
 
-/// Dense output along very stiff directions: `StiffLinear` (λ = −1, −2, −λ_stiff) from a
-/// start off the slow manifold, so the stiff component sits at a step end at the
-/// L-stable remainder `R(hλ) ≈ −0.9/(hλ)` of its previous value. Between step ends the
-/// continuous extension stays within the tolerance of the exact solution, whatever λ_stiff,
-/// whereas a cubic Hermite interpolant of the same steps multiplies that remainder by the
-/// end slope `hλ` and overshoots by O(1).
+/// Order of the dense output: one step of size h from y(0) = 1 on `y' = y²`, error of the
+/// interpolant at θ = 0.3, 0.6 against the exact solution. Local error O(h⁴) (order 3) with
+/// the exact Jacobian, O(h³) (order 2) with a Jacobian off by 30%, as derived in
+/// [`RosenbrockTableau::continuous_extension`].
 #[test]
-fn ros34pw2_dense_output_does_not_overshoot_along_stiff_directions() {
+fn ros34pw2_dense_output_is_third_order_with_the_exact_jacobian_and_second_with_any() {
+    let interp_error = |jac_scale: f64, h: f64| {
+        let ctrl = PidController {
+            dtmax: Some(h),
+            ..PidController::new(1e300, 1e300)
+        };
+        let mut f = Riccati { jac_scale };
+        let mut st = RosenbrockStepper::new(&ROS34PW2, ctrl, 1);
+        st.init(&mut f, 0.0, &[1.0], Some(h)).unwrap();
+        st.step(&mut f, 1.0).unwrap();
+        let mut out = [0.0];
+        [0.3, 0.6]
+            .iter()
+            .map(|th| {
+                st.interpolate(th * h, &mut out);
+                (out[0] - 1.0 / (1.0 - th * h)).abs()
+            })
+            .fold(0.0, f64::max)
+    };
+    for (jac_scale, order) in [(1.0, 3.0), (0.7, 2.0)] {
+        let errs: Vec<f64> = [0.02, 0.01, 0.005, 0.0025]
+            .iter()
+            .map(|&h| interp_error(jac_scale, h))
+            .collect();
+        let p = observed_orders(&errs);
+        println!("dense output, Jacobian × {jac_scale}: errors {errs:?}, local orders {p:.3?}");
+        for q in &p {
+            assert!(
+                (q - (order + 1.0)).abs() < 0.15,
+                "Jacobian × {jac_scale}: local order {q}, expected {}",
+                order + 1.0
+            );
+        }
+    }
+}
+
+/// Dense output along very stiff directions of a linear problem: `StiffLinear`
+/// (λ = −1, −2, −λ_stiff) from a start off the slow manifold, with the exact Jacobian or one
+/// whose stiff eigenvalue is 10% off. Between step ends the continuous extension is as
+/// accurate as the step ends themselves, whatever λ_stiff.
+#[test]
+fn ros34pw2_dense_output_is_as_accurate_as_the_step_ends_on_stiff_linear_problems() {
     for (stiff, jac_scale) in [(1e4, 1.0), (1e8, 1.0), (1e4, 0.9), (1e8, 0.9)] {
         let mut f = StiffLinear::new(stiff);
         f.jac_override = Some(StiffLinear::new(stiff * jac_scale).matrix());
         let (rtol, atol) = (1e-6, 1e-9);
         let mut st = RosenbrockStepper::new(&ROS34PW2, PidController::new(rtol, atol), 3);
         st.init(&mut f, 0.0, &Y0, None).unwrap();
-        let (mut dense_err, mut hermite_err) = (0.0f64, 0.0f64);
-        let (mut y0, mut f0) = (st.y().to_vec(), st.dy().to_vec());
-        let mut out = [0.0; 3];
-        let mut herm = [0.0; 3];
         let scaled = |x: &[f64], ex: &[f64]| {
             x.iter()
                 .zip(ex)
                 .map(|(a, b)| (a - b).abs() / (atol + rtol * b.abs()))
                 .fold(0.0, f64::max)
         };
+        let (mut end_err, mut dense_err) = (0.0f64, 0.0f64);
+        let mut out = [0.0; 3];
         while st.t() < 2.0 {
             let iv = st.step(&mut f, 2.0).unwrap();
-            let h = iv.t1 - iv.t0;
+            end_err = end_err.max(scaled(st.y(), &f.exact(iv.t1, &Y0)));
             for q in 1..8 {
-                let th = q as f64 / 8.0;
-                let t = iv.t0 + th * h;
-                let ex = f.exact(t, &Y0);
+                let t = iv.t0 + q as f64 / 8.0 * (iv.t1 - iv.t0);
                 st.interpolate(t, &mut out);
-                dense_err = dense_err.max(scaled(&out, &ex));
-                let no_correction: Option<fn(usize) -> f64> = None;
-                super::dense::hermite(&y0, st.y(), &f0, st.dy(), h, th, no_correction, &mut herm);
-                hermite_err = hermite_err.max(scaled(&herm, &ex));
+                dense_err = dense_err.max(scaled(&out, &f.exact(t, &Y0)));
             }
-            y0.copy_from_slice(st.y());
-            f0.copy_from_slice(st.dy());
         }
         println!(
-            "λ_stiff {stiff:e}, Jacobian's λ_stiff × {jac_scale}: {:?}; max error between step ends in units of the tolerance: \
-             continuous extension {dense_err:.3}, cubic Hermite {hermite_err:.3e}",
+            "λ_stiff {stiff:e}, Jacobian's λ_stiff × {jac_scale}: {:?}; max error in units of \
+             the tolerance: step ends {end_err:.3}, between them {dense_err:.3}",
             st.stats()
         );
+        assert!(dense_err <= 1.1 * end_err, "{dense_err} vs {end_err}");
     }
 }
 
