@@ -12,11 +12,10 @@ compared at every α as t_agf(α) = t_agf(α_agf)·α_agf/α.
 
 Each GF run's recorded loss is first checked against the gradient-flow invariant (the exact
 loss never rises): `max_loss_rise` is the largest relative rise of a recorded value above the
-running minimum before it. ROS34PW2's cubic Hermite dense output can raise the recorded loss
-between the step ends on long stiff plateaus (docs/agf.md, "GF cost vs α"); with
-`--running-min` the loss is replaced by its running minimum before matching (the rises are
-then removed; the true loss is ≤ the recorded one wherever the interpolant is off the
-solution's slow manifold).
+running minimum before it. ROS34PW2's former cubic Hermite dense output raised the recorded
+loss between the step ends on long stiff plateaus (docs/agf.md, α-series; fixed on
+2026-12-02: rises are now at rounding level, ~1e-11); with `--running-min` the loss is
+replaced by its running minimum before matching, for runs recorded before the fix.
 
 usage: agf_modular_match.py [--running-min] AGF.json GF_DIR [GF_DIR …]
        (GF_DIR/run.json gives α)
