@@ -63,6 +63,22 @@ impl RosenbrockTableau {
     pub fn stages(&self) -> usize {
         self.b.len()
     }
+    /// Coupling coefficient `a_ij` (0 on and above the diagonal).
+    pub fn a_ij(&self, i: usize, j: usize) -> f64 {
+        if j < i {
+            self.a[i][j]
+        } else {
+            0.0
+        }
+    }
+    /// Entry `γ_ij` of the lower-triangular Γ (diagonal `γ`, 0 above it).
+    pub fn gamma_ij(&self, i: usize, j: usize) -> f64 {
+        match j.cmp(&i) {
+            std::cmp::Ordering::Less => self.g[i][j],
+            std::cmp::Ordering::Equal => self.gamma,
+            std::cmp::Ordering::Greater => 0.0,
+        }
+    }
     /// Weights `[b¹, b², b³]` of the continuous extension `y(t0 + θh) = y0 + Σ_i b_i(θ) k_i`,
     /// `b_i(θ) = θ b¹_i + θ² b²_i + θ³ b³_i` with `b¹ + b² + b³ = b` (so `θ = 1` gives the
     /// step's `y1`), derived here rather than tabulated. With `α_i = Σ_j a_ij`,
@@ -98,12 +114,7 @@ impl RosenbrockTableau {
             s, 4,
             "continuous extension derived for 4-stage methods only"
         );
-        let a = |i: usize, j: usize| if j < i { self.a[i][j] } else { 0.0 };
-        let gam = |i: usize, j: usize| match j.cmp(&i) {
-            std::cmp::Ordering::Less => self.g[i][j],
-            std::cmp::Ordering::Equal => self.gamma,
-            std::cmp::Ordering::Greater => 0.0,
-        };
+        let (a, gam) = (|i, j| self.a_ij(i, j), |i, j| self.gamma_ij(i, j));
         let alpha: Vec<f64> = (0..s).map(|i| (0..s).map(|j| a(i, j)).sum()).collect();
         let gsum: Vec<f64> = (0..s).map(|i| (0..s).map(|j| gam(i, j)).sum()).collect();
         let beta: Vec<f64> = (0..s).map(|i| alpha[i] + gsum[i]).collect();
@@ -198,15 +209,7 @@ impl Transformed {
     fn new(tab: &RosenbrockTableau) -> Self {
         let s = tab.stages();
         // Γ (lower triangular) and its inverse by forward substitution.
-        let gam = |i: usize, j: usize| {
-            if i == j {
-                tab.gamma
-            } else if j < i {
-                tab.g[i][j]
-            } else {
-                0.0
-            }
-        };
+        let gam = |i, j| tab.gamma_ij(i, j);
         let mut ginv = vec![0.0; s * s];
         for col in 0..s {
             for i in 0..s {
@@ -215,7 +218,7 @@ impl Transformed {
                 ginv[i * s + col] = (rhs - acc) / tab.gamma;
             }
         }
-        let aa = |i: usize, j: usize| if j < i { tab.a[i][j] } else { 0.0 };
+        let aa = |i, j| tab.a_ij(i, j);
         let mut a = vec![0.0; s * s];
         let mut c = vec![0.0; s * s];
         for i in 0..s {

@@ -534,12 +534,7 @@ fn ros34pw2_continuous_extension_is_third_order_and_bounded_on_stiff_problems() 
             .map(|i| th * (w[0][i] + th * (w[1][i] + th * w[2][i])))
             .collect()
     };
-    let a = |i: usize, j: usize| if j < i { tab.a[i][j] } else { 0.0 };
-    let gam = |i: usize, j: usize| match j.cmp(&i) {
-        std::cmp::Ordering::Less => tab.g[i][j],
-        std::cmp::Ordering::Equal => tab.gamma,
-        std::cmp::Ordering::Greater => 0.0,
-    };
+    let (a, gam) = (|i, j| tab.a_ij(i, j), |i, j| tab.gamma_ij(i, j));
     let alpha: Vec<f64> = (0..s).map(|i| (0..s).map(|j| a(i, j)).sum()).collect();
     let gsum: Vec<f64> = (0..s).map(|i| (0..s).map(|j| gam(i, j)).sum()).collect();
     let beta: Vec<f64> = (0..s).map(|i| alpha[i] + gsum[i]).collect();
