@@ -809,11 +809,16 @@ fn draw_geometry<'a, 'b: 'a>(
     Ok(())
 }
 
-/// Draw the legend where it hides the fewest samples.
+/// Pixel box `(x0, y0, x1, y1)` in the plotting area.
+type PxBox = (f64, f64, f64, f64);
+
+/// Draw the legend where it covers no reference-line label (`avoid`, if it can) and hides
+/// the fewest samples.
 fn draw_legend<'a, 'b: 'a>(
     chart: &mut Chart<'a, 'b>,
     labels: &[String],
     samples: &[Pt],
+    avoid: &[PxBox],
 ) -> Result<()> {
     if labels.is_empty() {
         return Ok(());
@@ -829,7 +834,29 @@ fn draw_legend<'a, 'b: 'a>(
     let (margin, legend_area) = (u(6), u(30));
     let (w, h) = (tw + legend_area + 2 * margin, th + 2 * margin);
     let (aw, ah) = chart.plotting_area().dim_in_pixel();
-    let (aw, ah) = (aw as i32, ah as i32);
+    let best = legend_position((w, h), (aw as i32, ah as i32), samples, avoid);
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::Coordinate(best.0, best.1))
+        .margin(margin)
+        .legend_area_size(legend_area)
+        .label_font(font.clone())
+        .background_style(WHITE.mix(0.88))
+        .border_style(RGBColor(0xBB, 0xBB, 0xBB).stroke_width(SS as u32))
+        .draw()
+        .map_err(to_err)
+}
+
+/// Top-left corner (plotting-area pixels) for a `w × h` legend in an `aw × ah` area: the
+/// first candidate (corners, edge midpoints, then a 20 px grid) covering no box of `avoid`
+/// (reference-line labels) and hiding the fewest `samples`; covering a label costs more than
+/// hiding every sample.
+fn legend_position(
+    (w, h): (i32, i32),
+    (aw, ah): (i32, i32),
+    samples: &[Pt],
+    avoid: &[PxBox],
+) -> (i32, i32) {
     let pad = u(8);
     let (xl, xm, xr) = (pad, (aw - w) / 2, aw - w - pad);
     let (yt, ym, yb) = (pad, (ah - h) / 2, ah - h - pad);
@@ -856,10 +883,15 @@ fn draw_legend<'a, 'b: 'a>(
             (x + w + u(4)) as f64,
             (y + h + u(4)) as f64,
         );
-        samples
+        let covered_labels = avoid
+            .iter()
+            .filter(|b| b.0 < x1 && b.2 > x0 && b.1 < y1 && b.3 > y0)
+            .count();
+        let hidden = samples
             .iter()
             .filter(|p| p.0 >= x0 && p.0 <= x1 && p.1 >= y0 && p.1 <= y1)
-            .count()
+            .count();
+        covered_labels * (samples.len() + 1) + hidden
     };
     let mut best = (xr, yt);
     let mut best_cost = usize::MAX;
@@ -873,16 +905,7 @@ fn draw_legend<'a, 'b: 'a>(
             break;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::Coordinate(best.0, best.1))
-        .margin(margin)
-        .legend_area_size(legend_area)
-        .label_font(font.clone())
-        .background_style(WHITE.mix(0.88))
-        .border_style(RGBColor(0xBB, 0xBB, 0xBB).stroke_width(SS as u32))
-        .draw()
-        .map_err(to_err)
+    best
 }
 
 /// Pixel positions (x of vertical lines, y of horizontal ones) and labels of reference lines.
@@ -937,8 +960,10 @@ fn draw_ref_lines<'a, 'b: 'a>(
 }
 
 /// Labels of reference lines, written along the lines on a translucent white box; a label
-/// closer than 16 px to the previous one is skipped.
-fn draw_ref_labels(chart: &Chart, labels: RefLabels) -> Result<()> {
+/// closer than 16 px to the previous one is skipped. Returns the boxes drawn (for the legend
+/// to avoid).
+fn draw_ref_labels(chart: &Chart, labels: RefLabels) -> Result<Vec<PxBox>> {
+    let mut boxes = Vec::new();
     let RefLabels {
         mut verticals,
         mut horizontals,
@@ -973,11 +998,10 @@ fn draw_ref_labels(chart: &Chart, labels: RefLabels) -> Result<()> {
             .unwrap_or((0, 0));
         let th = u(16);
         let (bx0, bx1) = if right { (x, x + th) } else { (x - th, x) };
-        area.draw(&Rectangle::new(
-            [(bx0, u(4)), (bx1, u(8) + tw as i32)],
-            WHITE.mix(0.75).filled(),
-        ))
-        .map_err(to_err)?;
+        let (c0, c1) = ((bx0, u(4)), (bx1, u(8) + tw as i32));
+        boxes.push((c0.0 as f64, c0.1 as f64, c1.0 as f64, c1.1 as f64));
+        area.draw(&Rectangle::new([c0, c1], WHITE.mix(0.75).filled()))
+            .map_err(to_err)?;
         area.draw_text(&label, &st, (x, u(6))).map_err(to_err)?;
     }
     horizontals.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -992,15 +1016,14 @@ fn draw_ref_labels(chart: &Chart, labels: RefLabels) -> Result<()> {
             .estimate_text_size(&label, &label_font)
             .unwrap_or((0, 0));
         let (x1, y1) = (aw as i32 - u(4), py as i32 - u(2));
-        area.draw(&Rectangle::new(
-            [(x1 - tw as i32 - u(4), y1 - u(16)), (x1, y1)],
-            WHITE.mix(0.75).filled(),
-        ))
-        .map_err(to_err)?;
+        let c0 = (x1 - tw as i32 - u(4), y1 - u(16));
+        boxes.push((c0.0 as f64, c0.1 as f64, x1 as f64, y1 as f64));
+        area.draw(&Rectangle::new([c0, (x1, y1)], WHITE.mix(0.75).filled()))
+            .map_err(to_err)?;
         area.draw_text(&label, &st, (aw as i32 - u(6), py as i32 - u(3)))
             .map_err(to_err)?;
     }
-    Ok(())
+    Ok(boxes)
 }
 
 fn draw_notice(chart: &Chart, msg: &str) -> Result<()> {
@@ -1078,7 +1101,7 @@ fn draw_line_plot(root: &DrawingArea<SVGBackend, Shift>, p: &LinePlot) -> Result
             false,
         )?;
     }
-    draw_ref_labels(&chart, ref_labels)?;
+    let label_boxes = draw_ref_labels(&chart, ref_labels)?;
     draw_frame(&chart)?;
     if !any {
         draw_notice(
@@ -1090,7 +1113,7 @@ fn draw_line_plot(root: &DrawingArea<SVGBackend, Shift>, p: &LinePlot) -> Result
             },
         )?;
     }
-    draw_legend(&mut chart, &labels, &samp)
+    draw_legend(&mut chart, &labels, &samp, &label_boxes)
 }
 
 /// Cell edges (drawing space) for centres `c` (entries `None` are dropped cells).
@@ -1316,7 +1339,7 @@ fn draw_heatmap(root: &DrawingArea<SVGBackend, Shift>, h: &Heatmap) -> Result<()
     if !any_cell {
         draw_notice(&chart, "no data")?;
     }
-    draw_legend(&mut chart, &labels, &samp)?;
+    draw_legend(&mut chart, &labels, &samp, &[])?;
     let (_, rows) = chart.plotting_area().get_pixel_range();
     draw_colorbar(
         &cbar,
@@ -1634,6 +1657,38 @@ mod tests {
         assert!(a.major.len() <= 9 && a.major.len() >= 4, "{:?}", a.major);
         let b = Axis::new(Scale::Log, 0.1, 0.6);
         assert!(b.major.len() >= 2);
+    }
+
+    /// The legend goes to the top-right corner unless a reference-line label is there; then
+    /// to the next candidate that covers no label, even if that hides some samples.
+    #[test]
+    fn legend_avoids_reference_labels() {
+        let (size, area) = ((u(100), u(40)), (u(600), u(400)));
+        let free = legend_position(size, area, &[], &[]);
+        assert_eq!(free, (u(600) - u(100) - u(8), u(8)));
+        // a level label's box at the top right, under the preferred corner
+        let label = (
+            (u(600) - u(80)) as f64,
+            u(10) as f64,
+            (u(600) - u(4)) as f64,
+            u(26) as f64,
+        );
+        // samples in the top-left corner (the next candidate)
+        let samples: Vec<Pt> = (0..5).map(|i| (u(20 + i) as f64, u(20) as f64)).collect();
+        let pos = legend_position(size, area, &samples, &[label]);
+        let (x0, y0, x1, y1) = (
+            pos.0 - u(4),
+            pos.1 - u(4),
+            pos.0 + size.0 + u(4),
+            pos.1 + size.1 + u(4),
+        );
+        let overlaps = (label.0 as i32) < x1
+            && (label.2 as i32) > x0
+            && (label.1 as i32) < y1
+            && (label.3 as i32) > y0;
+        assert!(!overlaps, "legend at {pos:?} covers the label {label:?}");
+        // bottom right: the first corner covering neither the label nor a sample
+        assert_eq!(pos, (u(600) - u(100) - u(8), u(400) - u(40) - u(8)));
     }
 
     #[test]
