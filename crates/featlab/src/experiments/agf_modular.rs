@@ -1032,4 +1032,128 @@ mod probe {
             std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
         }
     }
+
+    /// Parameter snapshots (t, θ) shared between the observer and the probe.
+    type Snapshots = std::sync::Arc<std::sync::Mutex<Vec<(f64, Vec<f64>)>>>;
+
+    /// Records the full parameter vector at the record times ≥ the next of `targets`.
+    struct ParamDump {
+        targets: Vec<f64>,
+        next: usize,
+        out: Snapshots,
+    }
+
+    impl Observer for ParamDump {
+        fn columns(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn observe(&mut self, t: f64, params: &[f64], _p: &mut Problem<'_>) -> Result<Vec<f64>> {
+            if self.next < self.targets.len() && t >= self.targets[self.next] {
+                while self.next < self.targets.len() && t >= self.targets[self.next] {
+                    self.next += 1;
+                }
+                self.out.lock().unwrap().push((t, params.to_vec()));
+            }
+            Ok(Vec::new())
+        }
+    }
+
+    /// Probe (writes JSON): per-neuron data for the first-k = 5 question (docs/agf.md,
+    /// α-series). `FEATLAB_PROBE_WHAT=agf`: numerical AGF on the preset (with
+    /// `FEATLAB_PROBE_SET` overrides), writing init, thresholds, per-round activated neuron,
+    /// t, params and the per-neuron norm trace. `FEATLAB_PROBE_WHAT=gf`: gradient flow,
+    /// writing the full parameters at `FEATLAB_PROBE_POINTS` (default 600) log-spaced times
+    /// from t = 1 to train.t_max, and the recorded loss. Output path `FEATLAB_PROBE_OUT`;
+    /// analysed by `scripts/agf_modular_neurons.py` (replays of the κ = 3 dormant law).
+    #[test]
+    #[ignore]
+    fn agf_modular_neuron_dump_probe() {
+        let name = std::env::var("FEATLAB_PROBE_PRESET")
+            .unwrap_or_else(|_| "agf-modular-alpha-1e-3".into());
+        let text = crate::presets::get(&name).expect("preset");
+        let mut table = parse_toml(text, &name).unwrap();
+        if let Ok(sets) = std::env::var("FEATLAB_PROBE_SET") {
+            for kv in sets.split(';').filter(|s| !s.is_empty()) {
+                crate::config::apply_set(&mut table, kv).unwrap();
+            }
+        }
+        let exp = AgfModularExperiment;
+        let resolved = exp.resolve(&table).unwrap();
+        let cfg: AgfModularConfig = from_table(&resolved).unwrap();
+        let p = cfg.data.p;
+        let template = cfg
+            .data
+            .template
+            .build(p, &mut stream(cfg.seed, "template"))
+            .unwrap();
+        let data = modular_addition(&template).unwrap();
+        let model = TwoLayer::new(2 * p, cfg.model.width, p, Activation::Quadratic, false);
+        let init: Vec<f64> = init_direction(&cfg).iter().map(|g| cfg.alpha * g).collect();
+        let out = std::env::var("FEATLAB_PROBE_OUT").expect("FEATLAB_PROBE_OUT");
+        let what = std::env::var("FEATLAB_PROBE_WHAT").unwrap_or_else(|_| "agf".into());
+        let start = Instant::now();
+        let doc = if what == "agf" {
+            let mut ao = cfg.agf.clone();
+            ao.t_max = ao.t_max.min(cfg.train.t_max);
+            let a = run_agf(
+                &model,
+                &data,
+                &init,
+                &mut cfg.cost.clone(),
+                &ao,
+                &RunContext::default(),
+            )
+            .unwrap();
+            let rounds: Vec<_> = a
+                .rounds
+                .iter()
+                .map(|r| {
+                    json!({"t": r.t, "loss": r.loss, "activated": r.activated,
+                    "directions": r.directions, "params": r.params, "active": r.active,
+                    "deactivated": r.deactivated})
+                })
+                .collect();
+            json!({"alpha": cfg.alpha, "init": init, "init_norms": a.init_norms,
+                "thresholds": a.thresholds, "rounds": rounds, "trace_t": a.trace.t,
+                "trace_norms": a.trace.norms, "final_s": a.final_s,
+                "template": template, "seconds": start.elapsed().as_secs_f64()})
+        } else {
+            let tc = cfg.train.clone();
+            let n = std::env::var("FEATLAB_PROBE_POINTS")
+                .map(|v| v.parse::<usize>().unwrap())
+                .unwrap_or(600);
+            let targets: Vec<f64> = (0..n)
+                .map(|k| tc.t_max.powf(k as f64 / (n - 1) as f64))
+                .collect();
+            let store: Snapshots = Default::default();
+            let mut observers: Vec<Box<dyn Observer>> = vec![
+                Box::new(LossObserver),
+                Box::new(ParamDump {
+                    targets,
+                    next: 0,
+                    out: store.clone(),
+                }),
+            ];
+            let mut problem = Problem::new(&model, &data, Loss::Mse, 0.0, faer::Par::Seq);
+            let mut stepper = tc
+                .stepper(init.clone(), stream(cfg.seed, "batches"))
+                .unwrap();
+            let opts = tc.run_options().unwrap();
+            let gf = train::run(
+                &mut problem,
+                stepper.as_mut(),
+                &mut observers,
+                &opts,
+                &RunContext::default(),
+            )
+            .unwrap();
+            let snaps = store.lock().unwrap().clone();
+            let ts: Vec<f64> = snaps.iter().map(|s| s.0).collect();
+            let ps: Vec<Vec<f64>> = snaps.into_iter().map(|s| s.1).collect();
+            json!({"alpha": cfg.alpha, "init": init, "t": ts, "params": ps,
+                "loss_t": gf.trajectory.column("t"), "loss": gf.trajectory.column("loss"),
+                "template": template, "seconds": start.elapsed().as_secs_f64()})
+        };
+        std::fs::write(out, serde_json::to_string(&doc).unwrap()).unwrap();
+    }
 }

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Per-neuron analysis of agf-modular AGF vs gradient flow (docs/agf.md, α-series: "the first
+k = 5 neuron"). Needs numpy (e.g. the featlab-py venv). Input: JSON dumps written by the
+ignored test `agf_modular_neuron_dump_probe` (FEATLAB_PROBE_WHAT=agf | gf).
+
+Model (as `TwoLayer`, quadratic, no bias): f = Σ_i w_i (u_iᵀ a·x + v_iᵀ b·x)², W1 row i = (u_i, v_i),
+W2 column i = w_i; L = (1/2n) Σ ‖f − y‖². A dormant neuron (f_i negligible) with the residual r
+fixed follows dθ_i/dt = ∇U_i(θ_i), U_i = (1/n) Σ_n ⟨f_i(x_n), r_n⟩; with θ = ρ θ̄ and κ = 3:
+dθ̄/dt = ρ (∇U(θ̄) − 3 Ū θ̄), dS/dt = 3 Ū, 1/ρ = 1/ρ0 − S (blow-up at S = 1/ρ0). This script
+integrates that law (RK4, its own utility gradient, not featlab's) for given residuals:
+
+  agf-check AGF.json [OUT.json]   replay AGF's utility phases (residual after each round's cost
+                                  phase) for every dormant neuron; prints S/c of the activated
+                                  neuron at each AGF jump time (1 = AGF's ODE reproduced) and
+                                  writes per-neuron norm/spectrum records for `compare`
+  gf-neurons GF.json              per neuron: first τ with ‖θ_i‖ ≥ 0.5 and its spectrum then
+  replay GF.json AGF.json N1,N2 TAU_END [--agf-before TAU] [--from-gf-state TAU]
+                                  the law above for neurons N1, N2, … under GF's residual
+                                  (piecewise linear between snapshots); --agf-before: AGF's
+                                  residual before TAU; --from-gf-state: start from GF's state
+                                  of the neurons at TAU and use AGF's residual afterwards
+  compare GF.json AGF_REPLAY.json N1,N2 TAU1,TAU2,…
+                                  GF vs AGF norm/α and k = 1, 3, 5 energy fractions per neuron
+
+Times are τ = t·α/1e-3 (AGF is α-invariant in τ; the AGF dump is at α = 1e-3).
+"""
+import json
+import sys
+
+import numpy as np
+
+H, P = 18, 20
+D_IN = 2 * P
+
+
+def dataset(template):
+    x = np.array(template)
+    sh = np.array([np.roll(x, a) for a in range(P)])  # (a·x)[n] = x[n − a]
+    X = np.zeros((P * P, 2 * P))
+    Y = np.zeros((P * P, P))
+    for a in range(P):
+        for b in range(P):
+            X[a * P + b, :P] = sh[a]
+            X[a * P + b, P:] = sh[b]
+            Y[a * P + b] = sh[(a + b) % P]
+    return X, Y
+
+
+def neurons(theta):
+    """H × 60 rows (u_i, v_i, w_i) from the flat parameters (W1 row-major, then W2 row-major)."""
+    theta = np.asarray(theta)
+    W1 = theta[: H * D_IN].reshape(H, D_IN)
+    W2 = theta[H * D_IN:].reshape(P, H)
+    return np.concatenate([W1, W2.T], axis=1)
+
+
+def predict(N, X):
+    return ((X @ N[:, :D_IN].T) ** 2) @ N[:, D_IN:]
+
+
+def pair_energies(v):
+    f = np.fft.fft(v)
+    e = np.zeros(P // 2 + 1)
+    for xi in range(P):
+        e[min(xi, P - xi)] += abs(f[xi]) ** 2 / (2 * P)
+    return e
+
+
+def fractions(nv):
+    """Energy fractions per frequency pair of (u, v, w) together."""
+    s = pair_energies(nv[:P]) + pair_energies(nv[P:2 * P]) + pair_energies(nv[2 * P:])
+    return s / s.sum()
+
+
+def util_grad(N, X, R):
+    """∇U_i and U_i for every row of N, U_i = (1/n) Σ_n ⟨w_i h_i(x_n)², r_n⟩, h_i = (u_i, v_i)·x."""
+    n = X.shape[0]
+    h = X @ N[:, :D_IN].T
+    wr = R @ N[:, D_IN:].T
+    gw = (h ** 2).T @ R / n
+    gu = (2 * h * wr).T @ X / n
+    return np.concatenate([gu, gw], axis=1), (h ** 2 * wr).sum(0) / n
+
+
+class Law:
+    """The κ = 3 dormant law for a set of neurons with thresholds thr = 1/ρ0."""
+
+    def __init__(self, X, thr):
+        self.X, self.thr = X, thr
+
+    def field(self, D, S, R):
+        G, U = util_grad(D, self.X, R)
+        rho = np.minimum(1 / np.maximum(self.thr - S, 1e-300), 1.0)
+        return rho[:, None] * (G - 3 * U[:, None] * D), 3 * U, U
+
+    def step(self, D, S, t, resid, live, dt_max):
+        dD, dS, U = self.field(D, S, resid(t))
+        gap = self.thr - S
+        dt = min(dt_max,
+                 2e-3 / max(np.max(np.abs(dS[live]) / gap[live]), 1e-30),
+                 2e-3 / max(np.max(np.linalg.norm(dD[live], axis=1)), 1e-30))
+        m = live.astype(float)
+        k1 = (dD * m[:, None], dS * m)
+        Rm, R1 = resid(t + dt / 2), resid(t + dt)
+        k2 = self.field(D + dt / 2 * k1[0], S + dt / 2 * k1[1], Rm)[:2]
+        k2 = (k2[0] * m[:, None], k2[1] * m)
+        k3 = self.field(D + dt / 2 * k2[0], S + dt / 2 * k2[1], Rm)[:2]
+        k3 = (k3[0] * m[:, None], k3[1] * m)
+        k4 = self.field(D + dt * k3[0], S + dt * k3[1], R1)[:2]
+        k4 = (k4[0] * m[:, None], k4[1] * m)
+        D = D + dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+        D /= np.linalg.norm(D, axis=1)[:, None]
+        S = S + dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+        return D, S, t + dt, U
+
+
+def agf_residuals(agf, X, Y):
+    times = np.array([0.0] + [r["t"] for r in agf["rounds"]])
+    res = [Y] + [Y - predict(neurons(r["params"]), X) for r in agf["rounds"]]
+    return times, res
+
+
+def agf_check(path, out=None):
+    d = json.load(open(path))
+    X, Y = dataset(d["template"])
+    N0 = neurons(d["init"])
+    rho0 = np.linalg.norm(N0, axis=1)
+    law = Law(X, 1 / rho0)
+    D, S = N0 / rho0[:, None], np.zeros(H)
+    times, res = agf_residuals(d, X, Y)
+    active = np.zeros(H, bool)
+    rec = []
+    t = 0.0
+    for k, rnd in enumerate(d["rounds"]):
+        R = res[k]
+        nxt = t
+        while t < times[k + 1] - 1e-12:
+            if t >= nxt:
+                U = law.field(D, S, R)[2]
+                rec.append(dict(t=t, norm=(1 / (law.thr - S)).tolist(), S=S.tolist(), U=U.tolist(),
+                                frac=[fractions(D[i]).tolist() for i in range(H)],
+                                active=active.tolist()))
+                nxt = t + 5.0
+            D, S, t, _ = law.step(D, S, t, lambda _t: R, ~active, min(2.0, times[k + 1] - t))
+            if np.any((S >= law.thr * (1 - 1e-9)) & ~active):
+                break
+        i = rnd["activated"][0]
+        others = [(S[j] / law.thr[j], j) for j in range(H) if not active[j] and j != i]
+        print(f"round {k + 1:2d}: AGF t = {times[k + 1]:10.3f} neuron {i:2d}; replay S/c = "
+              f"{S[i] / law.thr[i]:.6f} at t = {t:10.3f}; next dormant S/c = {max(others)[0]:.3f} "
+              f"(neuron {max(others)[1]})")
+        active[i] = True
+    if out:
+        json.dump(dict(alpha=d["alpha"], records=rec), open(out, "w"))
+
+
+def gf_load(path):
+    d = json.load(open(path))
+    a = d["alpha"]
+    T = np.array(d["t"]) * a / 1e-3
+    Ns = np.array([neurons(th) for th in d["params"]])
+    return a, T, Ns, d["template"]
+
+
+def gf_neurons(path):
+    a, T, Ns, _ = gf_load(path)
+    norms = np.linalg.norm(Ns, axis=2)
+    for i in range(H):
+        idx = np.where(norms[:, i] >= 0.5)[0]
+        if len(idx):
+            j = idx[0]
+            f = fractions(Ns[j, i])
+            print(f"neuron {i:2d}: ‖θ‖ ≥ 0.5 at τ ∈ ({T[j - 1]:8.1f}, {T[j]:8.1f}]; "
+                  f"then k1 {f[1]:.3f} k3 {f[3]:.3f} k5 {f[5]:.3f}")
+        else:
+            print(f"neuron {i:2d}: dormant, ‖θ‖/α = {norms[-1, i] / a:.3f} at τ = {T[-1]:.0f}")
+
+
+def replay(gf_path, agf_path, who, tau_end, agf_before=None, from_gf=None):
+    a, T, Ns, template = gf_load(gf_path)
+    agf = json.load(open(agf_path))
+    X, Y = dataset(template)
+    Rs = np.array([Y - predict(N, X) for N in Ns])
+    at, ares = agf_residuals(agf, X, Y)
+
+    def resid(tau):
+        if (agf_before is not None and tau < agf_before) or from_gf is not None:
+            return ares[np.searchsorted(at, tau, side="right") - 1]
+        j = np.searchsorted(T, tau)
+        if j == 0:
+            return Rs[0]
+        if j >= len(T):
+            return Rs[-1]
+        w = (tau - T[j - 1]) / (T[j] - T[j - 1])
+        return (1 - w) * Rs[j - 1] + w * Rs[j]
+
+    N0 = neurons(agf["init"])[who]  # α = 1e-3: τ units
+    rho0 = np.linalg.norm(N0, axis=1)
+    law = Law(X, 1 / rho0)
+    D, S, t = N0 / rho0[:, None], np.zeros(len(who)), 0.0
+    if from_gf is not None:
+        j = np.searchsorted(T, from_gf)
+        Ng = Ns[j][who] * (1e-3 / a)
+        rg = np.linalg.norm(Ng, axis=1)
+        D, S, t = Ng / rg[:, None], law.thr - 1 / rg, T[j]
+    done = np.zeros(len(who), bool)
+    nxt = t
+    print("τ | per neuron: ‖θ‖/α, k1 k3 k5 fractions")
+    while t < tau_end and not done.all():
+        if t >= nxt:
+            cols = []
+            for m, i in enumerate(who):
+                f = fractions(D[m])
+                cols.append(f"n{i}: {1 / (law.thr[m] - S[m]) / 1e-3:9.3f} {f[1]:.3f} {f[3]:.3f} {f[5]:.3f}")
+            print(f"{t:8.1f} | " + " | ".join(cols))
+            nxt += 250.0 if t > 400 else 50.0
+        D, S, t, _ = law.step(D, S, t, resid, ~done, 1.0)
+        for m, i in enumerate(who):
+            if not done[m] and S[m] >= law.thr[m] * 0.999:
+                f = fractions(D[m])
+                print(f"   neuron {i} reaches S/c = 0.999 (‖θ‖ = 1000 ρ0) at τ = {t:.2f}: "
+                      f"k1 {f[1]:.3f} k3 {f[3]:.3f} k5 {f[5]:.3f}")
+                done[m] = True
+
+
+def compare(gf_path, rep_path, who, taus):
+    a, T, Ns, _ = gf_load(gf_path)
+    rec = json.load(open(rep_path))["records"]
+    RT = np.array([r["t"] for r in rec])
+    for i in who:
+        print(f"neuron {i}: τ | GF ‖θ‖/α k1 k3 k5 | AGF ‖θ‖/α k1 k3 k5 S")
+        for tau in taus:
+            j = np.searchsorted(T, tau)
+            f = fractions(Ns[j, i])
+            r = rec[min(np.searchsorted(RT, tau), len(RT) - 1)]
+            fa = r["frac"][i]
+            an = r["norm"][i] / 1e-3 if not r["active"][i] else float("nan")
+            print(f"  {T[j]:8.1f} | {np.linalg.norm(Ns[j, i]) / a:10.3f} {f[1]:.3f} {f[3]:.3f} {f[5]:.3f}"
+                  f" | {an:10.3f} {fa[1]:.3f} {fa[3]:.3f} {fa[5]:.3f} {r['S'][i]:7.1f}")
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    cmd, args = argv[1], argv[2:]
+    if cmd == "agf-check":
+        agf_check(args[0], args[1] if len(args) > 1 else None)
+    elif cmd == "gf-neurons":
+        gf_neurons(args[0])
+    elif cmd == "replay":
+        opt = {"--agf-before": None, "--from-gf-state": None}
+        pos = []
+        k = 0
+        while k < len(args):
+            if args[k] in opt:
+                opt[args[k]] = float(args[k + 1])
+                k += 2
+            else:
+                pos.append(args[k])
+                k += 1
+        replay(pos[0], pos[1], [int(x) for x in pos[2].split(",")], float(pos[3]),
+               opt["--agf-before"], opt["--from-gf-state"])
+    elif cmd == "compare":
+        compare(args[0], args[1], [int(x) for x in args[2].split(",")],
+                [float(x) for x in args[3].split(",")])
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
