@@ -949,15 +949,17 @@ mod probe {
     use super::*;
     use crate::config::parse_toml;
 
-    /// Probe (prints): numerical AGF alone on a preset, per round the jump time, level,
-    /// active count and the cost phase's convergence (‖∇C‖, time, work), with wall times.
-    /// `FEATLAB_PROBE_PRESET` (default `agf-modular-alpha-1e-3`), `FEATLAB_PROBE_SET`
-    /// (`key=value;…` overrides as `--set` takes them, e.g.
-    /// `cost.level_rtol=1e-5;alpha=1e-5;data.p=31`), `FEATLAB_PROBE_OUT` (write the
-    /// rounds as JSON to this path).
-    #[test]
-    #[ignore]
-    fn agf_modular_cost_phase_probe() {
+    /// The probes' problem: preset `FEATLAB_PROBE_PRESET` (default `agf-modular-alpha-1e-3`)
+    /// with the `FEATLAB_PROBE_SET` overrides (`key=value;…`, as `--set` takes them),
+    /// resolved; its config, template, data, model and initialisation.
+    #[allow(clippy::type_complexity)]
+    fn probe_problem() -> (
+        AgfModularConfig,
+        Vec<f64>,
+        crate::data::Dataset,
+        TwoLayer,
+        Vec<f64>,
+    ) {
         let name = std::env::var("FEATLAB_PROBE_PRESET")
             .unwrap_or_else(|_| "agf-modular-alpha-1e-3".into());
         let text = crate::presets::get(&name).expect("preset");
@@ -967,7 +969,8 @@ mod probe {
                 crate::config::apply_set(&mut table, kv).unwrap();
             }
         }
-        let cfg: AgfModularConfig = from_table(&table).unwrap();
+        let resolved = AgfModularExperiment.resolve(&table).unwrap();
+        let cfg: AgfModularConfig = from_table(&resolved).unwrap();
         let p = cfg.data.p;
         let template = cfg
             .data
@@ -977,6 +980,19 @@ mod probe {
         let data = modular_addition(&template).unwrap();
         let model = TwoLayer::new(2 * p, cfg.model.width, p, Activation::Quadratic, false);
         let init: Vec<f64> = init_direction(&cfg).iter().map(|g| cfg.alpha * g).collect();
+        (cfg, template, data, model, init)
+    }
+
+    /// Probe (prints): numerical AGF alone on a preset, per round the jump time, level,
+    /// active count and the cost phase's convergence (‖∇C‖, time, work), with wall times.
+    /// `FEATLAB_PROBE_PRESET` (default `agf-modular-alpha-1e-3`), `FEATLAB_PROBE_SET`
+    /// (`key=value;…` overrides as `--set` takes them, e.g.
+    /// `cost.level_rtol=1e-5;alpha=1e-5;data.p=31`), `FEATLAB_PROBE_OUT` (write the
+    /// rounds as JSON to this path).
+    #[test]
+    #[ignore]
+    fn agf_modular_cost_phase_probe() {
+        let (cfg, _, data, model, init) = probe_problem();
         let mut ao = cfg.agf.clone();
         ao.t_max = ao.t_max.min(cfg.train.t_max);
         let start = Instant::now();
@@ -1068,27 +1084,7 @@ mod probe {
     #[test]
     #[ignore]
     fn agf_modular_neuron_dump_probe() {
-        let name = std::env::var("FEATLAB_PROBE_PRESET")
-            .unwrap_or_else(|_| "agf-modular-alpha-1e-3".into());
-        let text = crate::presets::get(&name).expect("preset");
-        let mut table = parse_toml(text, &name).unwrap();
-        if let Ok(sets) = std::env::var("FEATLAB_PROBE_SET") {
-            for kv in sets.split(';').filter(|s| !s.is_empty()) {
-                crate::config::apply_set(&mut table, kv).unwrap();
-            }
-        }
-        let exp = AgfModularExperiment;
-        let resolved = exp.resolve(&table).unwrap();
-        let cfg: AgfModularConfig = from_table(&resolved).unwrap();
-        let p = cfg.data.p;
-        let template = cfg
-            .data
-            .template
-            .build(p, &mut stream(cfg.seed, "template"))
-            .unwrap();
-        let data = modular_addition(&template).unwrap();
-        let model = TwoLayer::new(2 * p, cfg.model.width, p, Activation::Quadratic, false);
-        let init: Vec<f64> = init_direction(&cfg).iter().map(|g| cfg.alpha * g).collect();
+        let (cfg, template, data, model, init) = probe_problem();
         let out = std::env::var("FEATLAB_PROBE_OUT").expect("FEATLAB_PROBE_OUT");
         let what = std::env::var("FEATLAB_PROBE_WHAT").unwrap_or_else(|_| "agf".into());
         let start = Instant::now();
