@@ -983,6 +983,26 @@ mod probe {
         (cfg, template, data, model, init)
     }
 
+    /// Numerical AGF on the probe's problem (horizon capped at train.t_max).
+    fn probe_agf(
+        cfg: &AgfModularConfig,
+        data: &crate::data::Dataset,
+        model: &TwoLayer,
+        init: &[f64],
+    ) -> crate::theory::agf::AgfResult {
+        let mut ao = cfg.agf.clone();
+        ao.t_max = ao.t_max.min(cfg.train.t_max);
+        run_agf(
+            model,
+            data,
+            init,
+            &mut cfg.cost.clone(),
+            &ao,
+            &RunContext::default(),
+        )
+        .unwrap()
+    }
+
     /// Probe (prints): numerical AGF alone on a preset, per round the jump time, level,
     /// active count and the cost phase's convergence (‖∇C‖, time, work), with wall times.
     /// `FEATLAB_PROBE_PRESET` (default `agf-modular-alpha-1e-3`), `FEATLAB_PROBE_SET`
@@ -993,18 +1013,8 @@ mod probe {
     #[ignore]
     fn agf_modular_cost_phase_probe() {
         let (cfg, _, data, model, init) = probe_problem();
-        let mut ao = cfg.agf.clone();
-        ao.t_max = ao.t_max.min(cfg.train.t_max);
         let start = Instant::now();
-        let a = run_agf(
-            &model,
-            &data,
-            &init,
-            &mut cfg.cost.clone(),
-            &ao,
-            &RunContext::default(),
-        )
-        .unwrap();
+        let a = probe_agf(&cfg, &data, &model, &init);
         let mut rows = Vec::new();
         for (k, r) in a.rounds.iter().enumerate() {
             let max_norm = r
@@ -1089,17 +1099,7 @@ mod probe {
         let what = std::env::var("FEATLAB_PROBE_WHAT").unwrap_or_else(|_| "agf".into());
         let start = Instant::now();
         let doc = if what == "agf" {
-            let mut ao = cfg.agf.clone();
-            ao.t_max = ao.t_max.min(cfg.train.t_max);
-            let a = run_agf(
-                &model,
-                &data,
-                &init,
-                &mut cfg.cost.clone(),
-                &ao,
-                &RunContext::default(),
-            )
-            .unwrap();
+            let a = probe_agf(&cfg, &data, &model, &init);
             let rounds: Vec<_> = a
                 .rounds
                 .iter()
