@@ -6,9 +6,10 @@ as the `agf_modular` experiment (experiments::agf_compare::match_drops): t_gf = 
 crossing of the midpoint between consecutive AGF levels (log-interpolated), ℓ_gf = GF loss at
 the geometric mean of consecutive crossings (or at the end of the run).
 
-AGF with the blow-up threshold is exactly α-invariant in τ = αt (the sphere ODE, S and the
-cost phases do not depend on α once time is rescaled), so the AGF rounds of one α are
-compared at every α as t_agf(α) = t_agf(α_agf)·α_agf/α.
+The AGF rounds are rescaled to each GF run's α as t_agf(α) = t_agf(α_agf)·α_agf/α. AGF is
+*not* exactly α-invariant in τ (the entering neuron's extra turning ∝ ln(1/α) before it
+enters, docs/agf.md, "Correction: AGF at each α"), so pass the AGF run made at the GF run's α
+(the factor is then 1); one AGF for several α only approximates.
 
 Each GF run's recorded loss is first checked against the gradient-flow invariant (the exact
 loss never rises): `max_loss_rise` is the largest relative rise of a recorded value above the

@@ -22,7 +22,8 @@ integrates that law (RK4, its own utility gradient, not featlab's) for given res
   compare GF.json AGF_REPLAY.json N1,N2 TAU1,TAU2,…
                                   GF vs AGF norm/α and k = 1, 3, 5 energy fractions per neuron
 
-Times are τ = t·α/1e-3 (AGF is α-invariant in τ; the AGF dump is at α = 1e-3).
+Times are τ = t·α/1e-3. The AGF dump is at α = 1e-3; AGF is not exactly α-invariant in τ
+(docs/agf.md, "Correction: AGF at each α"), so compare GF at another α with care.
 """
 import json
 import sys
