@@ -732,7 +732,6 @@ impl CostMinimizer<Diagonal> for DiagonalLeastSquares {
     }
 }
 
-/// `full[idx[k]] = packed[k]` for every k (the packed active parameters back in place).
 /// `dy = −∇C` at the packed `y` on `model`, whose parameter vector (in `buf.0`, gradient
 /// buffer `buf.1`, workspace `buf.2`) holds packed entry q at index `pos[q]`.
 fn negative_gradient<N: NeuronSum + ?Sized>(
@@ -752,6 +751,7 @@ fn negative_gradient<N: NeuronSum + ?Sized>(
     }
 }
 
+/// `full[idx[k]] = packed[k]` for every k (the packed active parameters back in place).
 fn scatter(idx: &[usize], packed: &[f64], full: &mut [f64]) {
     for (&j, &v) in idx.iter().zip(packed) {
         full[j] = v;

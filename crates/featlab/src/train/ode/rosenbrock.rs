@@ -79,6 +79,17 @@ impl RosenbrockTableau {
             std::cmp::Ordering::Greater => 0.0,
         }
     }
+    /// Node sums `α_i = Σ_j a_ij`.
+    pub fn alpha(&self) -> Vec<f64> {
+        self.a.iter().map(|row| row.iter().sum()).collect()
+    }
+    /// Row sums of Γ, `g_i = Σ_{j≤i} γ_ij` (diagonal `γ` included).
+    pub fn gamma_sums(&self) -> Vec<f64> {
+        self.g
+            .iter()
+            .map(|row| row.iter().sum::<f64>() + self.gamma)
+            .collect()
+    }
     /// Weights `[b¹, b², b³]` of the continuous extension `y(t0 + θh) = y0 + Σ_i b_i(θ) k_i`,
     /// `b_i(θ) = θ b¹_i + θ² b²_i + θ³ b³_i` with `b¹ + b² + b³ = b` (so `θ = 1` gives the
     /// step's `y1`), derived here rather than tabulated. With `α_i = Σ_j a_ij`,
@@ -115,8 +126,7 @@ impl RosenbrockTableau {
             "continuous extension derived for 4-stage methods only"
         );
         let (a, gam) = (|i, j| self.a_ij(i, j), |i, j| self.gamma_ij(i, j));
-        let alpha: Vec<f64> = (0..s).map(|i| (0..s).map(|j| a(i, j)).sum()).collect();
-        let gsum: Vec<f64> = (0..s).map(|i| (0..s).map(|j| gam(i, j)).sum()).collect();
+        let (alpha, gsum) = (self.alpha(), self.gamma_sums());
         let beta: Vec<f64> = (0..s).map(|i| alpha[i] + gsum[i]).collect();
         let beta2: Vec<f64> = (0..s)
             .map(|i| (0..s).map(|j| (a(i, j) + gam(i, j)) * beta[j]).sum())
@@ -243,10 +253,8 @@ impl Transformed {
             m,
             a,
             c,
-            alpha: (0..s).map(|i| tab.a[i].iter().sum()).collect(),
-            gsum: (0..s)
-                .map(|i| tab.g[i].iter().sum::<f64>() + tab.gamma)
-                .collect(),
+            alpha: tab.alpha(),
+            gsum: tab.gamma_sums(),
         }
     }
 }

@@ -535,8 +535,7 @@ fn ros34pw2_continuous_extension_is_third_order_and_bounded_on_stiff_problems() 
             .collect()
     };
     let (a, gam) = (|i, j| tab.a_ij(i, j), |i, j| tab.gamma_ij(i, j));
-    let alpha: Vec<f64> = (0..s).map(|i| (0..s).map(|j| a(i, j)).sum()).collect();
-    let gsum: Vec<f64> = (0..s).map(|i| (0..s).map(|j| gam(i, j)).sum()).collect();
+    let (alpha, gsum) = (tab.alpha(), tab.gamma_sums());
     let beta: Vec<f64> = (0..s).map(|i| alpha[i] + gsum[i]).collect();
     let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
     for th in [0.1, 0.37, 0.5, 0.9, 1.0] {
