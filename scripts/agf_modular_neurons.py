@@ -22,8 +22,9 @@ integrates that law (RK4, its own utility gradient, not featlab's) for given res
   compare GF.json AGF_REPLAY.json N1,N2 TAU1,TAU2,…
                                   GF vs AGF norm/α and k = 1, 3, 5 energy fractions per neuron
 
-Times are τ = t·α/1e-3. The AGF dump is at α = 1e-3; AGF is not exactly α-invariant in τ
-(docs/agf.md, "Correction: AGF at each α"), so compare GF at another α with care.
+Times are τ = t·α/1e-3 and parameters θ·1e-3/α (each dump's own α), so dumps at different α
+share one clock. AGF is not exactly α-invariant in τ (docs/agf.md, "Correction: AGF at each
+α"): compare a GF dump with an AGF dump at the same α.
 """
 import json
 import sys
@@ -86,12 +87,12 @@ def util_grad(N, X, R):
 class Law:
     """The κ = 3 dormant law for a set of neurons with thresholds thr = 1/ρ0."""
 
-    def __init__(self, X, thr):
-        self.X, self.thr = X, thr
+    def __init__(self, X, thr, cap=1.0):
+        self.X, self.thr, self.cap = X, thr, cap
 
     def field(self, D, S, R):
         G, U = util_grad(D, self.X, R)
-        rho = np.minimum(1 / np.maximum(self.thr - S, 1e-300), 1.0)
+        rho = np.minimum(1 / np.maximum(self.thr - S, 1e-300), self.cap)
         return rho[:, None] * (G - 3 * U[:, None] * D), 3 * U, U
 
     def step(self, D, S, t, resid, live, dt_max):
@@ -115,8 +116,21 @@ class Law:
         return D, S, t + dt, U
 
 
+def tau_scale(d):
+    """τ per unit t of a dump at α = d["alpha"] (τ = t·α/1e-3); θ in τ units is θ·1e-3/α."""
+    return d["alpha"] / 1e-3
+
+
+def law_for(d, X, who=slice(None)):
+    """The dormant law in τ units for a dump's initial neurons `who`: thresholds 1/ρ0 of the
+    rescaled init θ·1e-3/α, and AGF's direction-speed cap ‖θ‖ ≤ 1 (= 1e-3/α in these units)."""
+    N0 = neurons(d["init"])[who] / tau_scale(d)
+    rho0 = np.linalg.norm(N0, axis=1)
+    return N0, rho0, Law(X, 1 / rho0, cap=1 / tau_scale(d))
+
+
 def agf_residuals(agf, X, Y):
-    times = np.array([0.0] + [r["t"] for r in agf["rounds"]])
+    times = np.array([0.0] + [r["t"] * tau_scale(agf) for r in agf["rounds"]])
     res = [Y] + [Y - predict(neurons(r["params"]), X) for r in agf["rounds"]]
     return times, res
 
@@ -124,9 +138,7 @@ def agf_residuals(agf, X, Y):
 def agf_check(path, out=None):
     d = json.load(open(path))
     X, Y = dataset(d["template"])
-    N0 = neurons(d["init"])
-    rho0 = np.linalg.norm(N0, axis=1)
-    law = Law(X, 1 / rho0)
+    N0, rho0, law = law_for(d, X)
     D, S = N0 / rho0[:, None], np.zeros(H)
     times, res = agf_residuals(d, X, Y)
     active = np.zeros(H, bool)
@@ -195,9 +207,7 @@ def replay(gf_path, agf_path, who, tau_end, agf_before=None, from_gf=None):
         w = (tau - T[j - 1]) / (T[j] - T[j - 1])
         return (1 - w) * Rs[j - 1] + w * Rs[j]
 
-    N0 = neurons(agf["init"])[who]  # α = 1e-3: τ units
-    rho0 = np.linalg.norm(N0, axis=1)
-    law = Law(X, 1 / rho0)
+    N0, rho0, law = law_for(agf, X, who)
     D, S, t = N0 / rho0[:, None], np.zeros(len(who)), 0.0
     if from_gf is not None:
         j = np.searchsorted(T, from_gf)

@@ -308,8 +308,9 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
         data: &Dataset,
         params: &mut [f64],
         active: &[bool],
-        _entering: &[usize],
+        entering: &[usize],
     ) -> Result<CostOutcome> {
+        let min_level_stop = 2.0 * entry_growth_time(model, data, params, entering);
         let mut field = ActiveFlow::new(model, data, params, active, self.fd_jacobian);
         let y0 = field.pack();
         let (stop, grad_norm, t_end, level_change) = if y0.is_empty() {
@@ -370,7 +371,7 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
                     if let (Some(prev), Some(tol)) = (prev_level, self.level_rtol) {
                         let change = (prev - level) / level.abs().max(f64::MIN_POSITIVE);
                         level_change = Some(change);
-                        if change <= tol {
+                        if change <= tol && rk.t() >= min_level_stop {
                             break CostStop::Level;
                         }
                     }
@@ -396,6 +397,53 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
             hessians: field.hessians,
         })
     }
+}
+
+/// Time for the slowest entering neuron below norm 1 to reach norm 1 at its current rate:
+/// max_i `utility_for_norm`(κ, ρ_i, 1)/(κŪ_i) with ρ_i = ‖θ_i‖ and κŪ_i = ⟨θ_i, −∇_{θ_i}C⟩/ρ_i^κ
+/// (Euler: ⟨θ, ∇U(θ)⟩ = κU(θ) = κρ^κŪ); 0 when none is below norm 1 or growing. A level
+/// stop before twice this time would judge a plateau the entering neuron has not yet left
+/// (`agf.entry_norm` < 1).
+fn entry_growth_time<M: NeuronSum + ?Sized>(
+    model: &M,
+    data: &Dataset,
+    params: &[f64],
+    entering: &[usize],
+) -> f64 {
+    let kappa = model.homogeneity();
+    let small: Vec<(Vec<usize>, f64)> = entering
+        .iter()
+        .map(|&i| {
+            let v = model.neuron_params(i);
+            let rho = norm2(&v.iter().map(|&j| params[j]).collect::<Vec<_>>());
+            (v, rho)
+        })
+        .filter(|(_, rho)| *rho > 0.0 && *rho < 1.0)
+        .collect();
+    if small.is_empty() {
+        return 0.0;
+    }
+    let mut ws = model.workspace(data.n());
+    let mut grad = vec![0.0; params.len()];
+    model.loss_and_grad(
+        params,
+        data.x.as_ref(),
+        data.y.as_ref(),
+        Loss::Mse,
+        &mut grad,
+        &mut ws,
+    );
+    small
+        .iter()
+        .map(|(v, rho)| {
+            let k_u = -v.iter().map(|&j| params[j] * grad[j]).sum::<f64>() / rho.powi(kappa as i32);
+            if k_u > 0.0 {
+                super::engine::utility_for_norm(kappa, *rho, 1.0) / k_u
+            } else {
+                0.0
+            }
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Empirical second moments Σ_xx = XᵀX/n (d×d) and Σ_yx = YᵀX/n (c×d).

@@ -106,6 +106,16 @@ pub struct AgfOptions {
     pub carry_dormant: bool,
     /// Norm at which a carried dormant neuron counts as active after a cost phase.
     pub coactivation_norm: f64,
+    /// Entry norm ρ_e ∈ (0, 1) of an activated neuron (unset: 1). Unset, a neuron crossing
+    /// its threshold at t* enters the cost phase at norm 1 along θ̄(t*). Set, it enters at
+    /// norm ρ_e along θ̄(t_e), its direction when its closed-form norm passed ρ_e (when
+    /// S = [`utility_for_norm`](ρ0, ρ_e)); the rest of its growth, and the active neurons'
+    /// response to it, is then gradient flow in the cost phase, as in gradient flow itself.
+    /// Jump times are unchanged (still the threshold crossing t*). Needs a cost minimiser
+    /// that lets a small neuron grow (gradient flow); κ = 2 utility phases then use the
+    /// ODE instead of `exact_quadratic`. Why: docs/agf.md, agf-modular, *Where the
+    /// later rounds go wrong*.
+    pub entry_norm: Option<f64>,
 }
 
 impl Default for AgfOptions {
@@ -127,6 +137,7 @@ impl Default for AgfOptions {
             exact_quadratic: true,
             carry_dormant: false,
             coactivation_norm: 0.1,
+            entry_norm: None,
         }
     }
 }
@@ -532,6 +543,14 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
             format!("must be in (0, 1), got {}", opts.coactivation_norm),
         ));
     }
+    if let Some(re) = opts.entry_norm {
+        if !(re > 0.0 && re < 1.0) {
+            return Err(Error::config(
+                "agf.entry_norm",
+                format!("must be in (0, 1), got {re}"),
+            ));
+        }
+    }
     let kf = kappa as f64;
     let h = idx.len();
     let p = model.num_params();
@@ -549,6 +568,14 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
         .iter()
         .map(|&r| threshold(kappa, r, opts.threshold))
         .collect();
+    // Entry thresholds S = c_e (closed-form norm ρ_e) and the direction at the last upward
+    // crossing of c_e (`entry_norm` set); neurons starting above ρ_e enter along θ̄(0).
+    let c_entry: Option<Vec<f64>> = opts.entry_norm.map(|re| {
+        rho0.iter()
+            .map(|&r| utility_for_norm(kappa, r, re))
+            .collect()
+    });
+    let mut entry_dir: Vec<Option<Vec<f64>>> = vec![None; h];
     let speed_base: Vec<f64> = rho0
         .iter()
         .map(|&r| if kappa == 2 { 0.0 } else { r.powf(2.0 - kf) })
@@ -563,6 +590,13 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
         }
     }
     let mut s = vec![0.0; h];
+    if let Some(ce) = &c_entry {
+        for i in 0..h {
+            if ce[i] <= 0.0 {
+                entry_dir[i] = Some(idx[i].iter().map(|&j| dir[j]).collect());
+            }
+        }
+    }
     let mut active = vec![false; h];
     let mut params = vec![0.0; p];
     let mut ws = model.workspace(data.n());
@@ -633,20 +667,21 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
         // ---- utility maximisation ----
         let r_over_n = Mat::from_fn(r.nrows(), r.ncols(), |a, b| r[(a, b)] / n);
         utility.set_residual(model, data, r_over_n.as_ref())?;
-        let quad: Option<Vec<QuadraticNeuron>> = if kappa == 2 && opts.exact_quadratic {
-            dormant
-                .iter()
-                .map(|&i| {
-                    utility.quadratic_form(model, i).map(|k| {
-                        let d: Vec<f64> = idx[i].iter().map(|&j| dir[j]).collect();
-                        QuadraticNeuron::new(&k, &d, s[i])
+        let quad: Option<Vec<QuadraticNeuron>> =
+            if kappa == 2 && opts.exact_quadratic && opts.entry_norm.is_none() {
+                dormant
+                    .iter()
+                    .map(|&i| {
+                        utility.quadratic_form(model, i).map(|k| {
+                            let d: Vec<f64> = idx[i].iter().map(|&j| dir[j]).collect();
+                            QuadraticNeuron::new(&k, &d, s[i])
+                        })
                     })
-                })
-                .collect::<Option<Result<Vec<_>>>>()
-                .transpose()?
-        } else {
-            None
-        };
+                    .collect::<Option<Result<Vec<_>>>>()
+                    .transpose()?
+            } else {
+                None
+            };
         let phase = if let Some(qn) = quad {
             // ---- exact phase (quadratic utilities, κ = 2) ----
             let mut evals = 0u64;
@@ -755,27 +790,44 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
                 }
                 let y0: Vec<f64> = stepper.y().to_vec();
                 let iv = stepper.step(&mut field, opts.t_max)?;
-                let y1 = stepper.y();
-                let crossed: Vec<usize> = dormant
-                    .iter()
-                    .copied()
-                    .filter(|&i| y0[p + i] < c[i] && y1[p + i] >= c[i])
-                    .collect();
-                if !crossed.is_empty() {
-                    let mut roots = Vec::new();
-                    for &i in &crossed {
-                        let ti = brent(
-                            |tt| {
-                                stepper.interpolate(tt, &mut buf);
-                                buf[p + i] - c[i]
-                            },
-                            iv.t0,
-                            iv.t1,
-                            1e-15 * iv.t1.abs(),
-                        )?;
-                        roots.push((i, ti));
+                let y1 = stepper.y().to_vec();
+                // Upward crossings of level(i) by S_i in this step, located by Brent's
+                // method on the dense output.
+                let mut roots_of = |level: &dyn Fn(usize) -> f64| -> Result<Vec<(usize, f64)>> {
+                    dormant
+                        .iter()
+                        .copied()
+                        .filter(|&i| y0[p + i] < level(i) && y1[p + i] >= level(i))
+                        .map(|i| {
+                            let ti = brent(
+                                |tt| {
+                                    stepper.interpolate(tt, &mut buf);
+                                    buf[p + i] - level(i)
+                                },
+                                iv.t0,
+                                iv.t1,
+                                1e-15 * iv.t1.abs(),
+                            )?;
+                            Ok((i, ti))
+                        })
+                        .collect()
+                };
+                let roots = roots_of(&|i| c[i])?;
+                let t_first = roots.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+                if let Some(ce) = &c_entry {
+                    // Entry directions: crossings of c_e up to the first threshold crossing
+                    // (later ones belong to the next phase).
+                    for (i, te) in roots_of(&|i| ce[i])? {
+                        if te <= t_first {
+                            stepper.interpolate(te, &mut buf);
+                            let v: Vec<f64> = idx[i].iter().map(|&j| buf[j]).collect();
+                            let nrm = norm2(&v);
+                            entry_dir[i] = Some(v.iter().map(|x| x / nrm).collect());
+                        }
                     }
-                    let tstar = roots.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+                }
+                if !roots.is_empty() {
+                    let tstar = t_first;
                     let tied: Vec<(usize, f64)> = roots
                         .into_iter()
                         .filter(|&(_, ti)| ti <= tstar + opts.tie_rtol * tstar.abs())
@@ -850,9 +902,13 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
         for &i in &activated {
             s[i] = c[i];
             active[i] = true;
-            let d: Vec<f64> = idx[i].iter().map(|&j| dir[j]).collect();
+            // enters at norm 1 along θ̄(t*), or at ρ_e along θ̄(t_e) (`entry_norm`)
+            let norm = opts.entry_norm.unwrap_or(1.0);
+            let d = entry_dir[i]
+                .take()
+                .unwrap_or_else(|| idx[i].iter().map(|&j| dir[j]).collect());
             for (&j, &v) in idx[i].iter().zip(&d) {
-                params[j] = v; // enters at norm 1
+                params[j] = norm * v;
             }
             directions.push(d);
         }
@@ -923,6 +979,14 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
                     0.0
                 };
                 deactivated.push(i);
+            }
+        }
+        if let Some(ce) = &c_entry {
+            // Neurons back in the dormant set above ρ_e enter from where they restart.
+            for i in (0..h).filter(|&i| !active[i]) {
+                if s[i] >= ce[i] && entry_dir[i].is_none() {
+                    entry_dir[i] = Some(idx[i].iter().map(|&j| dir[j]).collect());
+                }
             }
         }
         let (r_new, l_new) = residual(model, data, &params, &mut ws);

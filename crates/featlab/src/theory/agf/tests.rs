@@ -835,3 +835,136 @@ fn debug_cost_convergence() {
         }
     }
 }
+
+/// AGF on the quadratic teacher problem of [`quadratic_modular_active_set`] (κ = 3) from
+/// the small initialisation α·N(0, 1), with a stiff gradient-flow cost phase.
+fn quadratic_teacher_agf(alpha: f64, opts: &AgfOptions) -> crate::Result<super::engine::AgfResult> {
+    let (model, data, _, _) = quadratic_modular_active_set();
+    let init: Vec<f64> = normal_vec(&mut stream(9, "init"), model.num_params(), alpha);
+    let mut cost = GradientFlowCost {
+        solver: crate::train::ode::Solver::from_name("ros34pw2", "solver").unwrap(),
+        rtol: 1e-9,
+        atol: 1e-12,
+        gtol: 1e-8,
+        t_max: 1e6,
+        ..GradientFlowCost::default()
+    };
+    run_agf(
+        &model,
+        &data,
+        &init,
+        &mut cost,
+        opts,
+        &RunContext::default(),
+    )
+}
+
+/// `entry_norm` = ρ_e: the activated neuron enters the cost phase at norm ρ_e along its
+/// direction when its norm passed ρ_e. Checked against the scaling symmetry of the κ = 3
+/// dormant flow (θ(t) solves dθ/dt = ∇U(θ) ⇒ so does θ(t/ρ_e)/ρ_e): the first round of a run
+/// from init/ρ_e with the unit-norm threshold activates along the same direction. Jump
+/// times stay the blow-up crossings (identical to the run without `entry_norm`), the
+/// neuron then grows inside the cost phase (the level rule cannot stop before it has), and
+/// the levels and fitted functions converge as ρ_e → 0.
+#[test]
+fn entry_norm_starts_the_cost_phase_small_along_the_direction_at_that_norm() {
+    use super::engine::Threshold;
+    let alpha = 1e-3;
+    let base = AgfOptions {
+        rtol: 1e-11,
+        atol: 1e-14,
+        max_rounds: 2,
+        ..AgfOptions::default()
+    };
+    let plain = quadratic_teacher_agf(alpha, &base).unwrap();
+    let with = |re: f64| {
+        quadratic_teacher_agf(
+            alpha,
+            &AgfOptions {
+                entry_norm: Some(re),
+                ..base.clone()
+            },
+        )
+        .unwrap()
+    };
+    let (a, b) = (with(0.05), with(0.02));
+    assert_eq!(plain.rounds.len(), 2);
+    // the first jump time is untouched (the same blow-up crossing, same phase)
+    assert_eq!(a.rounds[0].t, plain.rounds[0].t);
+    assert_eq!(a.rounds[0].activated, plain.rounds[0].activated);
+    // entry direction = the unit-norm direction of the run from init/ρ_e
+    let re = 0.05;
+    let (model, data, _, _) = quadratic_modular_active_set();
+    let init: Vec<f64> = normal_vec(&mut stream(9, "init"), model.num_params(), alpha / re);
+    let mut cost = GradientFlowCost::default();
+    let scaled = run_agf(
+        &model,
+        &data,
+        &init,
+        &mut cost,
+        &AgfOptions {
+            threshold: Threshold::UnitNorm,
+            max_rounds: 1,
+            ..base.clone()
+        },
+        &RunContext::default(),
+    )
+    .unwrap();
+    assert_eq!(scaled.rounds[0].activated, a.rounds[0].activated);
+    let d: f64 = crate::linalg::norm2(
+        &a.rounds[0].directions[0]
+            .iter()
+            .zip(&scaled.rounds[0].directions[0])
+            .map(|(x, y)| x - y)
+            .collect::<Vec<_>>(),
+    );
+    println!("entry vs scaled run {d:e}");
+    assert!(d <= 1e-8, "entry directions differ by {d:e}");
+    // and it is not the direction at the blow-up (the neuron keeps turning after ρ_e)
+    let d_blowup: f64 = crate::linalg::norm2(
+        &a.rounds[0].directions[0]
+            .iter()
+            .zip(&plain.rounds[0].directions[0])
+            .map(|(x, y)| x - y)
+            .collect::<Vec<_>>(),
+    );
+    assert!(d_blowup > 1e3 * d, "{d_blowup:e}");
+    // the neuron grew within the cost phase: the first level is far below the initial loss
+    assert!(
+        a.rounds[0].loss < 0.9 * a.initial_loss,
+        "{:?}",
+        a.rounds[0].loss
+    );
+    // ρ_e → 0: levels agree, and with the norm-1 entry where both minimise exactly
+    for k in 0..2 {
+        let (la, lb) = (a.rounds[k].loss, b.rounds[k].loss);
+        println!(
+            "round {k}: t {} vs {}, level {la:e} vs {lb:e}",
+            a.rounds[k].t, b.rounds[k].t
+        );
+        assert!(
+            (la - lb).abs() <= 1e-8 * a.initial_loss,
+            "round {k}: {la} vs {lb}"
+        );
+        assert_eq!(a.rounds[k].activated, b.rounds[k].activated);
+    }
+    let rel = (a.rounds[1].t - b.rounds[1].t).abs() / b.rounds[1].t;
+    assert!(
+        rel <= 1e-7,
+        "second jump {} vs {}",
+        a.rounds[1].t,
+        b.rounds[1].t
+    );
+    // bad values are config errors naming the key
+    for bad in [0.0, 1.0, 1.5, f64::NAN] {
+        let err = quadratic_teacher_agf(
+            alpha,
+            &AgfOptions {
+                entry_norm: Some(bad),
+                ..base.clone()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("agf.entry_norm"), "{err}");
+    }
+}
