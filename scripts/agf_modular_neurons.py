@@ -21,6 +21,19 @@ integrates that law (RK4, its own utility gradient, not featlab's) for given res
                                   of the neurons at TAU and use AGF's residual afterwards
   compare GF.json AGF_REPLAY.json N1,N2 TAU1,TAU2,…
                                   GF vs AGF norm/α and k = 1, 3, 5 energy fractions per neuron
+  plateaus GF.json AGF.json       per plateau between GF's jumps (midpoint crossings of AGF's
+                                  levels): GF's residual drift within it, ‖R_GF(τ) − R_GF(end)‖
+                                  /‖R_GF(end)‖, and its distance to AGF's residual there
+  swap GF.json AGF.json N1,N2 K1,K2,… [--agf-times]
+                                  the law for neurons N1, N2, … from their initial state under
+                                  a piecewise-constant residual: GF's at the end of each of its
+                                  plateaus, except plateaus K1, K2, … (1 = after round 1), which
+                                  take AGF's; switched at GF's jump times (--agf-times: AGF's).
+                                  Which plateau's residual decides a later activation?
+  symmetry GF.json AGF.json K     plateau K (after round K): AGF's residual against GF's (end of
+                                  its plateau K) and against every image of GF's under the
+                                  problem's symmetries (a → a + s₁, b → b − s₁ + s₂, c → c + s₂,
+                                  optionally a ↔ b): the best image and its distance
 
 Times are τ = t·α/1e-3 and parameters θ·1e-3/α (each dump's own α), so dumps at different α
 share one clock. AGF is not exactly α-invariant in τ (docs/agf.md, "Correction: AGF at each
@@ -250,6 +263,109 @@ def compare(gf_path, rep_path, who, taus):
                   f" | {an:10.3f} {fa[1]:.3f} {fa[3]:.3f} {fa[5]:.3f} {r['S'][i]:7.1f}")
 
 
+def gf_jumps(g, agf):
+    """GF's jump times (τ) for AGF's rounds: first crossing of each midpoint between
+    consecutive AGF levels in GF's recorded loss (linear interpolation between records)."""
+    lt = np.array(g["loss_t"]) * tau_scale(g)
+    loss = np.array(g["loss"])
+    levels = [loss[0]] + [r["loss"] for r in agf["rounds"]]
+    out = []
+    for k in range(len(agf["rounds"])):
+        mid = 0.5 * (levels[k] + levels[k + 1])
+        j = np.argmax(loss <= mid)
+        if loss[j] > mid:
+            out.append(np.nan)
+            continue
+        w = (loss[j - 1] - mid) / (loss[j - 1] - loss[j])
+        out.append(lt[j - 1] + w * (lt[j] - lt[j - 1]))
+    return np.array(out)
+
+
+def gf_residual_at(g, X, Y, T):
+    """GF's residual at its last snapshot at or before τ (and that snapshot's τ)."""
+    def at(tau):
+        j = max(np.searchsorted(T, tau, side="right") - 1, 0)
+        return T[j], Y - predict(neurons(g["params"][j]), X)
+    return at
+
+
+def rel(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+def plateaus(gf_path, agf_path):
+    g, agf = json.load(open(gf_path)), json.load(open(agf_path))
+    X, Y = dataset(g["template"])
+    T = np.array(g["t"]) * tau_scale(g)
+    R = gf_residual_at(g, X, Y, T)
+    _, ares = agf_residuals(agf, X, Y)
+    jumps = gf_jumps(g, agf)
+    ends = list(jumps[1:]) + [T[-1]]
+    for k, (a, b) in enumerate(zip(jumps, ends)):
+        if not (np.isfinite(a) and np.isfinite(b)):
+            continue
+        tb, Rb = R(b - 0.02 * (b - a))
+        print(f"plateau {k + 1} (GF τ {a:.1f} … {b:.1f}): drift to its end / distance to AGF's")
+        for tau in np.linspace(a + 0.05 * (b - a), b - 0.02 * (b - a), 6):
+            ta, Ra = R(tau)
+            print(f"  τ {ta:8.1f}: loss {(Ra ** 2).sum() / (2 * len(X)):.6f}  drift "
+                  f"{rel(Ra, Rb):.2e}  vs AGF {rel(Ra, ares[k + 1]):.2e}")
+
+
+def swap(gf_path, agf_path, who, from_agf, agf_times=False):
+    g, agf = json.load(open(gf_path)), json.load(open(agf_path))
+    X, Y = dataset(g["template"])
+    T = np.array(g["t"]) * tau_scale(g)
+    R = gf_residual_at(g, X, Y, T)
+    at, ares = agf_residuals(agf, X, Y)
+    jumps = gf_jumps(g, agf)
+    ends = list(jumps[1:]) + [T[-1]]
+    segs = [Y] + [ares[k + 1] if k + 1 in from_agf else R(b - 0.02 * (b - a))[1]
+                  for k, (a, b) in enumerate(zip(jumps, ends))]
+    switch = at[1:] if agf_times else jumps
+    _, rho0, law = law_for(agf, X, who)
+    D = neurons(agf["init"])[who] / tau_scale(agf) / rho0[:, None]
+    S, t = np.zeros(len(who)), 0.0
+    done = np.zeros(len(who), bool)
+    resid = lambda tau: segs[np.searchsorted(switch, tau, side="right")]  # noqa: E731
+    while t < T[-1] and not done.all():
+        D, S, t, _ = law.step(D, S, t, resid, ~done, 1.0)
+        for m, i in enumerate(who):
+            if not done[m] and S[m] >= law.thr[m] * 0.999:
+                print(f"neuron {i}: S/c = 0.999 at τ = {t:.2f} (plateaus from AGF: "
+                      f"{sorted(from_agf) or 'none'}, switches at "
+                      f"{'AGF' if agf_times else 'GF'}'s jumps)")
+                done[m] = True
+    for m, i in enumerate(who):
+        if not done[m]:
+            print(f"neuron {i}: no blow-up before τ = {T[-1]:.1f}")
+
+
+def symmetry(gf_path, agf_path, k):
+    g, agf = json.load(open(gf_path)), json.load(open(agf_path))
+    X, Y = dataset(g["template"])
+    T = np.array(g["t"]) * tau_scale(g)
+    jumps = gf_jumps(g, agf)
+    end = jumps[k] if k < len(jumps) and np.isfinite(jumps[k]) else T[-1]
+    tg, RG = gf_residual_at(g, X, Y, T)(end - 0.02 * (end - jumps[k - 1]))
+    RA = agf_residuals(agf, X, Y)[1][k]
+    G, A = RG.reshape(P, P, P), RA.reshape(P, P, P)  # [a, b, c]
+    print(f"plateau {k}: GF at τ = {tg:.1f} loss {(RG ** 2).sum() / (2 * len(X)):.6f}, AGF loss "
+          f"{(RA ** 2).sum() / (2 * len(X)):.6f}; ‖R_AGF − R_GF‖/‖R_AGF‖ = {rel(G, A):.3e}")
+    best = (np.inf, None)
+    for s1 in range(P):
+        for s2 in range(P):
+            img = np.roll(np.roll(np.roll(G, s1, axis=0), s2 - s1, axis=1), s2, axis=2)
+            for swap_ab in (False, True):
+                im = img.transpose(1, 0, 2) if swap_ab else img
+                d = rel(im, A)
+                if d < best[0]:
+                    best = (d, (s1, s2, swap_ab))
+    s1, s2, sw = best[1]
+    print(f"  best symmetry image of GF's: a → a + {s1}, b → b − {s1} + {s2}, c → c + {s2}"
+          f"{', a ↔ b' if sw else ''}: distance {best[0]:.3e}")
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__)
@@ -272,6 +388,13 @@ def main(argv):
                 k += 1
         replay(pos[0], pos[1], [int(x) for x in pos[2].split(",")], float(pos[3]),
                opt["--agf-before"], opt["--from-gf-state"])
+    elif cmd == "plateaus":
+        plateaus(args[0], args[1])
+    elif cmd == "swap":
+        swap(args[0], args[1], [int(x) for x in args[2].split(",")],
+             {int(x) for x in args[3].split(",") if x and x != "none"}, "--agf-times" in args)
+    elif cmd == "symmetry":
+        symmetry(args[0], args[1], int(args[2]))
     elif cmd == "compare":
         compare(args[0], args[1], [int(x) for x in args[2].split(",")],
                 [float(x) for x in args[3].split(",")])
