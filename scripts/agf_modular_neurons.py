@@ -293,18 +293,33 @@ def rel(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
+class Pair:
+    """A GF dump and an AGF dump of the same problem: data, GF's snapshot times T (τ) and
+    residual lookup R(τ), AGF's jump times `at` and residuals `ares` (index k = after round
+    k), GF's jumps for AGF's rounds and the end of each of GF's plateaus."""
+
+    def __init__(self, gf_path, agf_path):
+        self.g, self.agf = json.load(open(gf_path)), json.load(open(agf_path))
+        self.X, self.Y = dataset(self.g["template"])
+        self.T = np.array(self.g["t"]) * tau_scale(self.g)
+        self.R = gf_residual_at(self.g, self.X, self.Y, self.T)
+        self.at, self.ares = agf_residuals(self.agf, self.X, self.Y)
+        self.jumps = gf_jumps(self.g, self.agf)
+        self.ends = list(self.jumps[1:]) + [self.T[-1]]
+
+    def plateau_end(self, k):
+        """GF's residual near the end of its plateau k (after round k, k ≥ 1)."""
+        a, b = self.jumps[k - 1], self.ends[k - 1]
+        return self.R(b - 0.02 * (b - a))
+
+
 def plateaus(gf_path, agf_path):
-    g, agf = json.load(open(gf_path)), json.load(open(agf_path))
-    X, Y = dataset(g["template"])
-    T = np.array(g["t"]) * tau_scale(g)
-    R = gf_residual_at(g, X, Y, T)
-    _, ares = agf_residuals(agf, X, Y)
-    jumps = gf_jumps(g, agf)
-    ends = list(jumps[1:]) + [T[-1]]
-    for k, (a, b) in enumerate(zip(jumps, ends)):
+    pr = Pair(gf_path, agf_path)
+    R, X, ares = pr.R, pr.X, pr.ares
+    for k, (a, b) in enumerate(zip(pr.jumps, pr.ends)):
         if not (np.isfinite(a) and np.isfinite(b)):
             continue
-        tb, Rb = R(b - 0.02 * (b - a))
+        _, Rb = pr.plateau_end(k + 1)
         print(f"plateau {k + 1} (GF τ {a:.1f} … {b:.1f}): drift to its end / distance to AGF's")
         for tau in np.linspace(a + 0.05 * (b - a), b - 0.02 * (b - a), 6):
             ta, Ra = R(tau)
@@ -313,16 +328,11 @@ def plateaus(gf_path, agf_path):
 
 
 def swap(gf_path, agf_path, who, from_agf, agf_times=False):
-    g, agf = json.load(open(gf_path)), json.load(open(agf_path))
-    X, Y = dataset(g["template"])
-    T = np.array(g["t"]) * tau_scale(g)
-    R = gf_residual_at(g, X, Y, T)
-    at, ares = agf_residuals(agf, X, Y)
-    jumps = gf_jumps(g, agf)
-    ends = list(jumps[1:]) + [T[-1]]
-    segs = [Y] + [ares[k + 1] if k + 1 in from_agf else R(b - 0.02 * (b - a))[1]
-                  for k, (a, b) in enumerate(zip(jumps, ends))]
-    switch = at[1:] if agf_times else jumps
+    pr = Pair(gf_path, agf_path)
+    agf, X, T = pr.agf, pr.X, pr.T
+    segs = [pr.Y] + [pr.ares[k] if k in from_agf else pr.plateau_end(k)[1]
+                     for k in range(1, len(pr.jumps) + 1)]
+    switch = pr.at[1:] if agf_times else pr.jumps
     _, rho0, law = law_for(agf, X, who)
     D = neurons(agf["init"])[who] / tau_scale(agf) / rho0[:, None]
     S, t = np.zeros(len(who)), 0.0
@@ -342,13 +352,10 @@ def swap(gf_path, agf_path, who, from_agf, agf_times=False):
 
 
 def symmetry(gf_path, agf_path, k):
-    g, agf = json.load(open(gf_path)), json.load(open(agf_path))
-    X, Y = dataset(g["template"])
-    T = np.array(g["t"]) * tau_scale(g)
-    jumps = gf_jumps(g, agf)
-    end = jumps[k] if k < len(jumps) and np.isfinite(jumps[k]) else T[-1]
-    tg, RG = gf_residual_at(g, X, Y, T)(end - 0.02 * (end - jumps[k - 1]))
-    RA = agf_residuals(agf, X, Y)[1][k]
+    pr = Pair(gf_path, agf_path)
+    X = pr.X
+    tg, RG = pr.plateau_end(k)
+    RA = pr.ares[k]
     G, A = RG.reshape(P, P, P), RA.reshape(P, P, P)  # [a, b, c]
     print(f"plateau {k}: GF at τ = {tg:.1f} loss {(RG ** 2).sum() / (2 * len(X)):.6f}, AGF loss "
           f"{(RA ** 2).sum() / (2 * len(X)):.6f}; ‖R_AGF − R_GF‖/‖R_AGF‖ = {rel(G, A):.3e}")
