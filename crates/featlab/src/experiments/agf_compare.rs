@@ -91,6 +91,18 @@ pub fn max_errors(drops: &[Drop], loss_floor: f64) -> (f64, f64) {
     (et, el)
 }
 
+/// Number of leading drops that learn the same feature as the first one: the first cascade
+/// (AGF §3.4: several quadratic neurons in turn fit the largest Fourier component before
+/// the next frequency starts). Its errors are reported apart on agf-modular, where the later
+/// cascades' times depend on which of several equivalent fits the previous one ended in
+/// (docs/agf.md, agf-modular, *Why round 6 (and round 5) disagree*).
+pub fn first_cascade_len(drops: &[Drop]) -> usize {
+    drops
+        .iter()
+        .take_while(|d| Some(d.feature) == drops.first().map(|f| f.feature))
+        .count()
+}
+
 /// The run.json `drops` list.
 pub fn drops_json(drops: &[Drop]) -> Value {
     Value::Array(
@@ -131,4 +143,36 @@ pub fn refined_schedule(
     times.sort_by(f64::total_cmp);
     times.dedup();
     Ok(crate::train::Schedule::Times { times })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drop(feature: usize, t_agf: f64, t_gf: f64) -> Drop {
+        Drop {
+            t_agf,
+            t_gf: Some(t_gf),
+            loss_agf: 1.0,
+            loss_gf: Some(1.0),
+            feature,
+        }
+    }
+
+    /// The first cascade is the leading run of the first drop's feature; its error is the
+    /// maximum over that run only.
+    #[test]
+    fn first_cascade_is_the_leading_run_of_one_feature() {
+        let drops = vec![
+            drop(1, 10.0, 10.1),
+            drop(1, 20.0, 19.0),
+            drop(3, 30.0, 40.0),
+            drop(1, 50.0, 50.0),
+        ];
+        assert_eq!(first_cascade_len(&drops), 2);
+        let (et, _) = max_errors(&drops[..first_cascade_len(&drops)], 1e-9);
+        assert!((et - 1.0 / 19.0).abs() < 1e-15, "{et}");
+        assert_eq!(max_errors(&drops, 1e-9).0, 0.25);
+        assert_eq!(first_cascade_len(&[]), 0);
+    }
 }

@@ -15,7 +15,8 @@
 //!   vs t (template value E_k; the loss is Σ_k P_k(f − y)), per-neuron spectra.
 
 use super::agf_compare::{
-    drops_json, match_drops, max_errors, refined_schedule, step_series, Staircase,
+    drops_json, first_cascade_len, match_drops, max_errors, refined_schedule, step_series,
+    Staircase,
 };
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::config::{from_table, to_table};
@@ -490,6 +491,11 @@ impl Experiment for AgfModularExperiment {
             s.insert("drops".into(), drops_json(&drops));
             s.insert("max_rel_time_error".into(), json!(et));
             s.insert("max_rel_loss_error".into(), json!(el));
+            let first = first_cascade_len(&drops);
+            let (et1, el1) = max_errors(&drops[..first], 1e-9 * levels[0]);
+            s.insert("first_cascade_rounds".into(), json!(first));
+            s.insert("max_rel_time_error_first_cascade".into(), json!(et1));
+            s.insert("max_rel_loss_error_first_cascade".into(), json!(el1));
             s.insert("agf_seconds".into(), json!(agf_seconds));
             s.insert("agf_cpu_seconds".into(), json!(agf_cpu_seconds));
             s.insert(
