@@ -113,8 +113,8 @@ pub struct AgfOptions {
     /// response to it, is then gradient flow in the cost phase, as in gradient flow itself.
     /// Jump times are unchanged (still the threshold crossing t*). Needs a cost minimiser
     /// that lets a small neuron grow (gradient flow); κ = 2 utility phases then use the
-    /// ODE instead of `exact_quadratic`. Why: docs/agf.md, agf-modular, *Where the
-    /// later rounds go wrong*.
+    /// ODE instead of `exact_quadratic`. Why: docs/agf.md, agf-modular, *Why round 6
+    /// (and round 5) disagree*.
     pub entry_norm: Option<f64>,
 }
 
@@ -227,7 +227,8 @@ pub struct AgfRound {
     /// Neurons activated at `t` (more than one only for ties within `tie_rtol`), lowest
     /// index first after the first crossing.
     pub activated: Vec<usize>,
-    /// Unit direction θ̄_i at activation, one per activated neuron.
+    /// Unit direction θ̄_i the neuron entered the cost phase along (at activation, or
+    /// where its norm passed `entry_norm`), one per activated neuron.
     pub directions: Vec<Vec<f64>>,
     /// Dormant neurons predicted to cross within `near_tie_rtol·t` after `t` (flag: the
     /// order of near-simultaneous activations is fragile).
