@@ -591,13 +591,6 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
         }
     }
     let mut s = vec![0.0; h];
-    if let Some(ce) = &c_entry {
-        for i in 0..h {
-            if ce[i] <= 0.0 {
-                entry_dir[i] = Some(idx[i].iter().map(|&j| dir[j]).collect());
-            }
-        }
-    }
     let mut active = vec![false; h];
     let mut params = vec![0.0; p];
     let mut ws = model.workspace(data.n());
@@ -664,6 +657,15 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
         }
         if rounds.len() >= opts.max_rounds {
             break AgfStop::MaxRounds;
+        }
+        if let Some(ce) = &c_entry {
+            // Dormant neurons already at or above ρ_e without a recorded crossing (at the
+            // start, or sent back by a cost phase above ρ_e) enter from where they are now.
+            for &i in &dormant {
+                if s[i] >= ce[i] && entry_dir[i].is_none() {
+                    entry_dir[i] = Some(idx[i].iter().map(|&j| dir[j]).collect());
+                }
+            }
         }
         // ---- utility maximisation ----
         let r_over_n = Mat::from_fn(r.nrows(), r.ncols(), |a, b| r[(a, b)] / n);
@@ -789,16 +791,17 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
                     rounds.len() + 1
                 )));
                 }
-                let y0: Vec<f64> = stepper.y().to_vec();
+                // S before and after the step (the crossings only need S)
+                let s0: Vec<f64> = stepper.y()[p..].to_vec();
                 let iv = stepper.step(&mut field, opts.t_max)?;
-                let y1 = stepper.y().to_vec();
+                let s1: Vec<f64> = stepper.y()[p..].to_vec();
                 // Upward crossings of level(i) by S_i in this step, located by Brent's
                 // method on the dense output.
                 let mut roots_of = |level: &dyn Fn(usize) -> f64| -> Result<Vec<(usize, f64)>> {
                     dormant
                         .iter()
                         .copied()
-                        .filter(|&i| y0[p + i] < level(i) && y1[p + i] >= level(i))
+                        .filter(|&i| s0[i] < level(i) && s1[i] >= level(i))
                         .map(|i| {
                             let ti = brent(
                                 |tt| {
@@ -837,8 +840,7 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
                     break;
                 }
                 trace.t.push(iv.t1);
-                let snow: Vec<f64> = y1[p..].to_vec();
-                trace.norms.push(norms_now(&active, &params, &snow));
+                trace.norms.push(norms_now(&active, &params, &s1));
                 // Stationarity: every dormant neuron at rest with non-positive utility growth.
                 let dy = stepper.dy();
                 let still = dormant.iter().all(|&i| {
@@ -980,14 +982,6 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
                     0.0
                 };
                 deactivated.push(i);
-            }
-        }
-        if let Some(ce) = &c_entry {
-            // Neurons back in the dormant set above ρ_e enter from where they restart.
-            for i in (0..h).filter(|&i| !active[i]) {
-                if s[i] >= ce[i] && entry_dir[i].is_none() {
-                    entry_dir[i] = Some(idx[i].iter().map(|&j| dir[j]).collect());
-                }
             }
         }
         let (r_new, l_new) = residual(model, data, &params, &mut ws);
