@@ -83,6 +83,17 @@ impl Activation {
         }
     }
 
+    /// The config name (`linear`, `relu`, `tanh`, `quadratic`, `gelu`), as TOML spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Quadratic => "quadratic",
+            Activation::Gelu => "gelu",
+        }
+    }
+
     /// All activations, for tests and `--help` listings.
     pub const ALL: [Activation; 5] = [
         Activation::Linear,
@@ -96,6 +107,15 @@ impl Activation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn names_are_the_config_spelling() {
+        for act in Activation::ALL {
+            let parsed: Activation =
+                serde_json::from_value(serde_json::json!(act.name())).unwrap();
+            assert_eq!(parsed, act);
+        }
+    }
+
     #[test]
     fn derivatives_match_finite_differences() {
         for act in Activation::ALL {
