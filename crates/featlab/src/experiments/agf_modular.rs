@@ -190,9 +190,21 @@ impl AgfModularConfig {
             // has a kink wherever a neuron's hyperplane crosses a sample, and the adaptive
             // solvers' steps collapse there (no progress in 10 min of GF to t = 30)
             let adaptive = [
-                (self.train.method == crate::train::Method::Flow, "train.method", "\"gd\" (with train.lr)"),
-                (!self.skip_agf && self.agf.fixed_dt.is_none(), "agf.fixed_dt", "a fixed step, e.g. 0.2 (with agf.tableau = \"bosh3\")"),
-                (!self.skip_agf && self.cost.fixed_dt.is_none(), "cost.fixed_dt", "a fixed step, e.g. 1e-2 (with cost.solver = \"heun_euler\")"),
+                (
+                    self.train.method == crate::train::Method::Flow,
+                    "train.method",
+                    "\"gd\" (with train.lr)",
+                ),
+                (
+                    !self.skip_agf && self.agf.fixed_dt.is_none(),
+                    "agf.fixed_dt",
+                    "a fixed step, e.g. 0.05 (with agf.tableau = \"bosh3\")",
+                ),
+                (
+                    !self.skip_agf && self.cost.fixed_dt.is_none(),
+                    "cost.fixed_dt",
+                    "a fixed step, e.g. 5e-3 (with cost.solver = \"heun_euler\")",
+                ),
             ];
             if let Some(&(_, key, fix)) = adaptive.iter().find(|a| a.0) {
                 return Err(Error::config(
@@ -808,11 +820,13 @@ impl Experiment for AgfModularExperiment {
             "loss",
         )
         .scales(Scale::Log, Scale::Log);
-        lp.series.push(Series::line(
-            "gradient flow",
-            t[1..].to_vec(),
-            loss[1..].to_vec(),
-        ));
+        let gf_label = match cfg.train.method {
+            crate::train::Method::Flow => "gradient flow".to_string(),
+            crate::train::Method::Gd => format!("gradient descent (lr {})", cfg.train.lr),
+            m => format!("{m:?} (lr {})", cfg.train.lr),
+        };
+        lp.series
+            .push(Series::line(gf_label, t[1..].to_vec(), loss[1..].to_vec()));
         if let Some(st) = &stairs {
             let (sx, sy) = step_series(st, t_start, t_end);
             lp.series.push(Series::step(
@@ -991,7 +1005,10 @@ mod tests {
             exp.resolve(&t).unwrap_err().to_string()
         };
         let e = refused(&[r#"model.activation="relu""#]);
-        assert!(e.contains("train.method") && e.contains("agf-modular-relu"), "{e}");
+        assert!(
+            e.contains("train.method") && e.contains("agf-modular-relu"),
+            "{e}"
+        );
         let e = refused(&[r#"model.activation="relu""#, r#"train.method="gd""#]);
         assert!(e.contains("agf.fixed_dt"), "{e}");
         let e = refused(&[
@@ -1001,7 +1018,10 @@ mod tests {
         ]);
         assert!(e.contains("cost.fixed_dt"), "{e}");
         let e = refused(&[r#"model.activation="tanh""#]);
-        assert!(e.contains("model.activation") && e.contains("skip_agf"), "{e}");
+        assert!(
+            e.contains("model.activation") && e.contains("skip_agf"),
+            "{e}"
+        );
         let mut t = preset();
         for s in [r#"model.activation="tanh""#, "skip_agf=true"] {
             crate::config::apply_set(&mut t, s).unwrap();
@@ -1048,7 +1068,10 @@ mod tests {
         // the first AGF jump against GD's midpoint crossing: κ = 2 at α = 1e-4, so the error is
         // O(1/log(1/α)); measured +18.2% (19.73 vs 16.69): AGF late, as on the preset, where
         // several neurons grow together in GD before any one reaches its threshold
-        let (ta, tg) = (drops[0]["t_agf"].as_f64().unwrap(), drops[0]["t_gf"].as_f64());
+        let (ta, tg) = (
+            drops[0]["t_agf"].as_f64().unwrap(),
+            drops[0]["t_gf"].as_f64(),
+        );
         let tg = tg.expect("GD crosses the first midpoint");
         assert!(ta > tg && ta < 1.22 * tg, "{ta} vs {tg}");
         assert_eq!(s["closed_forms_apply"], false);

@@ -110,8 +110,7 @@ mod tests {
     #[test]
     fn names_are_the_config_spelling() {
         for act in Activation::ALL {
-            let parsed: Activation =
-                serde_json::from_value(serde_json::json!(act.name())).unwrap();
+            let parsed: Activation = serde_json::from_value(serde_json::json!(act.name())).unwrap();
             assert_eq!(parsed, act);
         }
     }
