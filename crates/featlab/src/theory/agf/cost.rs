@@ -298,6 +298,26 @@ impl<M: NeuronSum + ?Sized> VectorField for ActiveFlow<'_, M> {
     }
 }
 
+impl GradientFlowCost {
+    /// A failed step of a fixed-step cost phase (`fixed_dt`) is a divergence of the explicit
+    /// scheme (stable only for dt below ≈ 2/λ_max of the active neurons' loss Hessian):
+    /// reported as such, with the step, the phase time and the key to change; errors of
+    /// adaptive phases pass through unchanged.
+    fn fixed_step_divergence(&self, err: Error, step: u64, t: f64) -> Error {
+        match (self.fixed_dt, err) {
+            (Some(dt), Error::Numerical(why)) => Error::Diverged {
+                step,
+                t,
+                what: "the AGF cost phase's flow".into(),
+                hint: format!(
+                    "Try a smaller cost.fixed_dt (= {dt} now): a fixed step is stable only below ≈ 2/λ_max of the active neurons' loss Hessian ({why})"
+                ),
+            },
+            (_, err) => err,
+        }
+    }
+}
+
 impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
     fn name(&self) -> &'static str {
         "gradient_flow"
@@ -362,7 +382,9 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
                 if rk.t() >= self.t_max || steps >= self.max_steps {
                     break CostStop::Budget;
                 }
-                rk.step(&mut field, next_check.min(self.t_max))?;
+                let t0 = rk.t();
+                rk.step(&mut field, next_check.min(self.t_max))
+                    .map_err(|e| self.fixed_step_divergence(e, steps, t0))?;
                 steps += 1;
                 gnorm = norm2(rk.dy());
                 if gnorm > self.gtol && rk.t() >= next_check {

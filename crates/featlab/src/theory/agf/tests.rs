@@ -728,6 +728,35 @@ fn capped_cost_phase_reports_non_convergence() {
     assert!((out.time.unwrap() - 1e-3).abs() < 1e-12);
 }
 
+/// A fixed-step cost phase whose step is far beyond the stability limit reports a
+/// divergence naming `cost.fixed_dt`, not a step-size underflow; a stable step converges.
+#[test]
+fn fixed_step_cost_phase_divergence_names_the_step() {
+    use super::engine::CostMinimizer;
+    let (model, data, params, active) = quadratic_modular_active_set();
+    let mut cost = GradientFlowCost {
+        solver: crate::train::ode::Solver::from_name("heun_euler", "solver").unwrap(),
+        fixed_dt: Some(50.0),
+        t_max: 1e4,
+        ..GradientFlowCost::default()
+    };
+    let mut p = params.clone();
+    let err = cost
+        .minimize(&model, &data, &mut p, &active, &[])
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, crate::Error::Diverged { .. }), "{msg}");
+    assert!(
+        msg.contains("cost.fixed_dt") && msg.contains("= 50"),
+        "{msg}"
+    );
+    cost.fixed_dt = Some(1e-3);
+    cost.t_max = 1e-1;
+    let mut p = params.clone();
+    let out = cost.minimize(&model, &data, &mut p, &active, &[]).unwrap();
+    assert!(out.loss.is_finite());
+}
+
 /// Without a minimiser (two quadratic neurons fitting modular addition with a random
 /// template: the norms grow without bound, ‖∇C‖ decays like a power of t) the cost phase
 /// stops on the level criterion: (C(t/2) − C(t))/C(t) ≤ level_rtol at a checkpoint
