@@ -412,7 +412,7 @@ impl Experiment for AgfModularExperiment {
         "agf_modular"
     }
     fn about(&self) -> &'static str {
-        "AGF §3.4: quadratic net on template modular addition — Fourier frequencies in decreasing |x̂| order, GF vs numerical AGF vs closed forms"
+        "AGF §3.4: quadratic net (or model.activation = relu/linear) on template modular addition — Fourier frequencies in decreasing |x̂| order, GF vs numerical AGF vs closed forms"
     }
     fn resolve(&self, table: &toml::Table) -> Result<toml::Table> {
         reject_moved_keys(table)?;
