@@ -823,7 +823,7 @@ impl Experiment for AgfModularExperiment {
         let gf_label = match cfg.train.method {
             crate::train::Method::Flow => "gradient flow".to_string(),
             crate::train::Method::Gd => format!("gradient descent (lr {})", cfg.train.lr),
-            m => format!("{m:?} (lr {})", cfg.train.lr),
+            m => format!("{} (lr {})", m.name(), cfg.train.lr),
         };
         lp.series
             .push(Series::line(gf_label, t[1..].to_vec(), loss[1..].to_vec()));
@@ -909,6 +909,24 @@ mod tests {
     use super::*;
     use crate::config::parse_toml;
 
+    /// The agf-modular preset with `--set` overrides applied (the first failing one's error).
+    fn agf_modular_with(sets: &[&str]) -> Result<toml::Table> {
+        let mut t = parse_toml(crate::presets::get("agf-modular").unwrap(), "p").unwrap();
+        for s in sets {
+            crate::config::apply_set(&mut t, s)?;
+        }
+        Ok(t)
+    }
+
+    /// The error that the agf-modular preset with `sets` is refused with (by `--set` itself
+    /// or by the experiment's resolve); panics if it is accepted.
+    fn refused(sets: &[&str]) -> String {
+        match agf_modular_with(sets) {
+            Err(e) => e.to_string(),
+            Ok(t) => AgfModularExperiment.resolve(&t).unwrap_err().to_string(),
+        }
+    }
+
     fn run(toml: &str) -> serde_json::Map<String, serde_json::Value> {
         let exp = AgfModularExperiment;
         let resolved = exp.resolve(&parse_toml(toml, "test").unwrap()).unwrap();
@@ -944,27 +962,17 @@ mod tests {
             // the resolved table round-trips (run.json's config is a valid config)
             assert_eq!(exp.resolve(&resolved).unwrap(), resolved);
         }
-        let base = || parse_toml(crate::presets::get("agf-modular").unwrap(), "p").unwrap();
-        let err = |sets: &[&str]| {
-            let mut t = base();
-            for s in sets {
-                if let Err(e) = crate::config::apply_set(&mut t, s) {
-                    return e.to_string();
-                }
-            }
-            exp.resolve(&t).unwrap_err().to_string()
-        };
-        let e = err(&["p=31"]);
+        let e = refused(&["p=31"]);
         assert!(e.contains("`p`") && e.contains("data.p"), "{e}");
-        let e = err(&["width=8"]);
+        let e = refused(&["width=8"]);
         assert!(e.contains("model.width"), "{e}");
-        let e = err(&["data.q=3"]);
+        let e = refused(&["data.q=3"]);
         assert!(e.contains("data.q") || e.contains("`q`"), "{e}");
-        let e = err(&["model.alpha=1e-3"]);
+        let e = refused(&["model.alpha=1e-3"]);
         assert!(e.contains("alpha"), "{e}");
-        let e = err(&["data.p=2"]);
+        let e = refused(&["data.p=2"]);
         assert!(e.contains("data.p") && e.contains("≥ 3"), "{e}");
-        let e = err(&["model.width=0"]);
+        let e = refused(&["model.width=0"]);
         assert!(e.contains("model.width"), "{e}");
     }
 
@@ -996,14 +1004,6 @@ mod tests {
     #[test]
     fn relu_variant_runs_with_fixed_steps_and_refuses_adaptive_ones() {
         let exp = AgfModularExperiment;
-        let preset = || parse_toml(crate::presets::get("agf-modular").unwrap(), "p").unwrap();
-        let refused = |sets: &[&str]| {
-            let mut t = preset();
-            for s in sets {
-                crate::config::apply_set(&mut t, s).unwrap();
-            }
-            exp.resolve(&t).unwrap_err().to_string()
-        };
         let e = refused(&[r#"model.activation="relu""#]);
         assert!(
             e.contains("train.method") && e.contains("agf-modular-relu"),
@@ -1022,11 +1022,8 @@ mod tests {
             e.contains("model.activation") && e.contains("skip_agf"),
             "{e}"
         );
-        let mut t = preset();
-        for s in [r#"model.activation="tanh""#, "skip_agf=true"] {
-            crate::config::apply_set(&mut t, s).unwrap();
-        }
-        exp.resolve(&t).unwrap();
+        exp.resolve(&agf_modular_with(&[r#"model.activation="tanh""#, "skip_agf=true"]).unwrap())
+            .unwrap();
         exp.resolve(&parse_toml(crate::presets::get("agf-modular-relu").unwrap(), "r").unwrap())
             .unwrap();
 

@@ -207,7 +207,7 @@ impl Experiment for TrainExperiment {
         let mut plot = LinePlot::new("Training loss", "t (gradient-flow time)", "loss")
             .scales(Scale::Linear, Scale::Log)
             .with(Series::line(
-                format!("loss ({})", method_label(cfg.train.method)),
+                format!("loss ({})", cfg.train.method.name()),
                 t.clone(),
                 loss.clone(),
             ));
@@ -240,7 +240,7 @@ impl Experiment for TrainExperiment {
             let (rres, revals, rsecs, _) = run_one(&tc, "reference")?;
             let rt = rres.trajectory.column("t").unwrap_or_default();
             let rl = rres.trajectory.column("loss").unwrap_or_default();
-            let label = method_label(r.method);
+            let label = r.method.name();
             s.insert("reference".into(), json!({"method": r.method, "lr": r.lr, "steps": rres.steps, "grad_evals": revals, "train_seconds": rsecs, "final_loss": rl.last()}));
             s.insert(
                 "grad_eval_ratio".into(),
@@ -295,15 +295,5 @@ impl Experiment for TrainExperiment {
             out.notes.push(cfg.description.clone());
         }
         Ok(out)
-    }
-}
-
-fn method_label(m: Method) -> &'static str {
-    match m {
-        Method::Flow => "flow",
-        Method::Gd => "gd",
-        Method::Sgd => "sgd",
-        Method::Momentum => "momentum",
-        Method::Adam => "adam",
     }
 }

@@ -25,6 +25,19 @@ pub enum Method {
     Adam,
 }
 
+impl Method {
+    /// The config name (`flow`, `gd`, `sgd`, `momentum`, `adam`), as TOML spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Flow => "flow",
+            Method::Gd => "gd",
+            Method::Sgd => "sgd",
+            Method::Momentum => "momentum",
+            Method::Adam => "adam",
+        }
+    }
+}
+
 fn d_lr() -> f64 {
     1e-2
 }

@@ -353,10 +353,7 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
             }
             let ctrl = match self.fixed_dt {
                 None => PidController::new(self.rtol, self.atol),
-                Some(dt) => PidController {
-                    dtmax: Some(dt),
-                    ..PidController::new(1e300, 1e300)
-                },
+                Some(dt) => PidController::fixed_step(dt, "cost.fixed_dt")?,
             };
             let mut rk = self.solver.integrator(ctrl, y0.len());
             JacobianSettings {

@@ -602,18 +602,7 @@ pub fn run_agf_with_utility<M: NeuronSum + ?Sized>(
     let mut trace = AgfTrace::default();
     let ctrl = match opts.fixed_dt {
         None => PidController::new(opts.rtol, opts.atol),
-        Some(dt) => {
-            if !(dt.is_finite() && dt > 0.0) {
-                return Err(Error::config(
-                    "agf.fixed_dt",
-                    format!("must be > 0, got {dt}"),
-                ));
-            }
-            PidController {
-                dtmax: Some(dt),
-                ..PidController::new(1e300, 1e300)
-            }
-        }
+        Some(dt) => PidController::fixed_step(dt, "agf.fixed_dt")?,
     };
     let tableau = Tableau::from_name(&opts.tableau).ok_or_else(|| {
         Error::config(

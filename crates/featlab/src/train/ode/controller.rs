@@ -127,6 +127,19 @@ pub struct StepDecision {
 }
 
 impl PidController {
+    /// Fixed steps of `dt` without error control (tolerances 1e300, `dtmax = dt`: after the
+    /// initial step every step is accepted at `dt`), for discontinuous fields such as ReLU
+    /// gradients; a non-positive or non-finite `dt` is a config error at `key`.
+    pub fn fixed_step(dt: f64, key: &str) -> crate::Result<Self> {
+        if !(dt.is_finite() && dt > 0.0) {
+            return Err(crate::Error::config(key, format!("must be > 0, got {dt}")));
+        }
+        Ok(PidController {
+            dtmax: Some(dt),
+            ..PidController::new(1e300, 1e300)
+        })
+    }
+
     /// I controller with diffrax's defaults: `pcoeff = 0, icoeff = 1, dcoeff = 0`,
     /// `factormin = 0.2, factormax = 10, safety = 0.9`, no `dtmin`/`dtmax`.
     pub fn new(rtol: f64, atol: f64) -> Self {

@@ -71,10 +71,7 @@ const Y0: [f64; 3] = [1.0, -0.5, 2.0];
 
 /// Fixed steps of size `h` (error control off) to `t = 1`; max-norm error vs exact.
 fn fixed_step_error(field: &mut StiffLinear, h: f64, jac_age: u64) -> f64 {
-    let ctrl = PidController {
-        dtmax: Some(h),
-        ..PidController::new(1e300, 1e300)
-    };
+    let ctrl = PidController::fixed_step(h, "h").unwrap();
     let mut st = RosenbrockStepper::new(&ROS34PW2, ctrl, 3);
     st.set_jacobian_max_age(jac_age);
     st.init(field, 0.0, &Y0, Some(h)).unwrap();
@@ -608,10 +605,7 @@ impl VectorField for Riccati {
 #[test]
 fn ros34pw2_dense_output_is_third_order_with_the_exact_jacobian_and_second_with_any() {
     let interp_error = |jac_scale: f64, h: f64| {
-        let ctrl = PidController {
-            dtmax: Some(h),
-            ..PidController::new(1e300, 1e300)
-        };
+        let ctrl = PidController::fixed_step(h, "h").unwrap();
         let mut f = Riccati { jac_scale };
         let mut st = RosenbrockStepper::new(&ROS34PW2, ctrl, 1);
         st.init(&mut f, 0.0, &[1.0], Some(h)).unwrap();
