@@ -2,7 +2,8 @@
 //! paragraph on stderr with a documented exit code.
 //!
 //! Exit codes: 0 success; 1 the run failed (bad config or data, divergence, I/O);
-//! 2 usage error (unknown flag, missing argument — clap's convention); 130 interrupted.
+//! 2 usage error (unknown flag, missing argument — clap's convention); 3 `featlab run
+//! --check` and an agreement row (theory vs experiment) does not hold; 130 interrupted.
 
 use crate::progress::BarProgress;
 use crate::run::{run_command, RunArgs};
@@ -55,7 +56,9 @@ pub fn main() -> ExitCode {
                 )
             });
             eprintln!("error: {e:#}");
-            if interrupted {
+            if e.downcast_ref::<crate::run::AgreementFailed>().is_some() {
+                ExitCode::from(3)
+            } else if interrupted {
                 ExitCode::from(130)
             } else {
                 ExitCode::from(1)

@@ -32,6 +32,31 @@ pub struct RunArgs {
     /// Skip PNG rendering (SVG only).
     #[arg(long)]
     pub no_png: bool,
+    /// Use the preset's quick settings (its `[quick]` table, merged before any `--set`):
+    /// the same study at small sizes, in seconds.
+    #[arg(long)]
+    pub quick: bool,
+    /// Exit with status 3 when a row of the run's agreement table (theory vs experiment)
+    /// does not hold. Without it such a row is reported, not a failure (exit 0).
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// What `featlab run` produced: where, and how theory and experiment compared.
+#[derive(Debug, Clone)]
+pub struct RunDone {
+    /// The output directory.
+    pub dir: PathBuf,
+    /// The run's agreement rows (run.json `summary.agreement`).
+    pub agreement: Vec<featlab::compare::AgreementRow>,
+}
+
+/// The error `featlab run --check` ends with when agreement rows do not hold (exit status 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{failing} of {total} agreement rows do not hold (theory vs experiment; see the table above and run.json `summary.agreement`)")]
+pub struct AgreementFailed {
+    pub failing: usize,
+    pub total: usize,
 }
 
 /// Load the config table for a preset name or a file path. A file wins over a preset of
@@ -75,9 +100,13 @@ pub fn load_config(spec: &str) -> Result<(toml::Table, String)> {
     }
 }
 
-/// Execute `featlab run`; returns the output directory.
-pub fn run_command(args: &RunArgs, progress: &dyn Progress) -> Result<PathBuf> {
-    let (mut table, preset) = load_config(&args.config)?;
+/// Execute `featlab run`; returns the output directory and the agreement rows. With
+/// `--check`, rows that do not hold are an [`AgreementFailed`] error (after every output
+/// is written).
+pub fn run_command(args: &RunArgs, progress: &dyn Progress) -> Result<RunDone> {
+    let (table, preset) = load_config(&args.config)?;
+    let mut table = featlab::config::prepare(table, args.quick)
+        .with_context(|| format!("in config `{}`", args.config))?;
     for s in &args.sets {
         apply_set(&mut table, s).with_context(|| format!("in --set {s}"))?;
     }
@@ -113,7 +142,18 @@ pub fn run_command(args: &RunArgs, progress: &dyn Progress) -> Result<PathBuf> {
     if !args.quiet {
         print_summary(&args.out, &out, wall);
     }
-    Ok(args.out.clone())
+    let failing = featlab::compare::agreement::failing(&out.agreement).len();
+    if args.check && failing > 0 {
+        return Err(AgreementFailed {
+            failing,
+            total: out.agreement.len(),
+        }
+        .into());
+    }
+    Ok(RunDone {
+        dir: args.out.clone(),
+        agreement: out.agreement,
+    })
 }
 
 fn print_summary(dir: &Path, out: &featlab::experiments::RunOutput, wall: f64) {
@@ -126,6 +166,19 @@ fn print_summary(dir: &Path, out: &featlab::experiments::RunOutput, wall: f64) {
         let text = v.to_string();
         if text.len() <= 100 {
             println!("  {k:<24} {text}");
+        }
+    }
+    if out.agreement.is_empty() {
+        println!("  agreement: this run compares no theory with its experiment");
+    } else {
+        let failing = featlab::compare::agreement::failing(&out.agreement).len();
+        println!(
+            "agreement (theory vs experiment): {} of {} rows hold",
+            out.agreement.len() - failing,
+            out.agreement.len()
+        );
+        for line in featlab::compare::agreement::render_text(&out.agreement).lines() {
+            println!("  {line}");
         }
     }
     println!("  report: {}", dir.join("report.html").display());

@@ -59,7 +59,7 @@ struct Finished {
 /// dict with `run_json` (the text of run.json), `trajectory` (column → 1-D array),
 /// `arrays` (relative path → array), `tables` (name → column → array) and `out`.
 #[pyfunction]
-#[pyo3(signature = (config, overrides=None, out=None, seed=None, threads=1, png=true, progress=None))]
+#[pyo3(signature = (config, overrides=None, out=None, seed=None, threads=1, png=true, progress=None, quick=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn run<'py>(
     py: Python<'py>,
@@ -70,8 +70,11 @@ pub fn run<'py>(
     threads: usize,
     png: bool,
     progress: Option<Bound<'py, PyAny>>,
+    quick: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (mut table, preset, spec) = load_table(config)?;
+    let (table, preset, spec) = load_table(config)?;
+    let mut table = featlab::config::prepare(table, quick)
+        .map_err(|e| anyhow_err(anyhow::Error::new(e).context(format!("in config `{spec}`"))))?;
     if let Some(o) = overrides {
         apply_overrides(&mut table, o)?;
     }

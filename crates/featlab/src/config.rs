@@ -64,6 +64,53 @@ pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
     Ok(())
 }
 
+/// The top-level table of a preset holding its quick settings (`featlab run --quick`,
+/// `featlab gallery --quick`, the per-study tests): a partial config merged over the
+/// preset, e.g. `[quick.train] t_max = 50`. It is never part of a resolved config.
+pub const QUICK_KEY: &str = "quick";
+
+/// Remove the `[quick]` table from a config; returns it (None if absent). A `quick` key
+/// that is not a table is a config error.
+pub fn take_quick(table: &mut toml::Table) -> Result<Option<toml::Table>> {
+    match table.remove(QUICK_KEY) {
+        None => Ok(None),
+        Some(toml::Value::Table(t)) => Ok(Some(t)),
+        Some(v) => Err(Error::config(
+            QUICK_KEY,
+            format!("must be a table of config keys (e.g. `[quick.train] t_max = 50`), got {v}"),
+        )),
+    }
+}
+
+/// Merge `overlay` into `base`, recursively: tables are merged key by key, any other value
+/// in `overlay` replaces the one in `base` (arrays are replaced whole).
+pub fn merge_overlay(base: &mut toml::Table, overlay: &toml::Table) {
+    for (k, v) in overlay {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_overlay(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// The config to resolve: `[quick]` removed, and merged over the rest when `quick` is set.
+/// `--quick` without a `[quick]` table is an error (the preset documents no quick settings).
+pub fn prepare(mut table: toml::Table, quick: bool) -> Result<toml::Table> {
+    let overlay = take_quick(&mut table)?;
+    if quick {
+        let overlay = overlay.ok_or_else(|| {
+            Error::config(
+                QUICK_KEY,
+                "--quick asks for the config's quick settings, but it has no [quick] table",
+            )
+        })?;
+        merge_overlay(&mut table, &overlay);
+    }
+    Ok(table)
+}
+
 /// Marker around a nested key path inside a serde error message (see [`tagged_variant`]).
 const PATH_MARK: char = '\u{1F}';
 
@@ -207,6 +254,24 @@ pub fn table_to_json(t: &toml::Table) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quick_table_is_removed_and_merged_on_request() {
+        let text = "seed = 1\n[train]\nlr = 0.1\nt_max = 100.0\n[quick.train]\nt_max = 5.0\n[quick.model]\nwidth = 3\n";
+        let t = parse_toml(text, "t").unwrap();
+        let plain = prepare(t.clone(), false).unwrap();
+        assert!(plain.get(QUICK_KEY).is_none());
+        assert_eq!(plain["train"]["t_max"].as_float(), Some(100.0));
+        let quick = prepare(t, true).unwrap();
+        assert!(quick.get(QUICK_KEY).is_none());
+        assert_eq!(quick["train"]["t_max"].as_float(), Some(5.0));
+        assert_eq!(quick["train"]["lr"].as_float(), Some(0.1));
+        assert_eq!(quick["model"]["width"].as_integer(), Some(3));
+        let e = prepare(parse_toml("seed = 1", "t").unwrap(), true).unwrap_err();
+        assert!(e.to_string().contains("no [quick] table"), "{e}");
+        let e = prepare(parse_toml("quick = 3", "t").unwrap(), false).unwrap_err();
+        assert!(e.to_string().contains("`quick`"), "{e}");
+    }
 
     #[test]
     fn unknown_keys_in_nested_tagged_enums_get_their_full_path() {

@@ -13,6 +13,7 @@
 
 pub mod analysis;
 pub mod array;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;

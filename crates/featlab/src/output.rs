@@ -2,7 +2,7 @@
 //!
 //! | file | content |
 //! |---|---|
-//! | `run.json` | `{"featlab_version", "preset", "experiment", "config", "seed", "wall_seconds", "summary"}` |
+//! | `run.json` | `{"featlab_version", "preset", "experiment", "config", "seed", "wall_seconds", "summary"}`; `summary.agreement` lists the theory-vs-experiment rows ([`crate::compare::agreement`]) |
 //! | `trajectory.csv` | header row, one row per recorded time; columns include `t` and `loss`; theory columns end in `_theory` |
 //! | `data/x.npy`, `data/y.npy` | the training set actually used |
 //! | `params/init/*.npy`, `params/final/*.npy` | parameters, one file per block |
@@ -29,9 +29,20 @@ pub fn run_json(out: &RunOutput, preset: &str, experiment: &str, wall_seconds: f
         "config": crate::config::table_to_json(&out.config),
         "seed": out.seed,
         "wall_seconds": wall_seconds,
-        "summary": sanitize(&Value::Object(out.summary.clone())),
+        "summary": sanitize(&Value::Object(summary_with_agreement(out))),
         "notes": out.notes,
     })
+}
+
+/// The run's summary with its typed agreement rows under `agreement` (they replace any
+/// `agreement` key the study wrote by hand).
+pub fn summary_with_agreement(out: &RunOutput) -> serde_json::Map<String, Value> {
+    let mut summary = out.summary.clone();
+    summary.insert(
+        "agreement".into(),
+        serde_json::to_value(&out.agreement).unwrap_or(Value::Array(Vec::new())),
+    );
+    summary
 }
 
 /// Replace non-finite floats by null, recursively (serde_json already refuses them, this

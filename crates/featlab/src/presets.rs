@@ -33,6 +33,7 @@ mod tests {
         assert!(!PRESETS.is_empty());
         for (name, text) in PRESETS {
             let table = crate::config::parse_toml(text, name).unwrap();
+            let table = crate::config::prepare(table, false).unwrap();
             let exp = crate::experiments::select(&table).unwrap_or_else(|e| panic!("{name}: {e}"));
             exp.resolve(&table)
                 .unwrap_or_else(|e| panic!("preset {name} does not resolve: {e}"));

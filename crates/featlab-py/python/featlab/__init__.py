@@ -98,6 +98,10 @@ class Run:
         doc = json.loads(raw["run_json"])
         self.run_json: Dict[str, Any] = doc
         self.summary: Dict[str, Any] = doc.get("summary", {})
+        #: Theory vs experiment, one dict per compared quantity: ``quantity``, ``theory``,
+        #: ``experiment``, ``rel_error``, ``tolerance``, ``holds`` (run.json
+        #: ``summary.agreement``).
+        self.agreement: List[Dict[str, Any]] = list(self.summary.get("agreement", []))
         self.config: Dict[str, Any] = doc.get("config", {})
         self.seed: int = doc.get("seed")
         self.preset: str = doc.get("preset", "")
@@ -217,6 +221,7 @@ def run(
     *,
     threads: int = 1,
     png: bool = True,
+    quick: bool = False,
 ) -> Run:
     """Run a preset, a TOML config file or a config dict: the same run as
     ``featlab run CONFIG [--set k=v]... [--seed N] [--out DIR]``, bitwise.
@@ -244,6 +249,9 @@ def run(
         Threads for the run's matrix products; results do not depend on it.
     png
         With ``out``: also render PNG plots (SVG always).
+    quick
+        Use the preset's quick settings (its ``[quick]`` table, merged before
+        ``overrides``), as ``featlab run --quick``.
 
     The run happens with the GIL released (other Python threads keep running); Ctrl-C
     stops it between two training steps and raises ``KeyboardInterrupt``.
@@ -264,6 +272,7 @@ def run(
         threads,
         png,
         _progress_sink(progress),
+        quick,
     )
     return Run(raw)
 

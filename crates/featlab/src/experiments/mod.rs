@@ -46,6 +46,8 @@ pub struct RunOutput {
     pub tables: Vec<CsvTable>,
     /// Remarks for the report (disagreements, caveats).
     pub notes: Vec<String>,
+    /// Theory vs experiment, one row per compared quantity (run.json `summary.agreement`).
+    pub agreement: Vec<crate::compare::AgreementRow>,
 }
 
 /// An experiment kind.
@@ -101,10 +103,11 @@ pub fn select(table: &toml::Table) -> Result<&'static dyn Experiment> {
         })
 }
 
-/// Resolve and run a config table.
+/// Resolve and run a config table (its `[quick]` table, if any, is ignored).
 pub fn run_table(table: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
-    let exp = select(table)?;
-    let resolved = exp.resolve(table)?;
+    let table = crate::config::prepare(table.clone(), false)?;
+    let exp = select(&table)?;
+    let resolved = exp.resolve(&table)?;
     exp.run(&resolved, ctx)
 }
 
