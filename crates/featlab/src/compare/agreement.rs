@@ -137,7 +137,7 @@ impl AgreementRow {
     pub fn severity(&self) -> f64 {
         match self.rel_error {
             Some(r) if self.tolerance > 0.0 => r / self.tolerance,
-            Some(r) if r == 0.0 => 0.0,
+            Some(0.0) => 0.0,
             _ => f64::INFINITY,
         }
     }
@@ -169,7 +169,7 @@ pub fn from_summary(summary: &serde_json::Value) -> Vec<AgreementRow> {
 pub fn format_value(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
-        Some(x) if x == 0.0 => "0".into(),
+        Some(0.0) => "0".into(),
         Some(x) if (1e-3..1e4).contains(&x.abs()) => {
             let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
             format!("{x:.digits$}")
