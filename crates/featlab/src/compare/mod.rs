@@ -7,5 +7,6 @@
 //! that does not hold.
 
 pub mod agreement;
+pub mod drops;
 
 pub use agreement::AgreementRow;

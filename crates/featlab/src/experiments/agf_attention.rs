@@ -22,8 +22,8 @@
 //!   per α the AGF-vs-GF errors and the GF/lower-bound ratios.
 #![allow(clippy::needless_range_loop, clippy::useless_vec)] // index-heavy numeric kernels (shapes in comments)
 
-use super::agf_compare::{drops_json, match_drops, max_errors, step_series, value_at, Staircase};
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
+use crate::compare::drops::{drop_errors, drops_json, match_drops, value_at, Staircase};
 use crate::config::{from_table, to_table};
 use crate::data::in_context::{
     population_sequences, principal_components, random_covariance, sample_sequences,
@@ -422,7 +422,8 @@ impl Experiment for AgfAttentionExperiment {
         let t = traj.column("t").unwrap_or_default();
         let loss = traj.column("loss").unwrap_or_default();
         let drops = match_drops(&main.stairs, &t, &loss);
-        let (et, el) = max_errors(&drops, 1e-12);
+        let errors = drop_errors(&drops, main.stairs.initial_loss);
+        let (et, el) = (errors.max_time, errors.max_level);
         let feat_times = gf_feature_times(traj, &values);
         let order_gf = order_of(&feat_times);
         let order_theory: Vec<usize> = (1..=cfg.dim).collect();
@@ -544,7 +545,8 @@ impl Experiment for AgfAttentionExperiment {
             let rt = r.gf.trajectory.column("t").unwrap_or_default();
             let rl = r.gf.trajectory.column("loss").unwrap_or_default();
             let d = match_drops(&r.stairs, &rt, &rl);
-            let (et, el) = max_errors(&d, 1e-12);
+            let e = drop_errors(&d, r.stairs.initial_loss);
+            let (et, el) = (e.max_time, e.max_level);
             let first_lb = theory.jump_lower_bound(
                 0,
                 0.0,
@@ -648,7 +650,7 @@ impl Experiment for AgfAttentionExperiment {
         // Figures
         let t_start = t.get(1).copied().unwrap_or(1e-3);
         let t_end = *t.last().unwrap_or(&1.0);
-        let (sx, sy) = step_series(&main.stairs, t_start, t_end);
+        let (sx, sy) = main.stairs.step_series(t_start, t_end);
         let mut lp = LinePlot::new(
             "Attention-only linear transformer: loss",
             "t (gradient-flow time)",

@@ -16,11 +16,9 @@
 //! * Diagnostics: per-frequency output power P_k(f) = (1/2p) Σ_{ξ=±k} mean_{ab} |f̂_ξ(a, b)|²
 //!   vs t (template value E_k; the loss is Σ_k P_k(f − y)), per-neuron spectra.
 
-use super::agf_compare::{
-    drops_json, first_cascade_len, match_drops, max_errors, refined_schedule, step_series,
-    Staircase,
-};
+use super::agf_compare::refined_schedule;
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
+use crate::compare::drops::{drop_errors, drops_json, first_cascade_len, match_drops, Staircase};
 use crate::config::{from_table, to_table};
 use crate::data::modular::{modular_addition, pair_energies, Template};
 use crate::figure::{Figure, FigureKind, Heatmap, LinePlot, RefLine, Scale, Series};
@@ -539,13 +537,15 @@ impl Experiment for AgfModularExperiment {
         let s = &mut out.summary;
         if let (Some(a), Some(st)) = (&agf, &stairs) {
             let drops = match_drops(st, &t, &loss);
-            let (et, el) = max_errors(&drops, 1e-9 * levels[0]);
+            let errors = drop_errors(&drops, st.initial_loss);
+            let (et, el) = (errors.max_time, errors.max_level);
             let order_agf = first_occurrence_order(&st.features);
             s.insert("drops".into(), drops_json(&drops));
             s.insert("max_rel_time_error".into(), json!(et));
             s.insert("max_rel_loss_error".into(), json!(el));
             let first = first_cascade_len(&drops);
-            let (et1, el1) = max_errors(&drops[..first], 1e-9 * levels[0]);
+            let e1 = drop_errors(&drops[..first], st.initial_loss);
+            let (et1, el1) = (e1.max_time, e1.max_level);
             s.insert("first_cascade_rounds".into(), json!(first));
             s.insert("max_rel_time_error_first_cascade".into(), json!(et1));
             s.insert("max_rel_loss_error_first_cascade".into(), json!(el1));
@@ -747,7 +747,8 @@ impl Experiment for AgfModularExperiment {
             };
             let Some(st) = st else { continue };
             let d = match_drops(&st, &rt, &rl);
-            let (et, el) = max_errors(&d, 1e-9 * levels[0]);
+            let e = drop_errors(&d, st.initial_loss);
+            let (et, el) = (e.max_time, e.max_level);
             let order_agf = first_occurrence_order(&st.features);
             rows.push(json!({
                 "alpha": a,
@@ -828,7 +829,7 @@ impl Experiment for AgfModularExperiment {
         lp.series
             .push(Series::line(gf_label, t[1..].to_vec(), loss[1..].to_vec()));
         if let Some(st) = &stairs {
-            let (sx, sy) = step_series(st, t_start, t_end);
+            let (sx, sy) = st.step_series(t_start, t_end);
             lp.series.push(Series::step(
                 "numerical AGF",
                 sx,

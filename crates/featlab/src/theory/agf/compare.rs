@@ -1,6 +1,6 @@
-//! AGF vs gradient flow: factor conventions, drop matching and relative errors.
+//! AGF vs gradient flow: factor conventions and staircase series. Drop matching and its
+//! errors are [`crate::compare::drops`].
 
-use crate::analysis::midpoint_crossings;
 use serde::{Deserialize, Serialize};
 
 /// The factor conventions between the paper/notebooks and featlab, in one place.
@@ -35,98 +35,6 @@ impl Conventions {
     /// Rescaled time t̃ = t / log(1/ρ0).
     pub fn rescaled_time(t: f64, rho0: f64) -> f64 {
         t / (-rho0.ln())
-    }
-}
-
-/// One matched drop.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Drop {
-    pub t_agf: f64,
-    /// Midpoint crossing of the GF loss between the AGF levels ℓ_{k−1}, ℓ_k (None: never).
-    pub t_gf: Option<f64>,
-    pub loss_agf: f64,
-    /// GF loss on the plateau after the drop: the loss at the midpoint between this
-    /// drop's crossing and the next one (or the end of the run).
-    pub loss_gf: Option<f64>,
-    pub feature: usize,
-}
-
-/// Match AGF rounds to the GF loss curve: t_gf = first crossing of (ℓ_{k−1}+ℓ_k)/2
-/// (`analysis::midpoint_crossings`), loss_gf = GF loss sampled halfway (in time) between
-/// consecutive crossings — the middle of the GF plateau that AGF's level ℓ_k describes.
-pub fn match_drops(
-    t: &[f64],
-    loss: &[f64],
-    t_agf: &[f64],
-    levels: &[f64],
-    features: &[usize],
-) -> Vec<Drop> {
-    let cross = midpoint_crossings(t, loss, levels);
-    let t_end = *t.last().unwrap_or(&0.0);
-    (0..t_agf.len())
-        .map(|k| {
-            let t_gf = cross[k];
-            let loss_gf = t_gf.map(|a| {
-                let b = cross.get(k + 1).copied().flatten().unwrap_or(t_end);
-                sample(t, loss, 0.5 * (a + b))
-            });
-            Drop {
-                t_agf: t_agf[k],
-                t_gf,
-                loss_agf: levels[k + 1],
-                loss_gf,
-                feature: features[k],
-            }
-        })
-        .collect()
-}
-
-/// Linear interpolation of a recorded curve.
-pub fn sample(t: &[f64], y: &[f64], at: f64) -> f64 {
-    match t.iter().position(|&s| s >= at) {
-        None => *y.last().unwrap_or(&f64::NAN),
-        Some(0) => y[0],
-        Some(i) => {
-            let w = (at - t[i - 1]) / (t[i] - t[i - 1]);
-            y[i - 1] + w * (y[i] - y[i - 1])
-        }
-    }
-}
-
-/// Largest relative errors |t_agf − t_gf|/t_gf and |ℓ_agf − ℓ_gf|/ℓ_gf over matched drops
-/// (∞ if a drop is missing in GF). A level fitted to zero (ℓ_agf ≤ `loss_floor`) has no
-/// relative error; it is measured as the fraction of the previous level GF has not removed,
-/// |ℓ_gf − ℓ_agf|/ℓ_{k−1}.
-pub fn max_errors(drops: &[Drop], loss_floor: f64) -> (f64, f64) {
-    let mut et: f64 = 0.0;
-    let mut el: f64 = 0.0;
-    for (k, d) in drops.iter().enumerate() {
-        match (d.t_gf, d.loss_gf) {
-            (Some(tg), Some(lg)) => {
-                et = et.max((d.t_agf - tg).abs() / tg);
-                el = el.max(level_error(
-                    d.loss_agf,
-                    lg,
-                    k.checked_sub(1).map(|j| drops[j].loss_agf),
-                    loss_floor,
-                ));
-            }
-            _ => {
-                et = f64::INFINITY;
-                el = f64::INFINITY;
-            }
-        }
-    }
-    (et, el)
-}
-
-/// Relative level error (see [`max_errors`]); `prev` is ℓ_{k−1} (None: the first level,
-/// then the floor is used).
-pub fn level_error(l_agf: f64, l_gf: f64, prev: Option<f64>, loss_floor: f64) -> f64 {
-    if l_agf > loss_floor {
-        (l_agf - l_gf).abs() / l_gf.abs()
-    } else {
-        (l_gf - l_agf).abs() / prev.unwrap_or(loss_floor).max(loss_floor)
     }
 }
 

@@ -15,9 +15,10 @@ use crate::rng::{normal_vec, Rng};
 use crate::{Error, Result};
 use faer::{Accum, Mat, MatRef, Par};
 
-/// A staircase predicted in closed form: jump times, levels, coefficients, features.
+/// A staircase predicted in closed form with its path: jump times, levels, coefficients,
+/// features ([`ClosedFormPath::stairs`] is the part every comparison uses).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Staircase {
+pub struct ClosedFormPath {
     /// Jump times t^(1), t^(2), … (gradient-flow time; for the α → 0 limit, rescaled time
     /// multiplied by log(1/ρ0), see [`pesme_flammarion`]).
     pub times: Vec<f64>,
@@ -29,6 +30,19 @@ pub struct Staircase {
     pub features: Vec<usize>,
     /// Coordinates deactivated at each jump.
     pub deactivated: Vec<Vec<usize>>,
+}
+
+impl ClosedFormPath {
+    /// The staircase (ℓ₀, times, levels after each jump, features) for
+    /// [`crate::compare::drops`].
+    pub fn stairs(&self) -> crate::compare::drops::Staircase {
+        crate::compare::drops::Staircase {
+            initial_loss: self.levels[0],
+            times: self.times.clone(),
+            levels: self.levels[1..=self.times.len()].to_vec(),
+            features: self.features.clone(),
+        }
+    }
 }
 
 fn gradient(x: MatRef<'_, f64>, y: &[f64], beta: &[f64]) -> (Vec<f64>, f64) {
@@ -48,7 +62,12 @@ fn gradient(x: MatRef<'_, f64>, y: &[f64], beta: &[f64]) -> (Vec<f64>, f64) {
 /// the smallest wins; all dormant norms and signs advance by Δτ; least squares on the
 /// active set; coordinates active before the round whose coefficient flips sign return to
 /// the dormant set (keeping norm 1) and the fit is redone.
-pub fn cosh_agf(x: MatRef<'_, f64>, y: &[f64], alpha: f64, max_rounds: usize) -> Result<Staircase> {
+pub fn cosh_agf(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    alpha: f64,
+    max_rounds: usize,
+) -> Result<ClosedFormPath> {
     let d = x.ncols();
     let scale2 = 2.0 * alpha * alpha;
     if !(scale2 > 0.0 && scale2 < 1.0) {
@@ -63,7 +82,7 @@ pub fn cosh_agf(x: MatRef<'_, f64>, y: &[f64], alpha: f64, max_rounds: usize) ->
     let mut active: Vec<usize> = Vec::new();
     let mut beta = vec![0.0; d];
     let (mut g, l0) = gradient(x, y, &beta);
-    let mut out = Staircase {
+    let mut out = ClosedFormPath {
         times: vec![],
         levels: vec![l0],
         betas: vec![],
@@ -169,7 +188,7 @@ pub fn pesme_flammarion(
     y: &[f64],
     rho0: f64,
     max_rounds: usize,
-) -> Result<Staircase> {
+) -> Result<ClosedFormPath> {
     let d = x.ncols();
     let lscale = -rho0.ln();
     let mut s = vec![0.0f64; d];
@@ -177,7 +196,7 @@ pub fn pesme_flammarion(
     let (mut g, l0) = gradient(x, y, &beta);
     let gscale = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let tol = 1e-10 * gscale.max(f64::MIN_POSITIVE);
-    let mut out = Staircase {
+    let mut out = ClosedFormPath {
         times: vec![],
         levels: vec![l0],
         betas: vec![],

@@ -2,13 +2,18 @@
 //! the same initialisation on a fixed training set, compared drop by drop; optionally over
 //! a series of initialisation scales α.
 
-use super::compare::{match_drops, max_errors, staircase_at, staircase_series, Conventions, Drop};
+use super::compare::{staircase_at, staircase_series, Conventions};
 use super::cost::GradientFlowCost;
-use super::diagonal::{cosh_agf, example_2d, example_gaussian, pesme_flammarion, Staircase};
+use super::diagonal::{cosh_agf, example_2d, example_gaussian, pesme_flammarion, ClosedFormPath};
 use super::engine::{AgfOptions, AgfResult};
 use super::linear::{linear_theory, mode_energies, new_mode};
 use super::standard::{run_agf_diagonal, run_agf_two_layer, CostChoice};
 use super::timing::{timed_agf, AgfTiming};
+use crate::compare::drops::{
+    agreement_rows, drop_errors, level_error, match_drops, time_error, Drop, DropErrors,
+    DropTolerance, Staircase,
+};
+use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::data::generate::{
     gaussian_inputs, index_teacher, linear_teacher, teacher_matrix, whiten,
@@ -344,11 +349,10 @@ struct Measured {
     gf_seconds: f64,
     gf_stats: serde_json::Value,
     drops: Vec<Drop>,
-    max_t: f64,
-    max_l: f64,
-    closed: Option<Staircase>,
+    errors: DropErrors,
+    closed: Option<ClosedFormPath>,
     closed_label: &'static str,
-    limit: Option<Staircase>,
+    limit: Option<ClosedFormPath>,
     rho_ref: f64,
 }
 
@@ -507,7 +511,7 @@ fn measure(
         (Net::Two(m), _) if m.activation == Activation::Linear => {
             let th = linear_theory(&b.data, m.width)?;
             let lscale = -rho_ref.ln();
-            let st = Staircase {
+            let st = ClosedFormPath {
                 times: th.tau.iter().map(|t| t * lscale).collect(),
                 levels: th.levels.clone(),
                 betas: vec![],
@@ -558,8 +562,14 @@ fn measure(
     let gf_seconds = start.elapsed().as_secs_f64();
     let t = res.trajectory.column("t").unwrap_or_default();
     let loss = res.trajectory.column("loss").unwrap_or_default();
-    let drops = match_drops(&t, &loss, &agf.jump_times(), &agf.levels(), &feats);
-    let (max_t, max_l) = max_errors(&drops, 1e-6 * agf.initial_loss);
+    let stairs = Staircase {
+        initial_loss: agf.initial_loss,
+        times: agf.jump_times(),
+        levels: agf.levels()[1..].to_vec(),
+        features: feats.clone(),
+    };
+    let drops = match_drops(&stairs, &t, &loss);
+    let errors = drop_errors(&drops, agf.initial_loss);
     Ok(Measured {
         agf,
         features: feats,
@@ -568,8 +578,7 @@ fn measure(
         gf_seconds,
         gf_stats: stepper.stats(),
         drops,
-        max_t,
-        max_l,
+        errors,
         closed,
         closed_label: label,
         limit,
@@ -577,12 +586,44 @@ fn measure(
     })
 }
 
-/// Errors of a closed-form staircase against the GF curve.
-fn closed_errors(st: &Staircase, t: &[f64], loss: &[f64], floor: f64) -> (f64, f64) {
-    let n = st.times.len();
-    let feats = vec![0; n];
-    let drops = match_drops(t, loss, &st.times, &st.levels, &feats);
-    max_errors(&drops, floor)
+/// Errors of a closed-form staircase against the GF curve (NaN when GF made no drop).
+fn closed_errors(st: &ClosedFormPath, t: &[f64], loss: &[f64]) -> (f64, f64) {
+    let e = drop_errors(&match_drops(&st.stairs(), t, loss), st.levels[0]);
+    if e.matched == 0 {
+        (f64::NAN, f64::NAN)
+    } else {
+        (e.max_time, e.max_level)
+    }
+}
+
+/// The agreement row of an exact closed form of AGF (the diagonal cosh formula) against the
+/// numerical AGF engine: the jump time where the two differ most (they must agree to
+/// integration accuracy, 1e-6 relative).
+fn exact_agf_row(cf: &ClosedFormPath, numerical: &[f64], label: &str) -> AgreementRow {
+    let n = cf.times.len().min(numerical.len());
+    let worst = (0..n)
+        .max_by(|&i, &j| {
+            let e = |k: usize| (numerical[k] - cf.times[k]).abs() / cf.times[k].abs();
+            e(i).total_cmp(&e(j))
+        })
+        .unwrap_or(0);
+    if n == 0 || cf.times.len() != numerical.len() {
+        return AgreementRow::relative_opt(
+            format!("number of jumps, {label} vs numerical AGF"),
+            cf.times.len() as f64,
+            Some(numerical.len() as f64),
+            0.0,
+        );
+    }
+    AgreementRow::relative(
+        format!(
+            "jump {} time, {label} vs numerical AGF (worst of {n})",
+            worst + 1
+        ),
+        cf.times[worst],
+        numerical[worst],
+        1e-6,
+    )
 }
 
 fn json_f(v: f64) -> serde_json::Value {
@@ -667,7 +708,6 @@ impl Experiment for AgfExperiment {
         let loss = m.gf.trajectory.column("loss").unwrap_or_default();
         let levels = m.agf.levels();
         let jumps = m.agf.jump_times();
-        let floor = 1e-6 * m.agf.initial_loss;
 
         // ---- summary ----
         let s = &mut out.summary;
@@ -682,8 +722,9 @@ impl Experiment for AgfExperiment {
                 .map(|d| json!({"t_agf": d.t_agf, "t_gf": d.t_gf, "loss_agf": d.loss_agf, "loss_gf": d.loss_gf, "feature": d.feature}))
                 .collect::<Vec<_>>()),
         );
-        s.insert("max_rel_time_error".into(), json_f(m.max_t));
-        s.insert("max_rel_loss_error".into(), json_f(m.max_l));
+        s.insert("max_rel_time_error".into(), json_f(m.errors.max_time));
+        s.insert("max_rel_loss_error".into(), json_f(m.errors.max_level));
+        s.insert("drops_missed_by_gf".into(), json!(m.errors.missed));
         s.insert("agf_seconds".into(), json!(m.agf_timing.median));
         s.insert("agf_seconds_first_run".into(), json!(m.agf_timing.first));
         s.insert("gf_seconds".into(), json!(m.gf_seconds));
@@ -721,7 +762,7 @@ impl Experiment for AgfExperiment {
         );
         let _ = gf_order;
         if let Some(cf) = &m.closed {
-            let (et, el) = closed_errors(cf, &t, &loss, floor);
+            let (et, el) = closed_errors(cf, &t, &loss);
             s.insert(
                 "closed_form".into(),
                 json!({"method": m.closed_label, "times": cf.times, "levels": cf.levels, "features": cf.features,
@@ -730,7 +771,7 @@ impl Experiment for AgfExperiment {
             );
         }
         if let Some(pf) = &m.limit {
-            let (et, el) = closed_errors(pf, &t, &loss, floor);
+            let (et, el) = closed_errors(pf, &t, &loss);
             s.insert(
                 "alpha_to_zero_limit".into(),
                 json!({"method": "Pesme–Flammarion (times × log(1/ρ0))", "times": pf.times, "levels": pf.levels, "features": pf.features,
@@ -763,21 +804,44 @@ impl Experiment for AgfExperiment {
                 t.last().copied().unwrap_or(0.0)
             ));
         } else {
-            if m.max_t > 0.05 {
+            if m.errors.max_time > 0.05 {
                 out.notes.push(format!(
                     "AGF vs GF jump times differ by up to {:.2}% (> 5%) at α = {alpha:e}.",
-                    100.0 * m.max_t
+                    100.0 * m.errors.max_time
                 ));
             }
-            if m.max_l > 0.01 {
+            if m.errors.max_level > 0.01 {
                 out.notes.push(format!(
                     "AGF vs GF plateau levels differ by up to {:.2}% (> 1%).",
-                    100.0 * m.max_l
+                    100.0 * m.errors.max_level
                 ));
             }
         }
         if !cfg.description.is_empty() {
             out.notes.push(cfg.description.clone());
+        }
+
+        // ---- agreement ----
+        let setting = format!("α = {alpha:e}, seed {}", cfg.seed);
+        let feature_name = |f: usize| match &b.net {
+            Net::Diag(_) => format!("coordinate {f}"),
+            Net::Two(mm) if mm.activation == Activation::Linear => format!("mode {f}"),
+            Net::Two(_) => format!("neuron {f}"),
+        };
+        out.agreement.extend(
+            agreement_rows(
+                &m.drops,
+                m.agf.initial_loss,
+                "AGF",
+                feature_name,
+                DropTolerance::default(),
+            )
+            .into_iter()
+            .map(|r| r.with_note(setting.clone())),
+        );
+        if let (Net::Diag(_), Some(cf)) = (&b.net, &m.closed) {
+            out.agreement
+                .push(exact_agf_row(cf, &m.agf.jump_times(), m.closed_label));
         }
 
         // ---- trajectory ----
@@ -817,23 +881,9 @@ impl Experiment for AgfExperiment {
                     d.iter().map(|x| x.t_gf.unwrap_or(nan)).collect(),
                     d.iter().map(|x| x.loss_agf).collect(),
                     d.iter().map(|x| x.loss_gf.unwrap_or(nan)).collect(),
-                    d.iter()
-                        .map(|x| x.t_gf.map(|g| (x.t_agf - g).abs() / g).unwrap_or(nan))
-                        .collect(),
-                    d.iter()
-                        .enumerate()
-                        .map(|(k, x)| {
-                            x.loss_gf
-                                .map(|g| {
-                                    super::compare::level_error(
-                                        x.loss_agf,
-                                        g,
-                                        k.checked_sub(1).map(|j| d[j].loss_agf),
-                                        floor,
-                                    )
-                                })
-                                .unwrap_or(nan)
-                        })
+                    d.iter().map(|x| time_error(x).unwrap_or(nan)).collect(),
+                    (0..d.len())
+                        .map(|k| level_error(d, k, m.agf.initial_loss).unwrap_or(nan))
                         .collect(),
                 ]
             },
@@ -860,6 +910,8 @@ impl Experiment for AgfExperiment {
                     });
                 }
             }
+            // levels below 1e-6·ℓ₀ would only stretch the log axis
+            let floor = 1e-6 * m.agf.initial_loss;
             for (k, l) in cf.levels.iter().enumerate().skip(1) {
                 if *l > floor {
                     lp.ref_lines.push(RefLine {
@@ -953,23 +1005,27 @@ impl Experiment for AgfExperiment {
                 let mm = measure(&cfg, &b, a, &gs, ctx)?;
                 let tt = mm.gf.trajectory.column("t").unwrap_or_default();
                 let ll = mm.gf.trajectory.column("loss").unwrap_or_default();
-                let fl = 1e-6 * mm.agf.initial_loss;
                 let (ct, cl) = mm
                     .closed
                     .as_ref()
-                    .map(|c| closed_errors(c, &tt, &ll, fl))
+                    .map(|c| closed_errors(c, &tt, &ll))
                     .unwrap_or((f64::NAN, f64::NAN));
                 let (pt, _) = mm
                     .limit
                     .as_ref()
-                    .map(|c| closed_errors(c, &tt, &ll, fl))
+                    .map(|c| closed_errors(c, &tt, &ll))
                     .unwrap_or((f64::NAN, f64::NAN));
                 let order_ok = mm.drops.iter().all(|d| d.t_gf.is_some())
                     && mm.drops.windows(2).all(|w| w[0].t_gf <= w[1].t_gf);
+                let (et, el) = if mm.errors.missed > 0 {
+                    (f64::INFINITY, f64::INFINITY)
+                } else {
+                    (mm.errors.max_time, mm.errors.max_level)
+                };
                 rows.push([
                     a,
-                    mm.max_t,
-                    mm.max_l,
+                    et,
+                    el,
                     ct,
                     cl,
                     pt,
