@@ -279,8 +279,6 @@ pub fn feature_level_rows(
     tol: DropTolerance,
 ) -> Vec<AgreementRow> {
     let gf = midpoint_crossings(t, loss, theory_levels);
-    let t_end = t.last().copied().unwrap_or(0.0);
-    let l0 = theory_levels.first().copied().unwrap_or(0.0);
     let mut rows = Vec::new();
     for k in 1..theory_levels.len() {
         let name = feature(k - 1);
@@ -307,39 +305,70 @@ pub fn feature_level_rows(
                 .with_note("AGF never reaches this level"),
             ),
         }
-        let lg = gf[k - 1].map(|a| match gf.get(k).copied().flatten() {
-            Some(b) => value_at(t, loss, (a * b).sqrt()),
-            None => value_at(t, loss, t_end),
-        });
-        let lt = theory_levels[k];
-        let row = if lt.abs() > LEVEL_FLOOR * l0 {
-            AgreementRow::relative_opt(
-                format!("{name}: plateau level after it, theory vs GF"),
-                lt,
-                lg,
-                tol.level,
-            )
-        } else {
-            let scale = theory_levels[k - 1].abs();
-            match lg {
-                Some(lg) => AgreementRow::relative_to(
-                    format!("{name}: final level, theory vs GF (error / previous level)"),
-                    lt,
-                    lg,
-                    scale,
-                    tol.level,
-                ),
-                None => AgreementRow::relative_opt(
-                    format!("{name}: final level, theory vs GF"),
-                    lt,
-                    None,
-                    tol.level,
-                ),
-            }
-        };
+        let row = plateau_row(t, loss, theory_levels, &gf, k, &name, tol.level);
         rows.push(row);
     }
     rows
+}
+
+/// Plateau level after theory level k: the curve read at the log-midpoint of the crossings
+/// `cross[k−1]`, `cross[k]` (or at its end) against `theory_levels[k]` (a zero level
+/// against the previous one). `cross` = [`midpoint_crossings`] of the curve.
+fn plateau_row(
+    t: &[f64],
+    loss: &[f64],
+    theory_levels: &[f64],
+    cross: &[Option<f64>],
+    k: usize,
+    name: &str,
+    tol: f64,
+) -> AgreementRow {
+    let t_end = t.last().copied().unwrap_or(0.0);
+    let l0 = theory_levels.first().copied().unwrap_or(0.0);
+    let lg = cross[k - 1].map(|a| match cross.get(k).copied().flatten() {
+        Some(b) => value_at(t, loss, (a * b).sqrt()),
+        None => value_at(t, loss, t_end),
+    });
+    let lt = theory_levels[k];
+    if lt.abs() > LEVEL_FLOOR * l0 {
+        AgreementRow::relative_opt(
+            format!("{name}: plateau level after it, theory vs GF"),
+            lt,
+            lg,
+            tol,
+        )
+    } else {
+        match lg {
+            Some(lg) => AgreementRow::relative_to(
+                format!("{name}: final level, theory vs GF (error / previous level)"),
+                lt,
+                lg,
+                theory_levels[k - 1].abs(),
+                tol,
+            ),
+            None => AgreementRow::relative_opt(
+                format!("{name}: final level, theory vs GF"),
+                lt,
+                None,
+                tol,
+            ),
+        }
+    }
+}
+
+/// One row per theory level (ℓ₁, ℓ₂, …): the plateau the curve rests on after crossing the
+/// midpoint to it, against the level ([`feature_level_rows`]' plateau convention).
+pub fn plateau_rows(
+    t: &[f64],
+    loss: &[f64],
+    theory_levels: &[f64],
+    name: impl Fn(usize) -> String,
+    tol: f64,
+) -> Vec<AgreementRow> {
+    let cross = midpoint_crossings(t, loss, theory_levels);
+    (1..theory_levels.len())
+        .map(|k| plateau_row(t, loss, theory_levels, &cross, k, &name(k - 1), tol))
+        .collect()
 }
 
 /// The run.json `drops` list.

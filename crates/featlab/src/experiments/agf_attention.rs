@@ -23,7 +23,10 @@
 #![allow(clippy::needless_range_loop, clippy::useless_vec)] // index-heavy numeric kernels (shapes in comments)
 
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
-use crate::compare::drops::{drop_errors, drops_json, match_drops, value_at, Staircase};
+use crate::compare::drops::{
+    agreement_rows, drop_errors, drops_json, match_drops, value_at, DropTolerance, Staircase,
+};
+use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::data::in_context::{
     population_sequences, principal_components, random_covariance, sample_sequences,
@@ -528,6 +531,57 @@ impl Experiment for AgfAttentionExperiment {
                 .collect::<Vec<_>>()),
         );
         s.insert("final_loss_gf".into(), json!(loss.last()));
+        // ---- agreement ----
+        let setting = format!("α = {:e}, seed {}", cfg.alpha, cfg.seed);
+        let pc_name = |f: usize| format!("principal component {f}");
+        out.agreement.extend(
+            agreement_rows(
+                &drops,
+                main.stairs.initial_loss,
+                "AGF",
+                pc_name,
+                DropTolerance::default(),
+            )
+            .into_iter()
+            .map(|r| r.with_note(setting.clone())),
+        );
+        // the cost phases converge to the closed-form levels ½Σ_{j>k}λ_j-type fits
+        for (k, (a, th)) in main.agf.levels().iter().zip(&levels).enumerate().skip(1) {
+            out.agreement.push(AgreementRow::relative(
+                format!("level after round {k}, closed form vs numerical AGF"),
+                *th,
+                *a,
+                1e-9,
+            ));
+        }
+        for (k, (g, th)) in values_gf.iter().zip(&values).enumerate() {
+            out.agreement.push(
+                AgreementRow::relative(
+                    format!(
+                        "learned value along principal component {}, theory vs GF (end of run)",
+                        k + 1
+                    ),
+                    *th,
+                    *g,
+                    1e-6,
+                )
+                .with_note(setting.clone()),
+            );
+        }
+        let n = order_theory.len().max(order_gf.len());
+        let differ = (0..n)
+            .filter(|&i| order_theory.get(i) != order_gf.get(i))
+            .count();
+        out.agreement.push(
+            AgreementRow::relative_to(
+                "principal-component order, theory vs GF (positions that differ)",
+                0.0,
+                differ as f64,
+                1.0,
+                0.0,
+            )
+            .with_note(setting),
+        );
 
         // α-series
         let mut series_rows = Vec::new();

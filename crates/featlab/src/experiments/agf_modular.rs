@@ -18,7 +18,11 @@
 
 use super::agf_compare::refined_schedule;
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
-use crate::compare::drops::{drop_errors, drops_json, first_cascade_len, match_drops, Staircase};
+use crate::compare::drops::{
+    agreement_rows, drop_errors, drops_json, feature_level_rows, first_cascade_len, match_drops,
+    DropTolerance, Staircase,
+};
+use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::data::modular::{modular_addition, pair_energies, Template};
 use crate::figure::{Figure, FigureKind, Heatmap, LinePlot, RefLine, Scale, Series};
@@ -660,6 +664,41 @@ impl Experiment for AgfModularExperiment {
         s.insert("template_magnitudes".into(), json!(theory.magnitudes));
         s.insert("levels_theory".into(), json!(levels));
         s.insert("level_drop_times_gf".into(), json!(level_cross));
+        // ---- agreement: the first cascade round by round, then each frequency ----
+        let setting = format!("p = {}, α = {:e}, seed {}", cfg.data.p, cfg.alpha, cfg.seed);
+        let freq_name = |i: usize| format!("frequency {}", order.get(i).copied().unwrap_or(0));
+        if let Some(st) = &stairs {
+            let drops = match_drops(st, &t, &loss);
+            let first = first_cascade_len(&drops);
+            out.agreement.extend(
+                agreement_rows(
+                    &drops[..first],
+                    st.initial_loss,
+                    "AGF",
+                    |f| format!("frequency {f}, first cascade"),
+                    DropTolerance::default(),
+                )
+                .into_iter()
+                .map(|r| r.with_note(setting.clone())),
+            );
+            out.agreement.extend(
+                feature_level_rows(st, &t, &loss, &levels, freq_name, DropTolerance::default())
+                    .into_iter()
+                    .map(|r| r.with_note(setting.clone())),
+            );
+        }
+        let n = order.len().max(order_gf.len());
+        let differ = (0..n).filter(|&i| order.get(i) != order_gf.get(i)).count();
+        out.agreement.push(
+            AgreementRow::relative_to(
+                "frequency order, theory vs GF (positions that differ)",
+                0.0,
+                differ as f64,
+                1.0,
+                0.0,
+            )
+            .with_note(setting),
+        );
         s.insert(
             "frequency_times_gf".into(),
             json!(freq_times

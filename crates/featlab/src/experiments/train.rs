@@ -14,6 +14,8 @@
 
 use super::{param_arrays, Experiment, RunOutput};
 use crate::analysis::midpoint_crossings;
+use crate::compare::drops::plateau_rows;
+use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::data::config::Teacher;
 use crate::data::DataConfig;
@@ -212,6 +214,17 @@ impl Experiment for TrainExperiment {
                 loss.clone(),
             ));
         let drops = levels.as_ref().map(|lv| midpoint_crossings(&t, &loss, lv));
+        if let Some(lv) = &levels {
+            // plateaus of the saddle-to-saddle staircase: ½Σ_{j>k} s_j² (Saxe et al. 2014)
+            out.agreement.extend(plateau_rows(
+                &t,
+                &loss,
+                lv,
+                |k| format!("mode {}", k + 1),
+                0.01,
+            ));
+        }
+        let s = &mut out.summary;
         if let (Some(lv), Some(dr)) = (&levels, &drops) {
             s.insert("levels_theory".into(), json!(lv));
             s.insert("drop_times".into(), json!(dr));
@@ -265,6 +278,22 @@ impl Experiment for TrainExperiment {
                     })
                     .collect();
                 let max_rel = rel.iter().flatten().fold(0.0f64, |m, v| m.max(*v));
+                // GD at a small rate follows the flow it discretises: drop times within 1%
+                for (k, (a, b)) in dr.iter().zip(&rd).enumerate() {
+                    if let Some(a) = a {
+                        out.agreement.push(AgreementRow::relative_opt(
+                            format!(
+                                "drop {} time, gradient flow vs {label} (lr {})",
+                                k + 1,
+                                r.lr
+                            ),
+                            *a,
+                            *b,
+                            0.01,
+                        ));
+                    }
+                }
+                let s = &mut out.summary;
                 s.insert("drop_times_reference".into(), json!(rd));
                 s.insert("drop_time_rel_diff".into(), json!(rel));
                 s.insert("max_drop_time_rel_diff".into(), json!(max_rel));

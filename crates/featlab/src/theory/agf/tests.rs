@@ -372,7 +372,8 @@ points = 2001
     assert!(t_gf.windows(2).all(|w| w[0] < w[1]));
     let et = s["max_rel_time_error"].as_f64().unwrap();
     let el = s["max_rel_loss_error"].as_f64().unwrap();
-    assert!(et < 0.09 && el < 0.03, "time {et}, level {el}");
+    // 9.14% (|t_gf − t_agf| / t_agf, docs/changes.md; 8.4% relative to t_gf before)
+    assert!(et < 0.095 && el < 0.03, "time {et}, level {el}");
     assert!(out.arrays.iter().any(|(p, _)| p == "data/x.npy"));
     assert!(out
         .trajectory
