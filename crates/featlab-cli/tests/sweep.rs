@@ -48,24 +48,67 @@ fn ok(o: &Output) {
     );
 }
 
-/// Entries of points/: (finished ids, other entries).
-fn point_entries(dir: &Path) -> (Vec<String>, Vec<String>) {
-    let mut done = Vec::new();
-    let mut other = Vec::new();
-    for e in std::fs::read_dir(dir.join("points")).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().to_string();
-        // A temporary directory may already hold its `done` marker (killed just before
-        // the rename): it is not a finished point.
-        if !name.starts_with(".tmp-") && e.path().join("done").exists() {
-            done.push(name);
-        } else {
-            other.push(name);
+/// Complete records of every shard file of a sweep directory, in file order (a torn last
+/// line is skipped, as featlab does).
+fn records(dir: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("shards"))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "jsonl"));
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v["file"] = serde_json::json!(f.file_name().unwrap().to_string_lossy());
+            out.push(v);
         }
     }
+    out
+}
+
+/// Ids of the finished points of a sweep directory, sorted; panics if one is recorded twice.
+fn done_ids(dir: &Path) -> Vec<String> {
+    let mut done: Vec<String> = records(dir)
+        .iter()
+        .filter(|r| r["status"] == "done")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
     done.sort();
-    other.sort();
-    (done, other)
+    let n = done.len();
+    done.dedup();
+    assert_eq!(done.len(), n, "a point was recorded twice");
+    done
+}
+
+/// A finished point's trajectory and artifacts (name → bytes), read from the shard files.
+fn point_data(dir: &Path, id: &str) -> (serde_json::Value, Vec<(String, Vec<u8>)>) {
+    let r = records(dir)
+        .into_iter()
+        .find(|r| r["id"] == id && r["status"] == "done")
+        .unwrap_or_else(|| panic!("{id} not done in {}", dir.display()));
+    let bin = dir
+        .join("shards")
+        .join(r["file"].as_str().unwrap().replace(".jsonl", ".bin"));
+    let bytes = std::fs::read(&bin).unwrap_or_default();
+    let arts = r["artifacts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|a| {
+            let (o, l) = (
+                a["offset"].as_u64().unwrap() as usize,
+                a["len"].as_u64().unwrap() as usize,
+            );
+            (
+                a["name"].as_str().unwrap().to_string(),
+                bytes[o..o + l].to_vec(),
+            )
+        })
+        .collect();
+    (r["trajectory"].clone(), arts)
 }
 
 fn read(p: &Path) -> Vec<u8> {
@@ -93,9 +136,20 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
         ],
         &[],
     ));
-    let (done_a, other_a) = point_entries(&a);
+    let done_a = done_ids(&a);
     assert_eq!(done_a.len(), 48);
-    assert!(other_a.is_empty(), "{other_a:?}");
+    let files: Vec<String> = std::fs::read_dir(a.join("shards"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    let mut files = files;
+    files.sort();
+    assert_eq!(
+        files,
+        ["shard-0-of-1.bin", "shard-0-of-1.jsonl"],
+        "one results file and one artifact file"
+    );
+    assert!(!a.join("points").exists(), "no directory per point");
     let csv_a = read(&a.join("results.csv"));
     let text = String::from_utf8(csv_a.clone()).unwrap();
     assert_eq!(text.lines().count(), 49, "header + 48 rows");
@@ -114,7 +168,7 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
         ],
         &[],
     ));
-    let (done_b0, _) = point_entries(&b);
+    let done_b0 = done_ids(&b);
     assert_eq!(done_b0.len(), 16);
     let rec: serde_json::Value = serde_json::from_slice(&read(&b.join("sweep.json"))).unwrap();
     let owned: Vec<String> = rec["points"]
@@ -151,7 +205,8 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
             ("SLURM_ARRAY_TASK_MIN", "0"),
         ],
     ));
-    assert_eq!(point_entries(&b).0.len(), 32);
+    assert_eq!(done_ids(&b).len(), 32);
+    assert!(b.join("shards/shard-1-of-3.jsonl").exists());
     ok(&featlab(
         &[
             "sweep", spec, "--out", bs, "--shard", "2/3", "--quiet", "--jobs", "1",
@@ -173,7 +228,7 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if c.join("points").exists() && point_entries(&c).0.len() >= 8 {
+        if done_ids(&c).len() >= 8 {
             break;
         }
         assert!(Instant::now() < deadline, "no points appeared");
@@ -182,7 +237,7 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
     child.kill().unwrap(); // SIGKILL on Unix
     let status = child.wait().unwrap();
     assert!(!status.success());
-    let (done_killed, _) = point_entries(&c);
+    let done_killed = done_ids(&c);
     assert!(
         done_killed.len() < 48,
         "the sweep finished before it was killed; the resume test would be vacuous"
@@ -195,9 +250,8 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
         msg.contains(&format!("{} to run", 48 - done_killed.len())),
         "{msg}"
     );
-    let (done_c, other_c) = point_entries(&c);
+    let done_c = done_ids(&c);
     assert_eq!(done_c, done_a, "every point exactly once, same ids");
-    assert!(other_c.is_empty(), "no leftovers: {other_c:?}");
     let csv_c = read(&c.join("results.csv"));
 
     assert!(
@@ -205,21 +259,20 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
         "results.csv differs between --jobs 2 and 3 merged shards"
     );
     assert!(csv_a == csv_c, "results.csv differs after SIGKILL + resume");
-    // The runs themselves are identical too, not just their summaries.
+    // The runs themselves are identical too, not just their summaries: trajectories and
+    // the kept arrays (a 48-point sweep keeps params and data by default).
     for id in done_a.iter().step_by(7) {
-        for f in [
-            "trajectory.csv",
-            "params/final/W1.npy",
-            "params/final/W2.npy",
-            "data/x.npy",
-        ] {
-            let fa = read(&a.join("points").join(id).join(f));
-            assert!(
-                fa == read(&b.join("points").join(id).join(f))
-                    && fa == read(&c.join("points").join(id).join(f)),
-                "{id}/{f} differs"
-            );
+        let (ta, aa) = point_data(&a, id);
+        let names: Vec<&str> = aa.iter().map(|(n, _)| n.as_str()).collect();
+        for f in ["params/final/W1.npy", "params/final/W2.npy", "data/x.npy"] {
+            assert!(names.contains(&f), "{id}: {f} not kept: {names:?}");
         }
+        assert!(ta["columns"][0] == "t" && ta["values"][0].as_array().unwrap().len() == 401);
+        assert!(
+            point_data(&b, id) == (ta.clone(), aa.clone()),
+            "{id} differs (shards)"
+        );
+        assert!(point_data(&c, id) == (ta, aa), "{id} differs (killed)");
     }
     // A second run of a finished sweep runs nothing and leaves results.csv unchanged.
     let o = featlab(
