@@ -7,6 +7,7 @@
 pub mod exec;
 pub mod journal;
 pub mod merge;
+pub mod parquet_out;
 pub mod report;
 pub mod slurm;
 pub mod store;
@@ -238,7 +239,11 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
                 totals.failed,
                 rec.counts.done
             );
-            println!("  results: {}", tables.csv.display());
+            println!(
+                "  results: {} and {}",
+                tables.csv.display(),
+                tables.parquet.display()
+            );
             match &report {
                 Ok(p) => println!("  report:  {}", p.display()),
                 Err(e) => println!("  report:  not written ({e:#})"),
@@ -298,7 +303,11 @@ pub fn merge_command(args: &MergeArgs) -> Result<()> {
             "featlab sweep merge: {} points: {} done, {} failed, {} missing",
             c.total, c.done, c.failed, c.missing
         );
-        println!("  results: {}", tables.csv.display());
+        println!(
+            "  results: {} and {}",
+            tables.csv.display(),
+            tables.parquet.display()
+        );
         match &report {
             Ok(p) => println!("  report:  {}", p.display()),
             Err(e) => println!("  report:  not written ({e:#})"),
