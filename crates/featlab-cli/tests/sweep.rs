@@ -558,3 +558,148 @@ fn run_report_regenerates_the_same_page_from_disk() {
     );
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// Issue 26 acceptance: a sweep killed with SIGKILL at ≥ 5 random moments (and once with a
+/// torn record planted at the end of its results file) and resumed after each kill ends
+/// with every point recorded exactly once and results.csv / results.parquet byte-identical
+/// to an uninterrupted run. The kill moments are seeded fractions of the uninterrupted
+/// run's duration, so they fall inside the sweep on fast and slow machines alike.
+#[test]
+fn sweep_killed_at_random_moments_resumes_to_identical_results() {
+    let root = scratch("kill9");
+    let spec = root.join("tiny.toml");
+    let seeds: Vec<String> = (0..40).map(|s| s.to_string()).collect();
+    std::fs::write(
+        &spec,
+        format!(
+            "base = \"staircase\"\nseed = 1\nunset = [\"reference\"]\n[set]\n\"train.method\" = \"gd\"\n\
+             \"train.lr\" = 0.05\n\"train.t_max\" = 1.0\n\"data.n\" = 16\n\
+             \"train.record\" = {{ kind = \"linear\", points = 5 }}\n[grid]\n\
+             \"model.width\" = [2, 3, 4]\n\"model.init_scale\" = [0.01, 0.1, 1.0]\nseed = [{}]\n\
+             [save]\nparams = {{ every = 7 }}\n",
+            seeds.join(", ")
+        ),
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let n_points = 3 * 3 * 40;
+    let run = |out: &Path, quiet: bool| {
+        let mut c = Command::new(BIN);
+        c.args([
+            "sweep",
+            spec,
+            "--out",
+            out.to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--no-png",
+        ]);
+        if quiet {
+            c.arg("--quiet");
+        }
+        c.env_remove("SLURM_ARRAY_TASK_ID");
+        c
+    };
+    let a = root.join("whole");
+    let t0 = Instant::now();
+    ok(&run(&a, true).output().unwrap());
+    let whole = t0.elapsed();
+    assert_eq!(done_ids(&a).len(), n_points);
+
+    // xorshift64*, seeded: the kill moments.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut uniform = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut scale = 0.25;
+    let mut attempt = 0;
+    let (b, kills) = loop {
+        attempt += 1;
+        assert!(attempt <= 4, "the sweep kept finishing before 5 kills");
+        let b = root.join(format!("killed-{attempt}"));
+        let mut kills = 0;
+        let mut planted = false;
+        let finished_early = loop {
+            let mut child = run(&b, false)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let delay = whole.mul_f64(0.02 + scale * uniform());
+            std::thread::sleep(delay);
+            let running = child.try_wait().unwrap().is_none();
+            child.kill().ok(); // SIGKILL
+            let status = child.wait().unwrap();
+            let mut stdout = String::new();
+            std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).ok();
+            if planted {
+                assert!(
+                    stdout.contains("torn last record"),
+                    "torn record not reported:\n{stdout}"
+                );
+                planted = false;
+            }
+            if !running {
+                assert!(status.success(), "the sweep failed: {stdout}");
+                break true;
+            }
+            kills += 1;
+            if kills == 3 {
+                // A record torn by a kill mid-write: half a line at the end.
+                let f = b.join("shards/shard-0-of-1.jsonl");
+                if f.exists() {
+                    let mut h = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
+                    std::io::Write::write_all(&mut h, br#"{"id":"width=4_init_scale=1_seed=39-"#)
+                        .unwrap();
+                    planted = true;
+                }
+            }
+            if kills >= 5 && !planted {
+                break false;
+            }
+        };
+        if finished_early {
+            scale /= 2.0;
+            continue;
+        }
+        break (b, kills);
+    };
+    assert!(kills >= 5);
+    let partial = done_ids(&b).len();
+    assert!(
+        partial < n_points,
+        "every point finished before the last kill"
+    );
+    let o = run(&b, false).output().unwrap();
+    ok(&o);
+    let msg = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        msg.contains(&format!("{} to run", n_points - partial)),
+        "{msg}"
+    );
+    let ids = done_ids(&b); // panics on a point recorded twice
+    assert_eq!(ids, done_ids(&a), "every point exactly once");
+    assert_eq!(records(&b).len(), n_points, "no extra records");
+    assert!(
+        read(&a.join("results.csv")) == read(&b.join("results.csv")),
+        "results.csv differs after {kills} kills"
+    );
+    assert!(
+        read(&a.join("results.parquet")) == read(&b.join("results.parquet")),
+        "results.parquet differs after {kills} kills"
+    );
+    for id in ids.iter().step_by(5) {
+        assert!(
+            point_data(&a, id) == point_data(&b, id),
+            "{id}: trajectory or artifacts differ"
+        );
+    }
+    eprintln!(
+        "kill -9: {kills} kills (attempt {attempt}), uninterrupted run {:.2} s, {partial} of {n_points} points done before the final resume",
+        whole.as_secs_f64()
+    );
+    std::fs::remove_dir_all(&root).ok();
+}
