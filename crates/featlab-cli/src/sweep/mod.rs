@@ -99,6 +99,10 @@ pub struct SweepRunArgs {
     /// Run failed points again (by default a resumed sweep keeps their failure record).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Do not write results.csv, results.parquet and the report at the end (run
+    /// `featlab sweep merge DIR` later).
+    #[arg(long)]
+    pub no_merge: bool,
 }
 
 /// Dispatch `featlab sweep …`.
@@ -222,7 +226,7 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         .filter(|p| shard.owns(p.index) && p.status == "failed")
         .collect();
 
-    if shard == Shard::ALL && !totals.interrupted {
+    if shard == Shard::ALL && !totals.interrupted && !args.no_merge {
         let tables = merge::write_tables(&dir, &rec, &index)?;
         let report = report::write_sweep_report(
             &dir,
