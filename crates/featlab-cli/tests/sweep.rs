@@ -568,7 +568,7 @@ fn run_report_regenerates_the_same_page_from_disk() {
 fn sweep_killed_at_random_moments_resumes_to_identical_results() {
     let root = scratch("kill9");
     let spec = root.join("tiny.toml");
-    let seeds: Vec<String> = (0..40).map(|s| s.to_string()).collect();
+    let seeds: Vec<String> = (0..80).map(|s| s.to_string()).collect();
     std::fs::write(
         &spec,
         format!(
@@ -582,8 +582,9 @@ fn sweep_killed_at_random_moments_resumes_to_identical_results() {
     )
     .unwrap();
     let spec = spec.to_str().unwrap();
-    let n_points = 3 * 3 * 40;
-    let run = |out: &Path, quiet: bool| {
+    let n_points = 3 * 3 * 80;
+    // Kills target the point-running phase: runs before the last skip the merge.
+    let run = |out: &Path, quiet: bool, merge: bool| {
         let mut c = Command::new(BIN);
         c.args([
             "sweep",
@@ -597,14 +598,21 @@ fn sweep_killed_at_random_moments_resumes_to_identical_results() {
         if quiet {
             c.arg("--quiet");
         }
+        if !merge {
+            c.arg("--no-merge");
+        }
         c.env_remove("SLURM_ARRAY_TASK_ID");
         c
     };
     let a = root.join("whole");
     let t0 = Instant::now();
-    ok(&run(&a, true).output().unwrap());
+    ok(&run(&a, true, false).output().unwrap());
     let whole = t0.elapsed();
     assert_eq!(done_ids(&a).len(), n_points);
+    ok(&featlab(
+        &["sweep", "merge", a.to_str().unwrap(), "--quiet", "--no-png"],
+        &[],
+    ));
 
     // xorshift64*, seeded: the kill moments.
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -614,27 +622,31 @@ fn sweep_killed_at_random_moments_resumes_to_identical_results() {
         state ^= state >> 27;
         (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     };
-    let mut scale = 0.25;
+    let mut scale = 0.1;
     let mut attempt = 0;
     let (b, kills) = loop {
         attempt += 1;
-        assert!(attempt <= 4, "the sweep kept finishing before 5 kills");
+        assert!(attempt <= 6, "the sweep kept finishing before 5 kills");
         let b = root.join(format!("killed-{attempt}"));
         let mut kills = 0;
         let mut planted = false;
         let finished_early = loop {
-            let mut child = run(&b, false)
+            let mut child = run(&b, false, false)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
+            // The clock starts when the run has opened its results file and says so (its
+            // first lines), so every kill lands while points run or are written.
+            let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+            let mut stdout = String::new();
+            std::io::BufRead::read_line(&mut out, &mut stdout).unwrap();
             let delay = whole.mul_f64(0.02 + scale * uniform());
             std::thread::sleep(delay);
             let running = child.try_wait().unwrap().is_none();
             child.kill().ok(); // SIGKILL
             let status = child.wait().unwrap();
-            let mut stdout = String::new();
-            std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).ok();
+            std::io::Read::read_to_string(&mut out, &mut stdout).ok();
             if planted {
                 assert!(
                     stdout.contains("torn last record"),
@@ -652,7 +664,7 @@ fn sweep_killed_at_random_moments_resumes_to_identical_results() {
                 let f = b.join("shards/shard-0-of-1.jsonl");
                 if f.exists() {
                     let mut h = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
-                    std::io::Write::write_all(&mut h, br#"{"id":"width=4_init_scale=1_seed=39-"#)
+                    std::io::Write::write_all(&mut h, br#"{"id":"width=4_init_scale=1_seed=79-"#)
                         .unwrap();
                     planted = true;
                 }
@@ -673,7 +685,7 @@ fn sweep_killed_at_random_moments_resumes_to_identical_results() {
         partial < n_points,
         "every point finished before the last kill"
     );
-    let o = run(&b, false).output().unwrap();
+    let o = run(&b, false, true).output().unwrap();
     ok(&o);
     let msg = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -701,5 +713,66 @@ fn sweep_killed_at_random_moments_resumes_to_identical_results() {
         "kill -9: {kills} kills (attempt {attempt}), uninterrupted run {:.2} s, {partial} of {n_points} points done before the final resume",
         whole.as_secs_f64()
     );
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// Sweep directories of the old layout (a directory per point with run.json and a `done`
+/// marker or failed.json) still merge to the same results.csv, and resume: only their
+/// missing points run, into a shard file.
+#[test]
+fn old_layout_directories_merge_and_resume() {
+    let root = scratch("legacy");
+    let spec = root.join("small.toml");
+    std::fs::write(
+        &spec,
+        "base = \"staircase\"\nseed = 2\nunset = [\"reference\"]\n[set]\n\"train.method\" = \"gd\"\n\
+         \"train.lr\" = 0.05\n\"train.t_max\" = 1.0\n\"data.n\" = 16\n\
+         \"train.record\" = { kind = \"linear\", points = 5 }\n[grid]\n\"model.width\" = [2, 3]\nseed = [0, 1, 2]\n",
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let new = root.join("new");
+    ok(&featlab(
+        &[
+            "sweep",
+            spec,
+            "--out",
+            new.to_str().unwrap(),
+            "--quiet",
+            "--no-png",
+        ],
+        &[],
+    ));
+    // Rewrite it in the old layout: points/<id>/{run.json, done}, no shards/.
+    let old = root.join("old");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::copy(new.join("sweep.json"), old.join("sweep.json")).unwrap();
+    let recs = records(&new);
+    for r in &recs[..4] {
+        let d = old.join("points").join(r["id"].as_str().unwrap());
+        std::fs::create_dir_all(&d).unwrap();
+        let run = serde_json::json!({ "seed": r["seed"], "summary": r["summary"] });
+        std::fs::write(d.join("run.json"), run.to_string()).unwrap();
+        std::fs::write(d.join("done"), r#"{"wall_seconds": 0.1}"#).unwrap();
+    }
+    let os = old.to_str().unwrap();
+    let m = featlab(&["sweep", "merge", os, "--quiet", "--no-png"], &[]);
+    assert!(!m.status.success(), "2 points are missing");
+    assert!(String::from_utf8_lossy(&m.stderr).contains("2 missing"));
+    let o = featlab(&["sweep", spec, "--out", os, "--no-png"], &[]);
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("2 to run, 4 already finished"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(records(&old).len(), 2, "only the missing points ran");
+    assert!(read(&old.join("results.csv")) == read(&new.join("results.csv")));
+    ok(&featlab(
+        &["sweep", "merge", os, "--quiet", "--no-png"],
+        &[],
+    ));
+    assert!(read(&old.join("results.csv")) == read(&new.join("results.csv")));
+    assert!(read(&old.join("results.parquet")) == read(&new.join("results.parquet")));
     std::fs::remove_dir_all(&root).ok();
 }

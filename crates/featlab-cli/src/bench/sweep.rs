@@ -3,15 +3,20 @@
 //! Writes a sweep file of `--points` points of a small GD config (two-layer ReLU net,
 //! width `--m`, Gaussian data n × d with a linear teacher, `--steps` GD steps per point,
 //! 11 recorded points; axes: 10 init scales × points/10 seeds) with the default `[save]`,
-//! runs it with `featlab sweep --jobs J --no-merge`, then `featlab sweep merge`, and prints:
+//! runs it with `featlab sweep --jobs J --no-merge`, then `featlab sweep merge` (each timed
+//! from process start to exit, so including the expansion of the sweep file), and prints:
 //! * `points_per_sec` of the sweep, and `steps_per_sec_per_job` = points/s × steps / jobs;
 //! * `gd_steps_per_sec`: `featlab bench gd` on the same n, d, m (one thread), measured in
 //!   the same process, and `predicted_points_per_sec` = jobs × gd_steps_per_sec / steps;
 //!   `throughput_vs_predicted` = measured / predicted (issue 26 target ≥ 0.9);
+//! * the same in CPU time, which a shared machine's load does not distort:
+//!   `cpu_ms_per_point` (user + system of the sweep process / points) against
+//!   `gd_cpu_ms_per_point` (the GD steps alone), ratio `cpu_vs_predicted`;
 //! * `disk_bytes` (allocated blocks), `apparent_bytes`, `files` under the sweep directory
 //!   (target ≤ 300 MB and ≤ 100 files at 100,000 points);
 //! * `merge_seconds` (target ≤ 10 s at 100,000 points, report included);
-//! * `peak_rss_bytes` of the sweep and of the merge (VmHWM, reset in between where Linux allows).
+//! * `peak_rss_bytes_sweep` / `_merge`: peak resident memory of each (both run as child
+//!   processes of this binary; `wait4`'s `ru_maxrss`).
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -94,17 +99,42 @@ fn disk_usage(dir: &Path) -> (u64, u64, u64) {
     t
 }
 
-/// Peak resident memory of this process (VmHWM), bytes.
-fn peak_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+fn cpu_seconds(u: &libc::rusage) -> f64 {
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6;
+    t(u.ru_utime) + t(u.ru_stime)
 }
 
-/// Reset the peak (Linux ≥ 4.0: write 5 to /proc/self/clear_refs); whether it worked.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+/// CPU seconds (user + system) this process has used.
+fn own_cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills a plain-data struct.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    cpu_seconds(&u)
+}
+
+/// Run this binary with `args`; (wall seconds, CPU seconds, peak RSS bytes). An error if
+/// it fails.
+fn run_child(args: &[&str]) -> Result<(f64, f64, u64)> {
+    let exe = std::env::current_exe().context("cannot find the featlab binary")?;
+    let start = Instant::now();
+    let child = std::process::Command::new(&exe)
+        .args(args)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot run `{}`", exe.display()))?;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills; `child` is our own unwaited child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let secs = start.elapsed().as_secs_f64();
+    if pid < 0 {
+        anyhow::bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        anyhow::bail!("`featlab {}` failed (status {status})", args.join(" "));
+    }
+    Ok((secs, cpu_seconds(&usage), usage.ru_maxrss as u64 * 1024))
 }
 
 /// Run `featlab bench sweep` and return its JSON line.
@@ -130,42 +160,36 @@ pub fn bench_sweep(a: &SweepBenchArgs) -> Result<Value> {
     std::fs::write(&spec, sweep_text(a))?;
     let out = root.join("sweep");
 
-    // The GD step rate of the same problem, one thread.
+    // The GD step rate of the same problem, one thread, in wall and in CPU time.
+    let cpu0 = own_cpu_seconds();
+    let gd_steps = 20_000u64;
     let gd = super::gd::bench_gd(&super::GdArgs {
         n: a.n,
         d: a.d,
         m: a.m,
-        steps: 20_000,
+        steps: gd_steps,
         lr: 0.01,
         ..super::GdArgs::default()
     })?;
+    let gd_cpu_sps = (gd_steps + 10) as f64 / (own_cpu_seconds() - cpu0);
     let gd_sps = gd["steps_per_sec"].as_f64().unwrap_or(f64::NAN);
 
-    let run = crate::sweep::SweepRunArgs {
-        spec: Some(spec.clone()),
-        out: Some(out.clone()),
-        jobs: Some(a.jobs),
-        shard: None,
-        quiet: true,
-        point_reports: false,
-        no_png: true,
-        retry_failed: false,
-        no_merge: true,
-    };
-    let start = Instant::now();
-    crate::sweep::sweep_command(&run)?;
-    let sweep_seconds = start.elapsed().as_secs_f64();
-    let sweep_rss = peak_rss();
+    let jobs = a.jobs.to_string();
+    let (spec_s, out_s) = (spec.display().to_string(), out.display().to_string());
+    let (sweep_seconds, sweep_cpu, sweep_rss) = run_child(&[
+        "sweep",
+        &spec_s,
+        "--out",
+        &out_s,
+        "--jobs",
+        &jobs,
+        "--quiet",
+        "--no-png",
+        "--no-merge",
+    ])?;
     let (disk, apparent, files) = disk_usage(&out);
-    let reset = reset_peak_rss();
-    let start = Instant::now();
-    crate::sweep::merge_command(&crate::sweep::MergeArgs {
-        dir: out.clone(),
-        no_png: true,
-        quiet: true,
-    })?;
-    let merge_seconds = start.elapsed().as_secs_f64();
-    let merge_rss = peak_rss();
+    let (merge_seconds, _, merge_rss) =
+        run_child(&["sweep", "merge", &out_s, "--quiet", "--no-png"])?;
     let (disk_all, _, files_all) = disk_usage(&out);
     let pps = a.points as f64 / sweep_seconds;
     let predicted = a.jobs as f64 * gd_sps / a.steps as f64;
@@ -179,11 +203,16 @@ pub fn bench_sweep(a: &SweepBenchArgs) -> Result<Value> {
         "steps_per_sec_per_job": pps * a.steps as f64 / a.jobs as f64,
         "gd_steps_per_sec": gd_sps, "predicted_points_per_sec": predicted,
         "throughput_vs_predicted": pps / predicted,
+        // Load-independent: CPU time per point against the CPU time of its GD steps.
+        "sweep_cpu_seconds": sweep_cpu, "cpu_ms_per_point": 1e3 * sweep_cpu / a.points as f64,
+        "gd_cpu_steps_per_sec": gd_cpu_sps,
+        "gd_cpu_ms_per_point": 1e3 * a.steps as f64 / gd_cpu_sps,
+        "cpu_vs_predicted": (a.steps as f64 / gd_cpu_sps) / (sweep_cpu / a.points as f64),
         "disk_bytes": disk, "apparent_bytes": apparent, "files": files,
         "merge_seconds": merge_seconds,
         "disk_bytes_after_merge": disk_all, "files_after_merge": files_all,
         "peak_rss_bytes_sweep": sweep_rss,
-        "peak_rss_bytes_merge": if reset { merge_rss } else { None },
+        "peak_rss_bytes_merge": merge_rss,
         "out": if temporary { Value::Null } else { json!(out.display().to_string()) },
     }))
 }

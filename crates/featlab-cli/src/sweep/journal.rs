@@ -135,19 +135,45 @@ pub fn scan(path: &Path, mut f: impl FnMut(u64, RecordHead)) -> Result<(u64, usi
     Ok((complete, ignored))
 }
 
-/// Read the record starting at `offset` of `path` as `T`.
-pub fn read_at<T: serde::de::DeserializeOwned>(
-    r: &mut BufReader<File>,
-    path: &Path,
-    offset: u64,
-) -> Result<T> {
-    r.seek(SeekFrom::Start(offset))
-        .with_context(|| format!("cannot seek in `{}`", path.display()))?;
-    let mut line = Vec::new();
-    r.read_until(b'\n', &mut line)
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
-    serde_json::from_slice(&line)
-        .with_context(|| format!("bad record at byte {offset} of `{}`", path.display()))
+/// Random access to the records of one shard file: a buffered reader that moves within
+/// its buffer when it can (records read in about file order cost no extra system calls).
+pub struct RecordReader {
+    r: BufReader<File>,
+    path: PathBuf,
+    /// File position of the reader's logical cursor.
+    pos: u64,
+    line: Vec<u8>,
+}
+
+impl RecordReader {
+    /// Open `path`.
+    pub fn open(path: &Path) -> Result<RecordReader> {
+        let f = File::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        Ok(RecordReader {
+            r: BufReader::with_capacity(1 << 16, f),
+            path: path.to_path_buf(),
+            pos: 0,
+            line: Vec::with_capacity(4096),
+        })
+    }
+
+    /// The record starting at byte `offset`, as `T`.
+    pub fn read_at<T: serde::de::DeserializeOwned>(&mut self, offset: u64) -> Result<T> {
+        if offset != self.pos {
+            self.r
+                .seek_relative(offset as i64 - self.pos as i64)
+                .with_context(|| format!("cannot seek in `{}`", self.path.display()))?;
+            self.pos = offset;
+        }
+        self.line.clear();
+        let n = self
+            .r
+            .read_until(b'\n', &mut self.line)
+            .with_context(|| format!("cannot read `{}`", self.path.display()))?;
+        self.pos += n as u64;
+        serde_json::from_slice(&self.line)
+            .with_context(|| format!("bad record at byte {offset} of `{}`", self.path.display()))
+    }
 }
 
 /// A shard's results file opened for appending.
@@ -396,8 +422,12 @@ mod tests {
         assert_eq!(rep.records_without_artifacts, 1);
         assert_eq!(ids(&path), ["a", "b"]);
         assert_eq!(std::fs::read(&path).unwrap(), full);
-        let mut r = BufReader::new(File::open(&path).unwrap());
-        let s: RecordSummary = read_at(&mut r, &path, offsets[1].0).unwrap();
+        let mut r = RecordReader::open(&path).unwrap();
+        let s: RecordSummary = r.read_at(offsets[1].0).unwrap();
+        assert_eq!(s.id, "b");
+        let s: RecordSummary = r.read_at(offsets[0].0).unwrap();
+        assert_eq!(s.id, "a");
+        let s: RecordSummary = r.read_at(offsets[1].0).unwrap();
         assert_eq!(s.id, "b");
         assert_eq!(s.summary.unwrap()["final_loss"], 0.25);
         std::fs::remove_dir_all(&dir).ok();

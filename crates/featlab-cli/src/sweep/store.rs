@@ -193,7 +193,7 @@ impl Index {
 pub struct SummaryReader<'a> {
     dir: &'a SweepDir,
     index: &'a Index,
-    readers: Vec<Option<std::io::BufReader<std::fs::File>>>,
+    readers: Vec<Option<super::journal::RecordReader>>,
 }
 
 impl SummaryReader<'_> {
@@ -211,12 +211,10 @@ impl SummaryReader<'_> {
                 let path = &self.index.files[file as usize];
                 let slot = &mut self.readers[file as usize];
                 if slot.is_none() {
-                    let f = std::fs::File::open(path)
-                        .with_context(|| format!("cannot read `{}`", path.display()))?;
-                    *slot = Some(std::io::BufReader::with_capacity(1 << 14, f));
+                    *slot = Some(super::journal::RecordReader::open(path)?);
                 }
                 let r = slot.as_mut().expect("opened");
-                let rec: super::journal::RecordSummary = super::journal::read_at(r, path, offset)?;
+                let rec: super::journal::RecordSummary = r.read_at(offset)?;
                 if rec.id != id {
                     anyhow::bail!("`{}` changed while it was read (byte {offset} is not point {id}); is a shard still running?", path.display());
                 }
