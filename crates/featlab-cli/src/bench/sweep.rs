@@ -139,7 +139,7 @@ fn run_child(args: &[&str]) -> Result<(f64, f64, u64)> {
 
 /// Run `featlab bench sweep` and return its JSON line.
 pub fn bench_sweep(a: &SweepBenchArgs) -> Result<Value> {
-    if a.points < 10 || a.points % 10 != 0 || a.jobs == 0 || a.steps == 0 {
+    if a.points < 10 || !a.points.is_multiple_of(10) || a.jobs == 0 || a.steps == 0 {
         anyhow::bail!("--points must be a positive multiple of 10; --jobs and --steps ≥ 1");
     }
     let (root, temporary) = match &a.out {

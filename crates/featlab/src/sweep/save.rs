@@ -47,7 +47,7 @@ impl Keep {
             Keep::All => true,
             Keep::Nothing => false,
             Keep::Filter { every, values } => {
-                every.is_none_or(|n| p.index % n == 0)
+                every.is_none_or(|n| p.index.is_multiple_of(n))
                     && values.iter().all(|(k, allowed)| {
                         p.overrides.iter().any(|(ok, v)| {
                             ok == k
