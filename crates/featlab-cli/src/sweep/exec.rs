@@ -48,7 +48,9 @@ fn columns_json(columns: &[String], values: Vec<Vec<f64>>) -> Value {
 
 /// The record and artifacts of a finished point.
 fn done_record(p: &Point, out: &RunOutput, kept: Kept, wall: f64) -> Result<Outcome> {
-    let summary = match featlab::output::sanitize(&Value::Object(out.summary.clone())) {
+    let summary = match featlab::output::sanitize(&Value::Object(
+        featlab::output::summary_with_agreement(out),
+    )) {
         Value::Object(m) => m,
         _ => Map::new(),
     };
