@@ -38,7 +38,9 @@ pub fn report_command(args: &ReportArgs) -> Result<PathBuf> {
     let path = if args.dir.join("sweep.json").exists() {
         let dir = crate::sweep::store::SweepDir::new(&args.dir);
         let mut rec = dir.read_record()?;
-        dir.refresh(&mut rec);
+        let index = dir.index()?;
+        dir.refresh(&mut rec, &index);
+        drop(index);
         let opts = crate::sweep::report::ReportOptions {
             z: args.z.clone(),
             x: args.x.clone(),

@@ -150,28 +150,59 @@ def test_presets_and_show():
         featlab.show("nope")
 
 
-def test_load_run_reads_sweep_points_and_their_config_reproduces_them(tmp_path, cli):
+def _small_sweep(tmp_path, cli, save=""):
     import subprocess
 
     spec = tmp_path / "sweep.toml"
     spec.write_text(
         'base = "staircase"\nseed = 7\nunset = ["reference"]\n'
         '[set]\n"train.t_max" = 1.0\n"data.n" = 32\n'
-        '[grid]\n"model.width" = [2, 3]\n'
+        '[grid]\n"model.width" = [2, 3]\n' + save
     )
     out = tmp_path / "sw"
     subprocess.run([cli, "sweep", str(spec), "--out", str(out), "--jobs", "1", "--quiet", "--no-png"],
                    check=True)
-    points = sorted(p for p in (out / "points").iterdir() if (p / "run.json").exists())
-    assert len(points) == 2
+    return out
+
+
+def test_sweep_points_are_read_from_the_shard_files_and_their_config_reproduces_them(tmp_path, cli):
+    out = _small_sweep(tmp_path, cli)
+    assert not (out / "points").exists()
+    ids = sorted(json.loads(l)["id"] for l in (out / "shards" / "shard-0-of-1.jsonl").read_text().splitlines())
+    assert len(ids) == 2
     widths = []
-    for p in points:
-        loaded = featlab.load_run(p)
-        widths.append(loaded.params_final["W1"].shape[0])
-        again = featlab.run(loaded.config)  # the point's resolved config, seed included
-        assert sorted(again.arrays) == sorted(loaded.arrays)
-        for rel in loaded.arrays:
-            assert same_bits(again.arrays[rel], loaded.arrays[rel]), (p.name, rel)
-        for col in loaded.trajectory:
-            assert same_bits(again.trajectory[col], loaded.trajectory[col]), (p.name, col)
+    for id in ids:
+        p = featlab.load_sweep_point(out, id)
+        assert p.status == "done" and p.error is None
+        widths.append(p.params_final["W1"].shape[0])
+        again = featlab.run(p.config)  # the point's resolved config, seed included
+        assert sorted(again.arrays) == sorted(p.arrays)
+        for rel in p.arrays:
+            assert same_bits(again.arrays[rel], p.arrays[rel]), (id, rel)
+        assert sorted(again.trajectory) == sorted(p.trajectory)
+        for col in p.trajectory:
+            assert same_bits(again.trajectory[col], p.trajectory[col]), (id, col)
+        assert p.summary["final_loss"] == again.summary["final_loss"]
     assert sorted(widths) == [2, 3]
+    with pytest.raises(KeyError, match="no record"):
+        featlab.load_sweep_point(out, "nope")
+
+
+def test_load_sweep_returns_the_merged_table(tmp_path, cli):
+    pd = pytest.importorskip("pandas")
+    out = _small_sweep(tmp_path, cli, save='[save]\nparams = { "model.width" = [3] }\ndata = false\n')
+    df = featlab.load_sweep(out)
+    assert isinstance(df, pd.DataFrame)
+    assert list(df["model.width"]) == [2, 3]
+    assert list(df["status"]) == ["done", "done"]
+    assert df["model.width"].dtype.kind == "i" and df["final_loss"].dtype.kind == "f"
+    for _, row in df.iterrows():
+        p = featlab.load_sweep_point(out, row["id"])
+        assert p.summary["final_loss"] == row["final_loss"]
+        # [save]: params only for width 3, no data, trajectory always.
+        assert bool(p.params_final) == (row["model.width"] == 3)
+        assert not any(k.startswith("data/") for k in p.arrays)
+        assert len(p.trajectory["t"]) > 1
+    with pytest.raises(FileNotFoundError, match="sweep merge"):
+        (out / "results.csv").unlink()
+        featlab.load_sweep(out)

@@ -8,6 +8,8 @@
 //! * `mlp` — the same for a deep ReLU MLP ([`layered`]);
 //! * `flow-vs-gd` — adaptive gradient flow against GD at lr 1e-3 on the `staircase` preset
 //!   ([`flow_vs_gd`]);
+//! * `sweep` — a sweep of 100,000 small GD points: points/s against `gd`'s step rate, disk
+//!   bytes, files, merge time, peak memory ([`sweep`]);
 //! * `all` — the standard set.
 //!
 //! Speed is measured here, never in timed tests.
@@ -15,6 +17,7 @@
 pub mod flow_vs_gd;
 pub mod gd;
 pub mod layered;
+pub mod sweep;
 
 use anyhow::Result;
 use serde_json::Value;
@@ -74,6 +77,15 @@ pub enum BenchCase {
     /// evaluations and of wall times, and whether issue 8's target holds (≥ 20× fewer
     /// evaluations, drop times within 1%, lower wall time).
     FlowVsGd(FlowVsGdArgs),
+    /// A large sweep of a small GD config: overhead per point, disk, files, merge, memory.
+    ///
+    /// Runs `--points` points (default 100,000) of GD on a two-layer ReLU net (n 64, d 8,
+    /// width 16, 100 steps each) with `featlab sweep --jobs J` and the default [save], then
+    /// `featlab sweep merge`. Prints points/s, the per-job step rate it implies against
+    /// `featlab bench gd` on the same problem (measured first), disk bytes and files of the
+    /// sweep directory, merge seconds and peak RSS. Issue 26 targets at 100,000 points:
+    /// ≤ 300 MB, ≤ 100 files, merge ≤ 10 s, throughput ≥ 90% of the prediction.
+    Sweep(sweep::SweepBenchArgs),
     /// The standard set: `gd` small and medium for relu, quadratic and linear, then
     /// `deep-linear`, `mlp` and `flow-vs-gd` with their defaults.
     All(AllArgs),
@@ -97,6 +109,7 @@ pub fn bench_command(args: &BenchArgs) -> Result<()> {
         BenchCase::DeepLinear(a) => print(layered::bench_deep_linear(a)?),
         BenchCase::Mlp(a) => print(layered::bench_mlp(a)?),
         BenchCase::FlowVsGd(a) => print(flow_vs_gd::bench_flow_vs_gd(a)?),
+        BenchCase::Sweep(a) => print(sweep::bench_sweep(a)?),
         BenchCase::All(a) => bench_all(a),
     }
 }

@@ -1,63 +1,34 @@
-//! Running sweep points: rayon across points (each run single-threaded), every point
-//! written into a temporary directory and renamed into place when complete.
+//! Running sweep points: rayon across points (each run single-threaded); every finished or
+//! failed point becomes one record appended to the shard's results file
+//! ([`super::journal`]), with the artifacts its `[save]` entry keeps.
 
-use super::store::{SweepDir, DONE, FAILED};
+use super::journal::{Journal, ShardRecord};
 use anyhow::{Context, Result};
+use featlab::experiments::RunOutput;
+use featlab::sweep::save::{Kept, SaveSpec};
 use featlab::sweep::Point;
 use featlab::train::{NoProgress, Progress, RunContext};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
-/// What to write for each point.
-#[derive(Debug, Clone, Copy)]
+/// What to keep of each point.
+#[derive(Debug, Clone)]
 pub struct PointOptions {
-    /// Also write plots/ and report.html per point.
-    pub reports: bool,
-    /// PNG next to SVG in per-point plots.
-    pub png: bool,
+    /// The sweep file's `[save]`.
+    pub save: SaveSpec,
+    /// `--point-reports`: keep every point's figures whatever `[save] plots` says.
+    pub all_plots: bool,
 }
 
 /// How one point ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Outcome {
-    Done,
-    Failed(String),
+    Done(Box<ShardRecord>, Vec<(String, Vec<u8>)>),
+    Failed(Box<ShardRecord>),
     Interrupted,
-}
-
-/// Remove leftovers of interrupted attempts at these points (`points/.tmp-<id>-*`).
-pub fn clean_temporaries(dir: &SweepDir, points: &[&Point]) -> Result<usize> {
-    let Ok(rd) = std::fs::read_dir(dir.points_dir()) else {
-        return Ok(0);
-    };
-    let ids: std::collections::HashSet<&str> = points.iter().map(|p| p.id.as_str()).collect();
-    let mut n = 0;
-    for e in rd.filter_map(|e| e.ok()) {
-        let name = e.file_name().to_string_lossy().to_string();
-        if let Some(rest) = name.strip_prefix(".tmp-") {
-            if let Some((id, _)) = rest.rsplit_once('-') {
-                if ids.contains(id) {
-                    std::fs::remove_dir_all(e.path())
-                        .with_context(|| format!("cannot remove `{}`", e.path().display()))?;
-                    n += 1;
-                }
-            }
-        }
-    }
-    Ok(n)
-}
-
-/// Move a complete temporary directory to `points/<id>` (replacing an older attempt).
-fn place(tmp: &Path, dest: &Path) -> Result<()> {
-    if dest.exists() {
-        std::fs::remove_dir_all(dest)
-            .with_context(|| format!("cannot replace `{}`", dest.display()))?;
-    }
-    std::fs::rename(tmp, dest)
-        .with_context(|| format!("cannot move `{}` to `{}`", tmp.display(), dest.display()))
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
@@ -70,21 +41,79 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Run one point and write it (done or failed) atomically.
-pub fn run_point(
-    dir: &SweepDir,
-    p: &Point,
-    base_name: &str,
-    opts: PointOptions,
-    cancel: &'static AtomicBool,
-) -> Result<Outcome> {
-    let tmp = dir
-        .points_dir()
-        .join(format!(".tmp-{}-{}", p.id, std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).ok();
+/// Named columns as `{"columns": [...], "values": [[column 0], …]}` (non-finite → null).
+fn columns_json(columns: &[String], values: Vec<Vec<f64>>) -> Value {
+    json!({ "columns": columns, "values": values })
+}
+
+/// The record and artifacts of a finished point.
+fn done_record(p: &Point, out: &RunOutput, kept: Kept, wall: f64) -> Result<Outcome> {
+    let summary = match featlab::output::sanitize(&Value::Object(
+        featlab::output::summary_with_agreement(out),
+    )) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let (trajectory, tables) = if kept.trajectory {
+        let t = &out.trajectory;
+        let cols = (0..t.columns.len())
+            .map(|j| t.rows.iter().map(|r| r[j]).collect())
+            .collect();
+        let tables: Map<String, Value> = out
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), columns_json(&t.columns, t.values.clone())))
+            .collect();
+        (
+            Some(columns_json(&t.columns, cols)),
+            (!tables.is_empty()).then_some(Value::Object(tables)),
+        )
+    } else {
+        (None, None)
+    };
+    let mut artifacts = Vec::new();
+    for (rel, arr) in &out.arrays {
+        let keep = if rel.starts_with("data/") {
+            kept.data
+        } else {
+            kept.params
+        };
+        if keep {
+            artifacts.push((rel.clone(), featlab::data::io::npy_bytes(arr)));
+        }
     }
-    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
+    if kept.plots && !out.figures.is_empty() {
+        for f in &out.figures {
+            let svg = crate::plot::render_svg(f)
+                .with_context(|| format!("rendering figure `{}` of point {}", f.name, p.id))?;
+            artifacts.push((format!("plots/{}.svg", f.name), svg.into_bytes()));
+        }
+        let specs = serde_json::to_vec(&out.figures).context("serialising the figure specs")?;
+        artifacts.push((format!("plots/{}", crate::write::FIGURES_JSON), specs));
+    }
+    let config = (kept.params || kept.data).then(|| featlab::config::table_to_json(&out.config));
+    Ok(Outcome::Done(
+        Box::new(ShardRecord {
+            id: p.id.clone(),
+            index: p.index,
+            status: "done".into(),
+            seed: out.seed,
+            wall_seconds: wall,
+            error: None,
+            summary: Some(summary),
+            trajectory,
+            tables,
+            artifacts: Vec::new(),
+            config,
+        }),
+        artifacts,
+    ))
+}
+
+/// Run one point; its record (done or failed) is for the caller to append.
+pub fn run_point(p: &Point, opts: &PointOptions, cancel: &'static AtomicBool) -> Result<Outcome> {
+    let mut kept = opts.save.kept(p);
+    kept.plots |= opts.all_plots;
     let start = Instant::now();
     let ctx = RunContext {
         progress: &NoProgress,
@@ -94,52 +123,28 @@ pub fn run_point(
     let run = catch_unwind(AssertUnwindSafe(|| -> featlab::Result<_> {
         let exp = featlab::experiments::select(&p.config)?;
         let resolved = exp.resolve(&p.config)?;
-        let out = exp.run(&resolved, &ctx)?;
-        Ok((exp.name(), out))
+        exp.run(&resolved, &ctx)
     }));
     let wall = start.elapsed().as_secs_f64();
     let error = match run {
-        Ok(Ok((name, out))) => {
-            let written = if opts.reports {
-                crate::write::write_all(&tmp, &out, base_name, name, wall, opts.png)
-            } else {
-                featlab::output::write_run(&tmp, &out, base_name, name, wall)
-                    .map_err(anyhow::Error::from)
-            };
-            match written {
-                Ok(()) => {
-                    featlab::data::io::write_atomic(
-                        &tmp.join(DONE),
-                        json!({ "wall_seconds": wall }).to_string().as_bytes(),
-                    )?;
-                    place(&tmp, &dir.point_dir(&p.id))?;
-                    return Ok(Outcome::Done);
-                }
-                Err(e) => format!("writing the point's files failed: {e:#}"),
-            }
-        }
-        Ok(Err(featlab::Error::Interrupted)) => {
-            std::fs::remove_dir_all(&tmp).ok();
-            return Ok(Outcome::Interrupted);
-        }
+        Ok(Ok(out)) => return done_record(p, &out, kept, wall),
+        Ok(Err(featlab::Error::Interrupted)) => return Ok(Outcome::Interrupted),
         Ok(Err(e)) => e.to_string(),
         Err(panic) => format!("internal error (panic): {}", panic_text(panic)),
     };
-    // A fresh directory holding only the failure record.
-    std::fs::remove_dir_all(&tmp).ok();
-    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
-    let overrides: serde_json::Map<String, serde_json::Value> = p
-        .overrides
-        .iter()
-        .map(|(k, v)| (k.clone(), super::store::toml_to_json(v)))
-        .collect();
-    let record = json!({ "error": error, "overrides": overrides, "seed": p.seed, "config": featlab::config::table_to_json(&p.config), "wall_seconds": wall });
-    featlab::data::io::write_atomic(
-        &tmp.join(FAILED),
-        serde_json::to_string_pretty(&record)?.as_bytes(),
-    )?;
-    place(&tmp, &dir.point_dir(&p.id))?;
-    Ok(Outcome::Failed(error))
+    Ok(Outcome::Failed(Box::new(ShardRecord {
+        id: p.id.clone(),
+        index: p.index,
+        status: "failed".into(),
+        seed: p.seed,
+        wall_seconds: wall,
+        error: Some(error),
+        summary: None,
+        trajectory: None,
+        tables: None,
+        artifacts: Vec::new(),
+        config: Some(featlab::config::table_to_json(&p.config)),
+    })))
 }
 
 /// Totals of one `featlab sweep` invocation.
@@ -152,11 +157,10 @@ pub struct RunTotals {
 
 /// Run `todo` with `jobs` worker threads, updating one progress bar.
 pub fn run_points(
-    dir: &SweepDir,
+    journal: &Mutex<Journal>,
     todo: &[&Point],
-    base_name: &str,
     jobs: usize,
-    opts: PointOptions,
+    opts: &PointOptions,
     progress: &dyn Progress,
 ) -> Result<RunTotals> {
     use rayon::prelude::*;
@@ -179,11 +183,13 @@ pub fn run_points(
                     interrupted.store(true, Ordering::SeqCst);
                     return Ok(());
                 }
-                match run_point(dir, p, base_name, opts, cancel)? {
-                    Outcome::Done => {
+                match run_point(p, opts, cancel)? {
+                    Outcome::Done(rec, artifacts) => {
+                        lock(journal).append(*rec, &artifacts)?;
                         done.fetch_add(1, Ordering::SeqCst);
                     }
-                    Outcome::Failed(_) => {
+                    Outcome::Failed(rec) => {
+                        lock(journal).append(*rec, &[])?;
                         failed.fetch_add(1, Ordering::SeqCst);
                     }
                     Outcome::Interrupted => {
@@ -209,4 +215,10 @@ pub fn run_points(
         failed: failed.into_inner(),
         interrupted: interrupted.into_inner(),
     })
+}
+
+fn lock(j: &Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
+    // A panic while holding the lock cannot leave a half-written record behind (appends
+    // are whole lines or fail), so a poisoned lock is still usable.
+    j.lock().unwrap_or_else(|e| e.into_inner())
 }

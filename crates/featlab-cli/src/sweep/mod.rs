@@ -5,6 +5,9 @@
 //! seeds, and [`store`] for the directory layout.
 
 pub mod exec;
+pub mod journal;
+pub mod merge;
+pub mod parquet_out;
 pub mod report;
 pub mod slurm;
 pub mod store;
@@ -16,9 +19,26 @@ use std::path::PathBuf;
 use std::time::Instant;
 use store::SweepDir;
 
+/// The storage part of `featlab sweep --help`.
+pub const SWEEP_AFTER_HELP: &str = "\
+Storage: each shard appends one record per point (summary, trajectory, error) to
+DIR/shards/shard-<i>-of-<n>.jsonl and the artifacts it keeps to shard-<i>-of-<n>.bin; no
+directory per point. A killed sweep resumes from these files (a torn last record is cut off
+and that point recomputed). `featlab sweep merge DIR` writes results.csv and results.parquet.
+
+What each point keeps is the sweep file's [save] table: the summary always; trajectory,
+params, data, plots each true, false, or a filter ({ every = 100 } = every 100th point;
+{ \"model.width\" = [8, 16] } = points with these values). Default: sweeps of at most 1000
+points keep trajectory, params and data (no plots); larger sweeps keep the summary and the
+trajectory only. --point-reports keeps every point's figures. See docs/sweeps.md.";
+
 /// Arguments of `featlab sweep`.
 #[derive(clap::Args, Debug, Clone)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = SWEEP_AFTER_HELP
+)]
 pub struct SweepArgs {
     #[command(subcommand)]
     pub action: Option<SweepAction>,
@@ -55,8 +75,8 @@ pub struct SweepRunArgs {
     /// The sweep file (TOML: base, [set], [grid], [zip], [random], seed; see docs/sweeps.md).
     #[arg(required = true)]
     pub spec: Option<PathBuf>,
-    /// Output directory: sweep.json, results.csv, report.html, points/<id>/. Default:
-    /// sweeps/<file stem>.
+    /// Output directory: sweep.json, shards/, results.csv, results.parquet, report.html.
+    /// Default: sweeps/<file stem>.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// Points run in parallel (each run is single-threaded). Default: the CPUs available.
@@ -69,7 +89,8 @@ pub struct SweepRunArgs {
     /// No progress bar and no summary on stdout.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Also write plots/ and report.html for every point (heavy for large sweeps).
+    /// Keep the figures (SVG) of every point in the shard's artifact file, whatever
+    /// `[save] plots` says (heavy for large sweeps).
     #[arg(long)]
     pub point_reports: bool,
     /// Skip PNG rendering (SVG only).
@@ -78,6 +99,10 @@ pub struct SweepRunArgs {
     /// Run failed points again (by default a resumed sweep keeps their failure record).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Do not write results.csv, results.parquet and the report at the end (run
+    /// `featlab sweep merge DIR` later).
+    #[arg(long)]
+    pub no_merge: bool,
 }
 
 /// Dispatch `featlab sweep …`.
@@ -124,23 +149,26 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         anyhow::bail!("--jobs must be ≥ 1");
     }
     let dir = SweepDir::new(&out);
-    std::fs::create_dir_all(dir.points_dir())
-        .with_context(|| format!("cannot create `{}`", dir.points_dir().display()))?;
-    let mut rec = dir.record_from_spec(&spec, &spec_path.display().to_string(), &points);
+    std::fs::create_dir_all(dir.shards_dir())
+        .with_context(|| format!("cannot create `{}`", dir.shards_dir().display()))?;
+    let index = dir.index()?;
+    let mut rec = dir.record_from_spec(&spec, &spec_path.display().to_string(), &points, &index);
     dir.write_record(&rec)?;
-    let orphans = dir.orphans(&rec);
+    let orphans = dir.orphans(&rec, &index);
 
     let mine: Vec<&featlab::sweep::Point> = points.iter().filter(|p| shard.owns(p.index)).collect();
     let todo: Vec<&featlab::sweep::Point> = mine
         .iter()
         .copied()
-        .filter(|p| match dir.status(&p.id) {
+        .filter(|p| match index.status(&p.id) {
             store::Status::Done { .. } => false,
             store::Status::Failed { .. } => args.retry_failed,
             store::Status::Missing => true,
         })
         .collect();
-    exec::clean_temporaries(&dir, &mine)?;
+    drop(index);
+    let shard_file = dir.shard_path(shard);
+    let (journal, repair) = journal::Journal::open(&shard_file)?;
     if !args.quiet {
         let which = if shard == Shard::ALL {
             String::new()
@@ -162,25 +190,34 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
             mine.len() - todo.len(),
             jobs.min(todo.len().max(1))
         );
+        if repair.torn_bytes > 0 {
+            println!(
+                "  note: cut off a torn last record ({} bytes) of {} (an interrupted write); that point is run again",
+                repair.torn_bytes,
+                shard_file.display()
+            );
+        }
         if !orphans.is_empty() {
-            println!("  note: {} directories under points/ are not points of this sweep (an earlier spec?); they are ignored", orphans.len());
+            println!("  note: {} recorded points are not points of this sweep (an earlier spec?); they are ignored", orphans.len());
         }
     }
     let start = Instant::now();
     let progress = crate::progress::BarProgress::new(args.quiet);
     let opts = exec::PointOptions {
-        reports: args.point_reports,
-        png: !args.no_png,
+        save: spec.save.clone(),
+        all_plots: args.point_reports,
     };
+    let journal = std::sync::Mutex::new(journal);
     let totals = exec::run_points(
-        &dir,
+        &journal,
         &todo,
-        &spec.base_name,
         jobs.min(todo.len().max(1)),
-        opts,
+        &opts,
         &progress,
     )?;
-    dir.refresh(&mut rec);
+    drop(journal);
+    let index = dir.index()?;
+    dir.refresh(&mut rec, &index);
     dir.write_record(&rec)?;
     let wall = start.elapsed().as_secs_f64();
     let mine_failed: Vec<&store::PointRecord> = rec
@@ -189,8 +226,8 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         .filter(|p| shard.owns(p.index) && p.status == "failed")
         .collect();
 
-    if shard == Shard::ALL && !totals.interrupted {
-        let csv = dir.write_results(&rec)?;
+    if shard == Shard::ALL && !totals.interrupted && !args.no_merge {
+        let tables = merge::write_tables(&dir, &rec, &index)?;
         let report = report::write_sweep_report(
             &dir,
             &rec,
@@ -206,7 +243,11 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
                 totals.failed,
                 rec.counts.done
             );
-            println!("  results: {}", csv.display());
+            println!(
+                "  results: {} and {}",
+                tables.csv.display(),
+                tables.parquet.display()
+            );
             match &report {
                 Ok(p) => println!("  report:  {}", p.display()),
                 Err(e) => println!("  report:  not written ({e:#})"),
@@ -247,9 +288,11 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
 pub fn merge_command(args: &MergeArgs) -> Result<()> {
     let dir = SweepDir::new(&args.dir);
     let mut rec = dir.read_record()?;
-    dir.refresh(&mut rec);
+    let index = dir.index()?;
+    dir.refresh(&mut rec, &index);
     dir.write_record(&rec)?;
-    let csv = dir.write_results(&rec)?;
+    let tables = merge::write_tables(&dir, &rec, &index)?;
+    drop(index);
     let report = report::write_sweep_report(
         &dir,
         &rec,
@@ -264,7 +307,11 @@ pub fn merge_command(args: &MergeArgs) -> Result<()> {
             "featlab sweep merge: {} points: {} done, {} failed, {} missing",
             c.total, c.done, c.failed, c.missing
         );
-        println!("  results: {}", csv.display());
+        println!(
+            "  results: {} and {}",
+            tables.csv.display(),
+            tables.parquet.display()
+        );
         match &report {
             Ok(p) => println!("  report:  {}", p.display()),
             Err(e) => println!("  report:  not written ({e:#})"),

@@ -20,7 +20,6 @@ use super::store::{SweepDir, SweepRecord};
 use anyhow::{Context, Result};
 use featlab::analysis::power_law_fit;
 use featlab::figure::{Figure, FigureKind, Heatmap, LinePlot, Scale, Series};
-use featlab::sweep::results::flatten_summary;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -322,35 +321,177 @@ fn scatter(z: &str, zv: &[f64], x: &Coord) -> Figure {
     )
 }
 
-/// Build the figures, the tables and report.html of a sweep directory.
+/// The merged table results.csv, read column by column (streaming; rows are the points of
+/// the record, in order).
+struct ResultsTable {
+    path: PathBuf,
+    header: Vec<String>,
+    /// Index of the first summary column (after id, status, seed, varied keys).
+    first_summary: usize,
+    rows: usize,
+}
+
+/// Split one CSV record (RFC 4180 quoting, as written by `featlab::sweep::results`).
+fn csv_cells(line: &str) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    cells.push(cur);
+    cells
+}
+
+impl ResultsTable {
+    fn open(path: &std::path::Path, rec: &SweepRecord) -> Result<ResultsTable> {
+        let mut t = ResultsTable {
+            path: path.to_path_buf(),
+            header: Vec::new(),
+            first_summary: 0,
+            rows: 0,
+        };
+        let mut header = None;
+        t.each_row(|i, cells| {
+            if i == 0 {
+                header = Some(cells.to_vec());
+            }
+        })?;
+        t.header = header.with_context(|| format!("`{}` is empty", path.display()))?;
+        t.rows -= 1;
+        if t.rows != rec.points.len() {
+            anyhow::bail!(
+                "`{}` has {} rows but the sweep has {} points; run `featlab sweep merge {}` first",
+                path.display(),
+                t.rows,
+                rec.points.len(),
+                path.parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+        let seed_col = usize::from(!rec.varied.iter().any(|k| k == "seed"));
+        t.first_summary = 2 + seed_col + rec.varied.len();
+        Ok(t)
+    }
+
+    /// Call `f(line number, cells)` for every record, header included (line 0).
+    fn each_row(&mut self, mut f: impl FnMut(usize, &[String])) -> Result<()> {
+        use std::io::BufRead;
+        let file = std::fs::File::open(&self.path).with_context(|| {
+            format!(
+                "cannot read `{}`; run `featlab sweep merge` on the sweep directory first",
+                self.path.display()
+            )
+        })?;
+        let mut r = std::io::BufReader::new(file);
+        let mut line = String::new();
+        let mut n = 0;
+        loop {
+            line.clear();
+            if r.read_line(&mut line)? == 0 {
+                break;
+            }
+            // A quoted field may hold a line break: read on until the quotes balance.
+            while line.matches('"').count() % 2 == 1 {
+                if r.read_line(&mut line)? == 0 {
+                    break;
+                }
+            }
+            let text = line.strip_suffix('\n').unwrap_or(&line);
+            f(n, &csv_cells(text));
+            n += 1;
+        }
+        self.rows = n;
+        Ok(())
+    }
+
+    /// Summary columns with at least one number (a finite decimal), in file order.
+    fn numeric_columns(&self) -> Result<Vec<String>> {
+        let mut numeric = vec![false; self.header.len()];
+        let first = self.first_summary;
+        let mut t = ResultsTable {
+            path: self.path.clone(),
+            header: Vec::new(),
+            first_summary: first,
+            rows: 0,
+        };
+        t.each_row(|i, cells| {
+            if i == 0 {
+                return;
+            }
+            for (j, c) in cells.iter().enumerate().skip(first) {
+                if j < numeric.len() && !numeric[j] && c.parse::<f64>().is_ok_and(f64::is_finite) {
+                    numeric[j] = true;
+                }
+            }
+        })?;
+        Ok(self
+            .header
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| numeric[*j])
+            .map(|(_, h)| h.clone())
+            .collect())
+    }
+
+    /// The values of `names` by row (NaN where empty or not a number).
+    fn columns(&self, names: &[String]) -> Result<HashMap<String, Vec<f64>>> {
+        let idx: Vec<(String, usize)> = names
+            .iter()
+            .filter_map(|n| {
+                self.header
+                    .iter()
+                    .skip(self.first_summary)
+                    .position(|h| h == n)
+                    .map(|j| (n.clone(), j + self.first_summary))
+            })
+            .collect();
+        let mut out: HashMap<String, Vec<f64>> = idx
+            .iter()
+            .map(|(n, _)| (n.clone(), Vec::with_capacity(self.rows)))
+            .collect();
+        let mut t = ResultsTable {
+            path: self.path.clone(),
+            header: Vec::new(),
+            first_summary: self.first_summary,
+            rows: 0,
+        };
+        t.each_row(|i, cells| {
+            if i == 0 {
+                return;
+            }
+            for (n, j) in &idx {
+                let v = cells
+                    .get(*j)
+                    .and_then(|c| c.parse::<f64>().ok())
+                    .unwrap_or(f64::NAN);
+                out.get_mut(n).expect("column").push(v);
+            }
+        })?;
+        Ok(out)
+    }
+}
+
+/// Build the figures, the tables and report.html of a sweep directory from its merged
+/// table (results.csv) and sweep.json.
 pub fn write_sweep_report(
     dir: &SweepDir,
     rec: &SweepRecord,
     opts: &ReportOptions,
 ) -> Result<PathBuf> {
-    let rows = dir.rows(rec)?;
-    let flat: Vec<HashMap<String, Value>> = rows
-        .iter()
-        .map(|r| {
-            r.summary
-                .as_ref()
-                .map(flatten_summary)
-                .unwrap_or_default()
-                .into_iter()
-                .collect()
-        })
-        .collect();
-    // Numeric columns, in results.csv order.
-    let mut numeric: Vec<String> = Vec::new();
-    for r in &rows {
-        if let Some(s) = &r.summary {
-            for (k, v) in flatten_summary(s) {
-                if v.is_number() && !numeric.contains(&k) {
-                    numeric.push(k);
-                }
-            }
-        }
-    }
+    let csv_path = dir.root.join("results.csv");
+    let table = ResultsTable::open(&csv_path, rec)?;
+    let numeric = table.numeric_columns()?;
     let mut zs: Vec<String> = if !opts.z.is_empty() {
         opts.z.clone()
     } else {
@@ -388,28 +529,26 @@ pub fn write_sweep_report(
         .filter(|k| Some(*k) != x_key.as_deref())
         .map(|k| Coord::new(k, rec));
 
+    let zcols: HashMap<String, Vec<f64>> = table.columns(&zs)?;
     let mut figures = Vec::new();
     for z in &zs {
-        let zv: Vec<f64> = flat
-            .iter()
-            .map(|f| f.get(z).and_then(Value::as_f64).unwrap_or(f64::NAN))
-            .collect();
+        let zv = &zcols[z];
         let Some(x) = &x else { continue };
         let x_grid = x.distinct().len() <= MAX_GRID;
         let y_grid = y.as_ref().is_some_and(|y| y.distinct().len() <= MAX_GRID);
         if x_grid && y_grid {
-            figures.push(heatmap(rec, z, &zv, x, y.as_ref().expect("y")));
+            figures.push(heatmap(rec, z, zv, x, y.as_ref().expect("y")));
         }
         if x_grid {
-            figures.push(lines(rec, z, &zv, x, y.as_ref()));
+            figures.push(lines(rec, z, zv, x, y.as_ref()));
         } else {
-            figures.push(scatter(z, &zv, x));
+            figures.push(scatter(z, zv, x));
         }
         if let Some(y) = &y {
             if y_grid {
-                figures.push(lines(rec, z, &zv, y, Some(x)));
+                figures.push(lines(rec, z, zv, y, Some(x)));
             } else {
-                figures.push(scatter(z, &zv, y));
+                figures.push(scatter(z, zv, y));
             }
         }
     }
@@ -451,37 +590,32 @@ pub fn write_sweep_report(
     headers.extend(rec.varied.iter().cloned());
     headers.extend(zs.iter().cloned());
     const MAX_ROWS: usize = 2000;
-    let table_rows: Vec<Vec<String>> = rows
+    let table_rows: Vec<Vec<String>> = rec
+        .points
         .iter()
-        .zip(&flat)
+        .enumerate()
         .take(MAX_ROWS)
-        .map(|(r, f)| {
-            let mut cells = vec![r.id.clone(), r.status.clone()];
-            for k in &rec.varied {
-                cells.push(
-                    r.overrides
-                        .iter()
-                        .find(|(o, _)| o == k)
-                        .map(|(_, v)| featlab::sweep::table::short_value(v))
-                        .unwrap_or_default(),
-                );
+        .map(|(i, p)| {
+            let mut cells = vec![p.id.clone(), p.status.clone()];
+            for (_, v) in SweepDir::overrides(rec, p) {
+                cells.push(featlab::sweep::table::short_value(&v));
             }
             for z in &zs {
-                cells.push(
-                    f.get(z)
-                        .and_then(Value::as_f64)
-                        .map(|v| crate::plot::format_number(v, 6))
-                        .unwrap_or_default(),
-                );
+                let v = zcols[z][i];
+                cells.push(if v.is_finite() {
+                    crate::plot::format_number(v, 6)
+                } else {
+                    String::new()
+                });
             }
             cells
         })
         .collect();
     let mut tables = vec![(
-        if rows.len() > MAX_ROWS {
+        if rec.points.len() > MAX_ROWS {
             format!(
                 "Results (first {MAX_ROWS} of {} points; all in results.csv)",
-                rows.len()
+                rec.points.len()
             )
         } else {
             "Results (all columns in results.csv)".to_string()

@@ -1,16 +1,20 @@
 //! The on-disk layout of a sweep directory and the state of each point.
 //!
 //! ```text
-//! DIR/sweep.json            spec, varied keys, every point (id, overrides, seed, status, error, wall time)
-//! DIR/results.csv           one row per point (see featlab::sweep::results)
-//! DIR/points/<id>/          a finished point: the files of `featlab run` + `done`
-//! DIR/points/<id>/failed.json   a failed point: {"error", "config"} (no `done`)
-//! DIR/points/.tmp-<id>-<pid>/   a point being written (renamed to points/<id> when complete)
-//! DIR/report.html, DIR/plots/   the sweep report
+//! DIR/sweep.json                     spec, varied keys, every point (id, overrides, seed, status, error, wall time)
+//! DIR/shards/shard-<i>-of-<n>.jsonl  the results of shard i of n: one record per finished or failed point
+//! DIR/shards/shard-<i>-of-<n>.bin    the artifacts ([save] params/data/plots) those records point into
+//! DIR/results.csv, results.parquet   one row per point (see featlab::sweep::results), written by merge
+//! DIR/report.html, DIR/plots/        the sweep report
+//! DIR/points/<id>/                   old layout (featlab before issue 26): read, never written
 //! ```
 //!
-//! A point directory appears only by an atomic rename of a complete temporary directory,
-//! so `points/<id>/done` exists exactly when the point finished; anything else is redone.
+//! A point is done when a complete record says so in any shard file (see [`super::journal`]);
+//! so a sweep run first locally and then as a job array (other shard counts) resumes from
+//! either. When several complete records name one point, a `done` one wins over `failed`;
+//! among equals the first `done` (files in name order) or the last `failed` is used.
+//! Old sweep directories (a directory per point with a `done` marker or `failed.json`)
+//! are read the same way, so they still resume and merge; new points go to shard files.
 
 use anyhow::{Context, Result};
 use featlab::sweep::results::ResultRow;
@@ -129,21 +133,183 @@ pub fn json_to_toml(v: &Value) -> toml::Value {
     }
 }
 
+/// Where a point's record is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Loc {
+    /// Byte `offset` of shard file number `file` of [`Index::files`].
+    Shard { file: u32, offset: u64 },
+    /// `points/<id>/` of the old layout.
+    Legacy,
+}
+
+/// The state of one point and where its record is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub status: Status,
+    pub loc: Loc,
+}
+
+/// Every point recorded in a sweep directory, by id.
+#[derive(Debug, Default)]
+pub struct Index {
+    /// The shard files read, in name order.
+    pub files: Vec<PathBuf>,
+    pub entries: std::collections::HashMap<String, Entry>,
+    /// Lines not counted (a torn last record, or not valid JSON).
+    pub ignored_lines: usize,
+    /// Further `done` records of a point already done (e.g. two shard counts overlapping).
+    pub duplicates: usize,
+    /// Points read from the old layout (points/<id>/).
+    pub legacy: usize,
+}
+
+impl Index {
+    /// The state of point `id`.
+    pub fn status(&self, id: &str) -> Status {
+        self.entries
+            .get(id)
+            .map(|e| e.status.clone())
+            .unwrap_or(Status::Missing)
+    }
+
+    fn add(&mut self, id: String, status: Status, loc: Loc) {
+        use std::collections::hash_map::Entry as E;
+        match self.entries.entry(id) {
+            E::Vacant(v) => {
+                v.insert(Entry { status, loc });
+            }
+            E::Occupied(mut o) => match (&o.get().status, &status) {
+                (Status::Done { .. }, Status::Done { .. }) => self.duplicates += 1,
+                (Status::Done { .. }, _) => {}
+                _ => {
+                    o.insert(Entry { status, loc });
+                }
+            },
+        }
+    }
+}
+
+/// Reads summaries of indexed points (keeps the shard files open).
+pub struct SummaryReader<'a> {
+    dir: &'a SweepDir,
+    index: &'a Index,
+    readers: Vec<Option<super::journal::RecordReader>>,
+}
+
+impl SummaryReader<'_> {
+    /// The summary of point `id` (`None` unless it is done).
+    pub fn summary(&mut self, id: &str) -> Result<Option<Map<String, Value>>> {
+        let Some(e) = self.index.entries.get(id) else {
+            return Ok(None);
+        };
+        if !matches!(e.status, Status::Done { .. }) {
+            return Ok(None);
+        }
+        match e.loc {
+            Loc::Legacy => self.dir.legacy_summary(id).map(Some),
+            Loc::Shard { file, offset } => {
+                let path = &self.index.files[file as usize];
+                let slot = &mut self.readers[file as usize];
+                if slot.is_none() {
+                    *slot = Some(super::journal::RecordReader::open(path)?);
+                }
+                let r = slot.as_mut().expect("opened");
+                let rec: super::journal::RecordSummary = r.read_at(offset)?;
+                if rec.id != id {
+                    anyhow::bail!("`{}` changed while it was read (byte {offset} is not point {id}); is a shard still running?", path.display());
+                }
+                Ok(Some(rec.summary.unwrap_or_default()))
+            }
+        }
+    }
+}
+
 impl SweepDir {
     pub fn new(root: &Path) -> Self {
         SweepDir {
             root: root.to_path_buf(),
         }
     }
+    /// `DIR/shards`.
+    pub fn shards_dir(&self) -> PathBuf {
+        self.root.join("shards")
+    }
+    /// The results file of `shard`.
+    pub fn shard_path(&self, shard: featlab::sweep::Shard) -> PathBuf {
+        self.shards_dir()
+            .join(format!("{}.jsonl", super::journal::stem(shard)))
+    }
+    /// `DIR/points` (old layout).
     pub fn points_dir(&self) -> PathBuf {
         self.root.join("points")
     }
+    /// `DIR/points/<id>` (old layout).
     pub fn point_dir(&self, id: &str) -> PathBuf {
         self.points_dir().join(id)
     }
 
-    /// The state of point `id` on disk.
-    pub fn status(&self, id: &str) -> Status {
+    /// Read every shard file (and the old layout's points/) into an index of point states.
+    pub fn index(&self) -> Result<Index> {
+        let mut idx = Index::default();
+        if let Ok(rd) = std::fs::read_dir(self.shards_dir()) {
+            let mut files: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .collect();
+            files.sort();
+            idx.files = files;
+        }
+        for (i, path) in idx.files.clone().iter().enumerate() {
+            let mut found = Vec::new();
+            let (_, ignored) = super::journal::scan(path, |offset, h| found.push((offset, h)))?;
+            idx.ignored_lines += ignored;
+            for (offset, h) in found {
+                let status = match h.status.as_str() {
+                    "done" => Status::Done {
+                        wall_seconds: h.wall_seconds,
+                    },
+                    _ => Status::Failed {
+                        error: h.error.unwrap_or_default(),
+                    },
+                };
+                idx.add(
+                    h.id,
+                    status,
+                    Loc::Shard {
+                        file: i as u32,
+                        offset,
+                    },
+                );
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.points_dir()) {
+            for e in rd.filter_map(|e| e.ok()) {
+                let id = e.file_name().to_string_lossy().to_string();
+                if id.starts_with(".tmp-") {
+                    continue;
+                }
+                let st = self.legacy_status(&id);
+                if st != Status::Missing {
+                    idx.legacy += 1;
+                    idx.add(id, st, Loc::Legacy);
+                }
+            }
+        }
+        Ok(idx)
+    }
+
+    /// A reader of summaries of the points of `index`.
+    pub fn summaries<'a>(&'a self, index: &'a Index) -> SummaryReader<'a> {
+        SummaryReader {
+            dir: self,
+            index,
+            readers: index.files.iter().map(|_| None).collect(),
+        }
+    }
+
+    /// The state of point `id` in the old layout.
+    fn legacy_status(&self, id: &str) -> Status {
         let d = self.point_dir(id);
         if let Ok(text) = std::fs::read_to_string(d.join(DONE)) {
             let wall = serde_json::from_str::<Value>(&text)
@@ -161,8 +327,8 @@ impl SweepDir {
         Status::Missing
     }
 
-    /// The summary of a finished point (from its run.json).
-    pub fn summary(&self, id: &str) -> Result<Map<String, Value>> {
+    /// The summary of a finished point of the old layout (from its run.json).
+    fn legacy_summary(&self, id: &str) -> Result<Map<String, Value>> {
         let path = self.point_dir(id).join("run.json");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read `{}`", path.display()))?;
@@ -171,12 +337,13 @@ impl SweepDir {
         Ok(doc["summary"].as_object().cloned().unwrap_or_default())
     }
 
-    /// Build the sweep.json record of `spec` with every point's state read from disk.
+    /// Build the sweep.json record of `spec` with every point's state from `index`.
     pub fn record_from_spec(
         &self,
         spec: &SweepSpec,
         spec_file: &str,
         points: &[Point],
+        index: &Index,
     ) -> SweepRecord {
         let records = points
             .iter()
@@ -212,18 +379,18 @@ impl SweepDir {
             counts: Counts::default(),
             points: records,
         };
-        self.refresh(&mut rec);
+        self.refresh(&mut rec, index);
         rec
     }
 
-    /// Re-read every point's state from disk into the record (status, error, wall time, counts).
-    pub fn refresh(&self, rec: &mut SweepRecord) {
+    /// Set every point's state in the record from `index` (status, error, wall time, counts).
+    pub fn refresh(&self, rec: &mut SweepRecord, index: &Index) {
         let mut c = Counts {
             total: rec.points.len(),
             ..Default::default()
         };
         for p in &mut rec.points {
-            let st = self.status(&p.id);
+            let st = index.status(&p.id);
             p.status = st.label().into();
             p.error = None;
             p.wall_seconds = None;
@@ -262,52 +429,43 @@ impl SweepDir {
             .with_context(|| format!("`{}` is not a valid sweep record", path.display()))
     }
 
-    /// The rows of results.csv, in point order, with summaries of finished points.
-    pub fn rows(&self, rec: &SweepRecord) -> Result<Vec<ResultRow>> {
-        rec.points
+    /// The varied values of a recorded point as `(key, value)` in `varied` order.
+    pub fn overrides(rec: &SweepRecord, p: &PointRecord) -> Vec<(String, toml::Value)> {
+        rec.varied
             .iter()
-            .map(|p| {
-                let summary = if p.status == "done" {
-                    Some(self.summary(&p.id)?)
-                } else {
-                    None
-                };
-                let overrides = rec
-                    .varied
-                    .iter()
-                    .filter_map(|k| p.overrides.get(k).map(|v| (k.clone(), json_to_toml(v))))
-                    .collect();
-                Ok(ResultRow {
-                    id: p.id.clone(),
-                    status: p.status.clone(),
-                    seed: p.seed,
-                    overrides,
-                    summary,
-                })
-            })
+            .filter_map(|k| p.overrides.get(k).map(|v| (k.clone(), json_to_toml(v))))
             .collect()
     }
 
-    /// Write results.csv from the points on disk.
-    pub fn write_results(&self, rec: &SweepRecord) -> Result<PathBuf> {
-        let rows = self.rows(rec)?;
-        let csv = featlab::sweep::results::results_csv(&rec.varied, &rows);
-        let path = self.root.join("results.csv");
-        featlab::data::io::write_atomic(&path, csv.as_bytes())?;
-        Ok(path)
+    /// The row of results.csv of point `p` (its summary read through `reader`).
+    pub fn row(
+        rec: &SweepRecord,
+        p: &PointRecord,
+        reader: &mut SummaryReader<'_>,
+    ) -> Result<ResultRow> {
+        let summary = if p.status == "done" {
+            reader.summary(&p.id)?
+        } else {
+            None
+        };
+        Ok(ResultRow {
+            id: p.id.clone(),
+            status: p.status.clone(),
+            seed: p.seed,
+            overrides: Self::overrides(rec, p),
+            summary,
+        })
     }
 
-    /// Entries of `points/` that are not points of this record (from an earlier spec).
-    pub fn orphans(&self, rec: &SweepRecord) -> Vec<String> {
+    /// Ids recorded in the directory that are not points of this record (an earlier spec).
+    pub fn orphans(&self, rec: &SweepRecord, index: &Index) -> Vec<String> {
         let ids: std::collections::HashSet<&str> =
             rec.points.iter().map(|p| p.id.as_str()).collect();
-        let Ok(rd) = std::fs::read_dir(self.points_dir()) else {
-            return Vec::new();
-        };
-        let mut v: Vec<String> = rd
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .filter(|n| !n.starts_with(".tmp-") && !ids.contains(n.as_str()))
+        let mut v: Vec<String> = index
+            .entries
+            .keys()
+            .filter(|n| !ids.contains(n.as_str()))
+            .cloned()
             .collect();
         v.sort();
         v

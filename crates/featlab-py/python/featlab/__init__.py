@@ -36,10 +36,14 @@ import numpy as np
 
 from . import _featlab, agf, exact_linear_1d, nfa
 from ._featlab import DivergenceError, __version__
+from .sweep import SweepPoint, load_sweep, load_sweep_point
 
 __all__ = [
     "run",
     "load_run",
+    "load_sweep",
+    "load_sweep_point",
+    "SweepPoint",
     "presets",
     "show",
     "preset_config",
@@ -278,7 +282,8 @@ def run(
 
 
 def load_run(dir: PathLike) -> Run:
-    """Load a run directory written by ``featlab run --out DIR``, a sweep, or
+    """Load a run directory written by ``featlab run --out DIR``, an old-layout sweep
+    point (``points/<id>/``; for current sweeps use :func:`load_sweep_point`), or
     ``featlab.run(..., out=DIR)``: run.json, trajectory.csv, every ``*.npy`` (by relative
     path) and the extra ``*.csv`` tables. Raises FileNotFoundError when ``dir`` or its
     run.json is missing, ValueError for a malformed file."""

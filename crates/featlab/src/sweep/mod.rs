@@ -22,15 +22,19 @@
 //! z = ["final_loss"]
 //! x = "model.init_scale"
 //! y = "model.width"
+//! [save]                        # what each point keeps besides its summary (see [`save`])
+//! trajectory = true
+//! params = { every = 100 }
 //! ```
 //!
 //! Modules: [`spec`] parses the file, [`points`] expands it into [`points::Point`]s with
 //! ids and seeds, [`shard`] splits the points among cluster tasks, [`results`] flattens run
-//! summaries into the rows of `results.csv`. Running points and writing files is the CLI's
+//! summaries into the rows of `results.csv`, [`save`] decides what each point keeps. Running points and writing files is the CLI's
 //! job (`featlab sweep`).
 
 pub mod points;
 pub mod results;
+pub mod save;
 pub mod shard;
 pub mod spec;
 pub mod table;

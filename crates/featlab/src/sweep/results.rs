@@ -99,9 +99,63 @@ pub struct ResultRow {
     pub summary: Option<Map<String, Value>>,
 }
 
-/// The text of `results.csv`: columns `id, status, seed, <varied keys>, <summary columns>`
-/// (`seed` once if it is itself varied); summary columns are the union over rows, in
-/// first-seen order; rows in the given order.
+/// The header line of `results.csv` (with `\n`): `id, status, seed, <varied keys>,
+/// <summary columns>` (`seed` once if it is itself varied).
+pub fn csv_header(varied: &[String], cols: &[String]) -> String {
+    let seed_varied = varied.iter().any(|k| k == "seed");
+    let mut header = vec!["id".to_string(), "status".into()];
+    if !seed_varied {
+        header.push("seed".into());
+    }
+    header.extend(varied.iter().cloned());
+    header.extend(cols.iter().cloned());
+    let mut s = header
+        .iter()
+        .map(|h| csv_field(h))
+        .collect::<Vec<_>>()
+        .join(",");
+    s.push('\n');
+    s
+}
+
+/// One line of `results.csv` (with `\n`) for `row`, whose flattened summary is `flat`.
+pub fn csv_row(
+    varied: &[String],
+    cols: &[String],
+    r: &ResultRow,
+    flat: &[(String, Value)],
+) -> String {
+    let seed_varied = varied.iter().any(|k| k == "seed");
+    let mut cells = vec![csv_field(&r.id), r.status.clone()];
+    if !seed_varied {
+        cells.push(r.seed.to_string());
+    }
+    for k in varied {
+        cells.push(
+            r.overrides
+                .iter()
+                .find(|(o, _)| o == k)
+                .map(|(_, v)| toml_cell(v))
+                .unwrap_or_default(),
+        );
+    }
+    let by_name: std::collections::HashMap<&str, &Value> =
+        flat.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    for c in cols {
+        cells.push(
+            by_name
+                .get(c.as_str())
+                .map(|v| json_cell(v))
+                .unwrap_or_default(),
+        );
+    }
+    let mut s = cells.join(",");
+    s.push('\n');
+    s
+}
+
+/// The text of `results.csv`: [`csv_header`] with the summary columns as the union over
+/// rows in first-seen order, then one [`csv_row`] per row in the given order.
 pub fn results_csv(varied: &[String], rows: &[ResultRow]) -> String {
     let flat: Vec<Vec<(String, Value)>> = rows
         .iter()
@@ -116,45 +170,9 @@ pub fn results_csv(varied: &[String], rows: &[ResultRow]) -> String {
             }
         }
     }
-    let seed_varied = varied.iter().any(|k| k == "seed");
-    let mut header = vec!["id".to_string(), "status".into()];
-    if !seed_varied {
-        header.push("seed".into());
-    }
-    header.extend(varied.iter().cloned());
-    header.extend(cols.iter().cloned());
-    let mut s = header
-        .iter()
-        .map(|h| csv_field(h))
-        .collect::<Vec<_>>()
-        .join(",");
-    s.push('\n');
+    let mut s = csv_header(varied, &cols);
     for (r, f) in rows.iter().zip(&flat) {
-        let mut cells = vec![csv_field(&r.id), r.status.clone()];
-        if !seed_varied {
-            cells.push(r.seed.to_string());
-        }
-        for k in varied {
-            cells.push(
-                r.overrides
-                    .iter()
-                    .find(|(o, _)| o == k)
-                    .map(|(_, v)| toml_cell(v))
-                    .unwrap_or_default(),
-            );
-        }
-        let by_name: std::collections::HashMap<&str, &Value> =
-            f.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        for c in &cols {
-            cells.push(
-                by_name
-                    .get(c.as_str())
-                    .map(|v| json_cell(v))
-                    .unwrap_or_default(),
-            );
-        }
-        s.push_str(&cells.join(","));
-        s.push('\n');
+        s.push_str(&csv_row(varied, &cols, r, f));
     }
     s
 }

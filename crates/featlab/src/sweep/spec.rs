@@ -117,6 +117,8 @@ pub struct SweepSpec {
     pub axes: Vec<Axis>,
     /// Report defaults.
     pub report: ReportDefaults,
+    /// What each point keeps (`[save]`, defaults filled in).
+    pub save: super::save::SaveSpec,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -130,6 +132,7 @@ const TOP_KEYS: &[&str] = &[
     "zip",
     "random",
     "report",
+    "save",
 ];
 
 impl SweepSpec {
@@ -299,6 +302,9 @@ impl SweepSpec {
             Some(toml::Value::Table(t)) => report_defaults(t)?,
             Some(v) => return Err(Error::config("report", format!("must be a table, got {v}"))),
         };
+        let size = axes.iter().map(Axis::len).product();
+        let varied: Vec<String> = axes.iter().flat_map(Axis::keys).collect();
+        let save = super::save::SaveSpec::parse(doc.get("save"), size, &varied)?;
         Ok(SweepSpec {
             origin: origin.to_string(),
             text: text.to_string(),
@@ -310,6 +316,7 @@ impl SweepSpec {
             set,
             axes,
             report,
+            save,
         })
     }
 
