@@ -344,8 +344,16 @@ fn rfm_agop_matches_finite_difference_gradients_of_the_predictor() {
                 batch: 4,
                 ..Default::default()
             };
-            let (mut rfm, _) =
-                fit(x.as_ref(), y.as_ref(), x.as_ref(), y.as_ref(), &[], &cfg).unwrap();
+            let (mut rfm, _) = fit(
+                x.as_ref(),
+                y.as_ref(),
+                x.as_ref(),
+                y.as_ref(),
+                &[],
+                &cfg,
+                Par::Seq,
+            )
+            .unwrap();
             // a non-identity SPD metric
             let a = randn(23, 3, 3);
             let mut m = nfm(a.as_ref());
@@ -367,6 +375,7 @@ fn rfm_agop_matches_finite_difference_gradients_of_the_predictor() {
                     x: rfm.x.clone(),
                     coef,
                     cfg: cfg.clone(),
+                    par: Par::Seq,
                 };
                 let xi = x.as_ref().subrows(i, 1).to_owned();
                 let f = |xx: MatRef<'_, f64>| r2.predict(xx);
@@ -904,6 +913,170 @@ fn gram_lower_is_the_lower_triangle_of_the_product() {
         for i in j..140 {
             let want = full[(i, j)] + (i + j) as f64;
             assert!((low[(i, j)] - want).abs() < 1e-12 * (1.0 + want.abs()));
+        }
+    }
+}
+
+/// `xMzᵀ`-based squared Mahalanobis distances (the previous implementation's).
+fn reference_sq_dists(a: MatRef<'_, f64>, b: MatRef<'_, f64>, m: MatRef<'_, f64>) -> Mat<f64> {
+    let d = a.ncols();
+    let mut bm = Mat::zeros(b.nrows(), d);
+    matmul(bm.as_mut(), Accum::Replace, b, m, 1.0, Par::Seq);
+    let mut am = Mat::zeros(a.nrows(), d);
+    matmul(am.as_mut(), Accum::Replace, a, m, 1.0, Par::Seq);
+    let mut cross = Mat::zeros(a.nrows(), b.nrows());
+    matmul(
+        cross.as_mut(),
+        Accum::Replace,
+        a,
+        bm.transpose(),
+        1.0,
+        Par::Seq,
+    );
+    let na: Vec<f64> = (0..a.nrows())
+        .map(|i| (0..d).map(|k| a[(i, k)] * am[(i, k)]).sum())
+        .collect();
+    let nb: Vec<f64> = (0..b.nrows())
+        .map(|i| (0..d).map(|k| b[(i, k)] * bm[(i, k)]).sum())
+        .collect();
+    Mat::from_fn(a.nrows(), b.nrows(), |i, j| {
+        (na[i] + nb[j] - 2.0 * cross[(i, j)]).max(0.0)
+    })
+}
+
+/// The previous RFM AGOP (per-output dense weight matrices), kept as the reference the
+/// blocked GEMM version is checked against.
+fn reference_rfm_agop(r: &super::rfm::Rfm) -> Mat<f64> {
+    let (n, d) = (r.x.nrows(), r.x.ncols());
+    let c = r.coef.ncols();
+    let l = r.cfg.bandwidth;
+    let mut g = Mat::<f64>::zeros(d, d);
+    let mut sums = vec![vec![0.0; d]; c];
+    let mut start = 0;
+    while start < n {
+        let b = r.cfg.batch.min(n - start);
+        let xb = r.x.as_ref().subrows(start, b);
+        let d2 = reference_sq_dists(xb, r.x.as_ref(), r.m.as_ref());
+        let w = Mat::from_fn(b, n, |i, j| {
+            if start + i == j {
+                // the self pair's term is 0 (as in the blocked version, exactly)
+                return 0.0;
+            }
+            let dist = d2[(i, j)].sqrt();
+            match r.cfg.kernel {
+                super::rfm::Kernel::Laplace => {
+                    if dist < 1e-10 {
+                        0.0
+                    } else {
+                        (-dist / l).exp() / (l * dist)
+                    }
+                }
+                super::rfm::Kernel::Gaussian => (-d2[(i, j)] / (2.0 * l * l)).exp() / (l * l),
+            }
+        });
+        for (o, sums_o) in sums.iter_mut().enumerate() {
+            // A = w ⊙ a_oᵀ (b × n); u = Σ_j A_ij (x_i − x_j) = rowsum(A) x_i − A X
+            let a = Mat::from_fn(b, n, |i, j| w[(i, j)] * r.coef[(j, o)]);
+            let mut ax = Mat::zeros(b, d);
+            matmul(
+                ax.as_mut(),
+                Accum::Replace,
+                a.as_ref(),
+                r.x.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            let u = Mat::from_fn(b, d, |i, k| {
+                let rs: f64 = (0..n).map(|j| a[(i, j)]).sum();
+                rs * xb[(i, k)] - ax[(i, k)]
+            });
+            // gradients: −u M (rows)
+            let mut gr = Mat::zeros(b, d);
+            matmul(
+                gr.as_mut(),
+                Accum::Replace,
+                u.as_ref(),
+                r.m.as_ref(),
+                -1.0,
+                Par::Seq,
+            );
+            if r.cfg.diag {
+                for k in 0..d {
+                    g[(k, k)] += (0..b).map(|i| gr[(i, k)] * gr[(i, k)]).sum::<f64>();
+                }
+            } else {
+                matmul(
+                    g.as_mut(),
+                    Accum::Add,
+                    gr.transpose(),
+                    gr.as_ref(),
+                    1.0,
+                    Par::Seq,
+                );
+            }
+            for (k, s) in sums_o.iter_mut().enumerate() {
+                *s += (0..b).map(|i| gr[(i, k)]).sum::<f64>();
+            }
+        }
+        start += b;
+    }
+    let inv = 1.0 / n as f64;
+    Mat::from_fn(d, d, |i, j| {
+        if r.cfg.diag && i != j {
+            return 0.0;
+        }
+        let mut v = g[(i, j)] * inv;
+        if r.cfg.center {
+            for s in &sums {
+                v -= s[i] * inv * s[j] * inv;
+            }
+        }
+        v
+    })
+}
+
+#[test]
+fn blocked_rfm_agop_matches_the_reference_implementation() {
+    use super::rfm::{Kernel, Rfm, RfmConfig};
+    let (n, d, c) = (301, 6, 3);
+    let x = randn(41, n, d);
+    let a = randn(42, d, d);
+    let mut m = nfm(a.as_ref());
+    for i in 0..d {
+        m[(i, i)] += 0.5;
+    }
+    for kernel in [Kernel::Gaussian, Kernel::Laplace] {
+        for (center, diag) in [(false, false), (true, false), (false, true)] {
+            let cfg = RfmConfig {
+                kernel,
+                bandwidth: 3.0,
+                center,
+                diag,
+                batch: 64,
+                ..Default::default()
+            };
+            let mut r = Rfm::new(x.as_ref(), &cfg, Par::Seq);
+            r.m = if diag {
+                Mat::from_fn(d, d, |i, j| if i == j { m[(i, i)] } else { 0.0 })
+            } else {
+                m.clone()
+            };
+            r.coef = randn(43, n, c);
+            let want = reference_rfm_agop(&r);
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            let got = r.agop();
+            r.par = Par::rayon(2);
+            let got2 = pool.install(|| r.agop());
+            let e = max_abs_diff(got.as_ref(), want.as_ref()) / want.norm_l2();
+            assert!(e < 1e-12, "{kernel:?} center={center} diag={diag}: {e:e}");
+            for j in 0..d {
+                for i in 0..d {
+                    assert_eq!(got[(i, j)].to_bits(), got2[(i, j)].to_bits());
+                }
+            }
         }
     }
 }
