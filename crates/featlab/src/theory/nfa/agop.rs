@@ -367,9 +367,7 @@ pub fn layer_gradients(
     let inv_n = 1.0 / n as f64;
     let mut ptk = total.ptk;
     let mut agop = Vec::with_capacity(depth);
-    for l in 0..depth {
-        let k = &mut ptk[l];
-        let s = &total.psum[l];
+    for (l, (k, s)) in ptk.iter_mut().zip(&total.psum).enumerate() {
         let kk = k.nrows();
         for j in 0..kk {
             for i in j..kk {
