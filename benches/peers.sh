@@ -6,12 +6,18 @@
 #   FEATLAB_PEERS_TORCH=1 benches/peers.sh   # also PyTorch (large download)
 #   FEATLAB_PEERS_ACTS=relu benches/peers.sh # one activation only
 #   FEATLAB_PEERS_GD_ONLY=1 benches/peers.sh # skip the featlab-only cases (see below)
+#   FEATLAB_PEERS_NFA_ONLY=1 benches/peers.sh # only the AGOP / RFM peers (issue 25)
+#   FEATLAB_PEERS_SKIP_NFA=1 benches/peers.sh # everything but the AGOP / RFM peers
 #
 # Prints one JSON line per measurement and a ratio table. Also checks that featlab's final
 # loss equals a float64 numpy GD from the *same* data and init (dumped to .npy) to 1e-9.
 # Then runs the featlab-only cases of issue 8 (no peer script for them): `featlab bench
 # deep-linear` and `mlp` (ratio of a GD step to its pure-GEMM cost, on 1 and 2 threads) and
 # `flow-vs-gd` (adaptive flow vs GD at lr 1e-3 on the staircase preset).
+# Finally (issue 25) the NFA measurement paths: `featlab bench agop` against
+# ../shared/peers/agop.py (JAX vmap(jacrev) and numpy) and `featlab bench rfm` against
+# ../shared/peers/rfm.py (numpy), featlab on the peers' own draws (numpy default_rng(0),
+# dumped to .npy), with a check that trace(AGOP_1) and trace(M) agree to 1e-10 relative.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEER=${FEATLAB_PEER_SCRIPT:-../shared/peers/twolayer_gd.py}
@@ -27,6 +33,8 @@ cargo build --release -q -p featlab-cli
 FL=target/release/featlab
 PY="$VENV/bin/python"
 OUT=$(mktemp)
+PEERS_DIR=$(dirname "$PEER")
+if [ "${FEATLAB_PEERS_NFA_ONLY:-0}" != 1 ]; then
 run_size() { # name n d m steps_featlab steps_jax steps_numpy
   local name=$1 n=$2 d=$3 m=$4 sf=$5 sj=$6 sn=$7
   for act in $ACTS; do
@@ -86,4 +94,56 @@ if [ "${FEATLAB_PEERS_GD_ONLY:-0}" != 1 ]; then
     $FL bench mlp --threads "$thr"
   done
   $FL bench flow-vs-gd
+fi
+fi  # FEATLAB_PEERS_NFA_ONLY
+
+if [ "${FEATLAB_PEERS_SKIP_NFA:-0}" != 1 ]; then
+  echo
+  echo "load before the NFA peers: $(uptime)"
+  NFA=$(mktemp -d)
+  "$PY" - "$NFA" <<'PYEOF'
+import sys, os, numpy as np
+d = sys.argv[1]
+# agop.py's draws at its defaults
+n, dd, w, depth, c = 1500, 64, 256, 5, 10
+r = np.random.default_rng(0)
+X = r.standard_normal((n, dd)); dims = [dd] + [w] * depth + [c]
+os.makedirs(f"{d}/agop", exist_ok=True); np.save(f"{d}/agop/X.npy", X)
+for i in range(depth + 1):
+    np.save(f"{d}/agop/W{i + 1}.npy", r.standard_normal((dims[i + 1], dims[i])) / np.sqrt(dims[i]))
+# rfm.py's draws at its defaults
+n, dd, c = 1500, 64, 10
+r = np.random.default_rng(0)
+X = r.standard_normal((n, dd)); Y = np.eye(c)[r.integers(0, c, n)]
+os.makedirs(f"{d}/rfm", exist_ok=True); np.save(f"{d}/rfm/X.npy", X); np.save(f"{d}/rfm/Y.npy", Y)
+PYEOF
+  NOUT=$(mktemp)
+  $FL bench agop --data "$NFA/agop" --threads 2 | tee -a "$NOUT"
+  $FL bench agop --data "$NFA/agop" --threads 1 | tee -a "$NOUT"
+  for fw in jax numpy; do
+    line=$("$PY" "$PEERS_DIR/agop.py" "$fw")
+    echo "$line"
+    echo "{\"bench\":\"agop\",\"who\":\"$fw\",\"seconds\":$(echo "$line" | sed -n 's/.*seconds=\([0-9.e-]*\).*/\1/p'),\"trace_G1\":$(echo "$line" | sed -n 's/.*trace_G1=\([-0-9.e+]*\).*/\1/p')}" >> "$NOUT"
+  done
+  $FL bench rfm --data "$NFA/rfm" --threads 2 | tee -a "$NOUT"
+  line=$("$PY" "$PEERS_DIR/rfm.py")
+  echo "$line"
+  echo "{\"bench\":\"rfm\",\"who\":\"numpy\",\"seconds\":$(echo "$line" | sed -n 's/.*seconds=\([0-9.e-]*\).*/\1/p'),\"trace_M\":$(echo "$line" | sed -n 's/.*trace_M=\([-0-9.e+]*\).*/\1/p')}" >> "$NOUT"
+  echo "load after the NFA peers: $(uptime)"
+  "$PY" - "$NOUT" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+fl = {(r["bench"], r.get("threads")): r for r in rows if "who" not in r}
+peer = {(r["bench"], r["who"]): r for r in rows if "who" in r}
+a2, a1, r2 = fl[("agop", 2)], fl[("agop", 1)], fl[("rfm", 2)]
+best = min(a1["seconds"], a2["seconds"])
+print(f"\nAGOP (n=1500, 5x256 ReLU, c=10): featlab {a2['seconds']:.4f} s (2T), {a1['seconds']:.4f} s (1T), "
+      f"{a2['gflops']:.1f} GFLOP/s = {a2['fraction_of_gemm_rate']:.2f} of the run's 2T GEMM rate ({a2['gemm_gflops']:.1f})")
+for fw in ["jax", "numpy"]:
+    p = peer[("agop", fw)]; rel = abs(p["trace_G1"] - a2["trace_G1"]) / abs(p["trace_G1"])
+    print(f'{{"check":"agop_trace_G1_vs_{fw}","ratio":{p["seconds"] / best:.3f},"rel_diff":{rel:.3e},"ok":{str(rel <= 1e-10).lower()}}}')
+p = peer[("rfm", "numpy")]; rel = abs(p["trace_M"] - r2["trace_M"]) / abs(p["trace_M"])
+print(f"RFM (n=1500, d=64, c=10, 5 iterations): featlab {r2['seconds']:.3f} s, numpy {p['seconds']:.3f} s")
+print(f'{{"check":"rfm_trace_M_vs_numpy","ratio":{p["seconds"] / r2["seconds"]:.3f},"rel_diff":{rel:.3e},"ok":{str(rel <= 1e-10).lower()}}}')
+PYEOF
 fi

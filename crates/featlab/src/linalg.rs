@@ -93,6 +93,39 @@ fn blocked_seq(
     }
 }
 
+/// Lower triangle of a Gram matrix: `dst[i, j] += alpha · Σ_r a[r, i] a[r, j]` for i ≥ j
+/// (`dst` k × k, `a` m × k), i.e. the lower half of `alpha · aᵀa` accumulated in place,
+/// at half the flops of the full product (m·k(k + 1), counting the diagonal blocks
+/// whole). Computed over the same fixed grid of [`BLOCK_COLS`]-wide column blocks as
+/// [`matmul`], each block `dst[j0.., j0..j0+w] += alpha · a[:, j0..]ᵀ a[:, j0..j0+w]` one
+/// sequential faer product, so the result depends only on the shapes. Entries strictly
+/// above the diagonal inside the diagonal blocks are also accumulated; entries above them
+/// are untouched. Callers mirror the lower triangle when they need the full matrix.
+#[track_caller]
+pub fn gram_lower(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, alpha: f64) {
+    let k = a.ncols();
+    assert_eq!(
+        (dst.nrows(), dst.ncols()),
+        (k, k),
+        "gram_lower: dst must be k × k"
+    );
+    let mut dst = dst;
+    let mut j0 = 0;
+    while j0 < k {
+        let w = BLOCK_COLS.min(k - j0);
+        let block = dst.as_mut().submatrix_mut(j0, j0, k - j0, w);
+        faer_matmul(
+            block,
+            Accum::Add,
+            a.subcols(j0, k - j0).transpose(),
+            a.subcols(j0, w),
+            alpha,
+            Par::Seq,
+        );
+        j0 += w;
+    }
+}
+
 /// Fewest elements a column-wise elementwise pass must touch before
 /// [`for_column_blocks`] uses threads (below this a rayon hand-off costs more than the pass).
 pub const PAR_MIN_ELEMENTS: usize = 1 << 16;

@@ -279,3 +279,51 @@ fn the_counter_sees_an_allocation() {
     assert_eq!(allocations() - before, 1);
     drop(v);
 }
+
+/// With the NFA observer attached (recording every 10 steps, as the runner calls it), the
+/// training steps between records still do not allocate: the AGOP pass and the metrics
+/// allocate only inside `observe`, and leave nothing behind that a step would resize.
+#[test]
+fn steps_between_nfa_records_do_not_allocate() {
+    use featlab::theory::nfa::{NfaObserver, NfaOptions};
+    use featlab::train::Observer;
+    let data = dataset(96, 8, 3);
+    for act in [Activation::Relu, Activation::Tanh] {
+        let model = Mlp::new(vec![8, 24, 24, 3], act, true, vec![1.0; 3], vec![1.0; 3]);
+        let params = init(&model, 0.2);
+        let mut obs = NfaObserver::new(
+            &model,
+            &params,
+            NfaOptions {
+                batch: 40,
+                ..NfaOptions::default()
+            },
+            true,
+            false,
+            Par::Seq,
+        )
+        .unwrap();
+        let mut problem = Problem::new(&model, &data, Loss::Mse, 1e-4, Par::Seq);
+        let mut gd = GradientDescent::new(1e-2, params);
+        for record in 0..4 {
+            let p = gd.params().to_vec();
+            let row = obs.observe(gd.t(), &p, &mut problem).unwrap();
+            assert!(
+                row.iter().all(|v| v.is_finite()),
+                "record {record}: {row:?}"
+            );
+            // first interval: warm-up (GEMM packing space sized on first use)
+            let before = allocations();
+            for _ in 0..10 {
+                gd.step(&mut problem, f64::INFINITY).unwrap();
+            }
+            let allocs = allocations() - before;
+            if record > 0 {
+                assert_eq!(
+                    allocs, 0,
+                    "{act:?}: {allocs} allocations in the 10 steps after NFA record {record}"
+                );
+            }
+        }
+    }
+}

@@ -10,6 +10,8 @@
 //!   ([`flow_vs_gd`]);
 //! * `sweep` — a sweep of 100,000 small GD points: points/s against `gd`'s step rate, disk
 //!   bytes, files, merge time, peak memory ([`sweep`]);
+//! * `agop`, `rfm` — the NFA measurement paths against `shared/peers/agop.py` and
+//!   `rfm.py` ([`nfa`]);
 //! * `all` — the standard set.
 //!
 //! Speed is measured here, never in timed tests.
@@ -18,6 +20,7 @@ pub mod flow_vs_gd;
 pub mod gd;
 pub mod layered;
 pub mod sweep;
+pub mod nfa;
 
 use anyhow::Result;
 use serde_json::Value;
@@ -25,6 +28,7 @@ use serde_json::Value;
 pub use flow_vs_gd::FlowVsGdArgs;
 pub use gd::GdArgs;
 pub use layered::{DeepLinearArgs, MlpArgs};
+pub use nfa::{AgopArgs, RfmArgs};
 
 /// Arguments of `featlab bench`.
 #[derive(clap::Args, Debug, Clone)]
@@ -86,6 +90,20 @@ pub enum BenchCase {
     /// sweep directory, merge seconds and peak RSS. Issue 26 targets at 100,000 points:
     /// ≤ 300 MB, ≤ 100 files, merge ≤ 10 s, throughput ≥ 90% of the prediction.
     Sweep(sweep::SweepBenchArgs),
+    /// AGOP and PTK of every layer of a ReLU MLP (the `shared/peers/agop.py` problem):
+    /// seconds, counted GFLOP/s and the fraction of the same run's GEMM rate.
+    ///
+    /// Default size: n = 1500, d = 64, 5 hidden layers of 256, c = 10, no biases. Times
+    /// `featlab::theory::nfa::layer_gradients` (best and median of `--repeats`) and the
+    /// dominant GEMM of the pass, (n·c × width)·(width × width), on the same threads.
+    /// Prints `trace_G1` to compare with the peer on the same draws (`--data`).
+    Agop(AgopArgs),
+    /// The Recursive Feature Machine loop of `shared/peers/rfm.py`: seconds, counted
+    /// GFLOP/s, peak memory and trace(M).
+    ///
+    /// Laplace kernel (L = 10), ridge 1e-3 by Cholesky, `--iters` AGOP updates of M with
+    /// the 1/n scale, from M = I. Default n = 1500, d = 64, c = 10, 5 iterations.
+    Rfm(RfmArgs),
     /// The standard set: `gd` small and medium for relu, quadratic and linear, then
     /// `deep-linear`, `mlp` and `flow-vs-gd` with their defaults.
     All(AllArgs),
@@ -110,6 +128,8 @@ pub fn bench_command(args: &BenchArgs) -> Result<()> {
         BenchCase::Mlp(a) => print(layered::bench_mlp(a)?),
         BenchCase::FlowVsGd(a) => print(flow_vs_gd::bench_flow_vs_gd(a)?),
         BenchCase::Sweep(a) => print(sweep::bench_sweep(a)?),
+        BenchCase::Agop(a) => print(nfa::bench_agop(a)?),
+        BenchCase::Rfm(a) => print(nfa::bench_rfm(a)?),
         BenchCase::All(a) => bench_all(a),
     }
 }

@@ -114,6 +114,7 @@ impl Experiment for RfmExperiment {
             te.y.as_ref(),
             &lab.test_labels,
             &cfg.rfm,
+            ctx.par,
         )?;
         let secs = start.elapsed().as_secs_f64();
         out.arrays

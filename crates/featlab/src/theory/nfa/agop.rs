@@ -14,11 +14,22 @@
 //! `P_l(x_i)` are replaced by their deviations from the mean over samples (per output),
 //! i.e. `G_l = (1/n) Σ_i J_iᵀJ_i − J̄ᵀJ̄`; the identity still holds with the centred K_l.
 //!
-//! The backward pass is run once per output coordinate c with seed `∂f_c/∂h_L = e_c`;
-//! each row of the batch is one sample, so a batch of b samples gives b per-sample
-//! Jacobian rows at the cost of one backward pass.
+//! Algorithm (one pass gives every layer). The samples are cut into blocks of b rows (a
+//! grain that depends only on n and the `batch` option). For a block, the c output rows
+//! are back-propagated together: `P_L` is the (b·c) × c matrix of seeds `e_o` (row
+//! `o·b + i` = sample i, output o), and for l = L−1 … 1
+//! `P_l = (m_{l+1} P_{l+1} W_{l+1}) ⊙ σ'(h_l)` (one GEMM of (b·c) × k_{l+1} × k_l, the
+//! σ' row of sample i broadcast over the c outputs). The block adds `P_lᵀP_l` (the lower
+//! triangle only, [`crate::linalg::gram_lower`]) to its K_l and the per-output column sums
+//! of P_l to its centring sums. Blocks run in parallel and are reduced in a fixed binary
+//! tree over block indices, so the result is bitwise identical for any thread count.
+//! Finally `K_l ← K_l/n (− Σ_o p̄_o p̄_oᵀ)` and `G_l = m_l² W_lᵀ K_l W_l` (two small GEMMs
+//! per layer): the d_l × d_l Gram `Σ_i J_iᵀJ_i` itself is never formed, which saves one
+//! of the three large products per layer. Flops per sample: `2c Σ_{l<L} k_l k_{l+1}`
+//! (back-propagation, minus the one-hot last layer) `+ c Σ_{l<L} k_l (k_l + 1)` (the
+//! lower-triangular Grams). Memory: O(b·c·max k_l) per thread plus the K_l.
 
-use crate::linalg::matmul;
+use crate::linalg::{gram_lower, matmul};
 use crate::model::{Activation, LayerStack};
 use crate::{Error, Result};
 use faer::{Accum, Mat, MatRef, Par};
@@ -157,7 +168,178 @@ pub fn input_jacobians(stack: &LayerStack<'_>, l: usize, x: MatRef<'_, f64>) -> 
     jac
 }
 
-/// AGOP and PTK of every layer over the samples `x` (n × d), batched (see module docs).
+/// Samples per block when `n` is large: at most `batch` (the memory bound of the options),
+/// and at most ⌈n / [`TARGET_BLOCKS`]⌉ so that two threads get balanced work, but at
+/// least [`MIN_BLOCK_SAMPLES`] so that each block's GEMMs stay efficient. Depends only on
+/// n and `batch`, never on the thread count.
+pub fn sample_block(n: usize, batch: usize) -> usize {
+    batch
+        .min(n.div_ceil(TARGET_BLOCKS).max(MIN_BLOCK_SAMPLES))
+        .max(1)
+}
+
+/// Blocks the samples are cut into when that keeps them at least [`MIN_BLOCK_SAMPLES`] long.
+pub const TARGET_BLOCKS: usize = 8;
+/// Fewest samples per block (unless `batch` or n is smaller).
+pub const MIN_BLOCK_SAMPLES: usize = 64;
+
+/// Flops of [`layer_gradients`] as counted in its module docs:
+/// `n·c·(2 Σ_{l<L−1} k_l k_{l+1} + Σ_{l<L} k_l(k_l + 1)) + 2 Σ_l d_l k_l (k_l + d_l)`
+/// (back-propagation GEMMs, lower-triangular Grams, and the final `W_lᵀK_lW_l`; layers
+/// 1-based here, k_l the output width of layer l, d_l its input width).
+pub fn layer_gradients_flops(stack: &LayerStack<'_>, n: usize) -> f64 {
+    let depth = stack.depth();
+    let c = stack.fan_out(depth - 1) as f64;
+    let n = n as f64;
+    let mut f = 0.0;
+    for l in 0..depth {
+        let (k, d) = (stack.fan_out(l) as f64, stack.fan_in(l) as f64);
+        if l + 1 < depth {
+            // K_l Gram (lower triangle) and P_l = (P_{l+1} W_{l+1}) ⊙ σ'
+            f += n * c * k * (k + 1.0);
+            if l + 2 < depth {
+                f += 2.0 * n * c * k * stack.fan_out(l + 1) as f64;
+            }
+        }
+        // K_l W_l (k × k × d) and W_lᵀ (K_l W_l) (d × k × d)
+        f += 2.0 * k * k * d + 2.0 * d * k * d;
+    }
+    f
+}
+
+/// What one block of samples contributes: the lower triangles of `Σ P_lᵀP_l` and, per
+/// output o, `Σ_i P_l[o·b + i, :]` (c × k_l), for every layer.
+struct Partial {
+    ptk: Vec<Mat<f64>>,
+    psum: Vec<Mat<f64>>,
+}
+
+impl Partial {
+    /// `self += other` (same shapes), lower triangles and sums.
+    fn add(&mut self, other: &Partial) {
+        for (a, b) in self.ptk.iter_mut().zip(&other.ptk) {
+            for j in 0..a.ncols() {
+                for (x, y) in a.col_as_slice_mut(j)[j..]
+                    .iter_mut()
+                    .zip(&b.col_as_slice(j)[j..])
+                {
+                    *x += y;
+                }
+            }
+        }
+        for (a, b) in self.psum.iter_mut().zip(&other.psum) {
+            for j in 0..a.ncols() {
+                for (x, y) in a.col_as_slice_mut(j).iter_mut().zip(b.col_as_slice(j)) {
+                    *x += y;
+                }
+            }
+        }
+    }
+}
+
+/// The contribution of the samples `xb` (b × d) (see module docs).
+fn block_partial(stack: &LayerStack<'_>, xb: MatRef<'_, f64>, center: bool) -> Partial {
+    let depth = stack.depth();
+    let b = xb.nrows();
+    let c = stack.fan_out(depth - 1);
+    let bc = b * c;
+    let fc = forward_from(stack, 0, xb, Par::Seq);
+    let mut ptk: Vec<Mat<f64>> = Vec::with_capacity(depth);
+    let mut psum: Vec<Mat<f64>> = Vec::with_capacity(depth);
+    // last layer: P_L = stacked one-hot seeds, Σ P_LᵀP_L = b·I, per-output sums b·e_o
+    ptk.push(Mat::from_fn(
+        c,
+        c,
+        |i, j| if i == j { b as f64 } else { 0.0 },
+    ));
+    psum.push(Mat::from_fn(
+        c,
+        c,
+        |i, j| if i == j { b as f64 } else { 0.0 },
+    ));
+    let linear = stack.activation == Activation::Linear;
+    let mut p = Mat::<f64>::zeros(0, 0);
+    for l in (0..depth - 1).rev() {
+        let k = stack.fan_out(l);
+        let w = stack.weights[l + 1];
+        let m = stack.mults[l + 1];
+        // Q = m_{l+1} P_{l+1} W_{l+1} (bc × k)
+        let mut q = Mat::<f64>::zeros(bc, k);
+        if l + 2 == depth {
+            // P_L one-hot: row o·b + i of Q is m_L W_L[o, :] (what the GEMM gives, exactly)
+            for j in 0..k {
+                let col = q.col_as_slice_mut(j);
+                for o in 0..c {
+                    let v = m * w[(o, j)];
+                    col[o * b..(o + 1) * b].fill(v);
+                }
+            }
+        } else {
+            matmul(q.as_mut(), Accum::Replace, p.as_ref(), w, m, Par::Seq);
+        }
+        if !linear {
+            let d = &fc.dact[l];
+            for j in 0..k {
+                let dc = d.col_as_slice(j);
+                for seg in q.col_as_slice_mut(j).chunks_exact_mut(b) {
+                    for (v, dv) in seg.iter_mut().zip(dc) {
+                        *v *= dv;
+                    }
+                }
+            }
+        }
+        let mut kl = Mat::<f64>::zeros(k, k);
+        gram_lower(kl.as_mut(), q.as_ref(), 1.0);
+        let mut s = Mat::<f64>::zeros(c, k);
+        if center {
+            for j in 0..k {
+                for (o, seg) in q.col_as_slice(j).chunks_exact(b).enumerate() {
+                    s[(o, j)] = seg.iter().sum::<f64>();
+                }
+            }
+        }
+        ptk.push(kl);
+        psum.push(s);
+        p = q;
+    }
+    ptk.reverse();
+    psum.reverse();
+    Partial { ptk, psum }
+}
+
+/// Sum of the blocks `lo..hi` (of `block` samples each, the last one shorter) in a fixed
+/// binary tree: halves computed with `rayon::join` when `threads`, else in turn.
+fn tree_sum(
+    stack: &LayerStack<'_>,
+    x: MatRef<'_, f64>,
+    block: usize,
+    (lo, hi): (usize, usize),
+    center: bool,
+    threads: bool,
+) -> Partial {
+    if hi - lo == 1 {
+        let start = lo * block;
+        let b = block.min(x.nrows() - start);
+        return block_partial(stack, x.subrows(start, b), center);
+    }
+    let mid = lo + (hi - lo) / 2;
+    let (mut left, right) = if threads {
+        rayon::join(
+            || tree_sum(stack, x, block, (lo, mid), center, threads),
+            || tree_sum(stack, x, block, (mid, hi), center, threads),
+        )
+    } else {
+        (
+            tree_sum(stack, x, block, (lo, mid), center, threads),
+            tree_sum(stack, x, block, (mid, hi), center, threads),
+        )
+    };
+    left.add(&right);
+    left
+}
+
+/// AGOP and PTK of every layer over the samples `x` (n × d), blocked over samples and
+/// parallel over blocks (see module docs; bitwise identical for any `opts.par`).
 pub fn layer_gradients(
     stack: &LayerStack<'_>,
     x: MatRef<'_, f64>,
@@ -178,107 +360,50 @@ pub fn layer_gradients(
             stack.fan_in(0)
         )));
     }
-    let c = stack.fan_out(depth - 1);
-    let mut agop: Vec<Mat<f64>> = (0..depth)
-        .map(|l| Mat::zeros(stack.fan_in(l), stack.fan_in(l)))
-        .collect();
-    let mut ptk: Vec<Mat<f64>> = (0..depth)
-        .map(|l| Mat::zeros(stack.fan_out(l), stack.fan_out(l)))
-        .collect();
-    // sums over samples of J and P per output (for centring): [layer][output] -> vector
-    let mut sum_j: Vec<Vec<Vec<f64>>> = (0..depth)
-        .map(|l| vec![vec![0.0; stack.fan_in(l)]; c])
-        .collect();
-    let mut sum_p: Vec<Vec<Vec<f64>>> = (0..depth)
-        .map(|l| vec![vec![0.0; stack.fan_out(l)]; c])
-        .collect();
-    let linear = stack.activation == Activation::Linear;
-    let mut start = 0;
-    while start < n {
-        let b = opts.batch.min(n - start);
-        let xb = x.subrows(start, b);
-        let fc = forward_from(stack, 0, xb, opts.par);
-        for o in 0..c {
-            let mut p = Mat::from_fn(b, c, |_, j| if j == o { 1.0 } else { 0.0 });
-            for l in (0..depth).rev() {
-                let w = stack.weights[l];
-                matmul(
-                    ptk[l].as_mut(),
-                    Accum::Add,
-                    p.transpose(),
-                    p.as_ref(),
-                    1.0,
-                    opts.par,
-                );
-                let mut j = Mat::zeros(b, w.ncols());
-                matmul(
-                    j.as_mut(),
-                    Accum::Replace,
-                    p.as_ref(),
-                    w,
-                    stack.mults[l],
-                    opts.par,
-                );
-                matmul(
-                    agop[l].as_mut(),
-                    Accum::Add,
-                    j.transpose(),
-                    j.as_ref(),
-                    1.0,
-                    opts.par,
-                );
+    let block = sample_block(n, opts.batch);
+    let nblocks = n.div_ceil(block);
+    let threads = matches!(opts.par, Par::Rayon(t) if t.get() > 1) && nblocks > 1;
+    let total = tree_sum(stack, x, block, (0, nblocks), opts.center, threads);
+    let inv_n = 1.0 / n as f64;
+    let mut ptk = total.ptk;
+    let mut agop = Vec::with_capacity(depth);
+    for (l, (k, s)) in ptk.iter_mut().zip(&total.psum).enumerate() {
+        let kk = k.nrows();
+        for j in 0..kk {
+            for i in j..kk {
+                let mut v = k[(i, j)] * inv_n;
                 if opts.center {
-                    for (col, s) in sum_j[l][o].iter_mut().enumerate() {
-                        *s += j.col_as_slice(col).iter().sum::<f64>();
-                    }
-                    for (col, s) in sum_p[l][o].iter_mut().enumerate() {
-                        *s += p.col_as_slice(col).iter().sum::<f64>();
+                    for o in 0..s.nrows() {
+                        v -= s[(o, i)] * inv_n * s[(o, j)] * inv_n;
                     }
                 }
-                if l > 0 {
-                    if !linear {
-                        let d = &fc.dact[l - 1];
-                        for col in 0..j.ncols() {
-                            for (v, &dv) in
-                                j.col_as_slice_mut(col).iter_mut().zip(d.col_as_slice(col))
-                            {
-                                *v *= dv;
-                            }
-                        }
-                    }
-                    p = j;
-                }
+                k[(i, j)] = v;
+                k[(j, i)] = v;
             }
         }
-        start += b;
-    }
-    let inv_n = 1.0 / n as f64;
-    for l in 0..depth {
-        scale_and_center(&mut agop[l], &sum_j[l], inv_n, opts.center);
-        scale_and_center(&mut ptk[l], &sum_p[l], inv_n, opts.center);
+        // G_l = m_l² W_lᵀ K_l W_l
+        let w = stack.weights[l];
+        let m2 = stack.mults[l] * stack.mults[l];
+        let mut kw = Mat::<f64>::zeros(kk, w.ncols());
+        matmul(kw.as_mut(), Accum::Replace, k.as_ref(), w, 1.0, Par::Seq);
+        let mut g = Mat::<f64>::zeros(w.ncols(), w.ncols());
+        matmul(
+            g.as_mut(),
+            Accum::Replace,
+            w.transpose(),
+            kw.as_ref(),
+            m2,
+            Par::Seq,
+        );
+        let d = g.nrows();
+        for j in 0..d {
+            for i in 0..j {
+                let v = 0.5 * (g[(i, j)] + g[(j, i)]);
+                g[(i, j)] = v;
+                g[(j, i)] = v;
+            }
+        }
+        agop.push(g);
     }
     Ok(LayerGradients { agop, ptk })
-}
-
-/// `M ← M/n − Σ_o s̄_o s̄_oᵀ` with `s̄_o = s_o/n` (centring) or `M ← M/n`; symmetrised.
-fn scale_and_center(m: &mut Mat<f64>, sums: &[Vec<f64>], inv_n: f64, center: bool) {
-    let k = m.nrows();
-    for j in 0..k {
-        for i in 0..k {
-            let mut v = m[(i, j)] * inv_n;
-            if center {
-                for s in sums {
-                    v -= s[i] * inv_n * s[j] * inv_n;
-                }
-            }
-            m[(i, j)] = v;
-        }
-    }
-    for j in 0..k {
-        for i in 0..j {
-            let v = 0.5 * (m[(i, j)] + m[(j, i)]);
-            m[(i, j)] = v;
-            m[(j, i)] = v;
-        }
-    }
 }

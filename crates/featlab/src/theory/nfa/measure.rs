@@ -18,9 +18,9 @@
 
 use super::agop::{layer_gradients, AgopOptions, LayerGradients};
 use super::metrics::{
-    alpha_by_spectrum, correlation, nfm, relative_change, sandwich, Correlation, PsdPower,
+    alpha_from_spectra, correlation, nfm, relative_change, sandwich, Correlation, PsdPower,
 };
-use crate::linalg::view;
+use crate::linalg::{sym_eig, view};
 use crate::model::LayerStack;
 use crate::{Error, Result};
 use faer::{Mat, MatRef, Par};
@@ -179,12 +179,16 @@ pub fn measure(
             nfm_agop_corr: cor.corr(opts.alpha),
             alpha_fit,
             alpha_fit_corr,
-            alpha_spectrum: alpha_by_spectrum(f.as_ref(), g, 1e-8)?,
-            uc_nfc: correlation(
-                f.as_ref(),
-                sandwich(w, grads.ptk[l].as_ref()).as_ref(),
-                opts.correlation,
-            ),
+            // the AGOP's spectrum is the one PsdPower already has (clamping below
+            // 1e-12·max does not touch the pairs kept above 1e-8·max)
+            alpha_spectrum: alpha_from_spectra(&sym_eig(f.as_ref())?.1, pp.eigenvalues(), 1e-8),
+            // WᵀK_lW = G_l/m_l², and ρ is invariant under positive scaling
+            uc_nfc: if stack.mults[l] != 0.0 {
+                correlation(f.as_ref(), g, opts.correlation)
+            } else {
+                let s = sandwich(w, grads.ptk[l].as_ref());
+                correlation(f.as_ref(), s.as_ref(), opts.correlation)
+            },
             c_nfc,
             rel_change: relative_change(w, w0l),
         });

@@ -296,26 +296,39 @@ pub fn alpha_by_spectrum(
     agop: MatRef<'_, f64>,
     rel_floor: f64,
 ) -> Result<f64> {
-    let (_, mut a) = sym_eig(nfm)?;
-    let (_, mut g) = sym_eig(agop)?;
-    a.reverse();
-    g.reverse();
-    let (amax, gmax) = (a[0], g[0]);
+    let (_, a) = sym_eig(nfm)?;
+    let (_, g) = sym_eig(agop)?;
+    Ok(alpha_from_spectra(&a, &g, rel_floor))
+}
+
+/// [`alpha_by_spectrum`] from the two spectra, each in ascending order (as [`sym_eig`]
+/// and [`PsdPower::eigenvalues`] give them; PSD clamping changes nothing, the pairs below
+/// `rel_floor` × the largest being dropped).
+pub fn alpha_from_spectra(nfm_eigs: &[f64], agop_eigs: &[f64], rel_floor: f64) -> f64 {
+    let (a, g) = (nfm_eigs, agop_eigs);
+    let (Some(&amax), Some(&gmax)) = (a.last(), g.last()) else {
+        return f64::NAN;
+    };
     let pts: Vec<(f64, f64)> = a
         .iter()
-        .zip(&g)
+        .rev()
+        .zip(g.iter().rev())
         .filter(|(x, y)| **x > rel_floor * amax && **y > rel_floor * gmax)
         .map(|(x, y)| (y.ln(), x.ln()))
         .collect();
     if pts.len() < 2 {
-        return Ok(f64::NAN);
+        return f64::NAN;
     }
     let k = pts.len() as f64;
     let mx = pts.iter().map(|p| p.0).sum::<f64>() / k;
     let my = pts.iter().map(|p| p.1).sum::<f64>() / k;
     let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
     let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    Ok(if sxx > 1e-24 { sxy / sxx } else { f64::NAN })
+    if sxx > 1e-24 {
+        sxy / sxx
+    } else {
+        f64::NAN
+    }
 }
 
 /// Relative weight change `‖W − W₀‖_F / ‖W‖_F` (Beaglehole et al. 2024's code).

@@ -13,10 +13,11 @@
 //!      rescaled by its largest entry (`m_scale = "max"`, the package's choice) or left
 //!      as the 1/n average (`"mean"`, the original notebook's).
 
-use crate::linalg::matmul;
+use crate::linalg::{col, col_mut, for_column_blocks, gram_lower, matmul};
 use crate::{Error, Result};
-use faer::linalg::solvers::Solve;
-use faer::{Accum, Mat, MatRef, Par, Side};
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use serde::{Deserialize, Serialize};
 
 /// Kernel family.
@@ -123,162 +124,312 @@ pub struct Rfm {
     pub x: Mat<f64>,
     pub coef: Mat<f64>,
     pub cfg: RfmConfig,
+    /// Parallelism of the kernel GEMMs and maps (results do not depend on it).
+    pub par: Par,
 }
 
-/// `xMzᵀ`-based squared Mahalanobis distances between rows of a (p × d) and b (q × d).
-fn sq_dists(a: MatRef<'_, f64>, b: MatRef<'_, f64>, m: MatRef<'_, f64>) -> Mat<f64> {
+/// Rows of the kernel computed per block in predictions and AGOPs of large problems
+/// (memory: this many × n kernel values).
+const KERNEL_ROWS: usize = 1024;
+
+/// `‖a_i‖²_M` of every row of `a`, given `am = a M`.
+fn m_norms(a: MatRef<'_, f64>, am: MatRef<'_, f64>) -> Vec<f64> {
     let d = a.ncols();
-    let mut bm = Mat::zeros(b.nrows(), d);
-    matmul(bm.as_mut(), Accum::Replace, b, m, 1.0, Par::Seq);
-    let mut am = Mat::zeros(a.nrows(), d);
-    matmul(am.as_mut(), Accum::Replace, a, m, 1.0, Par::Seq);
-    let mut cross = Mat::zeros(a.nrows(), b.nrows());
+    (0..a.nrows())
+        .map(|i| (0..d).map(|k| a[(i, k)] * am[(i, k)]).sum())
+        .collect()
+}
+
+/// Rows of `a` in the metric M: `a M` and `‖a_i‖²_M`.
+struct Metric {
+    am: Mat<f64>,
+    sq: Vec<f64>,
+}
+
+impl Metric {
+    fn new(a: MatRef<'_, f64>, m: MatRef<'_, f64>, par: Par) -> Self {
+        let mut am = Mat::zeros(a.nrows(), a.ncols());
+        matmul(am.as_mut(), Accum::Replace, a, m, 1.0, par);
+        let sq = m_norms(a, am.as_ref());
+        Metric { am, sq }
+    }
+}
+
+/// `dst[i, j] ← g(d²_ij)` for the squared M-distances
+/// `d²_ij = max(‖a_i‖²_M + ‖b_j‖²_M − 2 a_i M b_jᵀ, 0)` between the rows of `a` (with
+/// `‖a_i‖²_M` = `sq_a`) and of b (given in the metric, `mb`): one GEMM `a (bM)ᵀ` into
+/// `dst`, then `g` applied over column slices, in parallel over column blocks (results do
+/// not depend on `par`).
+fn kernel_map_into(
+    mut dst: MatMut<'_, f64>,
+    a: MatRef<'_, f64>,
+    sq_a: &[f64],
+    mb: &Metric,
+    par: Par,
+    g: &(impl Fn(f64) -> f64 + Sync),
+) {
     matmul(
-        cross.as_mut(),
+        dst.as_mut(),
         Accum::Replace,
         a,
-        bm.transpose(),
+        mb.am.as_ref().transpose(),
         1.0,
-        Par::Seq,
+        par,
     );
-    let na: Vec<f64> = (0..a.nrows())
-        .map(|i| (0..d).map(|k| a[(i, k)] * am[(i, k)]).sum())
-        .collect();
-    let nb: Vec<f64> = (0..b.nrows())
-        .map(|i| (0..d).map(|k| b[(i, k)] * bm[(i, k)]).sum())
-        .collect();
-    Mat::from_fn(a.nrows(), b.nrows(), |i, j| {
-        (na[i] + nb[j] - 2.0 * cross[(i, j)]).max(0.0)
-    })
+    let elements = dst.nrows() * dst.ncols();
+    let sq_b = MatRef::from_row_major_slice(&mb.sq, 1, mb.sq.len());
+    for_column_blocks(par, elements, (dst, sq_b), &|(mut blk, sq): (
+        MatMut<'_, f64>,
+        MatRef<'_, f64>,
+    )| {
+        for j in 0..blk.ncols() {
+            let nb = sq[(0, j)];
+            for (v, na) in col_mut(blk.as_mut(), j).iter_mut().zip(sq_a) {
+                *v = g((na + nb - 2.0 * *v).max(0.0));
+            }
+        }
+    });
 }
 
 impl Rfm {
-    fn kernel(&self, a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
-        let d2 = sq_dists(a, b, self.m.as_ref());
-        let l = self.cfg.bandwidth;
-        match self.cfg.kernel {
-            Kernel::Laplace => Mat::from_fn(d2.nrows(), d2.ncols(), |i, j| {
-                (-d2[(i, j)].sqrt() / l).exp()
-            }),
-            Kernel::Gaussian => Mat::from_fn(d2.nrows(), d2.ncols(), |i, j| {
-                (-d2[(i, j)] / (2.0 * l * l)).exp()
-            }),
+    /// A kernel machine on the training points `x` with M = I (the `diag` start is the
+    /// same matrix) and no coefficients yet.
+    pub fn new(x: MatRef<'_, f64>, cfg: &RfmConfig, par: Par) -> Self {
+        let d = x.ncols();
+        Rfm {
+            m: Mat::identity(d, d),
+            x: x.to_owned(),
+            coef: Mat::zeros(0, 0),
+            cfg: cfg.clone(),
+            par,
         }
     }
 
-    /// Kernel ridge regression with the current M.
-    fn solve(&mut self, y: MatRef<'_, f64>) -> Result<()> {
-        let mut k = self.kernel(self.x.as_ref(), self.x.as_ref());
-        for i in 0..k.nrows() {
+    /// `k(d²)`: Laplace `exp(−√d²/L)`, Gaussian `exp(−d²/(2L²))`.
+    fn kernel_fn(&self) -> impl Fn(f64) -> f64 + Sync {
+        let (kind, l) = (self.cfg.kernel, self.cfg.bandwidth);
+        move |d2: f64| match kind {
+            Kernel::Laplace => (-d2.sqrt() / l).exp(),
+            Kernel::Gaussian => (-d2 / (2.0 * l * l)).exp(),
+        }
+    }
+
+    /// Kernel ridge regression with the current M: `a = (K_M(X, X) + reg·I)⁻¹ Y` by a
+    /// Cholesky factorisation of the kernel matrix in place (n² numbers; faer, the global
+    /// parallelism as `Mat::llt`).
+    pub fn solve(&mut self, y: MatRef<'_, f64>) -> Result<()> {
+        let n = self.x.nrows();
+        let metric = Metric::new(self.x.as_ref(), self.m.as_ref(), self.par);
+        let mut k = Mat::<f64>::zeros(n, n);
+        kernel_map_into(
+            k.as_mut(),
+            self.x.as_ref(),
+            &metric.sq,
+            &metric,
+            self.par,
+            &self.kernel_fn(),
+        );
+        for i in 0..n {
             k[(i, i)] += self.cfg.reg;
         }
-        let llt = k.llt(Side::Lower).map_err(|e| {
+        let par = faer::get_global_parallelism();
+        let mut mem = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(
+            n,
+            par,
+            Default::default(),
+        ));
+        llt::factor::cholesky_in_place(
+            k.as_mut(),
+            Default::default(),
+            par,
+            MemStack::new(&mut mem),
+            Default::default(),
+        )
+        .map_err(|e| {
             Error::Numerical(format!(
                 "RFM kernel matrix is not positive definite ({e:?}); raise rfm.reg"
             ))
         })?;
-        self.coef = llt.solve(y);
+        let mut coef = y.to_owned();
+        let mut mem = MemBuffer::new(llt::solve::solve_in_place_scratch::<f64>(
+            n,
+            coef.ncols(),
+            par,
+        ));
+        llt::solve::solve_in_place(k.as_ref(), coef.as_mut(), par, MemStack::new(&mut mem));
+        self.coef = coef;
         Ok(())
     }
 
-    /// Predictions on `x` (q × c).
+    /// Predictions on `x` (q × c): `K_M(x, X) a`, in blocks of [`KERNEL_ROWS`] rows.
     pub fn predict(&self, x: MatRef<'_, f64>) -> Mat<f64> {
-        let k = self.kernel(x, self.x.as_ref());
-        let mut out = Mat::zeros(x.nrows(), self.coef.ncols());
-        matmul(
-            out.as_mut(),
-            Accum::Replace,
-            k.as_ref(),
-            self.coef.as_ref(),
-            1.0,
-            Par::Seq,
-        );
+        let metric = Metric::new(self.x.as_ref(), self.m.as_ref(), self.par);
+        let (q, n) = (x.nrows(), self.x.nrows());
+        let mut out = Mat::zeros(q, self.coef.ncols());
+        let kf = self.kernel_fn();
+        let mut kb = Mat::<f64>::zeros(KERNEL_ROWS.min(q), n);
+        let mut start = 0;
+        while start < q {
+            let b = KERNEL_ROWS.min(q - start);
+            let xb = x.subrows(start, b);
+            let mb = Metric::new(xb, self.m.as_ref(), self.par);
+            let mut kbv = kb.as_mut().subrows_mut(0, b);
+            kernel_map_into(kbv.as_mut(), xb, &mb.sq, &metric, self.par, &kf);
+            matmul(
+                out.as_mut().subrows_mut(start, b),
+                Accum::Replace,
+                kbv.as_ref(),
+                self.coef.as_ref(),
+                1.0,
+                self.par,
+            );
+            start += b;
+        }
         out
     }
 
-    /// AGOP of the current predictor at the training points (un-normalised 1/n average).
+    /// AGOP of the current predictor at the training points (un-normalised 1/n average),
+    /// as blocked GEMMs. With `w_ij = k'(d_ij)` (Laplace `k_ij/(L d_ij)`, 0 below distance
+    /// 1e-10; Gaussian `k_ij/L²`; `w_ii = 0`, the self pair's term being 0) and `Z = [diag(a_1)X, …, diag(a_c)X]` (n × c·d),
+    /// `∇f_c(x_i) = −u_ic M` with `u_ic = (Σ_j w_ij a_jc) x_i − (W Z)_{i, c-th d-block}`:
+    /// per block of rows, `S = W A` (b × c) and `W Z` (b × c·d) are two GEMMs, and
+    /// `G = M (Σ_{i,c} u_icᵀu_ic) M / n` (minus `Σ_c ḡ_cᵀḡ_c` when centred) — one Gram of
+    /// the n·c rows u_ic and two d × d products. Flops: `2n²(c·d + c + d)` (W Z, W A and the
+    /// distances) `+ n·c·d(d + 1)` (the Gram) `+ 4d³`, plus n² kernel evaluations.
     pub fn agop(&self) -> Mat<f64> {
         let (n, d) = (self.x.nrows(), self.x.ncols());
         let c = self.coef.ncols();
+        let par = self.par;
         let l = self.cfg.bandwidth;
-        let mut g = Mat::<f64>::zeros(d, d);
-        let mut sums = vec![vec![0.0; d]; c];
+        let kind = self.cfg.kernel;
+        let metric = Metric::new(self.x.as_ref(), self.m.as_ref(), par);
+        // Z = [diag(a_1) X, …, diag(a_c) X]
+        let mut z = Mat::<f64>::zeros(n, c * d);
+        for o in 0..c {
+            for k in 0..d {
+                let a = self.coef.col_as_slice(o);
+                let xc = self.x.col_as_slice(k);
+                for ((v, ai), xi) in z.col_as_slice_mut(o * d + k).iter_mut().zip(a).zip(xc) {
+                    *v = ai * xi;
+                }
+            }
+        }
+        let weight = move |d2: f64| match kind {
+            Kernel::Laplace => {
+                let dist = d2.sqrt();
+                if dist < 1e-10 {
+                    0.0
+                } else {
+                    (-dist / l).exp() / (l * dist)
+                }
+            }
+            Kernel::Gaussian => (-d2 / (2.0 * l * l)).exp() / (l * l),
+        };
+        let rows = self.cfg.batch.min(n);
+        let mut w = Mat::<f64>::zeros(rows, n);
+        let mut wz = Mat::<f64>::zeros(rows, c * d);
+        let mut s = Mat::<f64>::zeros(rows, c);
+        let mut u = Mat::<f64>::zeros(rows * c, d);
+        let mut gram = Mat::<f64>::zeros(d, d);
+        let mut usum = Mat::<f64>::zeros(c, d);
         let mut start = 0;
         while start < n {
-            let b = self.cfg.batch.min(n - start);
+            let b = rows.min(n - start);
             let xb = self.x.as_ref().subrows(start, b);
-            let d2 = sq_dists(xb, self.x.as_ref(), self.m.as_ref());
-            let w = Mat::from_fn(b, n, |i, j| {
-                let dist = d2[(i, j)].sqrt();
-                match self.cfg.kernel {
-                    Kernel::Laplace => {
-                        if dist < 1e-10 {
-                            0.0
-                        } else {
-                            (-dist / l).exp() / (l * dist)
-                        }
+            let mut wv = w.as_mut().subrows_mut(0, b);
+            kernel_map_into(
+                wv.as_mut(),
+                xb,
+                &metric.sq[start..start + b],
+                &metric,
+                par,
+                &weight,
+            );
+            // the self pair contributes w_ii a_i (x_i − x_i) = 0: exactly 0 here, so
+            // round-off in d²_ii (≈ 1e-15, hence a Laplace weight ≈ 1e6) cannot leak in
+            for i in 0..b {
+                wv[(i, start + i)] = 0.0;
+            }
+            let mut wzv = wz.as_mut().subrows_mut(0, b);
+            matmul(
+                wzv.as_mut(),
+                Accum::Replace,
+                wv.as_ref(),
+                z.as_ref(),
+                1.0,
+                par,
+            );
+            let mut sv = s.as_mut().subrows_mut(0, b);
+            matmul(
+                sv.as_mut(),
+                Accum::Replace,
+                wv.as_ref(),
+                self.coef.as_ref(),
+                1.0,
+                par,
+            );
+            // u rows o·b + i: S_io x_i − (W Z)_{i, o-th block}
+            let mut uv = u.as_mut().subrows_mut(0, b * c);
+            for k in 0..d {
+                let xc = xb.col(k);
+                let ucol = col_mut(uv.as_mut(), k);
+                for o in 0..c {
+                    let wzc = col(wzv.as_ref(), o * d + k);
+                    let sc = col(sv.as_ref(), o);
+                    for (i, v) in ucol[o * b..(o + 1) * b].iter_mut().enumerate() {
+                        *v = sc[i] * xc[i] - wzc[i];
                     }
-                    Kernel::Gaussian => (-d2[(i, j)] / (2.0 * l * l)).exp() / (l * l),
                 }
-            });
-            for (o, sums_o) in sums.iter_mut().enumerate() {
-                // A = w ⊙ a_oᵀ (b × n); u = Σ_j A_ij (x_i − x_j) = rowsum(A) x_i − A X
-                let a = Mat::from_fn(b, n, |i, j| w[(i, j)] * self.coef[(j, o)]);
-                let mut ax = Mat::zeros(b, d);
-                matmul(
-                    ax.as_mut(),
-                    Accum::Replace,
-                    a.as_ref(),
-                    self.x.as_ref(),
-                    1.0,
-                    Par::Seq,
-                );
-                let u = Mat::from_fn(b, d, |i, k| {
-                    let rs: f64 = (0..n).map(|j| a[(i, j)]).sum();
-                    rs * xb[(i, k)] - ax[(i, k)]
-                });
-                // gradients: −u M (rows)
-                let mut gr = Mat::zeros(b, d);
-                matmul(
-                    gr.as_mut(),
-                    Accum::Replace,
-                    u.as_ref(),
-                    self.m.as_ref(),
-                    -1.0,
-                    Par::Seq,
-                );
-                if self.cfg.diag {
-                    for k in 0..d {
-                        g[(k, k)] += (0..b).map(|i| gr[(i, k)] * gr[(i, k)]).sum::<f64>();
+            }
+            gram_lower(gram.as_mut(), uv.as_ref(), 1.0);
+            if self.cfg.center {
+                for k in 0..d {
+                    let ucol = col(uv.as_ref(), k);
+                    for o in 0..c {
+                        usum[(o, k)] += ucol[o * b..(o + 1) * b].iter().sum::<f64>();
                     }
-                } else {
-                    matmul(
-                        g.as_mut(),
-                        Accum::Add,
-                        gr.transpose(),
-                        gr.as_ref(),
-                        1.0,
-                        Par::Seq,
-                    );
-                }
-                for (k, s) in sums_o.iter_mut().enumerate() {
-                    *s += (0..b).map(|i| gr[(i, k)]).sum::<f64>();
                 }
             }
             start += b;
         }
+        // (1/n) Σ uᵀu − Σ_c ū_cᵀū_c (centred), then sandwiched by M
         let inv = 1.0 / n as f64;
+        for j in 0..d {
+            for i in j..d {
+                let mut v = gram[(i, j)] * inv;
+                if self.cfg.center {
+                    for o in 0..c {
+                        v -= usum[(o, i)] * inv * usum[(o, j)] * inv;
+                    }
+                }
+                gram[(i, j)] = v;
+                gram[(j, i)] = v;
+            }
+        }
+        let mut um = Mat::<f64>::zeros(d, d);
+        matmul(
+            um.as_mut(),
+            Accum::Replace,
+            gram.as_ref(),
+            self.m.as_ref(),
+            1.0,
+            Par::Seq,
+        );
+        let mut g = Mat::<f64>::zeros(d, d);
+        matmul(
+            g.as_mut(),
+            Accum::Replace,
+            self.m.as_ref().transpose(),
+            um.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         Mat::from_fn(d, d, |i, j| {
             if self.cfg.diag && i != j {
-                return 0.0;
+                0.0
+            } else {
+                0.5 * (g[(i, j)] + g[(j, i)])
             }
-            let mut v = g[(i, j)] * inv;
-            if self.cfg.center {
-                for s in &sums {
-                    v -= s[i] * inv * s[j] * inv;
-                }
-            }
-            v
         })
     }
 }
@@ -300,15 +451,11 @@ pub fn fit(
     yt: MatRef<'_, f64>,
     lt: &[u8],
     cfg: &RfmConfig,
+    par: Par,
 ) -> Result<(Rfm, Vec<RfmStep>)> {
     cfg.validate()?;
     let d = x.ncols();
-    let mut rfm = Rfm {
-        m: Mat::identity(d, d),
-        x: x.to_owned(),
-        coef: Mat::zeros(0, 0),
-        cfg: cfg.clone(),
-    };
+    let mut rfm = Rfm::new(x, cfg, par);
     let mut hist = Vec::new();
     for it in 0..=cfg.iters {
         rfm.solve(y)?;

@@ -344,8 +344,16 @@ fn rfm_agop_matches_finite_difference_gradients_of_the_predictor() {
                 batch: 4,
                 ..Default::default()
             };
-            let (mut rfm, _) =
-                fit(x.as_ref(), y.as_ref(), x.as_ref(), y.as_ref(), &[], &cfg).unwrap();
+            let (mut rfm, _) = fit(
+                x.as_ref(),
+                y.as_ref(),
+                x.as_ref(),
+                y.as_ref(),
+                &[],
+                &cfg,
+                Par::Seq,
+            )
+            .unwrap();
             // a non-identity SPD metric
             let a = randn(23, 3, 3);
             let mut m = nfm(a.as_ref());
@@ -367,6 +375,7 @@ fn rfm_agop_matches_finite_difference_gradients_of_the_predictor() {
                     x: rfm.x.clone(),
                     coef,
                     cfg: cfg.clone(),
+                    par: Par::Seq,
                 };
                 let xi = x.as_ref().subrows(i, 1).to_owned();
                 let f = |xx: MatRef<'_, f64>| r2.predict(xx);
@@ -605,4 +614,469 @@ fn early_time_c_nfc_prediction_approaches_the_exact_limit_as_width_grows() {
         errs[1]
     );
     assert!(errs[1] < errs[0], "no convergence with width: {errs:?}");
+}
+
+/// The previous implementation of [`layer_gradients`] (one backward pass per output,
+/// full d_l × d_l Grams of the per-sample Jacobians), kept as the reference the blocked
+/// GEMM version is checked against.
+fn reference_layer_gradients(
+    stack: &crate::model::LayerStack<'_>,
+    x: MatRef<'_, f64>,
+    opts: &AgopOptions,
+) -> crate::Result<super::agop::LayerGradients> {
+    let depth = stack.depth();
+    let n = x.nrows();
+    if n == 0 {
+        return Err(crate::Error::Shape("AGOP of an empty dataset".into()));
+    }
+    if opts.batch == 0 {
+        return Err(crate::Error::config("nfa.batch", "must be ≥ 1"));
+    }
+    if x.ncols() != stack.fan_in(0) {
+        return Err(crate::Error::Shape(format!(
+            "AGOP: inputs have {} columns, the model expects {}",
+            x.ncols(),
+            stack.fan_in(0)
+        )));
+    }
+    let c = stack.fan_out(depth - 1);
+    let mut agop: Vec<Mat<f64>> = (0..depth)
+        .map(|l| Mat::zeros(stack.fan_in(l), stack.fan_in(l)))
+        .collect();
+    let mut ptk: Vec<Mat<f64>> = (0..depth)
+        .map(|l| Mat::zeros(stack.fan_out(l), stack.fan_out(l)))
+        .collect();
+    // sums over samples of J and P per output (for centring): [layer][output] -> vector
+    let mut sum_j: Vec<Vec<Vec<f64>>> = (0..depth)
+        .map(|l| vec![vec![0.0; stack.fan_in(l)]; c])
+        .collect();
+    let mut sum_p: Vec<Vec<Vec<f64>>> = (0..depth)
+        .map(|l| vec![vec![0.0; stack.fan_out(l)]; c])
+        .collect();
+    let linear = stack.activation == Activation::Linear;
+    let mut start = 0;
+    while start < n {
+        let b = opts.batch.min(n - start);
+        let xb = x.subrows(start, b);
+        let fc = forward_from(stack, 0, xb, opts.par);
+        for o in 0..c {
+            let mut p = Mat::from_fn(b, c, |_, j| if j == o { 1.0 } else { 0.0 });
+            for l in (0..depth).rev() {
+                let w = stack.weights[l];
+                matmul(
+                    ptk[l].as_mut(),
+                    Accum::Add,
+                    p.transpose(),
+                    p.as_ref(),
+                    1.0,
+                    opts.par,
+                );
+                let mut j = Mat::zeros(b, w.ncols());
+                matmul(
+                    j.as_mut(),
+                    Accum::Replace,
+                    p.as_ref(),
+                    w,
+                    stack.mults[l],
+                    opts.par,
+                );
+                matmul(
+                    agop[l].as_mut(),
+                    Accum::Add,
+                    j.transpose(),
+                    j.as_ref(),
+                    1.0,
+                    opts.par,
+                );
+                if opts.center {
+                    for (col, s) in sum_j[l][o].iter_mut().enumerate() {
+                        *s += j.col_as_slice(col).iter().sum::<f64>();
+                    }
+                    for (col, s) in sum_p[l][o].iter_mut().enumerate() {
+                        *s += p.col_as_slice(col).iter().sum::<f64>();
+                    }
+                }
+                if l > 0 {
+                    if !linear {
+                        let d = &fc.dact[l - 1];
+                        for col in 0..j.ncols() {
+                            for (v, &dv) in
+                                j.col_as_slice_mut(col).iter_mut().zip(d.col_as_slice(col))
+                            {
+                                *v *= dv;
+                            }
+                        }
+                    }
+                    p = j;
+                }
+            }
+        }
+        start += b;
+    }
+    let inv_n = 1.0 / n as f64;
+    for l in 0..depth {
+        scale_and_center(&mut agop[l], &sum_j[l], inv_n, opts.center);
+        scale_and_center(&mut ptk[l], &sum_p[l], inv_n, opts.center);
+    }
+    Ok(super::agop::LayerGradients { agop, ptk })
+}
+
+/// `M ← M/n − Σ_o s̄_o s̄_oᵀ` with `s̄_o = s_o/n` (centring) or `M ← M/n`; symmetrised.
+fn scale_and_center(m: &mut Mat<f64>, sums: &[Vec<f64>], inv_n: f64, center: bool) {
+    let k = m.nrows();
+    for j in 0..k {
+        for i in 0..k {
+            let mut v = m[(i, j)] * inv_n;
+            if center {
+                for s in sums {
+                    v -= s[i] * inv_n * s[j] * inv_n;
+                }
+            }
+            m[(i, j)] = v;
+        }
+    }
+    for j in 0..k {
+        for i in 0..j {
+            let v = 0.5 * (m[(i, j)] + m[(j, i)]);
+            m[(i, j)] = v;
+            m[(j, i)] = v;
+        }
+    }
+}
+
+/// An MLP 4 → 7 → 6 → 5 → 3 with biases (non-zero) and activation `act`.
+fn mlp_with(act: Activation, seed: u64) -> (Box<dyn Model>, Vec<f64>) {
+    let cfg = ModelConfig::Mlp(MlpConfig {
+        hidden: vec![7, 6, 5],
+        activation: act,
+        bias: true,
+        output_scale: 0.8,
+        parametrization: Parametrization::Ntk,
+        init_scale: 1.0,
+        init_std: None,
+        multipliers: None,
+        lr_layers: None,
+    });
+    let (m, mut p) = cfg.build(4, 3, &mut stream(seed, "init")).unwrap();
+    for b in m.blocks().iter().filter(|b| b.name.starts_with('b')) {
+        for (k, v) in p[b.range()].iter_mut().enumerate() {
+            *v = 0.1 * (k as f64 - 1.5);
+        }
+    }
+    (m, p)
+}
+
+const ALL_ACTIVATIONS: [Activation; 5] = [
+    Activation::Linear,
+    Activation::Relu,
+    Activation::Tanh,
+    Activation::Quadratic,
+    Activation::Gelu,
+];
+
+fn rel_diff(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    max_abs_diff(a, b) / b.norm_l2().max(f64::MIN_POSITIVE)
+}
+
+#[test]
+fn blocked_agop_matches_the_reference_implementation() {
+    let mut cases: Vec<(String, Box<dyn Model>, Vec<f64>)> = models();
+    for (i, act) in ALL_ACTIVATIONS.into_iter().enumerate() {
+        let (m, p) = mlp_with(act, 20 + i as u64);
+        cases.push((format!("mlp 3 hidden {act:?}"), m, p));
+    }
+    // 203 samples: several blocks, the last one shorter
+    let x = randn(21, 203, 5);
+    for (name, model, p) in &cases {
+        let stack = model.as_layered().unwrap().stack(p);
+        let x = x.as_ref().subcols(0, stack.fan_in(0));
+        for center in [false, true] {
+            for batch in [50, 512] {
+                let opts = AgopOptions {
+                    batch,
+                    center,
+                    par: Par::Seq,
+                };
+                let new = layer_gradients(&stack, x, &opts).unwrap();
+                let old = reference_layer_gradients(&stack, x, &opts).unwrap();
+                // centring cancels (exactly, for the last layer): errors are relative to
+                // the uncentred second moment, the scale of what is subtracted
+                let raw = reference_layer_gradients(
+                    &stack,
+                    x,
+                    &AgopOptions {
+                        center: false,
+                        ..opts
+                    },
+                )
+                .unwrap();
+                for l in 0..stack.depth() {
+                    for (what, a, b, scale) in [
+                        ("AGOP", &new.agop[l], &old.agop[l], &raw.agop[l]),
+                        ("PTK", &new.ptk[l], &old.ptk[l], &raw.ptk[l]),
+                    ] {
+                        let e = max_abs_diff(a.as_ref(), b.as_ref()) / scale.norm_l2();
+                        assert!(
+                            e < 1e-12,
+                            "{name} layer {} {what} center={center} batch={batch}: {e:e}",
+                            l + 1
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn agop_is_bitwise_identical_for_any_thread_count() {
+    let (model, p) = mlp_with(Activation::Gelu, 3);
+    let stack = model.as_layered().unwrap().stack(&p);
+    let x = randn(4, 517, 4);
+    for center in [false, true] {
+        let opts = |par| AgopOptions {
+            batch: 40,
+            center,
+            par,
+        };
+        let seq = layer_gradients(&stack, x.as_ref(), &opts(Par::Seq)).unwrap();
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let par = pool
+                .install(|| layer_gradients(&stack, x.as_ref(), &opts(Par::rayon(threads))))
+                .unwrap();
+            for l in 0..stack.depth() {
+                for (a, b) in [(&seq.agop[l], &par.agop[l]), (&seq.ptk[l], &par.ptk[l])] {
+                    for j in 0..a.ncols() {
+                        for i in 0..a.nrows() {
+                            assert_eq!(
+                                a[(i, j)].to_bits(),
+                                b[(i, j)].to_bits(),
+                                "layer {} entry ({i}, {j}) differs on {threads} threads",
+                                l + 1
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn agop_of_one_sample_matches_finite_differences_of_the_output() {
+    for act in ALL_ACTIVATIONS {
+        let (model, p) = mlp_with(act, 9);
+        let stack = model.as_layered().unwrap().stack(&p);
+        let x = randn(8, 1, 4);
+        let g = layer_gradients(&stack, x.as_ref(), &AgopOptions::default()).unwrap();
+        let fc = forward_from(&stack, 0, x.as_ref(), Par::Seq);
+        for l in 0..stack.depth() {
+            // J_l (c × d_l) by central differences of the output w.r.t. the layer input
+            let xl = fc.inputs[l].clone();
+            let f = |xx: MatRef<'_, f64>| forward_from(&stack, l, xx, Par::Seq).out;
+            let d = xl.ncols();
+            let jac = Mat::from_fn(3, d, |o, j| fd(&f, &xl, 0, j, 1e-5)[(0, o)]);
+            let mut want = Mat::zeros(d, d);
+            matmul(
+                want.as_mut(),
+                Accum::Replace,
+                jac.transpose(),
+                jac.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            let e = rel_diff(g.agop[l].as_ref(), want.as_ref());
+            assert!(e < 1e-7, "{act:?} layer {}: AGOP vs fd error {e:e}", l + 1);
+        }
+    }
+}
+
+#[test]
+fn gram_lower_is_the_lower_triangle_of_the_product() {
+    let a = randn(12, 150, 140);
+    let mut full = Mat::zeros(140, 140);
+    matmul(
+        full.as_mut(),
+        Accum::Replace,
+        a.transpose(),
+        a.as_ref(),
+        2.0,
+        Par::Seq,
+    );
+    let mut low = Mat::from_fn(140, 140, |i, j| (i + j) as f64);
+    crate::linalg::gram_lower(low.as_mut(), a.as_ref(), 2.0);
+    for j in 0..140 {
+        for i in j..140 {
+            let want = full[(i, j)] + (i + j) as f64;
+            assert!((low[(i, j)] - want).abs() < 1e-12 * (1.0 + want.abs()));
+        }
+    }
+}
+
+/// `xMzᵀ`-based squared Mahalanobis distances (the previous implementation's).
+fn reference_sq_dists(a: MatRef<'_, f64>, b: MatRef<'_, f64>, m: MatRef<'_, f64>) -> Mat<f64> {
+    let d = a.ncols();
+    let mut bm = Mat::zeros(b.nrows(), d);
+    matmul(bm.as_mut(), Accum::Replace, b, m, 1.0, Par::Seq);
+    let mut am = Mat::zeros(a.nrows(), d);
+    matmul(am.as_mut(), Accum::Replace, a, m, 1.0, Par::Seq);
+    let mut cross = Mat::zeros(a.nrows(), b.nrows());
+    matmul(
+        cross.as_mut(),
+        Accum::Replace,
+        a,
+        bm.transpose(),
+        1.0,
+        Par::Seq,
+    );
+    let na: Vec<f64> = (0..a.nrows())
+        .map(|i| (0..d).map(|k| a[(i, k)] * am[(i, k)]).sum())
+        .collect();
+    let nb: Vec<f64> = (0..b.nrows())
+        .map(|i| (0..d).map(|k| b[(i, k)] * bm[(i, k)]).sum())
+        .collect();
+    Mat::from_fn(a.nrows(), b.nrows(), |i, j| {
+        (na[i] + nb[j] - 2.0 * cross[(i, j)]).max(0.0)
+    })
+}
+
+/// The previous RFM AGOP (per-output dense weight matrices), kept as the reference the
+/// blocked GEMM version is checked against.
+fn reference_rfm_agop(r: &super::rfm::Rfm) -> Mat<f64> {
+    let (n, d) = (r.x.nrows(), r.x.ncols());
+    let c = r.coef.ncols();
+    let l = r.cfg.bandwidth;
+    let mut g = Mat::<f64>::zeros(d, d);
+    let mut sums = vec![vec![0.0; d]; c];
+    let mut start = 0;
+    while start < n {
+        let b = r.cfg.batch.min(n - start);
+        let xb = r.x.as_ref().subrows(start, b);
+        let d2 = reference_sq_dists(xb, r.x.as_ref(), r.m.as_ref());
+        let w = Mat::from_fn(b, n, |i, j| {
+            if start + i == j {
+                // the self pair's term is 0 (as in the blocked version, exactly)
+                return 0.0;
+            }
+            let dist = d2[(i, j)].sqrt();
+            match r.cfg.kernel {
+                super::rfm::Kernel::Laplace => {
+                    if dist < 1e-10 {
+                        0.0
+                    } else {
+                        (-dist / l).exp() / (l * dist)
+                    }
+                }
+                super::rfm::Kernel::Gaussian => (-d2[(i, j)] / (2.0 * l * l)).exp() / (l * l),
+            }
+        });
+        for (o, sums_o) in sums.iter_mut().enumerate() {
+            // A = w ⊙ a_oᵀ (b × n); u = Σ_j A_ij (x_i − x_j) = rowsum(A) x_i − A X
+            let a = Mat::from_fn(b, n, |i, j| w[(i, j)] * r.coef[(j, o)]);
+            let mut ax = Mat::zeros(b, d);
+            matmul(
+                ax.as_mut(),
+                Accum::Replace,
+                a.as_ref(),
+                r.x.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            let u = Mat::from_fn(b, d, |i, k| {
+                let rs: f64 = (0..n).map(|j| a[(i, j)]).sum();
+                rs * xb[(i, k)] - ax[(i, k)]
+            });
+            // gradients: −u M (rows)
+            let mut gr = Mat::zeros(b, d);
+            matmul(
+                gr.as_mut(),
+                Accum::Replace,
+                u.as_ref(),
+                r.m.as_ref(),
+                -1.0,
+                Par::Seq,
+            );
+            if r.cfg.diag {
+                for k in 0..d {
+                    g[(k, k)] += (0..b).map(|i| gr[(i, k)] * gr[(i, k)]).sum::<f64>();
+                }
+            } else {
+                matmul(
+                    g.as_mut(),
+                    Accum::Add,
+                    gr.transpose(),
+                    gr.as_ref(),
+                    1.0,
+                    Par::Seq,
+                );
+            }
+            for (k, s) in sums_o.iter_mut().enumerate() {
+                *s += (0..b).map(|i| gr[(i, k)]).sum::<f64>();
+            }
+        }
+        start += b;
+    }
+    let inv = 1.0 / n as f64;
+    Mat::from_fn(d, d, |i, j| {
+        if r.cfg.diag && i != j {
+            return 0.0;
+        }
+        let mut v = g[(i, j)] * inv;
+        if r.cfg.center {
+            for s in &sums {
+                v -= s[i] * inv * s[j] * inv;
+            }
+        }
+        v
+    })
+}
+
+#[test]
+fn blocked_rfm_agop_matches_the_reference_implementation() {
+    use super::rfm::{Kernel, Rfm, RfmConfig};
+    let (n, d, c) = (301, 6, 3);
+    let x = randn(41, n, d);
+    let a = randn(42, d, d);
+    let mut m = nfm(a.as_ref());
+    for i in 0..d {
+        m[(i, i)] += 0.5;
+    }
+    for kernel in [Kernel::Gaussian, Kernel::Laplace] {
+        for (center, diag) in [(false, false), (true, false), (false, true)] {
+            let cfg = RfmConfig {
+                kernel,
+                bandwidth: 3.0,
+                center,
+                diag,
+                batch: 64,
+                ..Default::default()
+            };
+            let mut r = Rfm::new(x.as_ref(), &cfg, Par::Seq);
+            r.m = if diag {
+                Mat::from_fn(d, d, |i, j| if i == j { m[(i, i)] } else { 0.0 })
+            } else {
+                m.clone()
+            };
+            r.coef = randn(43, n, c);
+            let want = reference_rfm_agop(&r);
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            let got = r.agop();
+            r.par = Par::rayon(2);
+            let got2 = pool.install(|| r.agop());
+            let e = max_abs_diff(got.as_ref(), want.as_ref()) / want.norm_l2();
+            assert!(e < 1e-12, "{kernel:?} center={center} diag={diag}: {e:e}");
+            for j in 0..d {
+                for i in 0..d {
+                    assert_eq!(got[(i, j)].to_bits(), got2[(i, j)].to_bits());
+                }
+            }
+        }
+    }
 }
