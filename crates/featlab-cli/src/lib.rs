@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod interrupt;
+pub mod notes;
 pub mod plot;
 pub mod progress;
 pub mod report;

@@ -529,6 +529,9 @@ pub fn write_sweep_report(
                 .chain(notes)
                 .collect()
         },
+        description: String::new(),
+        agreement: None,
+        headline: None,
     };
     let html = crate::report::render_report(&input);
     let path = dir.root.join("report.html");
