@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod gallery;
 pub mod interrupt;
 pub mod notes;
 pub mod plot;

@@ -101,10 +101,11 @@ pre { background: #f7f7f7; border: 1px solid #e3e3e3; padding: 10px 12px; overfl
 .empty { color: #888; font-style: italic; }
 .description { margin: 2px 0 6px; font-size: 1.02em; }
 figure.headline { margin: 10px 0 12px; }
-figure.headline svg { max-height: 380px; width: auto; max-width: 100%; }
+figure.headline svg { max-height: 340px; width: auto; max-width: 100%; }
 .verdict { font-weight: 600; margin: 10px 0 4px; }
 .verdict.ok { color: #00704a; }
 .verdict.bad { color: #b3261e; }
+.verdict.none { color: #555; font-weight: 400; }
 table.agreement td.holds { text-align: center; font-weight: 700; }
 table.agreement tr.fails td { background: #fdecea; }
 table.agreement tr.fails td.holds { color: #b3261e; }
@@ -365,7 +366,7 @@ pub fn agreement_html(out: &mut String, rows: &[AgreementRow]) {
     use featlab::compare::agreement::{failing, format_value};
     if rows.is_empty() {
         out.push_str(
-            "<p class=\"verdict\">No agreement rows: this run compares no theory with its \
+            "<p class=\"verdict none\">No agreement rows: this run compares no theory with its \
              experiment at these settings (run.json <code>summary.agreement</code> is empty).</p>\n",
         );
         return;
