@@ -11,15 +11,14 @@
 //! complete, so `runs/<preset>/run.json` exists exactly when the run finished: a killed
 //! build continues with the presets that lack it (a finished run made with the other
 //! `--quick` setting is redone). `--from DIR…` copies existing run directories (their
-//! run.json, report.html and plots/) instead of running. Runs go in parallel on a pool of
-//! `--jobs` threads, each run single-threaded. A preset that fails to run gets a card
+//! run.json, report.html and plots/) instead of running. Runs go in parallel on `--jobs`
+//! worker threads, each run single-threaded. A preset that fails to run gets a card
 //! saying why; the command then exits with an error after writing the site.
 
 use crate::report::{agreement_html, escape_html};
 use anyhow::{Context, Result};
 use featlab::compare::agreement::{failing, format_value, from_summary, worst};
 use featlab::compare::AgreementRow;
-use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -187,15 +186,19 @@ fn run_presets(args: &GalleryArgs, runs: &Path) -> Result<Vec<Card>> {
         }
         args.presets.clone()
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs)
-        .build()
-        .context("cannot start the thread pool")?;
+    // `--jobs` plain worker threads taking presets from a shared counter. (Not a rayon
+    // pool: each run installs its own one-thread rayon pool, and a rayon worker waiting on
+    // another pool steals the next preset onto its stack, so runs would nest and finish in
+    // pairs, their wall times inflated.)
     let bar = crate::progress::count_bar(names.len() as u64, "gallery", args.quiet);
-    let cards = pool.install(|| {
-        names
-            .par_iter()
-            .map(|name| {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Card>>> =
+        names.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..args.jobs.min(names.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(name) = names.get(i) else { break };
                 let card = run_one(name, args.quick, runs);
                 let status = match (&card.error, card.wall) {
                     (Some(_), _) => "FAILED".to_string(),
@@ -203,10 +206,21 @@ fn run_presets(args: &GalleryArgs, runs: &Path) -> Result<Vec<Card>> {
                     _ => String::new(),
                 };
                 bar.done(&format!("{name} {status}"));
-                card
-            })
-            .collect::<Vec<_>>()
+                *slots[i].lock().unwrap() = Some(card);
+            });
+        }
     });
+    let cards: Vec<Card> = slots
+        .into_iter()
+        .zip(&names)
+        .map(|(s, n)| {
+            s.into_inner().unwrap().unwrap_or_else(|| {
+                let mut c = Card::empty(n);
+                c.error = Some("not run (a worker thread panicked)".into());
+                c
+            })
+        })
+        .collect();
     bar.finish();
     Ok(cards)
 }
