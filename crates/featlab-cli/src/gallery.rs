@@ -66,7 +66,8 @@ pub const PAPERS: [Paper; 6] = [
     },
     Paper {
         slug: "nfa-alignment",
-        title: "Feature learning as alignment — the NFA (Beaglehole, Mitliagkas & Agarwala 2024; RFM)",
+        title:
+            "Feature learning as alignment — the NFA (Beaglehole, Mitliagkas & Agarwala 2024; RFM)",
     },
     Paper {
         slug: "nfa-deep-linear",
@@ -485,6 +486,7 @@ table.agreement tr.fails td { background: #fdecea; }
 table.agreement tr.fails td.holds { color: #b3261e; }
 .verdict { font-weight: 600; margin: 6px 0 2px; }
 .verdict.ok { color: #00704a; } .verdict.bad { color: #b3261e; }
+.verdict.none { color: #555; font-weight: 400; }
 pre { white-space: pre-wrap; font-size: 0.85em; }
 footer { margin-top: 36px; color: #999; font-size: 0.85em; }
 "#;
@@ -530,7 +532,11 @@ fn card_html(o: &mut String, c: &Card) {
     } else {
         "card"
     };
-    let _ = writeln!(o, "<div class=\"{class}\" id=\"card-{}\">", escape_html(&c.name));
+    let _ = writeln!(
+        o,
+        "<div class=\"{class}\" id=\"card-{}\">",
+        escape_html(&c.name)
+    );
     let link = c.dir.as_ref().map(|d| format!("{d}/report.html"));
     match (&c.thumb, &link) {
         (Some(t), Some(l)) => {
@@ -557,7 +563,11 @@ fn card_html(o: &mut String, c: &Card) {
             let _ = writeln!(o, "<div class=\"name\">{}</div>", escape_html(&c.name));
         }
     }
-    let _ = writeln!(o, "<div class=\"desc\">{}</div>", escape_html(&c.description));
+    let _ = writeln!(
+        o,
+        "<div class=\"desc\">{}</div>",
+        escape_html(&c.description)
+    );
     if let Some(e) = &c.error {
         let _ = writeln!(
             o,
@@ -699,10 +709,7 @@ fn write_site(out: &Path, cards: &[Card], quick: bool, elapsed: f64) -> Result<(
         }
         o.push_str("</div>\n");
         page_foot(&mut o);
-        featlab::data::io::write_atomic(
-            &out.join(format!("paper-{}.html", p.slug)),
-            o.as_bytes(),
-        )?;
+        featlab::data::io::write_atomic(&out.join(format!("paper-{}.html", p.slug)), o.as_bytes())?;
     }
     Ok(())
 }

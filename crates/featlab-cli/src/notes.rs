@@ -117,7 +117,9 @@ fn merge(group: &[Vec<Piece>]) -> String {
                     .iter()
                     .max_by(|a, b| a.1.total_cmp(&b.1))
                     .unwrap_or(&all[0]);
-                let integers = all.iter().all(|(t, _)| t.chars().all(|c| c.is_ascii_digit()));
+                let integers = all
+                    .iter()
+                    .all(|(t, _)| t.chars().all(|c| c.is_ascii_digit()));
                 if integers {
                     out.push_str(&format!("{}–{}", lo.0, hi.0));
                 } else {

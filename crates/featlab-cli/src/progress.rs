@@ -82,10 +82,7 @@ pub fn count_bar(total: u64, label: &str, quiet: bool) -> CountBar {
 impl CountBar {
     /// One more item finished; `msg` says which and how.
     pub fn done(&self, msg: &str) {
-        let k = self
-            .done
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1;
+        let k = self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         match &self.bar {
             Some(b) => {
                 b.set_position(k);

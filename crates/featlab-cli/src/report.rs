@@ -110,7 +110,7 @@ table.agreement td.holds { text-align: center; font-weight: 700; }
 table.agreement tr.fails td { background: #fdecea; }
 table.agreement tr.fails td.holds { color: #b3261e; }
 table.agreement td.holds.yes { color: #00704a; }
-table.agreement td.note { color: #444; font-size: 0.93em; }
+table.agreement td.rownote { color: #444; font-size: 0.93em; }
 .count { color: #777; font-size: 0.9em; }
 details > table, details > details, details > h4 { margin-left: 14px; }
 footer { margin-top: 40px; color: #999; font-size: 0.85em; }
@@ -403,7 +403,11 @@ pub fn agreement_html(out: &mut String, rows: &[AgreementRow]) {
             escape_html(&r.quantity)
         );
         for v in [r.theory, r.experiment, r.rel_error, Some(r.tolerance)] {
-            td(out, &format_value(v), if v.is_some() { "num" } else { "null" });
+            td(
+                out,
+                &format_value(v),
+                if v.is_some() { "num" } else { "null" },
+            );
         }
         let _ = write!(
             out,
@@ -420,7 +424,7 @@ pub fn agreement_html(out: &mut String, rows: &[AgreementRow]) {
                 }
                 note.push_str(&format!("error relative to {}", format_value(Some(s))));
             }
-            td(out, &note, "note");
+            td(out, &note, "rownote");
         }
         out.push_str("</tr>\n");
     }

@@ -49,7 +49,10 @@ pub fn report_command(args: &ReportArgs) -> Result<PathBuf> {
             x: args.x.clone(),
             y: args.y.clone(),
             png: !args.no_png,
-            fit: args.fit.as_deref().and_then(featlab::sweep::spec::FitKind::parse),
+            fit: args
+                .fit
+                .as_deref()
+                .and_then(featlab::sweep::spec::FitKind::parse),
         };
         crate::sweep::report::write_sweep_report(&dir, &rec, &opts)?
     } else if args.dir.join("run.json").exists() {

@@ -162,8 +162,10 @@ fn report_escapes_and_is_well_formed() {
         .descendants()
         .filter(|n| n.has_tag_name("details"))
         .find(|n| {
-            n.descendants()
-                .any(|c| c.text().is_some_and(|t| t.contains("resolved configuration")))
+            n.descendants().any(|c| {
+                c.text()
+                    .is_some_and(|t| t.contains("resolved configuration"))
+            })
         })
         .expect("<details> of the configuration");
     let pre = details
@@ -225,7 +227,12 @@ fn verdict_comes_first() {
         "<section id=\"summary\">",
     ];
     for w in order.windows(2) {
-        assert!(pos(w[0]) < pos(w[1]), "`{}` should come before `{}`", w[0], w[1]);
+        assert!(
+            pos(w[0]) < pos(w[1]),
+            "`{}` should come before `{}`",
+            w[0],
+            w[1]
+        );
     }
     assert!(html.contains("1 of 2 rows hold"));
     let table = doc
@@ -247,7 +254,15 @@ fn verdict_comes_first() {
         .collect();
     assert_eq!(
         cells,
-        ["drop 3 time", "3000", "—", "—", "0.05000", "✗", "GF never reached it"]
+        [
+            "drop 3 time",
+            "3000",
+            "—",
+            "—",
+            "0.05000",
+            "✗",
+            "GF never reached it"
+        ]
     );
     // The agreement rows are not repeated in the summary.
     assert_eq!(html.matches("drop 3 time").count(), 1);

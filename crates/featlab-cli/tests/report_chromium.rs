@@ -236,7 +236,11 @@ fn check_page(exe: &Path, root: &Path, page: &Path, agreement: bool) -> serde_js
     }
     let name = page.file_stem().unwrap().to_string_lossy().to_string();
     let probe_page = dir.join(format!("{name}.probe.html"));
-    std::fs::write(&probe_page, html.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
+    std::fs::write(
+        &probe_page,
+        html.replace("</body>", &format!("{PROBE}</body>")),
+    )
+    .unwrap();
     let tag = format!(
         "{}-{name}",
         dir.file_name().unwrap().to_string_lossy().replace('.', "_")
@@ -311,7 +315,8 @@ fn gallery_and_run_reports_load_in_headless_chromium() {
         eprintln!("note: chromium not found; skipping the browser test (apt-get install chromium, or set FEATLAB_CHROMIUM)");
         return;
     };
-    let root = std::env::temp_dir().join(format!("featlab-chromium-gallery-{}", std::process::id()));
+    let root =
+        std::env::temp_dir().join(format!("featlab-chromium-gallery-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     // Two fast presets, made quicker still.
@@ -359,7 +364,12 @@ fn gallery_and_run_reports_load_in_headless_chromium() {
         assert_eq!(probe["images"], 0, "report.html embeds its figures as SVG");
     }
     for paper in ["agf", "exact-linear-1d"] {
-        check_page(&exe, &root, &site.join(format!("paper-{paper}.html")), false);
+        check_page(
+            &exe,
+            &root,
+            &site.join(format!("paper-{paper}.html")),
+            false,
+        );
     }
     std::fs::remove_dir_all(&root).ok();
 }

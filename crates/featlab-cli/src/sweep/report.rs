@@ -23,8 +23,8 @@ use super::store::{SweepDir, SweepRecord};
 use anyhow::{Context, Result};
 use featlab::analysis::power_law_fit;
 use featlab::figure::{Figure, FigureKind, Heatmap, LinePlot, Scale, Series};
-use featlab::sweep::spec::FitKind;
 use featlab::sweep::results::flatten_summary;
+use featlab::sweep::spec::FitKind;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -298,9 +298,8 @@ fn lines(
         Some(b) if b.distinct().len() <= MAX_SERIES => b.distinct().into_iter().map(Some).collect(),
         _ => vec![None],
     };
-    let fittable = !xs.is_empty()
-        && x.categories.is_none()
-        && (fit == FitKind::Linear || xs[0] > 0.0);
+    let fittable =
+        !xs.is_empty() && x.categories.is_none() && (fit == FitKind::Linear || xs[0] > 0.0);
     let mut plot = LinePlot::new(format!("{z} vs {}", x.key), x.label(), z.to_string());
     let mut all_z = Vec::new();
     for g in &groups {
@@ -615,7 +614,10 @@ mod tests {
         // Plateau length 3 + 2·ln(1/x): the log fit recovers it, without a spread.
         let y: Vec<f64> = x.iter().map(|v: &f64| 3.0 + 2.0 * (1.0 / v).ln()).collect();
         let log = fit_label(FitKind::Log, &x, &y).unwrap();
-        assert!(log.starts_with("3 + 2 ± ") && log.ends_with("·log(1/x)"), "{log}");
+        assert!(
+            log.starts_with("3 + 2 ± ") && log.ends_with("·log(1/x)"),
+            "{log}"
+        );
         let p: Vec<f64> = x.iter().map(|v: &f64| 5.0 * v.powf(-0.5)).collect();
         assert!(fit_label(FitKind::Power, &x, &p)
             .unwrap()
