@@ -41,6 +41,9 @@ pub enum Command {
     Sweep(crate::sweep::SweepArgs),
     /// Regenerate plots and report.html of a run or sweep directory from the files on disk.
     Report(crate::report_cmd::ReportArgs),
+    /// Run every preset (or the given ones, or read run directories with --from) and write a
+    /// static site: index.html with one card per preset grouped by paper, a page per paper.
+    Gallery(crate::gallery::GalleryArgs),
 }
 
 /// Parse arguments, run, and map errors to exit codes.
@@ -98,5 +101,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => crate::bench::bench_command(&args),
         Command::Sweep(args) => crate::sweep::sweep_dispatch(&args),
         Command::Report(args) => crate::report_cmd::report_command(&args).map(|_| ()),
+        Command::Gallery(args) => crate::gallery::gallery_command(&args).map(|_| ()),
     }
 }

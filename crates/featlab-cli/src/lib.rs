@@ -3,7 +3,9 @@
 
 pub mod bench;
 pub mod cli;
+pub mod gallery;
 pub mod interrupt;
+pub mod notes;
 pub mod plot;
 pub mod progress;
 pub mod report;

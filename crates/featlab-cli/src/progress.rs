@@ -48,3 +48,54 @@ impl Progress for BarProgress {
         }
     }
 }
+
+/// A bar counting finished items of a batch (the gallery's presets): on a terminal an
+/// indicatif bar; otherwise, unless quiet, one `[k/n] message` line per item on stderr.
+pub struct CountBar {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    total: u64,
+    done: std::sync::atomic::AtomicU64,
+}
+
+/// A [`CountBar`] over `total` items.
+pub fn count_bar(total: u64, label: &str, quiet: bool) -> CountBar {
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>10} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.set_prefix(label.to_string());
+        b
+    });
+    CountBar {
+        bar,
+        quiet,
+        total,
+        done: std::sync::atomic::AtomicU64::new(0),
+    }
+}
+
+impl CountBar {
+    /// One more item finished; `msg` says which and how.
+    pub fn done(&self, msg: &str) {
+        let k = self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        match &self.bar {
+            Some(b) => {
+                b.set_position(k);
+                b.set_message(msg.to_string());
+            }
+            None if !self.quiet => eprintln!("[{k}/{}] {msg}", self.total),
+            None => {}
+        }
+    }
+    /// Clear the bar.
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -25,6 +25,11 @@ pub struct ReportArgs {
     /// Sweeps: varied key on the vertical axis of heatmaps / the line key (default: the next one).
     #[arg(long)]
     pub y: Option<String>,
+    /// Sweeps: the law fitted to the line plots: `log` (z ≈ a + b·log(1/x), plateau lengths
+    /// vs init scale), `power` (z ≈ c·xᵇ) or `linear` (default: the sweep file's
+    /// `[report] fit`, else power).
+    #[arg(long, value_parser = ["log", "power", "linear"])]
+    pub fit: Option<String>,
     /// Skip PNG rendering (SVG only).
     #[arg(long)]
     pub no_png: bool,
@@ -46,12 +51,16 @@ pub fn report_command(args: &ReportArgs) -> Result<PathBuf> {
             x: args.x.clone(),
             y: args.y.clone(),
             png: !args.no_png,
+            fit: args
+                .fit
+                .as_deref()
+                .and_then(featlab::sweep::spec::FitKind::parse),
         };
         crate::sweep::report::write_sweep_report(&dir, &rec, &opts)?
     } else if args.dir.join("run.json").exists() {
-        if !args.z.is_empty() || args.x.is_some() || args.y.is_some() {
+        if !args.z.is_empty() || args.x.is_some() || args.y.is_some() || args.fit.is_some() {
             anyhow::bail!(
-                "--z/--x/--y apply to sweep directories; `{}` is a run",
+                "--z/--x/--y/--fit apply to sweep directories; `{}` is a run",
                 args.dir.display()
             );
         }

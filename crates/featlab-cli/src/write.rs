@@ -64,6 +64,8 @@ pub fn write_run_page(
                 .collect()
         })
         .unwrap_or_default();
+    let description = run_description(doc);
+    notes.retain(|n| n.trim() != description);
     let rendered = render_figures(&plots, figures, png, &mut notes)?;
     let str_of = |k: &str| doc[k].as_str().unwrap_or("").to_string();
     let input = crate::report::ReportInput {
@@ -77,9 +79,12 @@ pub fn write_run_page(
         ),
         summary: &doc["summary"],
         config: &doc["config"],
+        headline: crate::report::headline_index(&doc["summary"], figures),
         figures: rendered,
         tables,
         notes,
+        description,
+        agreement: Some(featlab::compare::agreement::from_summary(&doc["summary"])),
     };
     let html = crate::report::render_report(&input);
     featlab::data::io::write_atomic(&dir.join("report.html"), html.as_bytes())?;
@@ -115,4 +120,19 @@ pub fn render_figures(
         out.push((fig.clone(), svg));
     }
     Ok(out)
+}
+
+/// What a run is, in a paragraph: the config's `description` (presets carry one), else the
+/// preset's, else empty.
+pub fn run_description(doc: &Value) -> String {
+    let from_config = doc["config"]["description"].as_str().unwrap_or("").trim();
+    if !from_config.is_empty() {
+        return from_config.to_string();
+    }
+    doc["preset"]
+        .as_str()
+        .and_then(featlab::presets::get)
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("description")?.as_str().map(|d| d.trim().to_string()))
+        .unwrap_or_default()
 }

@@ -30,7 +30,15 @@ fn sample_report() -> (String, Vec<String>) {
             {"t_agf": 300.0, "t_gf": 305.5, "level": 0.05},
             {"t_agf": 3000.0, "t_gf": null, "level": 0.001, "note": "late"}
         ],
-        "theory": {"alpha": 0.5, "fit": {"slope": -1.000001, "r2": 0.99}}
+        "theory": {"alpha": 0.5, "fit": {"slope": -1.000001, "r2": 0.99}},
+        "long_series": (0..30).map(|i| i as f64 * 0.5).collect::<Vec<_>>(),
+        "matrix": [[1, 2], [3, 4]],
+        "agreement": [
+            {"quantity": "drop 1 time", "theory": 30.0, "experiment": 31.2, "rel_error": 0.04,
+             "tolerance": 0.05, "holds": true},
+            {"quantity": "drop 3 time", "theory": 3000.0, "experiment": null, "rel_error": null,
+             "tolerance": 0.05, "holds": false, "note": "GF never reached it"}
+        ]
     });
     let config = json!({
         "name": "staircase",
@@ -61,6 +69,9 @@ fn sample_report() -> (String, Vec<String>) {
             ],
         )],
         notes: vec!["Theory and experiment disagree on jump 3 by > 10% <b>!</b>".into()],
+        description: "A two-layer linear net learns a teacher one mode at a time.".into(),
+        agreement: Some(featlab::compare::agreement::from_summary(&summary)),
+        headline: Some(0),
     };
     (render_report(&input), svgs)
 }
@@ -113,15 +124,18 @@ fn report_contains_figures_captions_and_tables() {
     assert!(html.contains(">0.000123457<"));
     assert!(html.contains(">12345678<"));
     assert!(html.contains(">saddle &lt;2&gt;<"));
-    assert!(html.contains(">[1, 0.5, 0.25]<"));
-    // Nested objects get their own headings/tables.
-    assert!(html.contains("<h3>theory</h3>") && html.contains("<h4>fit</h4>"));
+    assert!(html.contains(">1, 0.5, 0.25<"));
+    // Nested objects, long arrays and matrices get collapsible sections with tables.
+    assert!(html.contains("<summary><b>theory</b>") && html.contains("<summary><b>fit</b>"));
+    assert!(html.contains("<summary><b>long_series</b> <span class=\"count\">(30 values)</span>"));
+    assert!(html.contains("<th>[1]</th>"), "matrix columns");
+    assert!(!html.contains("[1, 2]"), "no Python-style lists");
     assert!(
         html.contains(">-1<"),
         "slope -1.000001 at 6 significant digits"
     );
     // Extra table and notes.
-    assert!(html.contains("<h3>Jump times</h3>") && html.contains("<th>t* (theory)</th>"));
+    assert!(html.contains("<summary><b>Jump times</b>") && html.contains("<th>t* (theory)</th>"));
     assert!(html.contains("by &gt; 10% &lt;b&gt;!&lt;/b&gt;"));
 }
 
@@ -146,8 +160,14 @@ fn report_escapes_and_is_well_formed() {
     // Config is collapsible and in TOML form.
     let details = doc
         .descendants()
-        .find(|n| n.has_tag_name("details"))
-        .expect("<details>");
+        .filter(|n| n.has_tag_name("details"))
+        .find(|n| {
+            n.descendants().any(|c| {
+                c.text()
+                    .is_some_and(|t| t.contains("resolved configuration"))
+            })
+        })
+        .expect("<details> of the configuration");
     let pre = details
         .descendants()
         .find(|n| n.has_tag_name("pre"))
@@ -179,9 +199,71 @@ fn report_with_odd_inputs() {
         figures: vec![(staircase_figure(10), "not an svg".into())],
         tables: vec![("empty".into(), vec![], vec![vec!["x".into(), "y".into()]])],
         notes: vec![],
+        description: String::new(),
+        agreement: None,
+        headline: None,
     });
     parse(&html).expect("well-formed");
     assert!(html.contains("No summary."));
     assert!(html.contains("configuration (JSON)"));
     assert!(html.contains("could not be rendered"));
+}
+
+#[test]
+fn verdict_comes_first() {
+    let (html, _) = sample_report();
+    let doc = parse(&html).expect("well-formed");
+    let pos = |pat: &str| {
+        html.find(pat)
+            .unwrap_or_else(|| panic!("`{pat}` missing from the report"))
+    };
+    // title < description < headline figure < agreement table < other figures < summary.
+    let order = [
+        "<h1>",
+        "<p class=\"description\">A two-layer",
+        "<figure id=\"fig-staircase\" class=\"headline\">",
+        "<table class=\"agreement\">",
+        "<section id=\"figures\">",
+        "<section id=\"summary\">",
+    ];
+    for w in order.windows(2) {
+        assert!(
+            pos(w[0]) < pos(w[1]),
+            "`{}` should come before `{}`",
+            w[0],
+            w[1]
+        );
+    }
+    assert!(html.contains("1 of 2 rows hold"));
+    let table = doc
+        .descendants()
+        .find(|n| n.has_tag_name("table") && n.attribute("class") == Some("agreement"))
+        .unwrap();
+    let rows: Vec<_> = table
+        .descendants()
+        .filter(|n| n.has_tag_name("tr"))
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].attribute("class"), None);
+    assert_eq!(rows[1].attribute("class"), Some("fails"));
+    let cells: Vec<String> = rows[1]
+        .children()
+        .filter(|c| c.has_tag_name("td"))
+        .map(|c| c.text().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            "drop 3 time",
+            "3000",
+            "—",
+            "—",
+            "0.05000",
+            "✗",
+            "GF never reached it"
+        ]
+    );
+    // The agreement rows are not repeated in the summary.
+    assert_eq!(html.matches("drop 3 time").count(), 1);
 }

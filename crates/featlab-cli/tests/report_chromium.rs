@@ -173,3 +173,203 @@ fn sweep_report_loads_in_headless_chromium_with_every_figure() {
     );
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// Script appended to a copy of a page: after load, it writes what the browser laid out
+/// into `<pre id="featlab-probe">` (read back with --dump-dom): broken images, the top of
+/// the agreement table (or the verdict line of a run without rows) and of the first card.
+const PROBE: &str = r#"<script>
+window.addEventListener('load', function () {
+  var top = function (sel) { var e = document.querySelector(sel);
+    return e ? Math.round(e.getBoundingClientRect().top + window.scrollY) : -1; };
+  var imgs = Array.prototype.slice.call(document.images);
+  var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
+    .map(function (i) { return i.getAttribute('src'); });
+  var out = document.createElement('pre');
+  out.id = 'featlab-probe';
+  out.textContent = JSON.stringify({ images: imgs.length, broken: broken,
+    agreement_table: top('table.agreement'), agreement_verdict: top('#agreement .verdict'),
+    first_card_worst: top('.card .worst') });
+  document.body.appendChild(out);
+});
+</script>"#;
+
+/// Every `href="…"` / `src="…"` of a page.
+fn links(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["href=\"", "src=\""] {
+        for (i, m) in html.match_indices(attr) {
+            let rest = &html[i + m.len()..];
+            out.push(rest[..rest.find('"').unwrap()].replace("&amp;", "&"));
+        }
+    }
+    out
+}
+
+/// Load `page` in Chromium (1100 × 900 window) and check it: no console message, every
+/// relative link and image resolves, no external request, and — with `agreement` — the
+/// agreement table (or, for a run without rows, its verdict line) starts within the first
+/// 900 px. Returns the probe's JSON; saves a 1100 × 900 screenshot next to the page.
+fn check_page(exe: &Path, root: &Path, page: &Path, agreement: bool) -> serde_json::Value {
+    let html = std::fs::read_to_string(page).unwrap();
+    let dir = page.parent().unwrap();
+    let ids: Vec<&str> = html
+        .match_indices(" id=\"")
+        .map(|(i, m)| html[i + m.len()..].split('"').next().unwrap())
+        .collect();
+    for l in links(&html) {
+        assert!(
+            !l.contains("://"),
+            "{}: external reference `{l}` (pages must work offline)",
+            page.display()
+        );
+        if let Some(id) = l.strip_prefix('#') {
+            assert!(ids.contains(&id), "{}: broken anchor `{l}`", page.display());
+        } else {
+            let target = dir.join(l.split('#').next().unwrap());
+            assert!(
+                target.is_file(),
+                "{}: broken link `{l}` ({} does not exist)",
+                page.display(),
+                target.display()
+            );
+        }
+    }
+    let name = page.file_stem().unwrap().to_string_lossy().to_string();
+    let probe_page = dir.join(format!("{name}.probe.html"));
+    std::fs::write(
+        &probe_page,
+        html.replace("</body>", &format!("{PROBE}</body>")),
+    )
+    .unwrap();
+    let tag = format!(
+        "{}-{name}",
+        dir.file_name().unwrap().to_string_lossy().replace('.', "_")
+    );
+    let (dom, log) = run_chromium(
+        exe,
+        &root.join(format!("profile-{tag}")),
+        &[
+            "--window-size=1100,900",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            &format!("file://{}", probe_page.display()),
+        ],
+    );
+    std::fs::remove_file(&probe_page).ok();
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(
+        console.is_empty(),
+        "{}: console messages:\n{}",
+        page.display(),
+        console.join("\n")
+    );
+    let start = dom
+        .find("<pre id=\"featlab-probe\">")
+        .unwrap_or_else(|| panic!("{}: the page did not finish loading", page.display()));
+    let text = &dom[start + 24..];
+    let text = text[..text.find("</pre>").unwrap()].replace("&quot;", "\"");
+    let probe: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        probe["broken"],
+        serde_json::json!([]),
+        "{}: broken images",
+        page.display()
+    );
+    if agreement {
+        let table = probe["agreement_table"].as_i64().unwrap();
+        let top = if table >= 0 {
+            table
+        } else {
+            probe["agreement_verdict"].as_i64().unwrap()
+        };
+        assert!(
+            (0..900).contains(&top),
+            "{}: the agreement table is not in the first 900 px (top at {top} px): {probe}",
+            page.display()
+        );
+    }
+    let shot = root.join(format!("{tag}.png"));
+    run_chromium(
+        exe,
+        &root.join(format!("profile-shot-{tag}")),
+        &[
+            "--hide-scrollbars",
+            "--window-size=1100,900",
+            "--virtual-time-budget=5000",
+            &format!("--screenshot={}", shot.display()),
+            &format!("file://{}", page.display()),
+        ],
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+    if let Ok(keep) = std::env::var("FEATLAB_SCREENSHOTS") {
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(&shot, Path::new(&keep).join(format!("{tag}.png"))).unwrap();
+    }
+    probe
+}
+
+#[test]
+fn gallery_and_run_reports_load_in_headless_chromium() {
+    let Some(exe) = chromium() else {
+        eprintln!("note: chromium not found; skipping the browser test (apt-get install chromium, or set FEATLAB_CHROMIUM)");
+        return;
+    };
+    let root =
+        std::env::temp_dir().join(format!("featlab-chromium-gallery-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    // Two fast presets, made quicker still.
+    let runs = [
+        ("exact-1d", vec!["--set", "train.t_max=4.0"]),
+        ("staircase", vec!["--set", "train.t_max=20.0"]),
+    ];
+    for (preset, sets) in &runs {
+        let o = Command::new(BIN)
+            .args(["run", preset, "--quiet", "--out"])
+            .arg(root.join("src").join(preset))
+            .args(sets)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{preset}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let site = root.join("site");
+    let o = Command::new(BIN)
+        .args(["gallery", "--quiet", "--out"])
+        .arg(&site)
+        .arg("--from")
+        .args(runs.iter().map(|(p, _)| root.join("src").join(p)))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let index = check_page(&exe, &root, &site.join("index.html"), false);
+    assert_eq!(index["images"], 2, "one thumbnail per card: {index}");
+    let first_card = index["first_card_worst"].as_i64().unwrap();
+    assert!(
+        (0..900).contains(&first_card),
+        "the first card's agreement line is not in the first 900 px: {index}"
+    );
+    for (preset, _) in &runs {
+        let probe = check_page(
+            &exe,
+            &root,
+            &site.join("runs").join(preset).join("report.html"),
+            true,
+        );
+        assert_eq!(probe["images"], 0, "report.html embeds its figures as SVG");
+    }
+    for paper in ["agf", "exact-linear-1d"] {
+        check_page(
+            &exe,
+            &root,
+            &site.join(format!("paper-{paper}.html")),
+            false,
+        );
+    }
+    std::fs::remove_dir_all(&root).ok();
+}

@@ -120,6 +120,82 @@ pub fn power_law_fit(x: &[f64], y: &[f64]) -> Option<PowerLawFit> {
     })
 }
 
+/// A least-squares straight line `y ≈ a + b·u`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LineFit {
+    /// Intercept `a`.
+    pub intercept: f64,
+    /// Slope `b`.
+    pub slope: f64,
+    /// Standard error of `b`: `sqrt(RSS / (n − 2) / Σ(uᵢ − mean u)²)`; NaN when n = 2.
+    pub stderr: f64,
+    /// Number of points used.
+    pub n: usize,
+}
+
+/// Ordinary least squares of `y` on `u` over the points where both are finite; `None`
+/// with fewer than two such points or when all their `u` are equal. With `u = ln(1/x)` it
+/// is the fit `y ≈ a + b·log(1/x)` of a plateau length against the initialisation scale
+/// (AGF: the time to escape a saddle grows like log(1/α), Kunin et al. 2025).
+pub fn line_fit(u: &[f64], y: &[f64]) -> Option<LineFit> {
+    let pts: Vec<(f64, f64)> = u
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .map(|(a, b)| (*a, *b))
+        .collect();
+    let n = pts.len();
+    if n < 2 {
+        return None;
+    }
+    let mu = pts.iter().map(|p| p.0).sum::<f64>() / n as f64;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n as f64;
+    let suu: f64 = pts.iter().map(|p| (p.0 - mu).powi(2)).sum();
+    if suu <= 0.0 {
+        return None;
+    }
+    let suy: f64 = pts.iter().map(|p| (p.0 - mu) * (p.1 - my)).sum();
+    let b = suy / suu;
+    let a = my - b * mu;
+    let rss: f64 = pts.iter().map(|p| (p.1 - a - b * p.0).powi(2)).sum();
+    let stderr = if n > 2 {
+        (rss / (n - 2) as f64 / suu).sqrt()
+    } else {
+        f64::NAN
+    };
+    Some(LineFit {
+        intercept: a,
+        slope: b,
+        stderr,
+        n,
+    })
+}
+
+#[cfg(test)]
+mod line_fit_tests {
+    use super::*;
+
+    #[test]
+    fn log_law_recovered_exactly_and_noise_gives_a_stderr() {
+        // y = 3 + 2·ln(1/x) at x = 1e-1 … 1e-5.
+        let x = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5];
+        let u: Vec<f64> = x.iter().map(|v: &f64| (1.0 / v).ln()).collect();
+        let y: Vec<f64> = u.iter().map(|u| 3.0 + 2.0 * u).collect();
+        let f = line_fit(&u, &y).unwrap();
+        assert!((f.slope - 2.0).abs() < 1e-12 && (f.intercept - 3.0).abs() < 1e-12);
+        assert!(f.stderr < 1e-12 && f.n == 5);
+        let noisy: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + if i % 2 == 0 { 0.1 } else { -0.1 })
+            .collect();
+        let g = line_fit(&u, &noisy).unwrap();
+        assert!(g.stderr > 1e-3 && (g.slope - 2.0).abs() < 5.0 * g.stderr);
+        assert!(line_fit(&[1.0, 1.0], &[2.0, 3.0]).is_none());
+        assert!(line_fit(&[1.0, f64::NAN], &[2.0, 3.0]).is_none());
+    }
+}
+
 #[cfg(test)]
 mod power_law_tests {
     use super::*;

@@ -11,8 +11,11 @@
 //! * an axis is logarithmic when all its values are positive and span ≥ 8×; a field's
 //!   axis likewise;
 //! * line plots: one line per value of the other axis (≤ 10 values, else one pooled line);
-//!   when the horizontal axis is positive, each legend entry carries the least-squares
-//!   exponent b of `z ≈ c·x^b` fitted to that line's points (± its standard error);
+//!   each legend entry carries the least-squares fit to that line's points (± the standard
+//!   error of its slope) of the law the sweep file names in `[report] fit` (or `--fit`):
+//!   `"power"` (default) `z ≈ c·x^b` (positive axes), `"log"` `z ≈ a + b·log(1/x)` — what
+//!   theory predicts for plateau lengths against the initialisation scale — (positive
+//!   horizontal axis), `"linear"` `z ≈ a + b·x`;
 //! * axes with more than 50 distinct values (random sweeps) give scatter plots of every
 //!   point instead of heatmaps.
 
@@ -20,6 +23,7 @@ use super::store::{SweepDir, SweepRecord};
 use anyhow::{Context, Result};
 use featlab::analysis::power_law_fit;
 use featlab::figure::{Figure, FigureKind, Heatmap, LinePlot, Scale, Series};
+use featlab::sweep::spec::FitKind;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,6 +35,63 @@ pub struct ReportOptions {
     pub x: Option<String>,
     pub y: Option<String>,
     pub png: bool,
+    /// The law fitted to the line plots (default: the sweep file's `[report] fit`, else power).
+    pub fit: Option<FitKind>,
+}
+
+/// The sweep file's `[report] fit`, if it names one.
+fn spec_fit(rec: &SweepRecord) -> Option<FitKind> {
+    let t: toml::Table = rec.spec_text.parse().ok()?;
+    FitKind::parse(t.get("report")?.get("fit")?.as_str()?)
+}
+
+/// The fitted law in a legend entry (`None`: no fit possible on these points).
+fn fit_label(fit: FitKind, xs: &[f64], ys: &[f64]) -> Option<String> {
+    let se = |v: f64| {
+        if v.is_finite() {
+            format!(" ± {}", crate::plot::format_number(v, 2))
+        } else {
+            String::new()
+        }
+    };
+    let n3 = |v: f64| crate::plot::format_number(v, 3);
+    match fit {
+        FitKind::Power => {
+            let f = power_law_fit(xs, ys)?;
+            Some(format!("exponent {}{}", n3(f.exponent), se(f.stderr)))
+        }
+        FitKind::Log => {
+            let u: Vec<f64> = xs
+                .iter()
+                .map(|&x| if x > 0.0 { (1.0 / x).ln() } else { f64::NAN })
+                .collect();
+            let f = featlab::analysis::line_fit(&u, ys)?;
+            Some(format!(
+                "{} + {}{}·log(1/x)",
+                n3(f.intercept),
+                n3(f.slope),
+                se(f.stderr)
+            ))
+        }
+        FitKind::Linear => {
+            let f = featlab::analysis::line_fit(xs, ys)?;
+            Some(format!(
+                "{} + {}{}·x",
+                n3(f.intercept),
+                n3(f.slope),
+                se(f.stderr)
+            ))
+        }
+    }
+}
+
+/// The caption sentence explaining the legend's fit.
+fn fit_caption(fit: FitKind) -> &'static str {
+    match fit {
+        FitKind::Power => " Legend: exponent b of the least-squares fit z ≈ c·xᵇ (log–log) to each line's points, ± its standard error (none with 2 points); points with z ≤ 0 are left out of the fit.",
+        FitKind::Log => " Legend: least-squares fit z ≈ a + b·log(1/x) (natural log; the sweep file's fit = \"log\", the law theory predicts for plateau lengths against the initialisation scale) to each line's points, a + b ± the standard error of b (none with 2 points).",
+        FitKind::Linear => " Legend: least-squares fit z ≈ a + b·x to each line's points, a + b ± the standard error of b (none with 2 points).",
+    }
 }
 
 const MAX_GRID: usize = 50;
@@ -223,13 +284,21 @@ fn heatmap(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, y: &Coord) -> Figu
 }
 
 /// `z` against `x`, one line per value of `by` (if any and not too many).
-fn lines(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, by: Option<&Coord>) -> Figure {
+fn lines(
+    rec: &SweepRecord,
+    z: &str,
+    zv: &[f64],
+    x: &Coord,
+    by: Option<&Coord>,
+    fit: FitKind,
+) -> Figure {
     let xs = x.distinct();
     let groups: Vec<Option<f64>> = match by {
         Some(b) if b.distinct().len() <= MAX_SERIES => b.distinct().into_iter().map(Some).collect(),
         _ => vec![None],
     };
-    let positive_x = !xs.is_empty() && xs[0] > 0.0 && x.categories.is_none();
+    let fittable =
+        !xs.is_empty() && x.categories.is_none() && (fit == FitKind::Linear || xs[0] > 0.0);
     let mut plot = LinePlot::new(format!("{z} vs {}", x.key), x.label(), z.to_string());
     let mut all_z = Vec::new();
     for g in &groups {
@@ -251,17 +320,9 @@ fn lines(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, by: Option<&Coord>) 
             (Some(gv), Some(b)) => format!("{} = {}", b.key, b.value_text(*gv)),
             _ => "all points".to_string(),
         };
-        if positive_x {
-            if let Some(f) = power_law_fit(&xs, &ys) {
-                let se = if f.stderr.is_finite() {
-                    format!(" ± {}", crate::plot::format_number(f.stderr, 2))
-                } else {
-                    String::new()
-                };
-                label = format!(
-                    "{label}: exponent {}{se}",
-                    crate::plot::format_number(f.exponent, 3)
-                );
+        if fittable {
+            if let Some(f) = fit_label(fit, &xs, &ys) {
+                label = format!("{label}: {f}");
             }
         }
         plot.series.push(Series::line(label, xs.clone(), ys));
@@ -283,10 +344,12 @@ fn lines(rec: &SweepRecord, z: &str, zv: &[f64], x: &Coord, by: Option<&Coord>) 
         "; each point is the {}.",
         averaged_over(rec, &shown)
     ));
-    if positive_x {
-        caption.push_str(" Legend: exponent b of the least-squares fit z ≈ c·xᵇ (log–log) to each line's points, ± its standard error (none with 2 points); points with z ≤ 0 are left out of the fit.");
+    if fittable {
+        caption.push_str(fit_caption(fit));
+    } else if x.categories.is_some() {
+        caption.push_str(" No fit: the horizontal axis is not numeric.");
     } else {
-        caption.push_str(" No power-law fit: the horizontal axis is not positive.");
+        caption.push_str(" No fit: the horizontal axis is not positive.");
     }
     plot.figure(format!("lines_{}_vs_{}", slug(z), slug(&x.key)), caption)
 }
@@ -530,6 +593,7 @@ pub fn write_sweep_report(
         .map(|k| Coord::new(k, rec));
 
     let zcols: HashMap<String, Vec<f64>> = table.columns(&zs)?;
+    let fit = opts.fit.or(spec_fit(rec)).unwrap_or(FitKind::Power);
     let mut figures = Vec::new();
     for z in &zs {
         let zv = &zcols[z];
@@ -540,13 +604,13 @@ pub fn write_sweep_report(
             figures.push(heatmap(rec, z, zv, x, y.as_ref().expect("y")));
         }
         if x_grid {
-            figures.push(lines(rec, z, zv, x, y.as_ref()));
+            figures.push(lines(rec, z, zv, x, y.as_ref(), fit));
         } else {
             figures.push(scatter(z, zv, x));
         }
         if let Some(y) = &y {
             if y_grid {
-                figures.push(lines(rec, z, zv, y, Some(x)));
+                figures.push(lines(rec, z, zv, y, Some(x), fit));
             } else {
                 figures.push(scatter(z, zv, y));
             }
@@ -663,10 +727,39 @@ pub fn write_sweep_report(
                 .chain(notes)
                 .collect()
         },
+        description: String::new(),
+        agreement: None,
+        headline: None,
     };
     let html = crate::report::render_report(&input);
     let path = dir.root.join("report.html");
     featlab::data::io::write_atomic(&path, html.as_bytes())
         .with_context(|| format!("writing `{}`", path.display()))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_labels_follow_the_named_law() {
+        let x = [1e-1, 1e-2, 1e-3, 1e-4];
+        // Plateau length 3 + 2·ln(1/x): the log fit recovers it, without a spread.
+        let y: Vec<f64> = x.iter().map(|v: &f64| 3.0 + 2.0 * (1.0 / v).ln()).collect();
+        let log = fit_label(FitKind::Log, &x, &y).unwrap();
+        assert!(
+            log.starts_with("3 + 2 ± ") && log.ends_with("·log(1/x)"),
+            "{log}"
+        );
+        let p: Vec<f64> = x.iter().map(|v: &f64| 5.0 * v.powf(-0.5)).collect();
+        assert!(fit_label(FitKind::Power, &x, &p)
+            .unwrap()
+            .starts_with("exponent -0.5"));
+        let l = [1.0, 3.0, 5.0];
+        let lin = fit_label(FitKind::Linear, &[0.0, 1.0, 2.0], &l).unwrap();
+        assert!(lin.starts_with("1 + 2") && lin.ends_with("·x"), "{lin}");
+        assert!(fit_label(FitKind::Log, &[1.0], &[1.0]).is_none());
+        assert_eq!(FitKind::parse("cubic"), None);
+    }
 }

@@ -92,6 +92,31 @@ pub struct ReportDefaults {
     pub x: Option<String>,
     /// Varied key on the vertical axis (heatmaps) / the series key (line plots).
     pub y: Option<String>,
+    /// The law fitted to the line plots (`fit = "log" | "power" | "linear"`; default power).
+    pub fit: Option<FitKind>,
+}
+
+/// The law a sweep report fits to a field against a varied key `x`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FitKind {
+    /// `z ≈ a + b·log(1/x)`: plateau lengths against the initialisation scale (AGF).
+    Log,
+    /// `z ≈ c·x^b` (log–log least squares).
+    Power,
+    /// `z ≈ a + b·x`.
+    Linear,
+}
+
+impl FitKind {
+    /// `"log"`, `"power"` or `"linear"`.
+    pub fn parse(s: &str) -> Option<FitKind> {
+        match s {
+            "log" => Some(FitKind::Log),
+            "power" => Some(FitKind::Power),
+            "linear" => Some(FitKind::Linear),
+            _ => None,
+        }
+    }
 }
 
 /// A parsed sweep file.
@@ -513,10 +538,18 @@ fn report_defaults(t: &toml::Table) -> Result<ReportDefaults> {
             }
             ("x", toml::Value::String(s)) => r.x = Some(s.clone()),
             ("y", toml::Value::String(s)) => r.y = Some(s.clone()),
+            ("fit", v) => {
+                r.fit = Some(v.as_str().and_then(FitKind::parse).ok_or_else(|| {
+                    Error::config(
+                        "report.fit",
+                        format!("must be \"log\", \"power\" or \"linear\", got {v}"),
+                    )
+                })?)
+            }
             _ => {
                 return Err(Error::config(
                     format!("report.{k}"),
-                    "known keys: z (field or list of fields), x, y (varied keys)",
+                    "known keys: z (field or list of fields), x, y (varied keys), fit (\"log\" | \"power\" | \"linear\")",
                 ))
             }
         }
