@@ -21,6 +21,7 @@ pub mod families;
 pub mod fourier;
 pub mod group;
 pub mod irreps;
+pub mod spec;
 #[cfg(test)]
 mod tests;
 
@@ -31,3 +32,4 @@ pub use fourier::{
 };
 pub use group::{Family, FiniteGroup};
 pub use irreps::{ComplexIrrep, IrrepKind, Irreps, RealIrrep};
+pub use spec::GroupSpec;
