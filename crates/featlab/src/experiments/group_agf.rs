@@ -12,7 +12,9 @@
 //!   function's power in real irrep σ (reaches P(σ) when σ is learned; L = ½Σ_σ P_σ(f − y)).
 //!   Irrep names are sanitised for columns: `'` → `p`, `(a,b)` → `a_b`.
 
-use super::agf_compare::{drops_json, match_drops, max_errors, refined_schedule, step_series, Staircase};
+use super::agf_compare::{
+    drops_json, match_drops, max_errors, refined_schedule, step_series, Staircase,
+};
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
@@ -122,18 +124,32 @@ impl GroupAgfConfig {
                 let known: Vec<&str> = irreps.real.iter().map(|r| r.name.as_str()).collect();
                 Error::config(
                     format!("data.powers.{name}"),
-                    format!("{} has no real irrep `{name}`; its real irreps: {}", group.name, known.join(", ")),
+                    format!(
+                        "{} has no real irrep `{name}`; its real irreps: {}",
+                        group.name,
+                        known.join(", ")
+                    ),
                 )
             })?;
             if !(p.is_finite() && *p >= 0.0) {
-                return Err(Error::config(format!("data.powers.{name}"), format!("must be finite and ≥ 0, got {p}")));
+                return Err(Error::config(
+                    format!("data.powers.{name}"),
+                    format!("must be finite and ≥ 0, got {p}"),
+                ));
             }
             powers[i] = *p;
         }
         if powers.iter().sum::<f64>() <= 0.0 {
-            return Err(Error::config("data.powers", "all powers are zero: nothing to learn"));
+            return Err(Error::config(
+                "data.powers",
+                "all powers are zero: nothing to learn",
+            ));
         }
-        Ok(Setup { group, irreps, powers })
+        Ok(Setup {
+            group,
+            irreps,
+            powers,
+        })
     }
 }
 
@@ -158,7 +174,10 @@ fn irrep_powers(f: &Mat<f64>, bases: &[Mat<f64>]) -> Vec<f64> {
         .iter()
         .map(|q| {
             let p = f * q;
-            p.col_iter().map(|c| c.iter().map(|v| v * v).sum::<f64>()).sum::<f64>() / n
+            p.col_iter()
+                .map(|c| c.iter().map(|v| v * v).sum::<f64>())
+                .sum::<f64>()
+                / n
         })
         .collect()
 }
@@ -198,14 +217,25 @@ fn neuron_irrep_energy(model: &TwoLayer, params: &[f64], i: usize, bases: &[Mat<
 }
 
 fn argmax(v: &[f64]) -> usize {
-    (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap_or(0)
+    (0..v.len())
+        .max_by(|&a, &b| v[a].total_cmp(&v[b]))
+        .unwrap_or(0)
 }
 
 /// First time each irrep's learned power reaches half its template power (None: never).
-fn half_power_times(t: &[f64], powers: &[Vec<f64>], target: &[f64], irreps: &[usize]) -> Vec<Option<f64>> {
+fn half_power_times(
+    t: &[f64],
+    powers: &[Vec<f64>],
+    target: &[f64],
+    irreps: &[usize],
+) -> Vec<Option<f64>> {
     irreps
         .iter()
-        .map(|&s| (0..t.len()).find(|&i| powers[s][i] >= 0.5 * target[s]).map(|i| t[i]))
+        .map(|&s| {
+            (0..t.len())
+                .find(|&i| powers[s][i] >= 0.5 * target[s])
+                .map(|i| t[i])
+        })
         .collect()
 }
 
@@ -224,7 +254,9 @@ fn plateau_levels(t: &[f64], loss: &[f64], bounds: &[f64]) -> Vec<f64> {
         let best = (1..t.len().saturating_sub(1))
             .filter(|&i| t[i] > 0.0 && t[i].ln() >= lo && t[i].ln() <= hi && t[i - 1] > 0.0)
             .min_by(|&i, &k| {
-                let s = |i: usize| ((loss[i + 1].ln() - loss[i - 1].ln()) / (t[i + 1].ln() - t[i - 1].ln())).abs();
+                let s = |i: usize| {
+                    ((loss[i + 1].ln() - loss[i - 1].ln()) / (t[i + 1].ln() - t[i - 1].ln())).abs()
+                };
                 s(i).total_cmp(&s(k))
             });
         out.push(best.map_or(f64::NAN, |i| loss[i]));
@@ -269,7 +301,14 @@ fn run_alpha(
     let agf = if cfg.skip_agf {
         None
     } else {
-        Some(run_agf(model, data, &init, &mut cfg.cost.clone(), &ao, ctx)?)
+        Some(run_agf(
+            model,
+            data,
+            &init,
+            &mut cfg.cost.clone(),
+            &ao,
+            ctx,
+        )?)
     };
     let agf_seconds = start.elapsed().as_secs_f64();
     let mut agf_irrep_times = vec![None; learn.len()];
@@ -278,7 +317,14 @@ fn run_alpha(
         let features: Vec<usize> = a
             .rounds
             .iter()
-            .map(|r| argmax(&neuron_irrep_energy(model, &r.params, r.activated[0], bases)))
+            .map(|r| {
+                argmax(&neuron_irrep_energy(
+                    model,
+                    &r.params,
+                    r.activated[0],
+                    bases,
+                ))
+            })
             .collect();
         for r in &a.rounds {
             let f = model.predict(&r.params, data.x.as_ref());
@@ -302,7 +348,10 @@ fn run_alpha(
     }
     let mut observers: Vec<Box<dyn Observer>> = vec![
         Box::new(LossObserver),
-        Box::new(IrrepPowerObserver { names: names.to_vec(), bases: bases.to_vec() }),
+        Box::new(IrrepPowerObserver {
+            names: names.to_vec(),
+            bases: bases.to_vec(),
+        }),
     ];
     let mut problem = Problem::new(model, data, Loss::Mse, 0.0, ctx.par);
     let mut stepper = tc.stepper(init, stream(cfg.seed, "batches"))?;
@@ -310,7 +359,14 @@ fn run_alpha(
     let start = Instant::now();
     let gf = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
     let gf_seconds = start.elapsed().as_secs_f64();
-    Ok(AlphaRun { stairs, agf_seconds, agf_irrep_times, agf_order, gf, gf_seconds })
+    Ok(AlphaRun {
+        stairs,
+        agf_seconds,
+        agf_irrep_times,
+        agf_order,
+        gf,
+        gf_seconds,
+    })
 }
 
 /// The `group_agf` experiment.
@@ -333,7 +389,11 @@ impl Experiment for GroupAgfExperiment {
 
     fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
         let cfg: GroupAgfConfig = from_table(resolved)?;
-        let Setup { group, irreps, powers } = cfg.setup()?;
+        let Setup {
+            group,
+            irreps,
+            powers,
+        } = cfg.setup()?;
         let n_g = group.order();
         let template = template_from_powers(&irreps.real, &powers, "data.powers")?;
         let data = group_composition(&group, &template, 2)?;
@@ -341,27 +401,53 @@ impl Experiment for GroupAgfExperiment {
         let order = theory.order();
         let levels = theory.levels();
         let names: Vec<String> = irreps.real.iter().map(|r| r.name.clone()).collect();
-        let bases: Vec<Mat<f64>> = irreps.real.iter().map(|r| isotypic_basis(&group, r)).collect::<Result<_>>()?;
+        let bases: Vec<Mat<f64>> = irreps
+            .real
+            .iter()
+            .map(|r| isotypic_basis(&group, r))
+            .collect::<Result<_>>()?;
         let tpow: Vec<f64> = theory.irreps.iter().map(|r| r.power).collect();
         let model = TwoLayer::new(2 * n_g, cfg.model.width, n_g, Activation::Quadratic, false);
         let direction = init_direction(cfg.seed, 2 * n_g, cfg.model.width, n_g);
-        let main = run_alpha(&cfg, &model, &data, &direction, cfg.alpha, &bases, &names, &order, &tpow, ctx)?;
+        let main = run_alpha(
+            &cfg, &model, &data, &direction, cfg.alpha, &bases, &names, &order, &tpow, ctx,
+        )?;
 
-        let mut out = RunOutput { config: resolved.clone(), seed: cfg.seed, ..Default::default() };
-        out.arrays.push(("data/template.npy".into(), NdArray::vector(template.clone())));
-        out.arrays.extend(param_arrays(&model, &direction.iter().map(|g| cfg.alpha * g).collect::<Vec<_>>(), "params/init"));
-        out.arrays.extend(param_arrays(&model, &main.gf.final_params, "params/final"));
+        let mut out = RunOutput {
+            config: resolved.clone(),
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        out.arrays.push((
+            "data/template.npy".into(),
+            NdArray::vector(template.clone()),
+        ));
+        out.arrays.extend(param_arrays(
+            &model,
+            &direction.iter().map(|g| cfg.alpha * g).collect::<Vec<_>>(),
+            "params/init",
+        ));
+        out.arrays
+            .extend(param_arrays(&model, &main.gf.final_params, "params/final"));
         let traj = &main.gf.trajectory;
         let t = traj.column("t").unwrap_or_default();
         let loss = traj.column("loss").unwrap_or_default();
-        let pcols: Vec<Vec<f64>> = names.iter().map(|n| traj.column(&column_name(n)).unwrap_or_default()).collect();
+        let pcols: Vec<Vec<f64>> = names
+            .iter()
+            .map(|n| traj.column(&column_name(n)).unwrap_or_default())
+            .collect();
         let gf_times = half_power_times(&t, &pcols, &tpow, &order);
-        let mut learned: Vec<(usize, f64)> = order.iter().zip(&gf_times).filter_map(|(&s, t)| t.map(|t| (s, t))).collect();
+        let mut learned: Vec<(usize, f64)> = order
+            .iter()
+            .zip(&gf_times)
+            .filter_map(|(&s, t)| t.map(|t| (s, t)))
+            .collect();
         learned.sort_by(|a, b| a.1.total_cmp(&b.1));
         let order_gf: Vec<usize> = learned.iter().map(|x| x.0).collect();
         let bounds: Vec<f64> = learned.iter().map(|x| x.1).collect();
         let levels_gf = plateau_levels(&t, &loss, &bounds);
-        let name_list = |v: &[usize]| -> Vec<String> { v.iter().map(|&i| names[i].clone()).collect() };
+        let name_list =
+            |v: &[usize]| -> Vec<String> { v.iter().map(|&i| names[i].clone()).collect() };
 
         let s = &mut out.summary;
         s.insert("group".into(), json!(group.name));
@@ -378,24 +464,61 @@ impl Experiment for GroupAgfExperiment {
         s.insert("irrep_order_gf".into(), json!(name_list(&order_gf)));
         s.insert(
             "irrep_times_gf".into(),
-            json!(order.iter().zip(&gf_times).map(|(&i, t)| json!({"irrep": names[i], "t": t})).collect::<Vec<_>>()),
+            json!(order
+                .iter()
+                .zip(&gf_times)
+                .map(|(&i, t)| json!({"irrep": names[i], "t": t}))
+                .collect::<Vec<_>>()),
         );
         s.insert("gf_seconds".into(), json!(main.gf_seconds));
         s.insert("gf_method".into(), json!(cfg.train.method.name()));
         s.insert("final_loss_gf".into(), json!(loss.last()));
         let rho_max = (0..cfg.model.width)
-            .map(|i| crate::linalg::norm2(&model.neuron_params(i).iter().map(|&j| cfg.alpha * direction[j]).collect::<Vec<_>>()))
+            .map(|i| {
+                crate::linalg::norm2(
+                    &model
+                        .neuron_params(i)
+                        .iter()
+                        .map(|&j| cfg.alpha * direction[j])
+                        .collect::<Vec<_>>(),
+                )
+            })
             .fold(0.0f64, f64::max);
         s.insert(
             "jump_time_from_maximiser".into(),
-            json!(order.iter().map(|&i| json!({"irrep": names[i], "t": theory.jump_time(i, rho_max)})).collect::<Vec<_>>()),
+            json!(order
+                .iter()
+                .map(|&i| json!({"irrep": names[i], "t": theory.jump_time(i, rho_max)}))
+                .collect::<Vec<_>>()),
         );
         let ag = &mut out.agreement;
         let same = order_gf == order;
-        ag.push(AgreementRow::relative_to("irrep order (GF = theory: 1)", 1.0, f64::from(u8::from(same)), 1.0, 0.0).with_note(format!("theory {:?}, GF {:?}", name_list(&order), name_list(&order_gf))));
+        ag.push(
+            AgreementRow::relative_to(
+                "irrep order (GF = theory: 1)",
+                1.0,
+                f64::from(u8::from(same)),
+                1.0,
+                0.0,
+            )
+            .with_note(format!(
+                "theory {:?}, GF {:?}",
+                name_list(&order),
+                name_list(&order_gf)
+            )),
+        );
         for j in 1..levels.len() {
-            let q = format!("plateau ℓ{j} after {} (GF vs theory, relative to ℓ₀)", name_list(&order[..j]).join(", "));
-            ag.push(AgreementRow::relative_to(q, levels[j], levels_gf.get(j).copied().unwrap_or(f64::NAN), levels[0], 0.01));
+            let q = format!(
+                "plateau ℓ{j} after {} (GF vs theory, relative to ℓ₀)",
+                name_list(&order[..j]).join(", ")
+            );
+            ag.push(AgreementRow::relative_to(
+                q,
+                levels[j],
+                levels_gf.get(j).copied().unwrap_or(f64::NAN),
+                levels[0],
+                0.01,
+            ));
         }
         if let Some(st) = &main.stairs {
             let drops = match_drops(st, &t, &loss);
@@ -404,33 +527,57 @@ impl Experiment for GroupAgfExperiment {
             s.insert("max_rel_time_error".into(), json!(et));
             s.insert("max_rel_loss_error".into(), json!(el));
             s.insert("agf_seconds".into(), json!(main.agf_seconds));
-            s.insert("agf_cost_fraction".into(), json!(main.agf_seconds / main.gf_seconds.max(f64::MIN_POSITIVE)));
+            s.insert(
+                "agf_cost_fraction".into(),
+                json!(main.agf_seconds / main.gf_seconds.max(f64::MIN_POSITIVE)),
+            );
             s.insert("agf_rounds".into(), json!(st.times.len()));
             s.insert("irrep_order_agf".into(), json!(name_list(&main.agf_order)));
             s.insert(
                 "irrep_times_agf".into(),
-                json!(order.iter().zip(&main.agf_irrep_times).map(|(&i, t)| json!({"irrep": names[i], "t": t})).collect::<Vec<_>>()),
+                json!(order
+                    .iter()
+                    .zip(&main.agf_irrep_times)
+                    .map(|(&i, t)| json!({"irrep": names[i], "t": t}))
+                    .collect::<Vec<_>>()),
             );
             let ag = &mut out.agreement;
-            ag.push(AgreementRow::relative_to("irrep order (AGF = theory: 1)", 1.0, f64::from(u8::from(main.agf_order == order)), 1.0, 0.0));
+            ag.push(AgreementRow::relative_to(
+                "irrep order (AGF = theory: 1)",
+                1.0,
+                f64::from(u8::from(main.agf_order == order)),
+                1.0,
+                0.0,
+            ));
             for (j, &i) in order.iter().enumerate() {
                 if let Some(tg) = gf_times[j] {
                     ag.push(
-                        AgreementRow::relative_opt(format!("time irrep {} reaches half power (AGF vs GF)", names[i]), tg, main.agf_irrep_times[j], 0.05)
-                            .with_note(format!("α = {}", cfg.alpha)),
+                        AgreementRow::relative_opt(
+                            format!("time irrep {} reaches half power (AGF vs GF)", names[i]),
+                            tg,
+                            main.agf_irrep_times[j],
+                            0.05,
+                        )
+                        .with_note(format!("α = {}", cfg.alpha)),
                     );
                 }
             }
             out.tables.push(CsvTable {
                 name: "drops".into(),
-                columns: ["round", "irrep", "t_agf", "t_gf", "loss_agf", "loss_gf"].iter().map(|c| c.to_string()).collect(),
+                columns: ["round", "irrep", "t_agf", "t_gf", "loss_agf", "loss_gf"]
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
                 values: vec![
                     (1..=drops.len()).map(|k| k as f64).collect(),
                     drops.iter().map(|d| d.feature as f64).collect(),
                     drops.iter().map(|d| d.t_agf).collect(),
                     drops.iter().map(|d| d.t_gf.unwrap_or(f64::NAN)).collect(),
                     drops.iter().map(|d| d.loss_agf).collect(),
-                    drops.iter().map(|d| d.loss_gf.unwrap_or(f64::NAN)).collect(),
+                    drops
+                        .iter()
+                        .map(|d| d.loss_gf.unwrap_or(f64::NAN))
+                        .collect(),
                 ],
             });
         }
@@ -440,11 +587,20 @@ impl Experiment for GroupAgfExperiment {
         alphas.sort_by(|a, b| b.total_cmp(a));
         alphas.dedup();
         for &a in alphas.iter().filter(|&&a| a != cfg.alpha) {
-            let r = run_alpha(&cfg, &model, &data, &direction, a, &bases, &names, &order, &tpow, ctx)?;
+            let r = run_alpha(
+                &cfg, &model, &data, &direction, a, &bases, &names, &order, &tpow, ctx,
+            )?;
             let rt = r.gf.trajectory.column("t").unwrap_or_default();
-            let rp: Vec<Vec<f64>> = names.iter().map(|n| r.gf.trajectory.column(&column_name(n)).unwrap_or_default()).collect();
+            let rp: Vec<Vec<f64>> = names
+                .iter()
+                .map(|n| r.gf.trajectory.column(&column_name(n)).unwrap_or_default())
+                .collect();
             let g = half_power_times(&rt, &rp, &tpow, &order);
-            let errs: Vec<Option<f64>> = g.iter().zip(&r.agf_irrep_times).map(|(g, a)| Some((a.as_ref()? - g.as_ref()?).abs() / g.as_ref()?)).collect();
+            let errs: Vec<Option<f64>> = g
+                .iter()
+                .zip(&r.agf_irrep_times)
+                .map(|(g, a)| Some((a.as_ref()? - g.as_ref()?).abs() / g.as_ref()?))
+                .collect();
             rows.push(json!({"alpha": a, "irrep_time_rel_errors": errs, "agf_seconds": r.agf_seconds, "gf_seconds": r.gf_seconds}));
         }
         if !rows.is_empty() {
@@ -453,22 +609,48 @@ impl Experiment for GroupAgfExperiment {
         // figures
         let t_start = t.get(1).copied().unwrap_or(1e-3);
         let t_end = *t.last().unwrap_or(&1.0);
-        let mut lp = LinePlot::new(format!("{}: loss", group.name), "t (gradient-flow time)", "loss").scales(Scale::Log, Scale::Log);
-        lp.series.push(Series::line(cfg.train.method.name(), t[1..].to_vec(), loss[1..].to_vec()));
+        let mut lp = LinePlot::new(
+            format!("{}: loss", group.name),
+            "t (gradient-flow time)",
+            "loss",
+        )
+        .scales(Scale::Log, Scale::Log);
+        lp.series.push(Series::line(
+            cfg.train.method.name(),
+            t[1..].to_vec(),
+            loss[1..].to_vec(),
+        ));
         if let Some(st) = &main.stairs {
             let (sx, sy) = step_series(st, t_start, t_end);
-            lp.series.push(Series::step("numerical AGF", sx, sy.iter().map(|v| v.max(1e-12 * levels[0])).collect()));
+            lp.series.push(Series::step(
+                "numerical AGF",
+                sx,
+                sy.iter().map(|v| v.max(1e-12 * levels[0])).collect(),
+            ));
         }
         for (j, l) in levels.iter().enumerate() {
             if *l > 1e-10 * levels[0] {
-                lp.ref_lines.push(RefLine { label: format!("ℓ{j} (theory)"), vertical: false, value: *l });
+                lp.ref_lines.push(RefLine {
+                    label: format!("ℓ{j} (theory)"),
+                    vertical: false,
+                    value: *l,
+                });
             }
         }
         out.figures.push(lp.figure("loss", "Loss under gradient flow / GD, the numerical AGF staircase and the theory plateaus ½Σ(power left), one per real irrep in order of decreasing utility."));
-        let mut pp = LinePlot::new("Learned power per real irrep", "t", "P_σ(f)").scales(Scale::Log, Scale::Linear);
+        let mut pp = LinePlot::new("Learned power per real irrep", "t", "P_σ(f)")
+            .scales(Scale::Log, Scale::Linear);
         for &i in &order {
-            pp.series.push(Series::line(format!("{} (d = {})", names[i], irreps.real[i].dim), t[1..].to_vec(), pcols[i][1..].to_vec()));
-            pp.ref_lines.push(RefLine { label: format!("P({})", names[i]), vertical: false, value: tpow[i] });
+            pp.series.push(Series::line(
+                format!("{} (d = {})", names[i], irreps.real[i].dim),
+                t[1..].to_vec(),
+                pcols[i][1..].to_vec(),
+            ));
+            pp.ref_lines.push(RefLine {
+                label: format!("P({})", names[i]),
+                vertical: false,
+                value: tpow[i],
+            });
         }
         out.figures.push(pp.figure("irrep_power", "Power of the learned function in each real irrep; horizontal lines: the template's power P(σ), reached when σ is learned."));
         out.trajectory = main.gf.trajectory.clone();
@@ -476,5 +658,104 @@ impl Experiment for GroupAgfExperiment {
             out.notes.push(cfg.description.clone());
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{apply_set, parse_toml, prepare};
+
+    /// A preset at its quick settings with `sets` applied, resolved.
+    fn quick(preset: &str, sets: &[&str]) -> Result<toml::Table> {
+        let t = parse_toml(crate::presets::get(preset).unwrap(), preset)?;
+        let mut t = prepare(t, true)?;
+        for s in sets {
+            apply_set(&mut t, s)?;
+        }
+        GroupAgfExperiment.resolve(&t)
+    }
+
+    fn summary(preset: &str, sets: &[&str]) -> serde_json::Map<String, serde_json::Value> {
+        let r = quick(preset, sets).unwrap();
+        GroupAgfExperiment
+            .run(&r, &RunContext::default())
+            .unwrap()
+            .summary
+    }
+
+    fn levels(s: &serde_json::Map<String, serde_json::Value>, key: &str) -> Vec<f64> {
+        s[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+            .collect()
+    }
+
+    /// D₅ (quick: H = 16, α = 1e-2, GF to t = 0.2): the sign irrep, then 2_1, then 2_2, as
+    /// the utilities predict; the two plateaus after the sign irrep and after 2_1 within 1%
+    /// of ℓ₀ of ½Σ(power left) = 1500, 500.
+    #[test]
+    fn d5_learns_sign_then_the_two_planes_at_the_theory_levels() {
+        let s = summary("group-agf-d5", &[]);
+        assert_eq!(s["irrep_order_theory"], json!(["1'", "2_1", "2_2"]));
+        assert_eq!(s["irrep_order_gf"], s["irrep_order_theory"]);
+        let (th, gf) = (levels(&s, "levels_theory"), levels(&s, "levels_gf"));
+        assert!(
+            (th[1] - 1500.0).abs() < 1e-9 && (th[2] - 500.0).abs() < 1e-9,
+            "{th:?}"
+        );
+        for j in 1..=2 {
+            assert!(
+                (gf[j] - th[j]).abs() < 0.01 * th[0],
+                "level {j}: {gf:?} vs {th:?}"
+            );
+        }
+    }
+
+    /// C₁₁ (quick: H = 24, α = 1e-2, GF to t = 60): frequencies in decreasing power order.
+    #[test]
+    fn c11_learns_frequencies_in_the_predicted_order() {
+        let s = summary("group-agf-c11", &[]);
+        assert_eq!(
+            s["irrep_order_theory"],
+            json!(["k1", "k2", "k3", "k4", "k5"])
+        );
+        assert_eq!(s["irrep_order_gf"], s["irrep_order_theory"]);
+    }
+
+    /// Bad configs are refused with the key: unknown irrep names (listing the known ones),
+    /// k ≠ 2, invalid groups.
+    #[test]
+    fn bad_configs_name_the_key() {
+        let e = quick("group-agf-d5", &["data.powers.x3=1.0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.powers.x3") && e.contains("2_1"), "{e}");
+        let e = quick("group-agf-d5", &["data.k=3"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.k"), "{e}");
+        let e = quick(
+            "group-agf-d5",
+            &["data.group={ kind = \"dihedral\", n = 2 }"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("data.group") && e.contains("n ≥ 3"), "{e}");
+        let e = quick(
+            "group-agf-d5",
+            &["data.group={ kind = \"table\", table = [[0, 1], [1, 1]] }"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("data.group") && e.contains("inverse"), "{e}");
+        let e = quick("group-agf-d5", &["alpha=0.7"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("alpha"), "{e}");
+        assert_eq!(column_name("(1,0)"), "power_1_0");
+        assert_eq!(column_name("3'"), "power_3p");
     }
 }

@@ -7,8 +7,8 @@
 pub mod agf_attention;
 pub mod agf_compare;
 pub mod agf_modular;
-pub mod group_agf;
 pub mod exact_linear_1d;
+pub mod group_agf;
 pub mod nfa;
 pub mod rfm;
 pub mod train;
