@@ -83,8 +83,8 @@ mod tests {
         let (g1, g2, g3) = (7, 3, 6);
         let i = g1 + 10 * g2 + 100 * g3;
         let want = g.left_translate(g3, &g.left_translate(g2, &g.left_translate(g1, &t)));
-        for j in 0..10 {
-            assert!((d.y[(i, j)] - want[j]).abs() < 1e-15);
+        for (j, w) in want.iter().enumerate() {
+            assert!((d.y[(i, j)] - w).abs() < 1e-15);
             assert_eq!(d.x[(i, 10 + j)], g.left_translate(g2, &t)[j]);
         }
         assert!(group_composition(&g, &t[..9], 2)
