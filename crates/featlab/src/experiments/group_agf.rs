@@ -12,10 +12,9 @@
 //!   function's power in real irrep σ (reaches P(σ) when σ is learned; L = ½Σ_σ P_σ(f − y)).
 //!   Irrep names are sanitised for columns: `'` → `p`, `(a,b)` → `a_b`.
 
-use super::agf_compare::{
-    drops_json, match_drops, max_errors, refined_schedule, step_series, Staircase,
-};
+use super::agf_compare::refined_schedule;
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
+use crate::compare::drops::{drop_errors, drops_json, match_drops, Staircase};
 use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::data::group_composition::group_composition;
@@ -522,7 +521,8 @@ impl Experiment for GroupAgfExperiment {
         }
         if let Some(st) = &main.stairs {
             let drops = match_drops(st, &t, &loss);
-            let (et, el) = max_errors(&drops, 1e-9 * levels[0]);
+            let errs = drop_errors(&drops, levels[0]);
+            let (et, el) = (errs.max_time, errs.max_level);
             s.insert("drops".into(), drops_json(&drops));
             s.insert("max_rel_time_error".into(), json!(et));
             s.insert("max_rel_loss_error".into(), json!(el));
@@ -621,7 +621,7 @@ impl Experiment for GroupAgfExperiment {
             loss[1..].to_vec(),
         ));
         if let Some(st) = &main.stairs {
-            let (sx, sy) = step_series(st, t_start, t_end);
+            let (sx, sy) = st.step_series(t_start, t_end);
             lp.series.push(Series::step(
                 "numerical AGF",
                 sx,
