@@ -19,6 +19,7 @@ pub mod data;
 pub mod error;
 pub mod experiments;
 pub mod figure;
+pub mod groups;
 pub mod linalg;
 pub mod model;
 pub mod output;

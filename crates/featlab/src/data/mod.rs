@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod generate;
+pub mod group_composition;
 pub mod in_context;
 pub mod io;
 pub mod modular;

@@ -8,6 +8,7 @@ pub mod agf_attention;
 pub mod agf_compare;
 pub mod agf_modular;
 pub mod exact_linear_1d;
+pub mod group_agf;
 pub mod nfa;
 pub mod rfm;
 pub mod train;
@@ -76,6 +77,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &crate::theory::agf::experiment::AgfExperiment,
         &agf_attention::AgfAttentionExperiment,
         &agf_modular::AgfModularExperiment,
+        &group_agf::GroupAgfExperiment,
     ]
 }
 

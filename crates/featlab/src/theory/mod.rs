@@ -5,5 +5,6 @@ pub mod agf;
 pub mod agf_attention;
 pub mod agf_modular;
 pub mod exact_linear_1d;
+pub mod group_agf;
 pub mod nfa;
 pub mod unlearning;
