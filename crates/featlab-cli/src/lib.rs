@@ -6,6 +6,7 @@ pub mod cli;
 pub mod gallery;
 pub mod interrupt;
 pub mod notes;
+pub mod nfa_cmd;
 pub mod plot;
 pub mod progress;
 pub mod report;
