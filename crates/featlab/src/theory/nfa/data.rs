@@ -292,18 +292,29 @@ fn load_mnist1d(dir: &Path) -> Result<(NdArray, Vec<u8>, usize)> {
         let x = read_npy(&xp)?;
         let y = read_npy(&yp)?;
         if x.shape.len() != 2 {
-            return Err(Error::data(&xp, format!("shape {:?}; need n × length", x.shape)));
+            return Err(Error::data(
+                &xp,
+                format!("shape {:?}; need n × length", x.shape),
+            ));
         }
         if y.data.len() != x.shape[0] {
             return Err(Error::data(
                 &yp,
-                format!("{} labels for {} sequences in {xf}", y.data.len(), x.shape[0]),
+                format!(
+                    "{} labels for {} sequences in {xf}",
+                    y.data.len(),
+                    x.shape[0]
+                ),
             ));
         }
         if *d.get_or_insert(x.shape[1]) != x.shape[1] {
             return Err(Error::data(&xp, "its sequence length differs from x.npy's"));
         }
-        if let Some(v) = y.data.iter().find(|v| !(v.fract() == 0.0 && (0.0..10.0).contains(*v))) {
+        if let Some(v) = y
+            .data
+            .iter()
+            .find(|v| !(v.fract() == 0.0 && (0.0..10.0).contains(*v)))
+        {
             return Err(Error::data(&yp, format!("label {v} is not a class 0–9")));
         }
         xs.extend(x.data);
@@ -339,21 +350,33 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         // 10 + 5 tiny "sequences" of length 3; x[i] = (i, i, i) identifies the row
         let x = |n: usize, off: usize| {
-            NdArray::new(vec![n, 3], (0..n * 3).map(|k| (off + k / 3) as f64).collect())
+            NdArray::new(
+                vec![n, 3],
+                (0..n * 3).map(|k| (off + k / 3) as f64).collect(),
+            )
         };
-        let y = |n: usize, off: usize| NdArray::vector((0..n).map(|i| ((off + i) % 10) as f64).collect());
+        let y = |n: usize, off: usize| {
+            NdArray::vector((0..n).map(|i| ((off + i) % 10) as f64).collect())
+        };
         write_npy(&dir.join("x.npy"), &x(10, 0)).unwrap();
         write_npy(&dir.join("y.npy"), &y(10, 0)).unwrap();
         write_npy(&dir.join("x_test.npy"), &x(5, 10)).unwrap();
         write_npy(&dir.join("y_test.npy"), &y(5, 10)).unwrap();
         let lab = config(&dir, 4).build(1).unwrap();
-        assert_eq!((lab.train.n(), lab.test.n(), lab.train.d(), lab.classes), (11, 4, 3, 10));
+        assert_eq!(
+            (lab.train.n(), lab.test.n(), lab.train.d(), lab.classes),
+            (11, 4, 3, 10)
+        );
         // every pooled row appears once, with its own label (row value i ↦ label i mod 10)
         let mut seen: Vec<usize> = Vec::new();
-        for (set, labels) in [(&lab.train, &lab.train_labels), (&lab.test, &lab.test_labels)] {
-            for i in 0..set.n() {
+        for (set, labels) in [
+            (&lab.train, &lab.train_labels),
+            (&lab.test, &lab.test_labels),
+        ] {
+            assert_eq!(labels.len(), set.n());
+            for (i, &l) in labels.iter().enumerate() {
                 let r = set.x[(i, 0)] as usize;
-                assert_eq!(labels[i] as usize, r % 10);
+                assert_eq!(l as usize, r % 10);
                 assert_eq!(set.y[(i, r % 10)], 1.0);
                 seen.push(r);
             }
@@ -361,12 +384,19 @@ mod tests {
         seen.sort();
         assert_eq!(seen, (0..15).collect::<Vec<_>>());
         // a label outside 0..9 is named with its file
-        write_npy(&dir.join("y_test.npy"), &NdArray::vector(vec![0., 1., 2., 3., 12.])).unwrap();
+        write_npy(
+            &dir.join("y_test.npy"),
+            &NdArray::vector(vec![0., 1., 2., 3., 12.]),
+        )
+        .unwrap();
         let e = config(&dir, 4).build(1).err().unwrap().to_string();
         assert!(e.contains("y_test.npy") && e.contains("label 12"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
         // a missing directory says which script makes it
         let e = config(&dir, 4).build(1).err().unwrap().to_string();
-        assert!(e.contains("scripts/fetch-mnist1d.sh") && e.contains("x.npy"), "{e}");
+        assert!(
+            e.contains("scripts/fetch-mnist1d.sh") && e.contains("x.npy"),
+            "{e}"
+        );
     }
 }
