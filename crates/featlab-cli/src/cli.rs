@@ -39,6 +39,10 @@ pub enum Command {
     /// Run a sweep file: every point a full run under DIR/points/<id>/, results.csv, sweep.json,
     /// report.html; resumable; `--shard i/n` (or Slurm job arrays); `sweep merge DIR`; `sweep slurm`.
     Sweep(crate::sweep::SweepArgs),
+    /// NFA metrics of your own trained MLP: `--weights model.safetensors|.npz --x X.npy
+    /// --activation relu [--init init.safetensors]`; per-layer NFM/AGOP correlation, best-fit α,
+    /// UC-NFC, C-NFC as a table and a run directory.
+    Nfa(crate::nfa_cmd::NfaArgs),
     /// Regenerate plots and report.html of a run or sweep directory from the files on disk.
     Report(crate::report_cmd::ReportArgs),
     /// Run every preset (or the given ones, or read run directories with --from) and write a
@@ -102,5 +106,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Sweep(args) => crate::sweep::sweep_dispatch(&args),
         Command::Report(args) => crate::report_cmd::report_command(&args).map(|_| ()),
         Command::Gallery(args) => crate::gallery::gallery_command(&args).map(|_| ()),
+        Command::Nfa(args) => crate::nfa_cmd::nfa_command(&args).map(|_| ()),
     }
 }

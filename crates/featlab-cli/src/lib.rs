@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cli;
 pub mod gallery;
 pub mod interrupt;
+pub mod nfa_cmd;
 pub mod notes;
 pub mod plot;
 pub mod progress;

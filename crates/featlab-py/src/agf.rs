@@ -29,14 +29,14 @@ use featlab::data::in_context::random_covariance;
 use featlab::data::in_context::{population_sequences, principal_components, sample_sequences};
 use featlab::data::modular::{modular_addition, pair_energies, Template};
 use featlab::data::Dataset;
-use featlab::experiments::agf_modular::quadratic_init_direction;
 use featlab::experiments::param_arrays;
-use featlab::model::diagonal::{Diagonal, DiagonalForm};
+use featlab::model::diagonal::Diagonal;
 use featlab::model::linear_attention::LinearAttention;
 use featlab::model::two_layer::TwoLayer;
 use featlab::model::{Activation, Model, NeuronSum};
-use featlab::rng::{normal, normal_vec, stream};
+use featlab::rng::{normal, stream};
 use featlab::theory::agf::linear::{linear_theory, new_mode};
+use featlab::theory::agf::on_data::{self, DataModel, DataNet};
 use featlab::theory::agf::{
     run_agf, run_agf_diagonal, run_agf_two_layer, AgfOptions, AgfResult, AgfRound, CostChoice,
     GradientFlowCost,
@@ -214,38 +214,10 @@ fn to_mat(a: &PyReadonlyArray2<'_, f64>) -> Mat<f64> {
     Mat::from_fn(v.nrows(), v.ncols(), |i, j| v[[i, j]])
 }
 
-/// The training set, checked: same number of rows, at least one, finite values.
+/// The training set, checked by the library's [`on_data::checked_dataset`] (the same check
+/// as the `agf` experiment's `[problem] kind = "files"`).
 fn dataset(x: &PyReadonlyArray2<'_, f64>, y: &PyReadonlyArray2<'_, f64>) -> PyResult<Dataset> {
-    let (xm, ym) = (to_mat(x), to_mat(y));
-    if xm.nrows() != ym.nrows() {
-        return Err(PyValueError::new_err(format!(
-            "shape mismatch: x has {} rows (samples) but y has {}",
-            xm.nrows(),
-            ym.nrows()
-        )));
-    }
-    if xm.nrows() == 0 || xm.ncols() == 0 || ym.ncols() == 0 {
-        return Err(PyValueError::new_err(format!(
-            "shape mismatch: need at least one sample, input and output; x is {}×{}, y is {}×{}",
-            xm.nrows(),
-            xm.ncols(),
-            ym.nrows(),
-            ym.ncols()
-        )));
-    }
-    for (name, m) in [("x", &xm), ("y", &ym)] {
-        for j in 0..m.ncols() {
-            for i in 0..m.nrows() {
-                if !m[(i, j)].is_finite() {
-                    return Err(PyValueError::new_err(format!(
-                        "{name}[{i}, {j}] = {} is not finite",
-                        m[(i, j)]
-                    )));
-                }
-            }
-        }
-    }
-    Dataset::new(xm, ym).map_err(lib_err)
+    on_data::checked_dataset(to_mat(x), to_mat(y), "x", "y").map_err(lib_err)
 }
 
 /// A built network.
@@ -286,31 +258,19 @@ fn build_net(
 ) -> PyResult<Net> {
     let (d, c) = (data.d(), data.c());
     Ok(match arch {
-        Arch::Diagonal => {
-            if c != 1 {
-                return Err(PyValueError::new_err(format!(
-                    "shape mismatch: the diagonal net has one output, y has {c} columns"
-                )));
-            }
-            if width.is_some() {
-                return Err(PyValueError::new_err(
-                    "the diagonal net has one neuron per input coordinate: leave `width` out",
-                ));
-            }
-            Net::Diag(Diagonal::new(d, DiagonalForm::Uv, 1.0))
-        }
-        Arch::Linear | Arch::Relu | Arch::Quadratic | Arch::Modular => {
-            let act = match arch {
-                Arch::Linear => Activation::Linear,
-                Arch::Relu => Activation::Relu,
-                _ => Activation::Quadratic,
-            };
+        Arch::Diagonal | Arch::Linear | Arch::Relu | Arch::Quadratic | Arch::Modular => {
             if arch == Arch::Modular && d != 2 * c {
                 return Err(PyValueError::new_err(format!(
                     "shape mismatch: modular-addition data has 2p input and p output columns, got x with {d} and y with {c} (featlab.agf.modular_data builds it)"
                 )));
             }
-            Net::Two(TwoLayer::new(d, need(width, "width", name)?, c, act, false))
+            if arch != Arch::Diagonal && width.is_none() {
+                need(width, "width", name)?;
+            }
+            match on_data::build_net(data_model(arch), d, c, width, "width").map_err(lib_err)? {
+                DataNet::Diag(m) => Net::Diag(m),
+                DataNet::Two(m) => Net::Two(m),
+            }
         }
         Arch::Attention => {
             let n = need(context, "context", name)?;
@@ -326,32 +286,31 @@ fn build_net(
     })
 }
 
+/// The library's model of a non-attention architecture (modular = quadratic).
+fn data_model(arch: Arch) -> DataModel {
+    match arch {
+        Arch::Diagonal => DataModel::Diagonal,
+        Arch::Linear => DataModel::Linear,
+        Arch::Relu => DataModel::Relu,
+        _ => DataModel::Quadratic,
+    }
+}
+
 /// The preset's initialisation at scale α from `stream(seed, "init")`.
 fn default_init(arch: Arch, net: &Net, alpha: f64, seed: u64) -> Vec<f64> {
+    let scaled = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|x| x * alpha).collect() };
     match net {
-        // (u, v) = (√2 α, 0): agf-diagonal
-        Net::Diag(m) => {
-            let mut v = vec![0.0; 2 * m.d];
-            v[..m.d].fill(2f64.sqrt());
-            v.iter().map(|x| x * alpha).collect()
-        }
-        Net::Two(m) if matches!(arch, Arch::Quadratic | Arch::Modular) => {
-            // agf-modular: W ~ N(0, α²/d), A ~ N(0, α²/c), drawn as the preset draws it
-            quadratic_init_direction(seed, m.d, m.width, m.c)
-                .iter()
-                .map(|g| alpha * g)
-                .collect()
-        }
-        Net::Two(m) => {
-            // agf-linear / agf-relu: unit-scale W ~ N(0, 1/d), A ~ N(0, 1/c), times α
-            let mut v = normal_vec(&mut stream(seed, "init"), m.num_params(), 1.0);
-            let nw = m.width * m.d;
-            let (sw, sa) = (1.0 / (m.d as f64).sqrt(), 1.0 / (m.c as f64).sqrt());
-            for (k, x) in v.iter_mut().enumerate() {
-                *x *= if k < nw { sw } else { sa };
-            }
-            v.iter().map(|x| x * alpha).collect()
-        }
+        // agf-diagonal, agf-linear / agf-relu, agf-modular: the library's direction × α
+        Net::Diag(m) => scaled(on_data::init_direction(
+            DataModel::Diagonal,
+            &DataNet::Diag(m.clone()),
+            seed,
+        )),
+        Net::Two(m) => scaled(on_data::init_direction(
+            data_model(arch),
+            &DataNet::Two(m.clone()),
+            seed,
+        )),
         Net::Attn(m) => {
             // agf-attention: v_h = α|g|, k_h, q_h = α g
             let mut rng = stream(seed, "init");

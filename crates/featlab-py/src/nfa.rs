@@ -10,9 +10,11 @@
 
 use crate::errors::lib_err;
 use faer::{Mat, MatRef, Par};
-use featlab::model::{Activation, LayerStack};
 use featlab::theory::nfa::metrics::{alpha_by_spectrum, nfm, PsdPower};
-use featlab::theory::nfa::{self, layer_gradients, AgopOptions, Correlation, NfaOptions};
+use featlab::theory::nfa::network::parse_activation;
+use featlab::theory::nfa::{
+    self, layer_gradients, AgopOptions, Correlation, NfaOptions, TrainedNetwork,
+};
 use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -34,14 +36,6 @@ fn to_py<'py>(py: Python<'py>, m: MatRef<'_, f64>) -> PyResult<Bound<'py, PyArra
     numpy::PyArray1::from_vec(py, data).reshape([r, c])
 }
 
-fn activation(name: &str) -> PyResult<Activation> {
-    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| {
-        PyValueError::new_err(format!(
-            "invalid configuration at `activation`: unknown activation `{name}` (linear, relu, tanh, quadratic, gelu)"
-        ))
-    })
-}
-
 fn correlation_kind(name: &str) -> PyResult<Correlation> {
     match name {
         "pearson" => Ok(Correlation::Pearson),
@@ -52,102 +46,31 @@ fn correlation_kind(name: &str) -> PyResult<Correlation> {
     }
 }
 
-/// The layer stack of weights W_1..W_L (with optional biases and multipliers), checked.
-struct Stack {
-    weights: Vec<Mat<f64>>,
-    biases: Vec<Option<Vec<f64>>>,
-    mults: Vec<f64>,
-    activation: Activation,
-}
-
-impl Stack {
-    fn new(
-        weights: &[PyReadonlyArray2<'_, f64>],
-        biases: Option<Vec<Option<PyReadonlyArray1<'_, f64>>>>,
-        mults: Option<Vec<f64>>,
-        act: &str,
-    ) -> PyResult<Self> {
-        if weights.is_empty() {
-            return Err(PyValueError::new_err("need at least one weight matrix"));
-        }
-        let weights: Vec<Mat<f64>> = weights.iter().map(mat).collect();
-        for l in 1..weights.len() {
-            if weights[l].ncols() != weights[l - 1].nrows() {
-                return Err(PyValueError::new_err(format!(
-                    "shape mismatch: W{} is {}×{} but W{} has {} rows (W_l is fan-out × fan-in)",
-                    l + 1,
-                    weights[l].nrows(),
-                    weights[l].ncols(),
-                    l,
-                    weights[l - 1].nrows()
-                )));
-            }
-        }
-        let depth = weights.len();
-        let biases: Vec<Option<Vec<f64>>> = match biases {
-            None => vec![None; depth],
-            Some(b) => {
-                if b.len() != depth {
-                    return Err(PyValueError::new_err(format!(
-                        "shape mismatch: {} biases for {depth} layers",
-                        b.len()
-                    )));
-                }
-                let mut out = Vec::with_capacity(depth);
-                for (l, bl) in b.into_iter().enumerate() {
-                    out.push(match bl {
-                        None => None,
-                        Some(v) => {
-                            let v = v.as_slice()?.to_vec();
-                            if v.len() != weights[l].nrows() {
-                                return Err(PyValueError::new_err(format!(
-                                    "shape mismatch: b{} has {} entries, W{} has {} rows",
-                                    l + 1,
-                                    v.len(),
-                                    l + 1,
-                                    weights[l].nrows()
-                                )));
-                            }
-                            Some(v)
-                        }
-                    });
-                }
-                out
-            }
-        };
-        let mults = mults.unwrap_or_else(|| vec![1.0; depth]);
-        if mults.len() != depth {
-            return Err(PyValueError::new_err(format!(
-                "shape mismatch: {} multipliers for {depth} layers",
-                mults.len()
-            )));
-        }
-        Ok(Stack {
-            weights,
-            biases,
-            mults,
-            activation: activation(act)?,
-        })
-    }
-    fn view(&self) -> LayerStack<'_> {
-        LayerStack {
-            weights: self.weights.iter().map(|w| w.as_ref()).collect(),
-            biases: self.biases.iter().map(|b| b.as_deref()).collect(),
-            mults: self.mults.clone(),
-            activation: self.activation,
-        }
-    }
-}
-
-fn check_inputs(stack: &Stack, x: &Mat<f64>) -> PyResult<()> {
-    if x.ncols() != stack.weights[0].ncols() {
-        return Err(PyValueError::new_err(format!(
-            "shape mismatch: x has {} columns, W1 expects {}",
-            x.ncols(),
-            stack.weights[0].ncols()
-        )));
-    }
-    Ok(())
+/// The network of weights W_1..W_L (with optional biases and multipliers), checked by the
+/// library's [`TrainedNetwork`] (the same one `featlab nfa` builds from a weight file).
+fn network(
+    weights: &[PyReadonlyArray2<'_, f64>],
+    biases: Option<Vec<Option<PyReadonlyArray1<'_, f64>>>>,
+    mults: Option<Vec<f64>>,
+    act: &str,
+) -> PyResult<TrainedNetwork> {
+    let biases = match biases {
+        None => None,
+        Some(b) => Some(
+            b.into_iter()
+                .map(|bl| bl.map(|v| v.as_slice().map(|s| s.to_vec())).transpose())
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let activation = parse_activation(act, "activation").map_err(lib_err)?;
+    TrainedNetwork::new(
+        None,
+        weights.iter().map(mat).collect(),
+        biases,
+        mults,
+        activation,
+    )
+    .map_err(lib_err)
 }
 
 /// AGOPs `G_l` (d_l × d_l) and PTKs `K_l` (k_l × k_l) of every layer over the rows of `x`.
@@ -164,16 +87,16 @@ pub fn agop<'py>(
     center: bool,
     batch: usize,
 ) -> PyResult<(Matrices<'py>, Matrices<'py>)> {
-    let stack = Stack::new(&weights, biases, mults, activation)?;
+    let net = network(&weights, biases, mults, activation)?;
     let xm = mat(&x);
-    check_inputs(&stack, &xm)?;
+    net.check_inputs(xm.as_ref()).map_err(lib_err)?;
     let opts = AgopOptions {
         batch,
         center,
         par: Par::Seq,
     };
     let g = py
-        .detach(|| layer_gradients(&stack.view(), xm.as_ref(), &opts))
+        .detach(|| layer_gradients(&net.view(), xm.as_ref(), &opts))
         .map_err(lib_err)?;
     let a = g
         .agop
@@ -207,42 +130,9 @@ pub fn measure<'py>(
     alpha_min: f64,
     alpha_max: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let stack = Stack::new(&weights, biases, mults, activation)?;
+    let net = network(&weights, biases, mults, activation)?;
     let xm = mat(&x);
-    check_inputs(&stack, &xm)?;
-    let w0: Vec<Vec<f64>> = match init_weights {
-        None => nfa::measure::flatten_weights(&stack.view()),
-        Some(ws) => {
-            if ws.len() != stack.weights.len() {
-                return Err(PyValueError::new_err(format!(
-                    "shape mismatch: {} initial weights for {} layers",
-                    ws.len(),
-                    stack.weights.len()
-                )));
-            }
-            let mut out = Vec::new();
-            for (l, w) in ws.iter().enumerate() {
-                let m = mat(w);
-                if (m.nrows(), m.ncols()) != (stack.weights[l].nrows(), stack.weights[l].ncols()) {
-                    return Err(PyValueError::new_err(format!(
-                        "shape mismatch: initial W{} is {}×{}, W{} is {}×{}",
-                        l + 1,
-                        m.nrows(),
-                        m.ncols(),
-                        l + 1,
-                        stack.weights[l].nrows(),
-                        stack.weights[l].ncols()
-                    )));
-                }
-                out.push(
-                    (0..m.nrows() * m.ncols())
-                        .map(|k| m[(k / m.ncols(), k % m.ncols())])
-                        .collect(),
-                );
-            }
-            out
-        }
-    };
+    let init: Option<Vec<Mat<f64>>> = init_weights.map(|ws| ws.iter().map(mat).collect());
     let opts = NfaOptions {
         alpha,
         correlation: correlation_kind(correlation)?,
@@ -254,7 +144,7 @@ pub fn measure<'py>(
     };
     opts.validate("nfa").map_err(lib_err)?;
     let m = py
-        .detach(|| nfa::measure(&stack.view(), &w0, xm.as_ref(), &opts, Par::Seq, None))
+        .detach(|| net.measure(init.as_deref(), xm.as_ref(), &opts, Par::Seq))
         .map_err(lib_err)?;
     let d = PyDict::new(py);
     let col = |f: &dyn Fn(&nfa::LayerMetrics) -> f64| m.layers.iter().map(f).collect::<Vec<f64>>();

@@ -19,8 +19,8 @@
 pub mod flow_vs_gd;
 pub mod gd;
 pub mod layered;
-pub mod sweep;
 pub mod nfa;
+pub mod sweep;
 
 use anyhow::Result;
 use serde_json::Value;

@@ -16,6 +16,7 @@
 //! | IDX (MNIST family, optionally gzipped) | [`read_idx`], [`parse_idx`] | – |
 //! | CIFAR-10 binary batches | [`read_cifar10_bins`] | – |
 //! | scikit-learn `digits.csv.gz` | [`read_sklearn_digits`] | – |
+//! | named tensors: safetensors, `.npz` | [`read_tensors`], [`parse_safetensors`], [`parse_npz`] | – |
 
 mod atomic;
 mod cifar;
@@ -24,6 +25,7 @@ mod idx;
 #[cfg(test)]
 mod interop_tests;
 mod npy;
+mod tensors;
 
 pub use atomic::write_atomic;
 pub use cifar::{read_cifar10_bins, CIFAR10_PIXELS, CIFAR10_RECORD};
@@ -33,6 +35,7 @@ pub use csv::{
 };
 pub use idx::{parse_idx, read_idx};
 pub use npy::{npy_bytes, parse_npy, read_npy, write_npy};
+pub use tensors::{parse_npz, parse_safetensors, read_tensors};
 
 use crate::{Error, NdArray, Result};
 use std::io::Read;

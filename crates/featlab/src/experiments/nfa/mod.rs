@@ -17,12 +17,12 @@ mod alignment;
 mod counterexample;
 mod deep_linear;
 mod imbalance;
+pub mod trained;
 
 use super::{Experiment, RunOutput};
-use crate::theory::nfa::LayerMetrics;
+pub(crate) use crate::theory::nfa::layers_json;
 use crate::train::RunContext;
 use crate::{Error, Result};
-use serde_json::{json, Value};
 
 /// The `nfa` experiment kind.
 pub struct NfaExperiment;
@@ -74,19 +74,6 @@ impl Experiment for NfaExperiment {
             _ => alignment::run_slo(resolved, ctx),
         }
     }
-}
-
-/// The contract's `layers` array.
-pub(crate) fn layers_json(m: &[LayerMetrics]) -> Value {
-    Value::Array(
-        m.iter()
-            .enumerate()
-            .map(|(i, l)| {
-                json!({"layer": i + 1, "nfm_agop_corr": l.nfm_agop_corr, "alpha_fit": l.alpha_fit, "alpha_fit_corr": l.alpha_fit_corr,
-                       "alpha_spectrum": l.alpha_spectrum, "c_nfc": l.c_nfc, "uc_nfc": l.uc_nfc, "rel_change": l.rel_change})
-            })
-            .collect(),
-    )
 }
 
 /// Min and max of the finite values.

@@ -7,6 +7,7 @@ use super::cost::GradientFlowCost;
 use super::diagonal::{cosh_agf, example_2d, example_gaussian, pesme_flammarion, ClosedFormPath};
 use super::engine::{AgfOptions, AgfResult};
 use super::linear::{linear_theory, mode_energies, new_mode};
+use super::on_data::{self, checked_dataset, DataModel, DataNet};
 use super::standard::{run_agf_diagonal, run_agf_two_layer, CostChoice};
 use super::timing::{timed_agf, AgfTiming};
 use crate::compare::drops::{
@@ -18,6 +19,7 @@ use crate::config::{from_table, to_table};
 use crate::data::generate::{
     gaussian_inputs, index_teacher, linear_teacher, teacher_matrix, whiten,
 };
+use crate::data::io::read_npy;
 use crate::data::Dataset;
 use crate::experiments::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::figure::{LinePlot, RefLine, Scale, Series};
@@ -88,6 +90,19 @@ pub enum AgfProblem {
         #[serde(default = "d_alpha")]
         alpha: f64,
     },
+    /// Your own data: x (n × d) and y (n × c) from `.npy` files (paths relative to the
+    /// directory featlab runs in), a network of [`on_data::DataModel`] with `width` hidden
+    /// neurons (not for `diagonal`), initialised as [`on_data::init_direction`] × α
+    /// (default α: 1e-12 for κ = 2 models, 1e-2 for `quadratic`, as agf-modular).
+    Files {
+        x: String,
+        y: String,
+        model: DataModel,
+        #[serde(default)]
+        width: Option<usize>,
+        #[serde(default)]
+        alpha: Option<f64>,
+    },
 }
 
 fn d_n_diag() -> usize {
@@ -103,6 +118,10 @@ impl AgfProblem {
             AgfProblem::Diagonal { alpha, .. }
             | AgfProblem::Linear { alpha, .. }
             | AgfProblem::Relu { alpha, .. } => *alpha,
+            AgfProblem::Files { alpha, model, .. } => alpha.unwrap_or(match model {
+                DataModel::Quadratic => 1e-2,
+                _ => d_alpha(),
+            }),
         }
     }
     fn kind(&self) -> &'static str {
@@ -110,6 +129,7 @@ impl AgfProblem {
             AgfProblem::Diagonal { .. } => "diagonal",
             AgfProblem::Linear { .. } => "linear",
             AgfProblem::Relu { .. } => "relu",
+            AgfProblem::Files { .. } => "files",
         }
     }
 }
@@ -326,6 +346,46 @@ pub(super) fn build(p: &AgfProblem, seed: u64) -> Result<Built> {
                 teacher: Some(theta),
             })
         }
+        AgfProblem::Files {
+            x, y, model, width, ..
+        } => {
+            let read = |key: &str, path: &str| -> Result<Mat<f64>> {
+                let a = read_npy(std::path::Path::new(path)).map_err(|e| {
+                    Error::config(
+                        format!("problem.{key}"),
+                        format!("cannot load `{path}`: {e} (paths are relative to the directory featlab runs in; save arrays with numpy.save)"),
+                    )
+                })?;
+                if a.shape.len() > 2 {
+                    return Err(Error::config(
+                        format!("problem.{key}"),
+                        format!(
+                            "`{path}` has shape {:?}; need n × {} (flatten first)",
+                            a.shape,
+                            if key == "x" { "d" } else { "c" }
+                        ),
+                    ));
+                }
+                Ok(a.to_mat())
+            };
+            let data = checked_dataset(
+                read("x", x)?,
+                read("y", y)?,
+                &format!("problem.x (`{x}`)"),
+                &format!("problem.y (`{y}`)"),
+            )?;
+            let net = on_data::build_net(*model, data.d(), data.c(), *width, "problem.width")?;
+            let base = on_data::init_direction(*model, &net, seed);
+            Ok(Built {
+                data,
+                net: match net {
+                    DataNet::Diag(m) => Net::Diag(m),
+                    DataNet::Two(m) => Net::Two(m),
+                },
+                base,
+                teacher: None,
+            })
+        }
     }
 }
 
@@ -384,6 +444,7 @@ fn features(b: &Built, agf: &AgfResult, modes: Option<&Mat<f64>>) -> Vec<usize> 
                 let prev = k.checked_sub(1).map(|j| &agf.rounds[j].params[..]);
                 new_mode(modes.expect("linear modes"), m, &r.params, prev)
             }
+            Net::Two(_) if b.teacher.is_none() => r.activated[0],
             Net::Two(m) => {
                 let th = b.teacher.as_ref().expect("teacher");
                 let w = &r.directions[0][..m.d];
@@ -645,7 +706,11 @@ impl Experiment for AgfExperiment {
         "Alternating Gradient Flows: numerical AGF, closed forms and gradient flow from the same init, compared drop by drop"
     }
     fn resolve(&self, table: &toml::Table) -> Result<toml::Table> {
-        let cfg: AgfConfig = from_table(table)?;
+        let mut cfg: AgfConfig = from_table(table)?;
+        let default_alpha = cfg.problem.alpha();
+        if let AgfProblem::Files { alpha, .. } = &mut cfg.problem {
+            alpha.get_or_insert(default_alpha);
+        }
         if let Some(a) = cfg
             .alpha_series
             .iter()
@@ -712,6 +777,12 @@ impl Experiment for AgfExperiment {
         // ---- summary ----
         let s = &mut out.summary;
         s.insert("problem".into(), json!(cfg.problem.kind()));
+        if let AgfProblem::Files { x, y, model, .. } = &cfg.problem {
+            s.insert(
+                "data".into(),
+                json!({"x": x, "y": y, "model": model.name(), "n": b.data.n(), "d": b.data.d(), "c": b.data.c()}),
+            );
+        }
         s.insert("alpha".into(), json!(alpha));
         s.insert("kappa".into(), json!(m.agf.kappa));
         s.insert(

@@ -24,6 +24,8 @@
 //!   relative errors, the factor conventions ([`compare::Conventions`]) and standard plots.
 //! * Closed forms: [`diagonal`] (cosh-formula AGF, Pesme–Flammarion limit), [`linear`]
 //!   (levels, rank-k truncations, jump-time recursion).
+//! * [`on_data`]: AGF on given data (x, y, a named architecture): the builder shared by the
+//!   `agf` experiment's `[problem] kind = "files"` and Python's `featlab.agf.run`.
 //! * [`experiment::AgfExperiment`]: the `agf` experiment kind (presets `agf-*`).
 
 pub mod cost;
@@ -44,6 +46,7 @@ pub use timing::{timed_agf, AgfTiming, AGF_TIMING_REPEATS};
 pub use utility::{BackpropUtility, DiagonalMomentUtility, LinearMomentUtility, UtilityGradient};
 pub mod diagonal;
 pub mod linear;
+pub mod on_data;
 
 pub mod compare;
 pub mod experiment;

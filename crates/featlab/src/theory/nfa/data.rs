@@ -3,7 +3,7 @@
 //! (`y = e_label − shift`, the centred labels of Beaglehole et al. 2024's code use
 //! shift = 1/C).
 
-use crate::data::io::{one_hot, read_cifar10_bins, read_idx, read_sklearn_digits};
+use crate::data::io::{one_hot, read_cifar10_bins, read_idx, read_npy, read_sklearn_digits};
 use crate::data::Dataset;
 use crate::rng::{normal_vec, permutation, stream};
 use crate::{Error, NdArray, Result};
@@ -21,6 +21,11 @@ pub enum Source {
     Idx,
     /// CIFAR-10 binary batches (`files`).
     Cifar10,
+    /// MNIST-1D (Greydanus & Kobak): `path` = the directory `scripts/fetch-mnist1d.sh`
+    /// writes (x.npy, y.npy, x_test.npy, y_test.npy; default `data/mnist1d`), 4000 + 1000
+    /// sequences of length 40, 10 classes. Both files are pooled and featlab's seeded
+    /// `n_train`/`n_test` split applies (the generator's 4000/1000 split is not kept).
+    Mnist1d,
     /// Synthetic Gaussian clusters (`n`, `d`, `classes`, `separation`): tests and demos.
     Clusters,
 }
@@ -50,7 +55,8 @@ fn d_shift() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct LabelledDataConfig {
     pub kind: Source,
-    /// Data file (digits: `digits.csv.gz`; idx: the images file).
+    /// Data file (digits: `digits.csv.gz`; idx: the images file; mnist1d: the directory,
+    /// `data/mnist1d` when left at the digits default).
     #[serde(default = "d_path")]
     pub path: PathBuf,
     /// IDX labels file.
@@ -147,6 +153,14 @@ impl LabelledDataConfig {
                 }
                 let (x, l) = read_sklearn_digits(&self.path)?;
                 Ok((x, l, 10))
+            }
+            Source::Mnist1d => {
+                let dir = if self.path == d_path() {
+                    PathBuf::from("data/mnist1d")
+                } else {
+                    self.path.clone()
+                };
+                load_mnist1d(&dir)
             }
             Source::Idx => {
                 let lp = self.labels.as_ref().ok_or_else(|| {
@@ -261,9 +275,128 @@ impl LabelledDataConfig {
     }
 }
 
+/// MNIST-1D as written by `scripts/fetch-mnist1d.sh`: x.npy ‖ x_test.npy (n × 40) and
+/// integer labels y.npy ‖ y_test.npy in 0..=9.
+fn load_mnist1d(dir: &Path) -> Result<(NdArray, Vec<u8>, usize)> {
+    let hint = "Run `scripts/fetch-mnist1d.sh` from the repository root to generate MNIST-1D into data/mnist1d/ (pip installs the `mnist1d` package in a private venv), or set data.path to the directory holding x.npy, y.npy, x_test.npy, y_test.npy.";
+    let mut xs = Vec::new();
+    let mut labels = Vec::new();
+    let mut d = None;
+    for (xf, yf) in [("x.npy", "y.npy"), ("x_test.npy", "y_test.npy")] {
+        let (xp, yp) = (dir.join(xf), dir.join(yf));
+        for p in [&xp, &yp] {
+            if !p.exists() {
+                return Err(missing("path", p, hint));
+            }
+        }
+        let x = read_npy(&xp)?;
+        let y = read_npy(&yp)?;
+        if x.shape.len() != 2 {
+            return Err(Error::data(
+                &xp,
+                format!("shape {:?}; need n × length", x.shape),
+            ));
+        }
+        if y.data.len() != x.shape[0] {
+            return Err(Error::data(
+                &yp,
+                format!(
+                    "{} labels for {} sequences in {xf}",
+                    y.data.len(),
+                    x.shape[0]
+                ),
+            ));
+        }
+        if *d.get_or_insert(x.shape[1]) != x.shape[1] {
+            return Err(Error::data(&xp, "its sequence length differs from x.npy's"));
+        }
+        if let Some(v) = y
+            .data
+            .iter()
+            .find(|v| !(v.fract() == 0.0 && (0.0..10.0).contains(*v)))
+        {
+            return Err(Error::data(&yp, format!("label {v} is not a class 0–9")));
+        }
+        xs.extend(x.data);
+        labels.extend(y.data.iter().map(|&v| v as u8));
+    }
+    let n = labels.len();
+    Ok((NdArray::new(vec![n, d.unwrap_or(0)], xs), labels, 10))
+}
+
 fn relabel(e: Error, key: &str) -> Error {
     match e {
         Error::Config { msg, .. } => Error::config(key, msg),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::io::write_npy;
+
+    fn config(path: &Path, n_test: usize) -> LabelledDataConfig {
+        toml::from_str(&format!(
+            "kind = \"mnist1d\"\npath = {:?}\nn_test = {n_test}\nlabel_shift = 0.0\nstandardize = \"none\"",
+            path.display().to_string()
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn mnist1d_pools_the_generator_files_and_splits_them() {
+        let dir = std::env::temp_dir().join(format!("featlab-mnist1d-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // 10 + 5 tiny "sequences" of length 3; x[i] = (i, i, i) identifies the row
+        let x = |n: usize, off: usize| {
+            NdArray::new(
+                vec![n, 3],
+                (0..n * 3).map(|k| (off + k / 3) as f64).collect(),
+            )
+        };
+        let y = |n: usize, off: usize| {
+            NdArray::vector((0..n).map(|i| ((off + i) % 10) as f64).collect())
+        };
+        write_npy(&dir.join("x.npy"), &x(10, 0)).unwrap();
+        write_npy(&dir.join("y.npy"), &y(10, 0)).unwrap();
+        write_npy(&dir.join("x_test.npy"), &x(5, 10)).unwrap();
+        write_npy(&dir.join("y_test.npy"), &y(5, 10)).unwrap();
+        let lab = config(&dir, 4).build(1).unwrap();
+        assert_eq!(
+            (lab.train.n(), lab.test.n(), lab.train.d(), lab.classes),
+            (11, 4, 3, 10)
+        );
+        // every pooled row appears once, with its own label (row value i ↦ label i mod 10)
+        let mut seen: Vec<usize> = Vec::new();
+        for (set, labels) in [
+            (&lab.train, &lab.train_labels),
+            (&lab.test, &lab.test_labels),
+        ] {
+            assert_eq!(labels.len(), set.n());
+            for (i, &l) in labels.iter().enumerate() {
+                let r = set.x[(i, 0)] as usize;
+                assert_eq!(l as usize, r % 10);
+                assert_eq!(set.y[(i, r % 10)], 1.0);
+                seen.push(r);
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, (0..15).collect::<Vec<_>>());
+        // a label outside 0..9 is named with its file
+        write_npy(
+            &dir.join("y_test.npy"),
+            &NdArray::vector(vec![0., 1., 2., 3., 12.]),
+        )
+        .unwrap();
+        let e = config(&dir, 4).build(1).err().unwrap().to_string();
+        assert!(e.contains("y_test.npy") && e.contains("label 12"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        // a missing directory says which script makes it
+        let e = config(&dir, 4).build(1).err().unwrap().to_string();
+        assert!(
+            e.contains("scripts/fetch-mnist1d.sh") && e.contains("x.npy"),
+            "{e}"
+        );
     }
 }

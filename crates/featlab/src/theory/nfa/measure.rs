@@ -212,3 +212,17 @@ pub fn flatten_weights(stack: &LayerStack<'_>) -> Vec<Vec<f64>> {
         })
         .collect()
 }
+
+/// The run.json contract's `summary.layers`: per layer (1-based `layer`) the fields of
+/// [`LayerMetrics`], as every `nfa` study and `featlab nfa` write them.
+pub fn layers_json(m: &[LayerMetrics]) -> serde_json::Value {
+    serde_json::Value::Array(
+        m.iter()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::json!({"layer": i + 1, "nfm_agop_corr": l.nfm_agop_corr, "alpha_fit": l.alpha_fit, "alpha_fit_corr": l.alpha_fit_corr,
+                       "alpha_spectrum": l.alpha_spectrum, "c_nfc": l.c_nfc, "uc_nfc": l.uc_nfc, "rel_change": l.rel_change})
+            })
+            .collect(),
+    )
+}

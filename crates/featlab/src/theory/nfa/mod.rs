@@ -13,7 +13,8 @@
 //!   imbalance decay under weight decay; nonlinear counterexamples.
 //!
 //! Modules: [`agop`] (exact batched AGOPs and PTKs), [`metrics`] (correlations, PSD
-//! powers, best-fit α, imbalance), [`measure`] (per-layer metric table), [`observer`]
+//! powers, best-fit α, imbalance), [`measure`] (per-layer metric table), [`network`] (a
+//! trained MLP given as weight matrices or a state-dict file), [`observer`]
 //! (records them along training), [`slo`] (layer-wise normalised SGD), [`early`]
 //! (early-time C-NFC prediction from data statistics), [`rfm`] (Recursive Feature
 //! Machine), [`probe`] (linear-probe feature quality), [`data`] (labelled image data).
@@ -23,6 +24,7 @@ pub mod data;
 pub mod early;
 pub mod measure;
 pub mod metrics;
+pub mod network;
 pub mod observer;
 pub mod probe;
 pub mod rfm;
@@ -32,7 +34,8 @@ pub mod slo;
 mod tests;
 
 pub use agop::{layer_gradients, AgopOptions, LayerGradients};
-pub use measure::{measure, LayerMetrics, NfaOptions};
+pub use measure::{layers_json, measure, LayerMetrics, NfaOptions};
 pub use metrics::{correlation, Correlation, PsdPower};
+pub use network::TrainedNetwork;
 pub use observer::NfaObserver;
 pub use slo::LayerNormalizedSgd;
