@@ -3,7 +3,9 @@
 //! NFM and AGOP of an MLP trained on the same data (the NFA predicts `W₁ᵀW₁ ∝ G₁^{1/2}`,
 //! and RFM's M is an AGOP, so `ρ(M^{1/2}, W₁ᵀW₁)` is the comparison the NFA suggests).
 
+use super::nfa::shortfall_row;
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
+use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::figure::{Figure, FigureKind, Heatmap, LinePlot, Scale, Series};
 use crate::model::config::MlpConfig;
@@ -52,6 +54,10 @@ pub struct RfmExperimentConfig {
 
 /// The `rfm` experiment kind.
 pub struct RfmExperiment;
+
+/// The NFA is taken to hold when ρ ≥ 0.5, i.e. within 0.5 of 1 (the threshold of the
+/// `nfa-counterexample` study; docs/nfa.md).
+pub const NFA_TOLERANCE: f64 = 0.5;
 
 fn heatmap(name: &str, title: &str, m: MatRef<'_, f64>, caption: &str) -> Figure {
     let d = m.nrows();
@@ -132,6 +138,23 @@ impl Experiment for RfmExperiment {
             columns: cols.iter().map(|s| s.to_string()).collect(),
             values: vals.clone(),
         });
+        if let (Some(h0), Some(h1)) = (hist.first(), hist.last()) {
+            out.agreement = vec![
+                AgreementRow::relative_to(
+                    format!("RFM test MSE after {} AGOP updates − with M = I, if > 0 (Radhakrishnan et al.: AGOP updates improve the kernel)", h1.iter),
+                    0.0,
+                    (h1.test_mse - h0.test_mse).max(0.0),
+                    1.0,
+                    0.0,
+                )
+                .with_note(format!("{:.4} vs {:.4}", h1.test_mse, h0.test_mse)),
+                shortfall_row(
+                    format!("RFM test accuracy with M = I − after {} AGOP updates, if > 0 (Radhakrishnan et al.: AGOP updates improve the kernel)", h1.iter),
+                    h1.test_acc,
+                    h0.test_acc,
+                ),
+            ];
+        }
         let s = &mut out.summary;
         s.insert("rfm_history".into(), json!(hist));
         s.insert("rfm_seconds".into(), json!(secs));
@@ -213,6 +236,26 @@ impl Experiment for RfmExperiment {
                 &lab.test_labels,
             );
             let c = |a: &Mat<f64>, b: &Mat<f64>| correlation(a.as_ref(), b.as_ref(), k);
+            out.agreement.extend([
+                AgreementRow::relative(
+                    "network: ρ(W₁ᵀW₁, G₁^{1/2}) vs the NFA's 1",
+                    1.0,
+                    c(&f, &gsqrt),
+                    NFA_TOLERANCE,
+                ),
+                AgreementRow::relative(
+                    "RFM M^{1/2} vs network W₁ᵀW₁: ρ vs 1 (NFA: the NFM is the AGOP^{1/2})",
+                    1.0,
+                    c(&msqrt, &f),
+                    NFA_TOLERANCE,
+                ),
+                AgreementRow::relative(
+                    "RFM M vs network AGOP G₁: ρ vs 1 (both are AGOPs of a predictor of the same data)",
+                    1.0,
+                    c(&rfm.m, &g.agop[0]),
+                    NFA_TOLERANCE,
+                ),
+            ]);
             out.summary.insert(
                 "network_comparison".into(),
                 json!({"corr_M_nfm": c(&rfm.m, &f), "corr_sqrtM_nfm": c(&msqrt, &f), "corr_M_net_agop": c(&rfm.m, &g.agop[0]),

@@ -16,6 +16,7 @@
 //!   fitted with 95 % confidence intervals, against the derived ones.
 
 use super::{CsvTable, Experiment, RunOutput};
+use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::figure::{Heatmap, LinePlot, RefLine, Scale, Series};
 use crate::theory::unlearning::fast_slow::Branch;
@@ -734,6 +735,26 @@ fn main_run(cfg: &UnlearningConfig, ctx: &RunContext<'_>, out: &mut RunOutput) -
         .fold(0.0, f64::max);
     let (pk, tpk, fin, drop) = peak_final(&t, &m);
     let (pk_th, tpk_th, fin_th, drop_th) = peak_final(&t, &m_th);
+    let m_std: Vec<f64> = sim.ops.iter().map(|o| o.m_std).collect();
+    let at = |tq: f64| t.iter().position(|x| *x == tq).unwrap_or(t.len() - 1);
+    let n_label = format!("N = {}, d = {}", cfg.simulation.width, cfg.simulation.dim);
+    for (what, th_v, sim_v, i) in [
+        ("peak alignment max_t m", pk_th, pk, at(tpk)),
+        ("final alignment m(T)", fin_th, fin, t.len() - 1),
+    ] {
+        out.agreement.push(
+            AgreementRow::relative_to(
+                format!(
+                    "{what}: simulation vs limit ODE (tolerance: the measured spread std_j m_j)"
+                ),
+                th_v,
+                sim_v,
+                1.0,
+                m_std.get(i).copied().unwrap_or(f64::NAN),
+            )
+            .with_note(format!("seed {}, {n_label}", cfg.seed)),
+        );
+    }
     let s = &mut out.summary;
     s.insert("unlearning".into(), json!(drop > cfg.unlearning_drop));
     s.insert("peak_alignment".into(), json!(pk));
@@ -1034,6 +1055,21 @@ fn sweep(
         out.summary.insert(format!("sweep_{i}"), json!({pname: v, "ode_peak": pk_th, "ode_final": fin_th, "ode_unlearning": u_th, "sim_peak": pk, "sim_final": fin, "sim_unlearning": if sw.simulate { json!(u_sim) } else { json!(null) }, "slow_fixed_point_m": meq, "slow_fixed_point_a": aeq}));
     }
     out.summary.insert("sweep_parameter".into(), json!(pname));
+    if sw.simulate {
+        out.agreement.push(
+            AgreementRow::relative_to(
+                format!(
+                    "sweep of {pname}: values where simulation and limit ODE agree on unlearning (drop > {})",
+                    cfg.unlearning_drop
+                ),
+                sw.values.len() as f64,
+                agree as f64,
+                1.0,
+                0.0,
+            )
+            .with_note("counts"),
+        );
+    }
     out.summary.insert(
         "sweep_ode_sim_agreement".into(),
         json!(format!("{agree}/{}", sw.values.len())),
@@ -1258,6 +1294,19 @@ fn convergence(
         let w: Vec<f64> = c.widths.iter().map(|v| *v as f64).collect();
         let label = format!("population flow, d = {}·N", c.dim_ratio);
         let s = error_slope_series(&mut fig, out, "width", &label, &w, &errs)?;
+        let ci = out.summary["width_error_slope_ci95"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        out.agreement.push(
+            AgreementRow::relative_to(
+                "population flow: log–log slope of max_t |m − m_ODE| over width vs −1 (O(1/N) finite-width corrections; tolerance: the fit's 95 % interval)",
+                -1.0,
+                s,
+                1.0,
+                ci,
+            )
+            .with_note(format!("widths {w:?}")),
+        );
         fig.series.push(Series::dashed(
             "fit",
             w.clone(),
@@ -1412,6 +1461,35 @@ fn sgd_width_series(
 }
 
 /// One row of the exponent table: estimates of the m and a exponents with their intervals.
+/// An exponent estimate against its reference, with the measured interval as the
+/// tolerance: absolute (scale 1), tolerance = the distance from the estimate to the
+/// interval's end on the reference's side, so the row holds iff the reference lies in
+/// [lo, hi] (window spread for deterministic curves, seed bootstrap for SGD).
+fn exponent_row(
+    r: &ExponentRow,
+    what: &str,
+    (v, lo, hi): (f64, f64, f64),
+    reference: f64,
+) -> Option<AgreementRow> {
+    if !(reference.is_finite() && lo.is_finite() && hi.is_finite()) {
+        return None;
+    }
+    let tol = if reference <= v { v - lo } else { hi - v };
+    Some(
+        AgreementRow::relative_to(
+            format!(
+                "{what} exponent, {} vs {} (tolerance: {})",
+                r.source, r.reference_label, r.interval
+            ),
+            reference,
+            v,
+            1.0,
+            tol,
+        )
+        .with_note(format!("interval [{lo:.6}, {hi:.6}]")),
+    )
+}
+
 struct ExponentRow {
     source: &'static str,
     /// `"window spread"`, `"seed bootstrap 95 %"` or `"none"` (deterministic prediction).
@@ -1634,6 +1712,16 @@ fn scaling(
             r.reference.1,
         ]) {
             c.push(v);
+        }
+    }
+    for r in &rows {
+        for (what, v, reference) in [
+            ("m decay", r.m, r.reference.0),
+            ("a growth", r.a, r.reference.1),
+        ] {
+            if let Some(row) = exponent_row(r, what, v, reference) {
+                out.agreement.push(row);
+            }
         }
     }
     out.summary

@@ -76,6 +76,22 @@ impl Experiment for NfaExperiment {
     }
 }
 
+/// A one-sided statement `higher ≥ lower` as an agreement row: theory 0, experiment
+/// max(0, lower − higher), absolute (scale 1), tolerance 0 — it holds iff the statement does.
+pub(crate) fn shortfall_row(
+    quantity: String,
+    higher: f64,
+    lower: f64,
+) -> crate::compare::AgreementRow {
+    let gap = if higher.is_finite() && lower.is_finite() {
+        (lower - higher).max(0.0)
+    } else {
+        f64::NAN
+    };
+    crate::compare::AgreementRow::relative_to(quantity, 0.0, gap, 1.0, 0.0)
+        .with_note(format!("{higher:.4} vs {lower:.4}"))
+}
+
 /// Min and max of the finite values.
 pub(crate) fn min_max(v: &[f64]) -> (f64, f64) {
     v.iter()
