@@ -50,8 +50,7 @@ fn assert_hold(out: &RunOutput, prefix: &str) {
 
 /// The digits preset pointed at the fetched file, or None (with a note) when it is absent.
 fn with_digits(mut t: toml::Table) -> Option<toml::Table> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/digits/digits.csv.gz");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/digits/digits.csv.gz");
     if !path.exists() {
         eprintln!(
             "note: {} absent (run scripts/fetch-digits.sh); this digits agreement test is skipped",
@@ -59,7 +58,11 @@ fn with_digits(mut t: toml::Table) -> Option<toml::Table> {
         );
         return None;
     }
-    apply_set(&mut t, &format!("data.path={:?}", path.display().to_string())).unwrap();
+    apply_set(
+        &mut t,
+        &format!("data.path={:?}", path.display().to_string()),
+    )
+    .unwrap();
     Some(t)
 }
 
