@@ -182,7 +182,8 @@ mod tests {
     use crate::train::RunContext;
 
     fn preset(name: &str) -> toml::Table {
-        parse_toml(crate::presets::get(name).expect("preset exists"), name).unwrap()
+        let t = parse_toml(crate::presets::get(name).expect("preset exists"), name).unwrap();
+        crate::config::prepare(t, false).unwrap()
     }
 
     #[test]
