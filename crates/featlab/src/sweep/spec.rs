@@ -211,6 +211,8 @@ impl SweepSpec {
             (Some(_), Some(_)) => return Err(Error::config("base", "give either `base` (a preset) or `base_file` (a path), not both")),
             (None, None) => return Err(Error::config("base", "missing: name a preset (`base = \"staircase\"`) or a file (`base_file = \"my.toml\"`)")),
         };
+        // a base's [quick] table is not part of the config its points run
+        crate::config::take_quick(&mut base)?;
         let seed = match doc.get("seed") {
             None => 0,
             Some(toml::Value::Integer(i)) if *i >= 0 => *i as u64,
