@@ -55,7 +55,7 @@ pub struct Paper {
 }
 
 /// The papers in the order the index shows them (the last one collects anything else).
-pub const PAPERS: [Paper; 6] = [
+pub const PAPERS: [Paper; 7] = [
     Paper {
         slug: "agf",
         title: "Alternating Gradient Flows (Kunin et al. 2025)",
@@ -78,6 +78,10 @@ pub const PAPERS: [Paper; 6] = [
         title: "Feature unlearning (Imai, Nishiyama & Imaizumi 2026)",
     },
     Paper {
+        slug: "group-agf",
+        title: "Sequential group composition: AGF on finite groups (Marchetti et al. 2026)",
+    },
+    Paper {
         slug: "other",
         title: "Other studies",
     },
@@ -87,7 +91,7 @@ pub const PAPERS: [Paper; 6] = [
 /// that maps studies to papers): `agf*` and the `train` staircase → AGF; `exact_*` → the
 /// exact 1-D solution; `nfa` presets on deep linear nets (`*deep-linear*`,
 /// `*unbalanced*`) → Tansley et al.; other `nfa` and `rfm` → NFA as alignment;
-/// `unlearning` → feature unlearning.
+/// `unlearning` → feature unlearning; `group_agf` → group composition.
 pub fn paper_of(experiment: &str, preset: &str) -> Paper {
     let i = match experiment {
         e if e.starts_with("agf") || e == "train" => 0,
@@ -95,7 +99,8 @@ pub fn paper_of(experiment: &str, preset: &str) -> Paper {
         "nfa" if preset.contains("deep-linear") || preset.contains("unbalanced") => 3,
         "nfa" | "rfm" => 2,
         "unlearning" => 4,
-        _ => 5,
+        "group_agf" => 5,
+        _ => 6,
     };
     PAPERS[i]
 }
