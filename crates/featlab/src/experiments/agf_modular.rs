@@ -951,7 +951,11 @@ mod tests {
 
     /// The agf-modular preset with `--set` overrides applied (the first failing one's error).
     fn agf_modular_with(sets: &[&str]) -> Result<toml::Table> {
-        let mut t = parse_toml(crate::presets::get("agf-modular").unwrap(), "p").unwrap();
+        let mut t = crate::config::prepare(
+            parse_toml(crate::presets::get("agf-modular").unwrap(), "p").unwrap(),
+            false,
+        )
+        .unwrap();
         for s in sets {
             crate::config::apply_set(&mut t, s)?;
         }
@@ -980,7 +984,11 @@ mod tests {
     fn presets_resolve_data_and_model_overrides() {
         let exp = AgfModularExperiment;
         for preset in ["agf-modular", "agf-modular-alpha-1e-3"] {
-            let mut table = parse_toml(crate::presets::get(preset).unwrap(), preset).unwrap();
+            let mut table = crate::config::prepare(
+                parse_toml(crate::presets::get(preset).unwrap(), preset).unwrap(),
+                false,
+            )
+            .unwrap();
             crate::config::apply_set(&mut table, "data.p=31").unwrap();
             crate::config::apply_set(&mut table, "model.width=24").unwrap();
             crate::config::apply_set(
@@ -1064,8 +1072,14 @@ mod tests {
         );
         exp.resolve(&agf_modular_with(&[r#"model.activation="tanh""#, "skip_agf=true"]).unwrap())
             .unwrap();
-        exp.resolve(&parse_toml(crate::presets::get("agf-modular-relu").unwrap(), "r").unwrap())
-            .unwrap();
+        exp.resolve(
+            &crate::config::prepare(
+                parse_toml(crate::presets::get("agf-modular-relu").unwrap(), "r").unwrap(),
+                false,
+            )
+            .unwrap(),
+        )
+        .unwrap();
 
         let s = run(r#"
             experiment = "agf_modular"
@@ -1169,7 +1183,7 @@ mod probe {
         let name = std::env::var("FEATLAB_PROBE_PRESET")
             .unwrap_or_else(|_| "agf-modular-alpha-1e-3".into());
         let text = crate::presets::get(&name).expect("preset");
-        let mut table = parse_toml(text, &name).unwrap();
+        let mut table = crate::config::prepare(parse_toml(text, &name).unwrap(), false).unwrap();
         if let Ok(sets) = std::env::var("FEATLAB_PROBE_SET") {
             for kv in sets.split(';').filter(|s| !s.is_empty()) {
                 crate::config::apply_set(&mut table, kv).unwrap();
