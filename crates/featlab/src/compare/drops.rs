@@ -235,6 +235,22 @@ pub fn agreement_rows(
     rows
 }
 
+/// One row comparing two learning orders: theory 0, experiment = the number of positions
+/// where `theory` and `experiment` differ (a position only one of them has counts), plus
+/// `extra` (e.g. drops GF missed); holds only at 0.
+pub fn order_mismatch_row(
+    quantity: impl Into<String>,
+    theory: &[usize],
+    experiment: &[usize],
+    extra: usize,
+) -> AgreementRow {
+    let n = theory.len().max(experiment.len());
+    let differ = (0..n)
+        .filter(|&i| theory.get(i) != experiment.get(i))
+        .count();
+    AgreementRow::relative_to(quantity, 0.0, (differ + extra) as f64, 1.0, 0.0)
+}
+
 /// One row: the order in which features are learned, prediction vs GF, as the number of
 /// positions where the two sequences differ among the drops GF made (theory 0; holds when
 /// 0 and GF made every drop).
@@ -244,17 +260,12 @@ pub fn order_row(drops: &[Drop], gf_features: &[usize], what: &str) -> Agreement
         .filter(|d| d.t_gf.is_some())
         .map(|d| d.feature)
         .collect();
-    let n = made.len().max(gf_features.len());
-    let differ = (0..n)
-        .filter(|&i| made.get(i) != gf_features.get(i))
-        .count();
     let missed = drops.len() - made.len();
-    let mut row = AgreementRow::relative_to(
+    let mut row = order_mismatch_row(
         format!("feature order, {what} vs GF (positions that differ)"),
-        0.0,
-        (differ + missed) as f64,
-        1.0,
-        0.0,
+        &made,
+        gf_features,
+        missed,
     );
     if missed > 0 {
         row = row.with_note(format!("{missed} drops missed by GF"));

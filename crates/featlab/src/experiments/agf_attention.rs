@@ -24,7 +24,8 @@
 
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::compare::drops::{
-    agreement_rows, drop_errors, drops_json, match_drops, value_at, DropTolerance, Staircase,
+    agreement_rows, drop_errors, drops_json, match_drops, order_mismatch_row, value_at,
+    DropTolerance, Staircase,
 };
 use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
@@ -568,17 +569,12 @@ impl Experiment for AgfAttentionExperiment {
                 .with_note(setting.clone()),
             );
         }
-        let n = order_theory.len().max(order_gf.len());
-        let differ = (0..n)
-            .filter(|&i| order_theory.get(i) != order_gf.get(i))
-            .count();
         out.agreement.push(
-            AgreementRow::relative_to(
+            order_mismatch_row(
                 "principal-component order, theory vs GF (positions that differ)",
-                0.0,
-                differ as f64,
-                1.0,
-                0.0,
+                &order_theory,
+                &order_gf,
+                0,
             )
             .with_note(setting),
         );
@@ -667,39 +663,21 @@ impl Experiment for AgfAttentionExperiment {
             out.figures.push(p.figure("alpha_series", "Largest relative jump-time and plateau-level error of numerical AGF against gradient flow from the same init direction, as a function of α."));
         }
 
-        out.tables.push(CsvTable {
-            name: "drops".into(),
-            columns: [
-                "round",
-                "feature_pc",
-                "t_agf",
-                "t_gf",
-                "loss_agf",
-                "loss_gf",
-                "level_theory",
-                "t_lower_bound",
-            ]
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-            values: vec![
-                (1..=drops.len()).map(|k| k as f64).collect(),
-                drops.iter().map(|d| d.feature as f64).collect(),
-                drops.iter().map(|d| d.t_agf).collect(),
-                drops.iter().map(|d| d.t_gf.unwrap_or(f64::NAN)).collect(),
-                drops.iter().map(|d| d.loss_agf).collect(),
-                drops
-                    .iter()
-                    .map(|d| d.loss_gf.unwrap_or(f64::NAN))
-                    .collect(),
-                (0..drops.len())
-                    .map(|k| levels.get(k + 1).copied().unwrap_or(f64::NAN))
-                    .collect(),
-                (0..drops.len())
-                    .map(|k| bounds.get(k).copied().flatten().unwrap_or(f64::NAN))
-                    .collect(),
-            ],
-        });
+        let mut table = super::agf_compare::drops_table(&drops, "feature_pc");
+        table
+            .columns
+            .extend(["level_theory".to_string(), "t_lower_bound".to_string()]);
+        table.values.push(
+            (0..drops.len())
+                .map(|k| levels.get(k + 1).copied().unwrap_or(f64::NAN))
+                .collect(),
+        );
+        table.values.push(
+            (0..drops.len())
+                .map(|k| bounds.get(k).copied().flatten().unwrap_or(f64::NAN))
+                .collect(),
+        );
+        out.tables.push(table);
 
         // Figures
         let t_start = t.get(1).copied().unwrap_or(1e-3);

@@ -1,5 +1,5 @@
-//! Shared pieces of the AGF application experiments (`agf_attention`, `agf_modular`): the
-//! recording schedule that resolves GF drop times. Drop matching and its errors live in
+//! Shared pieces of the AGF application experiments (`agf_attention`, `agf_modular`,
+//! `group_agf`): the recording schedule that resolves GF drop times and the `drops.csv` table. Drop matching and its errors live in
 //! [`crate::compare::drops`], one definition for every AGF study.
 
 /// The recording schedule of `tc` plus 400 equally spaced times in ±5% windows around each
@@ -20,4 +20,34 @@ pub fn refined_schedule(
     times.sort_by(f64::total_cmp);
     times.dedup();
     Ok(crate::train::Schedule::Times { times })
+}
+
+/// The `drops.csv` table: `round, <feature_column>, t_agf, t_gf, loss_agf, loss_gf` (NaN where
+/// GF never made the drop); studies append their own columns.
+pub fn drops_table(drops: &[crate::compare::drops::Drop], feature_column: &str) -> super::CsvTable {
+    super::CsvTable {
+        name: "drops".into(),
+        columns: [
+            "round",
+            feature_column,
+            "t_agf",
+            "t_gf",
+            "loss_agf",
+            "loss_gf",
+        ]
+        .iter()
+        .map(|c| c.to_string())
+        .collect(),
+        values: vec![
+            (1..=drops.len()).map(|k| k as f64).collect(),
+            drops.iter().map(|d| d.feature as f64).collect(),
+            drops.iter().map(|d| d.t_agf).collect(),
+            drops.iter().map(|d| d.t_gf.unwrap_or(f64::NAN)).collect(),
+            drops.iter().map(|d| d.loss_agf).collect(),
+            drops
+                .iter()
+                .map(|d| d.loss_gf.unwrap_or(f64::NAN))
+                .collect(),
+        ],
+    }
 }

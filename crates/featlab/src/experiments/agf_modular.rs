@@ -20,9 +20,8 @@ use super::agf_compare::refined_schedule;
 use super::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::compare::drops::{
     agreement_rows, drop_errors, drops_json, feature_level_rows, first_cascade_len, match_drops,
-    DropTolerance, Staircase,
+    order_mismatch_row, DropTolerance, Staircase,
 };
-use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::data::modular::{modular_addition, pair_energies, Template};
 use crate::figure::{Figure, FigureKind, Heatmap, LinePlot, RefLine, Scale, Series};
@@ -627,24 +626,8 @@ impl Experiment for AgfModularExperiment {
                 "feature_order_identical".into(),
                 json!(!ties && order_agf == order_gf && order_gf == order[..order_gf.len()]),
             );
-            out.tables.push(CsvTable {
-                name: "drops".into(),
-                columns: ["round", "frequency", "t_agf", "t_gf", "loss_agf", "loss_gf"]
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect(),
-                values: vec![
-                    (1..=drops.len()).map(|k| k as f64).collect(),
-                    drops.iter().map(|d| d.feature as f64).collect(),
-                    drops.iter().map(|d| d.t_agf).collect(),
-                    drops.iter().map(|d| d.t_gf.unwrap_or(f64::NAN)).collect(),
-                    drops.iter().map(|d| d.loss_agf).collect(),
-                    drops
-                        .iter()
-                        .map(|d| d.loss_gf.unwrap_or(f64::NAN))
-                        .collect(),
-                ],
-            });
+            out.tables
+                .push(super::agf_compare::drops_table(&drops, "frequency"));
             if et > 0.05 {
                 out.notes.push(format!(
                     "AGF vs GF jump times differ by up to {:.1}% at α = {} (target 5%)",
@@ -687,15 +670,12 @@ impl Experiment for AgfModularExperiment {
                     .map(|r| r.with_note(setting.clone())),
             );
         }
-        let n = order.len().max(order_gf.len());
-        let differ = (0..n).filter(|&i| order.get(i) != order_gf.get(i)).count();
         out.agreement.push(
-            AgreementRow::relative_to(
+            order_mismatch_row(
                 "frequency order, theory vs GF (positions that differ)",
-                0.0,
-                differ as f64,
-                1.0,
-                0.0,
+                &order,
+                &order_gf,
+                0,
             )
             .with_note(setting),
         );

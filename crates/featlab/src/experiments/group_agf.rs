@@ -13,7 +13,7 @@
 //!   Irrep names are sanitised for columns: `'` → `p`, `(a,b)` → `a_b`.
 
 use super::agf_compare::refined_schedule;
-use super::{param_arrays, CsvTable, Experiment, RunOutput};
+use super::{param_arrays, Experiment, RunOutput};
 use crate::compare::drops::{drop_errors, drops_json, match_drops, Staircase};
 use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
@@ -562,24 +562,8 @@ impl Experiment for GroupAgfExperiment {
                     );
                 }
             }
-            out.tables.push(CsvTable {
-                name: "drops".into(),
-                columns: ["round", "irrep", "t_agf", "t_gf", "loss_agf", "loss_gf"]
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect(),
-                values: vec![
-                    (1..=drops.len()).map(|k| k as f64).collect(),
-                    drops.iter().map(|d| d.feature as f64).collect(),
-                    drops.iter().map(|d| d.t_agf).collect(),
-                    drops.iter().map(|d| d.t_gf.unwrap_or(f64::NAN)).collect(),
-                    drops.iter().map(|d| d.loss_agf).collect(),
-                    drops
-                        .iter()
-                        .map(|d| d.loss_gf.unwrap_or(f64::NAN))
-                        .collect(),
-                ],
-            });
+            out.tables
+                .push(super::agf_compare::drops_table(&drops, "irrep"));
         }
         // α-series at the irrep level
         let mut rows = Vec::new();
