@@ -2,7 +2,7 @@
 """Match numerical-AGF rounds (JSON written by the `agf_modular_cost_phase_probe` ignored
 test, FEATLAB_PROBE_OUT) against gradient-flow runs (trajectory.csv of `featlab run
 agf-modular-alpha-1e-3 --set skip_agf=true --set alpha=…`) at several α, with the same rule
-as the `agf_modular` experiment (experiments::agf_compare::match_drops): t_gf = first
+as the `agf_modular` experiment (featlab::compare::drops::match_drops): t_gf = first
 crossing of the midpoint between consecutive AGF levels (log-interpolated), ℓ_gf = GF loss at
 the geometric mean of consecutive crossings (or at the end of the run).
 

@@ -34,9 +34,9 @@
 //!   SGD run at fixed a.
 
 use faer::Par;
+use featlab::experiments::unlearning::simulator::{BatchMode, OrderParams, SimConfig, Simulator};
 use featlab::rng::derive_seed;
 use featlab::theory::unlearning::fit::windowed_exponent;
-use featlab::theory::unlearning::simulator::{BatchMode, OrderParams, SimConfig, Simulator};
 use featlab::theory::unlearning::{EquiangularModel, HermiteSeries, LimitModel, SpreadModel};
 
 fn series(c: &[f64]) -> HermiteSeries {

@@ -285,7 +285,8 @@ fn the_counter_sees_an_allocation() {
 /// allocate only inside `observe`, and leave nothing behind that a step would resize.
 #[test]
 fn steps_between_nfa_records_do_not_allocate() {
-    use featlab::theory::nfa::{NfaObserver, NfaOptions};
+    use featlab::experiments::nfa::observer::NfaObserver;
+    use featlab::theory::nfa::NfaOptions;
     use featlab::train::Observer;
     let data = dataset(96, 8, 3);
     for act in [Activation::Relu, Activation::Tanh] {

@@ -5,6 +5,7 @@ pub mod generate;
 pub mod group_composition;
 pub mod in_context;
 pub mod io;
+pub mod labelled;
 pub mod modular;
 
 pub use config::DataConfig;

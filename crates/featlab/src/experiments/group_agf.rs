@@ -12,18 +12,18 @@
 //!   function's power in real irrep σ (reaches P(σ) when σ is learned; L = ½Σ_σ P_σ(f − y)).
 //!   Irrep names are sanitised for columns: `'` → `p`, `(a,b)` → `a_b`.
 
-use super::agf_compare::refined_schedule;
+use super::agf::compare::refined_schedule;
 use super::{param_arrays, Experiment, RunOutput};
 use crate::compare::drops::{drop_errors, drops_json, match_drops, Staircase};
 use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::data::group_composition::group_composition;
+use crate::experiments::agf::compare::settings_for_alpha;
 use crate::figure::{LinePlot, RefLine, Scale, Series};
 use crate::groups::{template_from_powers, FiniteGroup, GroupSpec, Irreps};
 use crate::model::two_layer::TwoLayer;
 use crate::model::{Activation, Loss, Model, NeuronSum};
 use crate::rng::{normal_vec, stream};
-use crate::theory::agf::compare::settings_for_alpha;
 use crate::theory::agf::{run_agf, AgfOptions, GradientFlowCost};
 use crate::theory::group_agf::{isotypic_basis, torch_mse_factor, GroupAgfTheory};
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig};
@@ -563,7 +563,7 @@ impl Experiment for GroupAgfExperiment {
                 }
             }
             out.tables
-                .push(super::agf_compare::drops_table(&drops, "irrep"));
+                .push(super::agf::compare::drops_table(&drops, "irrep"));
         }
         // α-series at the irrep level
         let mut rows = Vec::new();

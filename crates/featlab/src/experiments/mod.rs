@@ -4,9 +4,7 @@
 //! own typed config (unknown keys rejected), fills defaults ("resolves"), runs, and returns
 //! a [`RunOutput`] that the output writer turns into the files of the run contract.
 
-pub mod agf_attention;
-pub mod agf_compare;
-pub mod agf_modular;
+pub mod agf;
 pub mod exact_linear_1d;
 pub mod group_agf;
 pub mod nfa;
@@ -74,9 +72,9 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &exact_linear_1d::deep_real::DeepRealExperiment,
         &nfa::NfaExperiment,
         &rfm::RfmExperiment,
-        &crate::theory::agf::experiment::AgfExperiment,
-        &agf_attention::AgfAttentionExperiment,
-        &agf_modular::AgfModularExperiment,
+        &agf::two_layer::AgfExperiment,
+        &agf::attention::AgfAttentionExperiment,
+        &agf::modular::AgfModularExperiment,
         &group_agf::GroupAgfExperiment,
     ]
 }

@@ -422,3 +422,19 @@ impl NeuronSum for TwoLayer {
         ))
     }
 }
+
+/// The initial direction of the quadratic net f = W₂(W₁x)² of AGF §3.4 (Kunin et al.
+/// 2025): W₁ (width × d) ~ N(0, 1/d), then W₂ (c × width) ~ N(0, 1/c), from the seeded
+/// stream `(seed, "init")`; the init is α times it (u, v ~ N(0, α²/(2p)), w ~ N(0, α²/p)
+/// for modular addition, d = 2p, c = p). Shared with the Python bindings so that
+/// `featlab.agf.run("modular", …)` starts from the preset's init bit for bit.
+pub fn quadratic_init_direction(seed: u64, d: usize, width: usize, c: usize) -> Vec<f64> {
+    let mut rng = crate::rng::stream(seed, "init");
+    let mut dir = crate::rng::normal_vec(&mut rng, width * d, 1.0 / (d as f64).sqrt());
+    dir.extend(crate::rng::normal_vec(
+        &mut rng,
+        c * width,
+        1.0 / (c as f64).sqrt(),
+    ));
+    dir
+}

@@ -343,7 +343,7 @@ mod tests {
         let g = cyclic(7).unwrap();
         let (ir, x, d) = setup(&g, &[("k1", 6.0), ("k2", 3.0), ("k3", 1.0)]);
         let th = GroupAgfTheory::new(&g, &ir, &x, &d, 2, 0).unwrap();
-        let modular = crate::theory::agf_modular::ModularTheory::new(&x);
+        let modular = crate::theory::agf::modular::ModularTheory::new(&x);
         for j in 1..=3 {
             let i = ir.real_by_name(&format!("k{j}")).unwrap();
             let got = th.irreps[i].max_utility.unwrap();

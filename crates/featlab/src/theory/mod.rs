@@ -2,8 +2,6 @@
 //! axis and in the same units as the experiments, so experiments can compare them.
 
 pub mod agf;
-pub mod agf_attention;
-pub mod agf_modular;
 pub mod exact_linear_1d;
 pub mod group_agf;
 pub mod nfa;

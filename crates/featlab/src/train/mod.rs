@@ -2,6 +2,7 @@
 //! schedules, observers and the runner that owns the loop.
 
 pub mod config;
+pub mod layer_normalized;
 pub mod observer;
 pub mod ode;
 pub mod problem;

@@ -3,13 +3,15 @@
 //! labels; per-layer UC-NFC and C-NFC along training; the equivalent view — alignment of
 //! W_l's left singular vectors with the PTK K_l — at init and at the end; the early-time
 //! first-layer C-NFC predicted from data statistics ([`crate::theory::nfa::early`]); and
-//! the layer-wise normalised rule ([`crate::theory::nfa::slo`]) against plain SGD, with
+//! the layer-wise normalised rule ([`crate::train::layer_normalized`]) against plain SGD, with
 //! the boosted layer's features scored by a linear probe on held-out data.
 
 use super::super::{param_arrays, CsvTable, RunOutput};
+use super::observer::NfaObserver;
 use super::{layers_json, shortfall_row};
 use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
+use crate::data::labelled::LabelledDataConfig;
 use crate::data::Dataset;
 use crate::figure::{LinePlot, Scale, Series};
 use crate::linalg::{sym_eig, thin_svd};
@@ -17,12 +19,10 @@ use crate::model::config::MlpConfig;
 use crate::model::{Loss, Model, ModelConfig};
 use crate::rng::stream;
 use crate::theory::nfa::agop::forward_from;
-use crate::theory::nfa::data::LabelledDataConfig;
 use crate::theory::nfa::early::predict_c_nfc_layer1;
 use crate::theory::nfa::measure::flatten_weights;
-use crate::theory::nfa::{
-    measure, probe, LayerMetrics, LayerNormalizedSgd, NfaObserver, NfaOptions,
-};
+use crate::theory::nfa::{measure, probe, LayerMetrics, NfaOptions};
+use crate::train::layer_normalized::LayerNormalizedSgd;
 use crate::train::{
     self, LossObserver, Method, Observer, Problem, RunContext, Stepper, TrainConfig, TrainResult,
 };

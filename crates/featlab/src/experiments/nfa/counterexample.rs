@@ -15,6 +15,7 @@
 
 use super::super::{param_arrays, RunOutput};
 use super::layers_json;
+use super::observer::NfaObserver;
 use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::data::Dataset;
@@ -24,7 +25,7 @@ use crate::model::{Activation, Loss, Model, ModelConfig, Parametrization};
 use crate::rng::{normal_vec, stream};
 use crate::theory::nfa::measure::flatten_weights;
 use crate::theory::nfa::metrics::nfm;
-use crate::theory::nfa::{measure, NfaObserver, NfaOptions, PsdPower};
+use crate::theory::nfa::{measure, NfaOptions, PsdPower};
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig};
 use crate::{Error, NdArray, Result};
 use faer::Mat;

@@ -3,6 +3,7 @@
 //! exponent 1/L. Balanced init: `InitKind::Balanced` (A = USVᵀ random, W₁ = Q₁S^{1/L}Vᵀ, …).
 
 use super::super::{param_arrays, CsvTable, RunOutput};
+use super::observer::NfaObserver;
 use super::{layers_json, min_max};
 use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
@@ -11,7 +12,7 @@ use crate::figure::{LinePlot, Scale, Series};
 use crate::model::config::{DeepLinearConfig, InitKind};
 use crate::model::{Loss, ModelConfig, Parametrization};
 use crate::rng::stream;
-use crate::theory::nfa::{NfaObserver, NfaOptions};
+use crate::theory::nfa::NfaOptions;
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig};
 use crate::{Error, NdArray, Result};
 use serde::{Deserialize, Serialize};

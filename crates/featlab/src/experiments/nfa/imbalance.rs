@@ -14,6 +14,7 @@
 
 use super::super::{param_arrays, CsvTable, RunOutput};
 use super::layers_json;
+use super::observer::NfaObserver;
 use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
 use crate::data::DataConfig;
@@ -21,7 +22,7 @@ use crate::figure::{LinePlot, Scale, Series};
 use crate::model::config::{DeepLinearConfig, InitKind};
 use crate::model::{Loss, ModelConfig, Parametrization};
 use crate::rng::stream;
-use crate::theory::nfa::{NfaObserver, NfaOptions};
+use crate::theory::nfa::NfaOptions;
 use crate::train::{
     self, LossObserver, Method, Observer, Problem, RunContext, TrainConfig, TrainResult,
 };

@@ -17,6 +17,7 @@ mod alignment;
 mod counterexample;
 mod deep_linear;
 mod imbalance;
+pub mod observer;
 pub mod trained;
 
 use super::{Experiment, RunOutput};

@@ -55,24 +55,3 @@ pub fn staircase_series(t_agf: &[f64], levels: &[f64], t_end: f64) -> (Vec<f64>,
     y.push(*y.last().unwrap_or(&0.0));
     (x, y)
 }
-
-/// The settings of a preset written for init scale `alpha_ref`, moved to `alpha` for an
-/// α-series run (κ = 3 nets, where the time to the first jump grows ∝ 1/α): the GF horizon
-/// `train.t_max` scaled by `alpha_ref / alpha`, its `atol` divided by it (parameters, and
-/// dormant neurons until they jump, are O(α)), and the AGF horizon scaled like the GF time
-/// but never past it. Returns `(train, agf)`.
-pub fn settings_for_alpha(
-    train: &crate::train::TrainConfig,
-    agf: &super::AgfOptions,
-    alpha_ref: f64,
-    alpha: f64,
-) -> (crate::train::TrainConfig, super::AgfOptions) {
-    let scale = alpha_ref / alpha;
-    let mut tc = train.clone();
-    tc.t_max *= scale;
-    tc.atol /= scale;
-    tc.resolve();
-    let mut ao = agf.clone();
-    ao.t_max = (ao.t_max * scale).min(tc.t_max);
-    (tc, ao)
-}

@@ -48,9 +48,8 @@ pub mod diagonal;
 pub mod linear;
 pub mod on_data;
 
+pub mod attention;
 pub mod compare;
-pub mod experiment;
-#[cfg(test)]
-mod relu_probe;
+pub mod modular;
 #[cfg(test)]
 mod tests;

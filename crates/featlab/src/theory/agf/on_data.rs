@@ -12,8 +12,8 @@
 //! No biases (they break the homogeneity AGF needs). Loss L = (1/2n)Σ‖f(x_n) − y_n‖².
 
 use crate::data::Dataset;
-use crate::experiments::agf_modular::quadratic_init_direction;
 use crate::model::diagonal::{Diagonal, DiagonalForm};
+use crate::model::two_layer::quadratic_init_direction;
 use crate::model::two_layer::TwoLayer;
 use crate::model::{Activation, Model};
 use crate::rng::{normal_vec, stream};

@@ -492,7 +492,7 @@ fn unknown_tableau_is_rejected() {
 /// the loss stays at the first level, where gradient flow stalls too (measured).
 #[test]
 fn relu_coaligned_neurons_coactivate_when_carried() {
-    use super::experiment::{build, AgfProblem, Net};
+    use crate::experiments::agf::two_layer::{build, AgfProblem, Net};
     let b = build(
         &AgfProblem::Relu {
             n: 200,

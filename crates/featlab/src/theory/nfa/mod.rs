@@ -20,15 +20,12 @@
 //! Machine), [`probe`] (linear-probe feature quality), [`data`] (labelled image data).
 
 pub mod agop;
-pub mod data;
 pub mod early;
 pub mod measure;
 pub mod metrics;
 pub mod network;
-pub mod observer;
 pub mod probe;
 pub mod rfm;
-pub mod slo;
 
 #[cfg(test)]
 mod tests;
@@ -37,5 +34,3 @@ pub use agop::{layer_gradients, AgopOptions, LayerGradients};
 pub use measure::{layers_json, measure, LayerMetrics, NfaOptions};
 pub use metrics::{correlation, Correlation, PsdPower};
 pub use network::TrainedNetwork;
-pub use observer::NfaObserver;
-pub use slo::LayerNormalizedSgd;

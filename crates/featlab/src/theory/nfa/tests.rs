@@ -450,9 +450,15 @@ fn slo_moves_each_weight_matrix_by_lr_times_its_rate() {
         Par::Seq,
     );
     let rates = [0.3, 0.0, 0.05];
-    let mut st =
-        super::LayerNormalizedSgd::new(model.as_ref(), 0.5, 8, &rates, p.clone(), stream(4, "b"))
-            .unwrap();
+    let mut st = crate::train::layer_normalized::LayerNormalizedSgd::new(
+        model.as_ref(),
+        0.5,
+        8,
+        &rates,
+        p.clone(),
+        stream(4, "b"),
+    )
+    .unwrap();
     st.step(&mut problem, 1.0).unwrap();
     for (bi, r) in model
         .as_layered()
@@ -479,15 +485,15 @@ fn slo_moves_each_weight_matrix_by_lr_times_its_rate() {
 
 #[test]
 fn probe_separates_separable_classes_and_digits_load_when_present() {
-    let lab = super::data::LabelledDataConfig {
-        kind: super::data::Source::Clusters,
+    let lab = crate::data::labelled::LabelledDataConfig {
+        kind: crate::data::labelled::Source::Clusters,
         path: "unused".into(),
         labels: None,
         files: vec![],
         n_train: Some(150),
         n_test: 60,
         label_shift: 0.1,
-        standardize: super::data::Standardize::Feature,
+        standardize: crate::data::labelled::Standardize::Feature,
         n: Some(210),
         d: Some(6),
         classes: Some(3),
@@ -505,7 +511,7 @@ fn probe_separates_separable_classes_and_digits_load_when_present() {
     assert!(acc > 0.95, "probe accuracy {acc}");
     // missing file: a config error that tells the user to run the fetch script
     let mut dig = lab.clone();
-    dig.kind = super::data::Source::Digits;
+    dig.kind = crate::data::labelled::Source::Digits;
     dig.path = "/nonexistent/digits.csv.gz".into();
     let e = dig
         .build(0)

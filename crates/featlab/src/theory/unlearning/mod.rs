@@ -24,7 +24,6 @@ pub mod fit;
 pub mod hermite;
 pub mod limit;
 pub mod scaling;
-pub mod simulator;
 pub mod spread;
 pub mod spread_feed;
 

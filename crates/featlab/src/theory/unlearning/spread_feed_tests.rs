@@ -1,8 +1,8 @@
 //! Numerical checks of the one-step spread feed ([`super::spread_feed`]).
 
-use super::simulator::{BatchMode, SimConfig, Simulator};
 use super::spread_feed::{Moments, SimplexFeedRule};
 use super::spread_tests::{config, frame, measure, series, spread_model};
+use crate::experiments::unlearning::simulator::{BatchMode, SimConfig, Simulator};
 use crate::rng::{normal, stream};
 use faer::Par;
 

@@ -2,9 +2,11 @@
 
 use super::finite_width::EquiangularModel;
 use super::hermite::HermiteSeries;
-use super::simulator::{population_gradient, population_loss, BatchMode, SimConfig, Simulator};
 use super::spread::{kernel_nth, SpreadModel};
 use super::GaussHermite;
+use crate::experiments::unlearning::simulator::{
+    population_gradient, population_loss, BatchMode, SimConfig, Simulator,
+};
 use crate::rng::{normal, stream};
 use faer::Par;
 

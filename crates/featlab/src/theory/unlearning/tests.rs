@@ -4,7 +4,7 @@ use super::fast_slow::Branch;
 use super::fit::{least_squares, power_law};
 use super::hermite::{hermite_values, GaussHermite, HermiteSeries};
 use super::limit::LimitModel;
-use super::simulator::{
+use crate::experiments::unlearning::simulator::{
     population_gradient, population_loss, symmetric_init, BatchMode, ParticleFlow, SimConfig,
     Simulator,
 };
@@ -510,9 +510,13 @@ fn particle_flow_approaches_limit_ode_as_width_grows() {
                 .iter()
                 .zip(&ode)
                 .map(|(y, (m, _))| {
-                    (super::simulator::order_params(&cfg, &y[..n * (n + 1)], &y[n * (n + 1)..], &q)
-                        .m
-                        - m)
+                    (crate::experiments::unlearning::simulator::order_params(
+                        &cfg,
+                        &y[..n * (n + 1)],
+                        &y[n * (n + 1)..],
+                        &q,
+                    )
+                    .m - m)
                         .abs()
                 })
                 .fold(0.0, f64::max)
@@ -532,7 +536,8 @@ use super::finite_width::EquiangularModel;
 
 fn equiangular_state(cfg: &SimConfig, w: &[f64]) -> (f64, f64) {
     let q = GaussHermite::new(8).unwrap();
-    let op = super::simulator::order_params(cfg, w, &vec![1.0; cfg.width], &q);
+    let op =
+        crate::experiments::unlearning::simulator::order_params(cfg, w, &vec![1.0; cfg.width], &q);
     (op.m, op.common_sq)
 }
 
@@ -575,7 +580,12 @@ fn equiangular_reduction_is_exact_for_the_particle_flow() {
     let red = eq.integrate(m0, p0, 0.4, &ts, 1e-11).unwrap();
     let q = GaussHermite::new(12).unwrap();
     for (y, r) in sol.ys.iter().zip(&red) {
-        let op = super::simulator::order_params(&cfg, &y[..n * d], &y[n * d..], &q);
+        let op = crate::experiments::unlearning::simulator::order_params(
+            &cfg,
+            &y[..n * d],
+            &y[n * d..],
+            &q,
+        );
         assert!(
             op.m_std < 1e-8 && op.a_std < 1e-8,
             "symmetry broken: {op:?}"
@@ -814,7 +824,7 @@ fn row_evaluator_is_bitwise_identical_to_the_series() {
     ] {
         let s = series(&c);
         let u: Vec<f64> = (0..37).map(|_| 2.0 * normal(&mut r)).collect();
-        let mut ev = super::simulator::RowEvaluator::new(&s, 37);
+        let mut ev = crate::experiments::unlearning::simulator::RowEvaluator::new(&s, 37);
         let (mut v, mut d) = (vec![0.0; 37], vec![0.0; 37]);
         ev.eval(&u, &mut v, &mut d);
         for j in 0..37 {

@@ -24,8 +24,11 @@ pub fn refined_schedule(
 
 /// The `drops.csv` table: `round, <feature_column>, t_agf, t_gf, loss_agf, loss_gf` (NaN where
 /// GF never made the drop); studies append their own columns.
-pub fn drops_table(drops: &[crate::compare::drops::Drop], feature_column: &str) -> super::CsvTable {
-    super::CsvTable {
+pub fn drops_table(
+    drops: &[crate::compare::drops::Drop],
+    feature_column: &str,
+) -> crate::experiments::CsvTable {
+    crate::experiments::CsvTable {
         name: "drops".into(),
         columns: [
             "round",
@@ -50,4 +53,25 @@ pub fn drops_table(drops: &[crate::compare::drops::Drop], feature_column: &str) 
                 .collect(),
         ],
     }
+}
+
+/// The settings of a preset written for init scale `alpha_ref`, moved to `alpha` for an
+/// α-series run (κ = 3 nets, where the time to the first jump grows ∝ 1/α): the GF horizon
+/// `train.t_max` scaled by `alpha_ref / alpha`, its `atol` divided by it (parameters, and
+/// dormant neurons until they jump, are O(α)), and the AGF horizon scaled like the GF time
+/// but never past it. Returns `(train, agf)`.
+pub fn settings_for_alpha(
+    train: &crate::train::TrainConfig,
+    agf: &crate::theory::agf::AgfOptions,
+    alpha_ref: f64,
+    alpha: f64,
+) -> (crate::train::TrainConfig, crate::theory::agf::AgfOptions) {
+    let scale = alpha_ref / alpha;
+    let mut tc = train.clone();
+    tc.t_max *= scale;
+    tc.atol /= scale;
+    tc.resolve();
+    let mut ao = agf.clone();
+    ao.t_max = (ao.t_max * scale).min(tc.t_max);
+    (tc, ao)
 }

@@ -2,14 +2,6 @@
 //! the same initialisation on a fixed training set, compared drop by drop; optionally over
 //! a series of initialisation scales α.
 
-use super::compare::{staircase_at, staircase_series, Conventions};
-use super::cost::GradientFlowCost;
-use super::diagonal::{cosh_agf, example_2d, example_gaussian, pesme_flammarion, ClosedFormPath};
-use super::engine::{AgfOptions, AgfResult};
-use super::linear::{linear_theory, mode_energies, new_mode};
-use super::on_data::{self, checked_dataset, DataModel, DataNet};
-use super::standard::{run_agf_diagonal, run_agf_two_layer, CostChoice};
-use super::timing::{timed_agf, AgfTiming};
 use crate::compare::drops::{
     agreement_rows, drop_errors, level_error, match_drops, time_error, Drop, DropErrors,
     DropTolerance, Staircase,
@@ -28,6 +20,16 @@ use crate::model::diagonal::{Diagonal, DiagonalForm};
 use crate::model::two_layer::TwoLayer;
 use crate::model::{Activation, Loss, Model, NeuronSum};
 use crate::rng::{normal_vec, stream};
+use crate::theory::agf::compare::{staircase_at, staircase_series, Conventions};
+use crate::theory::agf::cost::GradientFlowCost;
+use crate::theory::agf::diagonal::{
+    cosh_agf, example_2d, example_gaussian, pesme_flammarion, ClosedFormPath,
+};
+use crate::theory::agf::engine::{AgfOptions, AgfResult};
+use crate::theory::agf::linear::{linear_theory, mode_energies, new_mode};
+use crate::theory::agf::on_data::{self, checked_dataset, DataModel, DataNet};
+use crate::theory::agf::standard::{run_agf_diagonal, run_agf_two_layer, CostChoice};
+use crate::theory::agf::timing::{timed_agf, AgfTiming};
 use crate::train::ode::PidController;
 use crate::train::{
     self, Flow, GradientDescent, LossObserver, Observer, Problem, RunContext, RunOptions, Stepper,
@@ -240,7 +242,7 @@ pub struct AgfConfig {
 }
 
 /// A built problem.
-pub(super) enum Net {
+pub(crate) enum Net {
     Diag(Diagonal),
     Two(TwoLayer),
 }
@@ -261,14 +263,14 @@ impl Net {
 }
 
 /// Data, model, unit-scale init directions (init = α × base), teacher directions (ReLU).
-pub(super) struct Built {
-    pub(super) data: Dataset,
-    pub(super) net: Net,
-    pub(super) base: Vec<f64>,
-    pub(super) teacher: Option<Mat<f64>>,
+pub(crate) struct Built {
+    pub(crate) data: Dataset,
+    pub(crate) net: Net,
+    pub(crate) base: Vec<f64>,
+    pub(crate) teacher: Option<Mat<f64>>,
 }
 
-pub(super) fn build(p: &AgfProblem, seed: u64) -> Result<Built> {
+pub(crate) fn build(p: &AgfProblem, seed: u64) -> Result<Built> {
     let pos = |k: &str, v: usize| {
         if v == 0 {
             Err(Error::config(format!("problem.{k}"), "must be ≥ 1"))

@@ -11,26 +11,27 @@
 //! * Gradient flow (adaptive, `train.solver`: DOPRI5 or the stiff ROS34PW2) and numerical AGF (one round per neuron activation)
 //!   from the same init; the `drops` list has one entry per AGF round, `feature` = the
 //!   dominant frequency k of the activated neuron.
-//! * Closed forms ([`crate::theory::agf_modular`]): frequency order (decreasing |x̂_k|),
+//! * Closed forms ([`crate::theory::agf::modular`]): frequency order (decreasing |x̂_k|),
 //!   frequency-complete levels, Ū*_k and the first-jump lower bound (1/ρ_max − 1)/(3Ū*_k1).
 //! * Diagnostics: per-frequency output power P_k(f) = (1/2p) Σ_{ξ=±k} mean_{ab} |f̂_ξ(a, b)|²
 //!   vs t (template value E_k; the loss is Σ_k P_k(f − y)), per-neuron spectra.
 
-use super::agf_compare::refined_schedule;
-use super::{param_arrays, CsvTable, Experiment, RunOutput};
+use super::compare::refined_schedule;
 use crate::compare::drops::{
     agreement_rows, drop_errors, drops_json, feature_level_rows, first_cascade_len, match_drops,
     order_mismatch_row, DropTolerance, Staircase,
 };
 use crate::config::{from_table, to_table};
 use crate::data::modular::{modular_addition, pair_energies, Template};
+use crate::experiments::agf::compare::settings_for_alpha;
+use crate::experiments::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::figure::{Figure, FigureKind, Heatmap, LinePlot, RefLine, Scale, Series};
+use crate::model::two_layer::quadratic_init_direction;
 use crate::model::two_layer::TwoLayer;
 use crate::model::{Activation, Loss};
-use crate::rng::{normal_vec, stream};
-use crate::theory::agf::compare::settings_for_alpha;
+use crate::rng::stream;
+use crate::theory::agf::modular::ModularTheory;
 use crate::theory::agf::{run_agf, AgfOptions, CostStop, GradientFlowCost};
-use crate::theory::agf_modular::ModularTheory;
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig};
 use crate::{Error, NdArray, Result};
 use faer::Mat;
@@ -303,18 +304,6 @@ fn first_occurrence_order(seq: &[usize]) -> Vec<usize> {
 /// at scale α is α times it.
 fn init_direction(cfg: &AgfModularConfig) -> Vec<f64> {
     quadratic_init_direction(cfg.seed, 2 * cfg.data.p, cfg.model.width, cfg.data.p)
-}
-
-/// The initial direction of the quadratic net f = W₂(W₁x)² of AGF §3.4 (Kunin et al.
-/// 2025): W₁ (width × d) ~ N(0, 1/d), then W₂ (c × width) ~ N(0, 1/c), from the seeded
-/// stream `(seed, "init")`; the init is α times it (u, v ~ N(0, α²/(2p)), w ~ N(0, α²/p)
-/// for modular addition, d = 2p, c = p). Shared with the Python bindings so that
-/// `featlab.agf.run("modular", …)` starts from the preset's init bit for bit.
-pub fn quadratic_init_direction(seed: u64, d: usize, width: usize, c: usize) -> Vec<f64> {
-    let mut rng = stream(seed, "init");
-    let mut dir = normal_vec(&mut rng, width * d, 1.0 / (d as f64).sqrt());
-    dir.extend(normal_vec(&mut rng, c * width, 1.0 / (c as f64).sqrt()));
-    dir
 }
 
 /// CPU time (seconds) consumed so far by the calling thread, from Linux's
@@ -627,7 +616,7 @@ impl Experiment for AgfModularExperiment {
                 json!(!ties && order_agf == order_gf && order_gf == order[..order_gf.len()]),
             );
             out.tables
-                .push(super::agf_compare::drops_table(&drops, "frequency"));
+                .push(super::compare::drops_table(&drops, "frequency"));
             if et > 0.05 {
                 out.notes.push(format!(
                     "AGF vs GF jump times differ by up to {:.1}% at α = {} (target 5%)",

@@ -17,9 +17,9 @@
 //! `L = ½Σc*_k² − N^{−γ} Σ_j a_j g(m_j) + ½ N^{−2γ} Σ_{ij} a_i a_j K(w_i·w_j)`,
 //! `g(m) = Σ c*_k c_k m^k`, `K(ρ) = Σ c_k² ρ^k`.
 
-use super::hermite::{GaussHermite, HermiteSeries};
 use crate::linalg::{matmul, view, view_mut};
 use crate::rng::{normal, permutation, stream, Rng};
+use crate::theory::unlearning::hermite::{GaussHermite, HermiteSeries};
 use crate::train::ode::VectorField;
 use crate::{Error, Result};
 use faer::{Accum, Par};
@@ -210,7 +210,7 @@ pub fn rescaled_coeffs(sigma: &HermiteSeries, s: f64, quad: &GaussHermite) -> Ve
     let mut out = vec![0.0; n];
     for (z, wt) in quad.nodes.iter().zip(&quad.weights) {
         let v = sigma.value(s * z);
-        super::hermite::hermite_values(*z, &mut h);
+        crate::theory::unlearning::hermite::hermite_values(*z, &mut h);
         for k in 0..n {
             out[k] += wt * v * h[k];
         }
@@ -304,7 +304,7 @@ pub fn population_gradient(
             q[j * n + i] = a[i] * cfg.student.kernel_derivative(rho);
         }
         let m = w[j * d];
-        let gm = super::hermite::poly(&g_t, m);
+        let gm = crate::theory::unlearning::hermite::poly(&g_t, m);
         ga[j] = -s1 * gm + s2 * ksum;
     }
     matmul(
@@ -334,7 +334,7 @@ pub fn population_gradient(
 /// and the same floating-point operations as [`HermiteSeries::value_and_derivative`] (so the
 /// results are bitwise identical), with `sqrt k` precomputed and the loop over neurons innermost
 /// (vectorisable).
-pub(super) struct RowEvaluator {
+pub(crate) struct RowEvaluator {
     /// `c_k`.
     c: Vec<f64>,
     /// `c_k sqrt(k)`.
@@ -346,7 +346,7 @@ pub(super) struct RowEvaluator {
 }
 
 impl RowEvaluator {
-    pub(super) fn new(sigma: &HermiteSeries, width: usize) -> Self {
+    pub(crate) fn new(sigma: &HermiteSeries, width: usize) -> Self {
         let n = sigma.len();
         RowEvaluator {
             c: sigma.coeffs.clone(),
@@ -358,7 +358,7 @@ impl RowEvaluator {
             hm1: vec![0.0; width],
         }
     }
-    pub(super) fn eval(&mut self, u: &[f64], val: &mut [f64], der: &mut [f64]) {
+    pub(crate) fn eval(&mut self, u: &[f64], val: &mut [f64], der: &mut [f64]) {
         let (h, hm1) = (&mut self.h[..u.len()], &mut self.hm1[..u.len()]);
         h.iter_mut().for_each(|x| *x = 1.0);
         hm1.iter_mut().for_each(|x| *x = 0.0);

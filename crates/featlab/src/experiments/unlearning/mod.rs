@@ -15,16 +15,18 @@
 //! * optionally `[scaling]`: long-time exponents from the reduced flow, the full ODE and SGD,
 //!   fitted with 95 % confidence intervals, against the derived ones.
 
+pub mod simulator;
+
 use super::{CsvTable, Experiment, RunOutput};
 use crate::compare::AgreementRow;
 use crate::config::{from_table, to_table};
+use crate::experiments::unlearning::simulator::{
+    order_params, BatchMode, OrderParams, ParticleFlow, SimConfig, Simulator,
+};
 use crate::figure::{Heatmap, LinePlot, RefLine, Scale, Series};
 use crate::theory::unlearning::fast_slow::Branch;
 use crate::theory::unlearning::fit::{
     bootstrap_ci, least_squares, power_law, windowed_exponent, WindowedExponent,
-};
-use crate::theory::unlearning::simulator::{
-    order_params, BatchMode, OrderParams, ParticleFlow, SimConfig, Simulator,
 };
 use crate::theory::unlearning::{
     EquiangularModel, GaussHermite, HermiteSeries, LimitModel, SpreadModel,

@@ -1,12 +1,12 @@
 //! Diagnostics of the ReLU preset's AGF-vs-GF disagreement (ignored; run with
 //! `cargo test --release -p featlab relu_probe -- --ignored --nocapture`).
 
-use super::cost::GradientFlowCost;
-use super::engine::{run_agf, AgfOptions};
-use super::experiment::{build, AgfProblem, Built, Net};
+use super::two_layer::{build, AgfProblem, Built, Net};
 use crate::linalg::{norm2, sym_eig};
 use crate::model::{Loss, Model, NeuronSum};
 use crate::rng::{normal_vec, stream};
+use crate::theory::agf::cost::GradientFlowCost;
+use crate::theory::agf::engine::{run_agf, AgfOptions};
 use crate::train::RunContext;
 use faer::Mat;
 

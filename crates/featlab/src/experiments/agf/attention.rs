@@ -14,7 +14,7 @@
 //!   small α affordable) and numerical AGF (`theory::agf::run_agf`, cost phase by
 //!   gradient flow) from the same init; AGF levels are matched to GF drops by midpoint
 //!   crossings ([`super::agf_compare`]).
-//! * Closed forms ([`crate::theory::agf_attention`]): PCs in decreasing λ order, learned
+//! * Closed forms ([`crate::theory::agf::attention`]): PCs in decreasing λ order, learned
 //!   values m_k = 1/(trΣ + (N+1)λ_k), levels, and the jump-time lower bound
 //!   t_k ≥ t_{k−1} + √3/(Nλ_k² ρ_max(t_{k−1})) evaluated on the GF run.
 //! * `alpha_series`: the same init direction at several α (t_max scaled by α_default/α, atol
@@ -22,7 +22,6 @@
 //!   per α the AGF-vs-GF errors and the GF/lower-bound ratios.
 #![allow(clippy::needless_range_loop, clippy::useless_vec)] // index-heavy numeric kernels (shapes in comments)
 
-use super::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::compare::drops::{
     agreement_rows, drop_errors, drops_json, match_drops, order_mismatch_row, value_at,
     DropTolerance, Staircase,
@@ -33,14 +32,15 @@ use crate::data::in_context::{
     population_sequences, principal_components, random_covariance, sample_sequences,
 };
 use crate::data::Dataset;
+use crate::experiments::agf::compare::settings_for_alpha;
+use crate::experiments::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::figure::{LinePlot, RefLine, Scale, Series};
 use crate::linalg::{norm2, singular_values};
 use crate::model::linear_attention::LinearAttention;
 use crate::model::{Loss, Model, NeuronSum};
 use crate::rng::{normal, stream};
-use crate::theory::agf::compare::settings_for_alpha;
+use crate::theory::agf::attention::AttentionTheory;
 use crate::theory::agf::{run_agf, timed_agf, AgfOptions, AgfResult, AgfTiming, GradientFlowCost};
-use crate::theory::agf_attention::AttentionTheory;
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig, TrainResult};
 use crate::{Error, NdArray, Result};
 use faer::Mat;
@@ -301,7 +301,7 @@ fn run_alpha(
         }),
     ];
     let mut stepper = tc.stepper(init.clone(), stream(cfg.seed, "batches"))?;
-    tc.record = super::agf_compare::refined_schedule(&tc, &agf.jump_times())?;
+    tc.record = super::compare::refined_schedule(&tc, &agf.jump_times())?;
     let opts = tc.run_options()?;
     let start = Instant::now();
     let gf = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
@@ -663,7 +663,7 @@ impl Experiment for AgfAttentionExperiment {
             out.figures.push(p.figure("alpha_series", "Largest relative jump-time and plateau-level error of numerical AGF against gradient flow from the same init direction, as a function of α."));
         }
 
-        let mut table = super::agf_compare::drops_table(&drops, "feature_pc");
+        let mut table = super::compare::drops_table(&drops, "feature_pc");
         table
             .columns
             .extend(["level_theory".to_string(), "t_lower_bound".to_string()]);

@@ -1,8 +1,8 @@
 //! [`NfaObserver`]: records the per-layer NFA metrics of [`super::measure`] along
 //! training, on any schedule of the runner.
 
-use super::measure::{flatten_weights, measure, LayerMetrics, NfaOptions};
-use super::metrics::{imbalance, nfm, rel_error, PsdPower};
+use crate::theory::nfa::measure::{flatten_weights, measure, LayerMetrics, NfaOptions};
+use crate::theory::nfa::metrics::{imbalance, nfm, rel_error, PsdPower};
 use crate::train::{Observer, Problem};
 use crate::{Error, Result};
 use faer::Par;
