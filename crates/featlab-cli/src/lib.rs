@@ -6,11 +6,11 @@ pub mod cli;
 pub mod gallery;
 pub mod interrupt;
 pub mod nfa_cmd;
-pub mod notes;
-pub mod plot;
 pub mod progress;
-pub mod report;
 pub mod report_cmd;
 pub mod run;
 pub mod sweep;
-pub mod write;
+
+/// Writing a run (files, figures, report) lives in `featlab-output`, shared with the Python
+/// bindings; re-exported so the CLI's modules keep one path for it.
+pub use featlab_output::{notes, plot, report, write};

@@ -1,7 +1,7 @@
 //! `featlab run`: load a preset or TOML file, apply overrides, run, write every output.
 
 use anyhow::{Context, Result};
-use featlab::config::{apply_set, parse_toml};
+use featlab::config::apply_set;
 use featlab::experiments::select;
 use featlab::train::{Progress, RunContext};
 use std::path::{Path, PathBuf};
@@ -59,52 +59,11 @@ pub struct AgreementFailed {
     pub total: usize,
 }
 
-/// Load the config table for a preset name or a file path. A file wins over a preset of
-/// the same name; a directory never counts as a config (a run's output directory named
-/// like its preset, e.g. after `featlab run staircase --out staircase`, does not shadow
-/// the preset).
-pub fn load_config(spec: &str) -> Result<(toml::Table, String)> {
-    let path = Path::new(spec);
-    let is_dir = path.is_dir();
-    if !is_dir && (spec.ends_with(".toml") || path.exists()) {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file `{spec}`"))?;
-        let table = parse_toml(&text, spec)?;
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_else(|| spec.to_string());
-        Ok((table, stem))
-    } else if let Some(text) = featlab::presets::get(spec) {
-        Ok((
-            parse_toml(text, &format!("preset `{spec}`"))?,
-            spec.to_string(),
-        ))
-    } else if is_dir {
-        anyhow::bail!(
-            "`{spec}` is a directory, not a config file or a preset{}. Give a TOML file \
-             (a run directory's config is in its run.json) or one of: {}.",
-            if path.join("run.json").is_file() {
-                " (it looks like a run's output directory)"
-            } else {
-                ""
-            },
-            featlab::presets::names().join(", ")
-        )
-    } else {
-        let names = featlab::presets::names();
-        anyhow::bail!(
-            "`{spec}` is neither a config file nor a preset. Presets: {}. A config file path must exist (or end in .toml).",
-            names.join(", ")
-        )
-    }
-}
-
 /// Execute `featlab run`; returns the output directory and the agreement rows. With
 /// `--check`, rows that do not hold are an [`AgreementFailed`] error (after every output
 /// is written).
 pub fn run_command(args: &RunArgs, progress: &dyn Progress) -> Result<RunDone> {
-    let (table, preset) = load_config(&args.config)?;
+    let (table, preset) = featlab::presets::load(&args.config)?;
     let mut table = featlab::config::prepare(table, args.quick)
         .with_context(|| format!("in config `{}`", args.config))?;
     for s in &args.sets {

@@ -4,7 +4,7 @@
 //! `docs/python.md`.
 //!
 //! Depends on the `featlab-cli` crate's library (not its binary) for
-//! `featlab_cli::write::write_all`, so that `featlab.run(..., out=DIR)` writes the very
+//! `featlab_output::write::write_all`, so that `featlab.run(..., out=DIR)` writes the very
 //! files of `featlab run --out DIR` (plots, report.html included), and for the CLI's
 //! config loading, so errors read the same.
 

@@ -18,7 +18,7 @@ use std::time::Instant;
 fn load_table(config: &Bound<'_, PyAny>) -> PyResult<(toml::Table, String, String)> {
     if let Ok(s) = config.cast::<PyString>() {
         let spec = s.to_cow()?.into_owned();
-        let (table, label) = featlab_cli::run::load_config(&spec).map_err(anyhow_err)?;
+        let (table, label) = featlab::presets::load(&spec).map_err(lib_err)?;
         Ok((table, label, spec))
     } else if let Ok(d) = config.cast::<PyDict>() {
         Ok((py_dict_to_table(d, "")?, "dict".into(), "dict".into()))
@@ -94,8 +94,10 @@ pub fn run<'py>(
         })
     })?;
     if let Some(dir) = &out {
-        py.detach(|| featlab_cli::write::write_all(dir, &output, &preset, exp.name(), wall, png))
-            .map_err(anyhow_err)?;
+        py.detach(|| {
+            featlab_output::write::write_all(dir, &output, &preset, exp.name(), wall, png)
+        })
+        .map_err(anyhow_err)?;
     }
     let doc = featlab::output::run_json(&output, &preset, exp.name(), wall);
     result_dict(

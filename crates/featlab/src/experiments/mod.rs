@@ -9,6 +9,7 @@ pub mod exact_linear_1d;
 pub mod group_agf;
 pub mod nfa;
 pub mod rfm;
+pub mod study;
 pub mod train;
 pub mod unlearning;
 

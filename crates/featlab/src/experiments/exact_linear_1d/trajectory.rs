@@ -5,20 +5,20 @@
 
 use super::{Model1dConfig, Model1dObserver};
 use crate::compare::AgreementRow;
-use crate::config::{from_table, to_table};
 use crate::data::DataConfig;
-use crate::experiments::{Experiment, RunOutput};
+use crate::experiments::study::{summary_map, Study, StudyOutputs};
+use crate::experiments::RunOutput;
 use crate::figure::{LinePlot, Scale, Series};
 use crate::model::Loss;
 use crate::rng::stream;
-use crate::theory::exact_linear_1d::mechanism::classify_exact;
+use crate::theory::exact_linear_1d::mechanism::{classify_exact, Classification};
 use crate::theory::exact_linear_1d::{
-    classify, pack, unpack, DynamicsMeasures, ExactLinear1d, Moments1d, Thresholds,
+    classify, pack, unpack, DynamicsMeasures, ExactLinear1d, Hyper1d, Moments1d, State1d,
+    Thresholds,
 };
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig, Trajectory};
 use crate::{NdArray, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 fn name() -> String {
     "exact_1d".into()
@@ -43,30 +43,121 @@ pub struct Exact1dConfig {
     pub thresholds: Thresholds,
 }
 
-/// The `exact_1d` experiment.
+/// The `exact_1d` study (the worked example of `docs/adding-a-study.md`).
 pub struct Exact1dExperiment;
 
-impl Experiment for Exact1dExperiment {
-    fn name(&self) -> &'static str {
-        "exact_1d"
+/// What the engine measured: the setup it trained from and the recorded observables.
+pub struct Exact1dRun {
+    data: crate::data::Dataset,
+    moments: Moments1d,
+    hyper: Hyper1d,
+    u0: Vec<f64>,
+    w0: Vec<f64>,
+    /// Recorded times and observables (`loss`, β, K, cos∠(u, w), |u|, |w|).
+    t: Vec<f64>,
+    loss: Vec<f64>,
+    beta: Vec<f64>,
+    ntk: Vec<f64>,
+    cos: Vec<f64>,
+    norm_u: Vec<f64>,
+    norm_w: Vec<f64>,
+    t_final: f64,
+    u_final: Vec<f64>,
+    w_final: Vec<f64>,
+    steps: u64,
+    grad_evals: u64,
+    /// The mechanism read from the engine's initial and final parameters.
+    class: Classification,
+}
+
+/// What the closed form predicts for that run: the solution and its states at the
+/// recorded times and at the end.
+pub struct Exact1dPrediction {
+    sol: ExactLinear1d,
+    /// `sol.at(t_i)` at every recorded time.
+    states: Vec<State1d>,
+    u_final: Vec<f64>,
+    w_final: Vec<f64>,
+    class: Classification,
+}
+
+/// run.json `summary` of `exact_1d` (besides `agreement`).
+#[derive(Debug, Serialize)]
+pub struct Exact1dSummary {
+    gamma: f64,
+    lr_u: f64,
+    lr_w: f64,
+    width: usize,
+    #[serde(rename = "data_E_x2")]
+    data_e_x2: f64,
+    #[serde(rename = "data_E_xy")]
+    data_e_xy: f64,
+    data_slope_k: f64,
+    data_loss_floor: f64,
+    data_note: &'static str,
+    beta0: f64,
+    beta_inf: f64,
+    kbar: f64,
+    rho0: f64,
+    omega_conserved: f64,
+    #[serde(rename = "imbalance_C_conserved")]
+    imbalance_c_conserved: f64,
+    ntk_rel_change_inf_theory: f64,
+    log_z_plus: f64,
+    convergence_rate: f64,
+    t_final: f64,
+    method: train::Method,
+    steps: u64,
+    grad_evals: u64,
+    /// max_i |β − β_th| / √(β_th² + ω²).
+    max_rel_error_beta: f64,
+    /// max_i |β − β_th| / |β_th|.
+    max_rel_error_beta_pointwise: f64,
+    max_rel_error_ntk: f64,
+    max_rel_error_loss: f64,
+    max_abs_error_alignment: f64,
+    max_rel_error_norms: f64,
+    rel_error_final_vectors: f64,
+    mechanism_sim: Classification,
+    mechanism_theory: Classification,
+}
+
+/// Relative Euclidean distance ‖a − b‖/‖b‖.
+fn rel_distance(a: &[f64], b: &[f64]) -> f64 {
+    let n: f64 = b.iter().map(|v| v * v).sum::<f64>().sqrt();
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt()
+        / n.max(f64::MIN_POSITIVE)
+}
+
+impl Exact1dPrediction {
+    /// Engine vs closed form for the final vectors: max of the relative distances of u and w.
+    fn final_vector_error(&self, run: &Exact1dRun) -> f64 {
+        rel_distance(&run.u_final, &self.u_final).max(rel_distance(&run.w_final, &self.w_final))
     }
-    fn about(&self) -> &'static str {
-        "exact finite-width solution of f(x) = γ(u·w)x on 1-D data vs the engine's gradient flow (Xu & Ziyin 2024)"
-    }
-    fn resolve(&self, table: &toml::Table) -> Result<toml::Table> {
-        let mut cfg: Exact1dConfig = from_table(table)?;
+}
+
+impl Study for Exact1dExperiment {
+    type Config = Exact1dConfig;
+    type Simulation = Exact1dRun;
+    type Prediction = Exact1dPrediction;
+    const NAME: &'static str = "exact_1d";
+    const ABOUT: &'static str = "exact finite-width solution of f(x) = γ(u·w)x on 1-D data vs the engine's gradient flow (Xu & Ziyin 2024)";
+
+    fn resolve(&self, cfg: &mut Exact1dConfig) -> Result<()> {
         cfg.train.resolve();
         cfg.train.validate()?;
         cfg.model.build(&mut stream(cfg.seed, "init"), "model")?;
-        to_table(&cfg)
+        Ok(())
     }
 
-    fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
-        let cfg: Exact1dConfig = from_table(resolved)?;
+    fn simulate(&self, cfg: &Exact1dConfig, ctx: &RunContext<'_>) -> Result<Exact1dRun> {
         let data = cfg.data.build(&mut stream(cfg.seed, "data"))?;
         let moments = Moments1d::from_dataset(&data)?;
         let (hyper, u0, w0) = cfg.model.build(&mut stream(cfg.seed, "init"), "model")?;
-        let sol = ExactLinear1d::from_vectors(hyper, moments, &u0, &w0)?;
         let model = cfg.model.model();
         let p0 = pack(&u0, &w0);
 
@@ -83,72 +174,12 @@ impl Experiment for Exact1dExperiment {
             &cfg.train.run_options()?,
             ctx,
         )?;
-        let sim = &res.trajectory;
-        let col = |n: &str| sim.column(n).unwrap_or_default();
-        let (t, loss, beta, ntk, cos, nu, nw) = (
-            col("t"),
-            col("loss"),
-            col("beta"),
-            col("ntk"),
-            col("alignment"),
-            col("norm_u"),
-            col("norm_w"),
-        );
-        let th: Vec<_> = t.iter().map(|&ti| sol.at(ti)).collect();
+        let col = |n: &str| res.trajectory.column(n).unwrap_or_default();
 
-        let mut traj = Trajectory {
-            columns: Vec::new(),
-            rows: vec![Vec::new(); t.len()],
-        };
-        let pairs: [(&str, &[f64], Vec<f64>); 6] = [
-            ("loss", &loss, th.iter().map(|s| s.loss).collect()),
-            ("beta", &beta, th.iter().map(|s| s.beta).collect()),
-            ("ntk", &ntk, th.iter().map(|s| s.ntk).collect()),
-            ("alignment", &cos, th.iter().map(|s| s.cos_angle).collect()),
-            ("norm_u", &nu, th.iter().map(|s| s.norm_u).collect()),
-            ("norm_w", &nw, th.iter().map(|s| s.norm_w).collect()),
-        ];
-        traj.push_column("t", &t)?;
-        for (n, s, tv) in &pairs {
-            traj.push_column(*n, s)?;
-            traj.push_column(format!("{n}_theory"), tv)?;
-        }
-
-        // errors
-        let omega = sol.omega();
-        let max_over = |f: &dyn Fn(usize) -> f64| (0..t.len()).map(f).fold(0.0f64, f64::max);
-        let err_beta = max_over(&|i| {
-            (beta[i] - th[i].beta).abs() / th[i].beta.hypot(omega).max(f64::MIN_POSITIVE)
-        });
-        let err_beta_pointwise =
-            max_over(&|i| (beta[i] - th[i].beta).abs() / th[i].beta.abs().max(f64::MIN_POSITIVE));
-        let err_ntk = max_over(&|i| (ntk[i] - th[i].ntk).abs() / th[i].ntk.max(f64::MIN_POSITIVE));
-        let err_loss =
-            max_over(&|i| (loss[i] - th[i].loss).abs() / th[i].loss.max(f64::MIN_POSITIVE));
-        let err_cos = max_over(&|i| (cos[i] - th[i].cos_angle).abs());
-        let err_norm = max_over(&|i| {
-            ((nu[i] - th[i].norm_u).abs() / th[i].norm_u)
-                .max((nw[i] - th[i].norm_w).abs() / th[i].norm_w)
-        });
-        let t_end = res.t_final;
-        let (uf, wf) = unpack(&res.final_params);
-        let (ut, wt) = sol.vectors_at(t_end).expect("built from vectors");
-        let rel = |a: &[f64], b: &[f64]| {
-            let n: f64 = b.iter().map(|v| v * v).sum::<f64>().sqrt();
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| (x - y) * (x - y))
-                .sum::<f64>()
-                .sqrt()
-                / n.max(f64::MIN_POSITIVE)
-        };
-        let err_vec = rel(&uf, &ut).max(rel(&wf, &wt));
-
-        let op = sol.order_parameters();
-        let sim_obs = Model1dObserver::new(hyper.gamma);
+        let obs = Model1dObserver::new(hyper.gamma);
         let (m0, m1) = (
-            sim_obs.measure(&model, &p0),
-            sim_obs.measure(&model, &res.final_params),
+            obs.measure(&model, &p0),
+            obs.measure(&model, &res.final_params),
         );
         let lr = |a: f64, b: f64| {
             if a > 0.0 && b > 0.0 {
@@ -157,7 +188,7 @@ impl Experiment for Exact1dExperiment {
                 0.0
             }
         };
-        let sim_class = classify(
+        let class = classify(
             &DynamicsMeasures {
                 ntk_rel_change: (m1[1] / m0[1] - 1.0).abs(),
                 alignment_start: vec![m0[2] * m0[2]],
@@ -166,90 +197,113 @@ impl Experiment for Exact1dExperiment {
             },
             &cfg.thresholds,
         );
-        let th_class = classify_exact(&sol, t_end, &cfg.thresholds);
+        let (u_final, w_final) = unpack(&res.final_params);
+        Ok(Exact1dRun {
+            t: col("t"),
+            loss: col("loss"),
+            beta: col("beta"),
+            ntk: col("ntk"),
+            cos: col("alignment"),
+            norm_u: col("norm_u"),
+            norm_w: col("norm_w"),
+            t_final: res.t_final,
+            u_final,
+            w_final,
+            steps: res.steps,
+            grad_evals: problem.grad_evals,
+            class,
+            data,
+            moments,
+            hyper,
+            u0,
+            w0,
+        })
+    }
 
-        let mut out = RunOutput {
-            config: resolved.clone(),
-            seed: cfg.seed,
-            ..Default::default()
-        };
-        out.agreement = agreement_rows(
+    fn predict(&self, cfg: &Exact1dConfig, run: &Exact1dRun) -> Result<Exact1dPrediction> {
+        let sol = ExactLinear1d::from_vectors(run.hyper, run.moments, &run.u0, &run.w0)?;
+        let states = run.t.iter().map(|&t| sol.at(t)).collect();
+        let (u_final, w_final) = sol.vectors_at(run.t_final).expect("built from vectors");
+        let class = classify_exact(&sol, run.t_final, &cfg.thresholds);
+        Ok(Exact1dPrediction {
+            sol,
+            states,
+            u_final,
+            w_final,
+            class,
+        })
+    }
+
+    fn compare(
+        &self,
+        cfg: &Exact1dConfig,
+        run: &Exact1dRun,
+        pred: &Exact1dPrediction,
+    ) -> Vec<AgreementRow> {
+        let th = &pred.states;
+        let mut rows = agreement_rows(
             &[
                 (
                     "β(t) = γu·w",
-                    &beta,
+                    &run.beta,
                     &th.iter().map(|s| s.beta).collect::<Vec<_>>(),
                 ),
                 (
                     "NTK K(t)",
-                    &ntk,
+                    &run.ntk,
                     &th.iter().map(|s| s.ntk).collect::<Vec<_>>(),
                 ),
             ],
-            omega,
+            pred.sol.omega(),
             cfg.train.method == train::Method::Flow,
         );
-        out.agreement.push(
+        rows.push(
             AgreementRow::relative_to(
                 "final (u, w) engine vs closed form (relative Euclidean distance)",
                 0.0,
-                err_vec,
+                pred.final_vector_error(run),
                 1.0,
                 EXACT_TOLERANCE,
             )
-            .with_note(format!("t = {t_end}")),
+            .with_note(format!("t = {}", run.t_final)),
         );
-        out.arrays
-            .push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
-        out.arrays
-            .push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
-        out.arrays
-            .push(("params/init/w.npy".into(), NdArray::vector(w0.clone())));
-        out.arrays
-            .push(("params/init/u.npy".into(), NdArray::vector(u0.clone())));
-        out.arrays
-            .push(("params/final/w.npy".into(), NdArray::vector(wf)));
-        out.arrays
-            .push(("params/final/u.npy".into(), NdArray::vector(uf)));
-        out.arrays
-            .push(("params/final/w_theory.npy".into(), NdArray::vector(wt)));
-        out.arrays
-            .push(("params/final/u_theory.npy".into(), NdArray::vector(ut)));
-        let s = &mut out.summary;
-        s.insert("gamma".into(), json!(hyper.gamma));
-        s.insert("lr_u".into(), json!(hyper.lr_u));
-        s.insert("lr_w".into(), json!(hyper.lr_w));
-        s.insert("width".into(), json!(cfg.model.width));
-        s.insert("data_E_x2".into(), json!(moments.s));
-        s.insert("data_E_xy".into(), json!(moments.s * moments.k));
-        s.insert("data_slope_k".into(), json!(moments.k));
-        s.insert("data_loss_floor".into(), json!(moments.loss_floor));
-        s.insert("data_note".into(), json!("the dynamics depend on the data only through E[x²] and E[xy] (and the loss through E[y²])"));
-        s.insert("beta0".into(), json!(op.beta0));
-        s.insert("beta_inf".into(), json!(op.beta_inf));
-        s.insert("kbar".into(), json!(op.kbar));
-        s.insert("rho0".into(), json!(op.rho0));
-        s.insert("omega_conserved".into(), json!(sol.omega()));
-        s.insert("imbalance_C_conserved".into(), json!(sol.imbalance()));
-        s.insert("ntk_rel_change_inf_theory".into(), json!(op.ntk_rel_change));
-        s.insert("log_z_plus".into(), json!(op.log_z_plus));
-        s.insert("convergence_rate".into(), json!(sol.rate()));
-        s.insert("t_final".into(), json!(t_end));
-        s.insert("method".into(), json!(cfg.train.method));
-        s.insert("steps".into(), json!(res.steps));
-        s.insert("grad_evals".into(), json!(problem.grad_evals));
-        s.insert("max_rel_error_beta".into(), json!(err_beta));
-        s.insert(
-            "max_rel_error_beta_pointwise".into(),
-            json!(err_beta_pointwise),
-        );
-        s.insert("max_rel_error_ntk".into(), json!(err_ntk));
-        s.insert("max_rel_error_loss".into(), json!(err_loss));
-        s.insert("max_abs_error_alignment".into(), json!(err_cos));
-        s.insert("max_rel_error_norms".into(), json!(err_norm));
-        s.insert("rel_error_final_vectors".into(), json!(err_vec));
-        s.insert("mechanism_sim".into(), json!(sim_class));
-        s.insert("mechanism_theory".into(), json!(th_class));
+        rows
+    }
+
+    fn outputs(
+        &self,
+        cfg: &Exact1dConfig,
+        run: Exact1dRun,
+        pred: Exact1dPrediction,
+    ) -> Result<StudyOutputs> {
+        let mut out = RunOutput {
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        out.summary = summary_map(&summary(cfg, &run, &pred))?;
+        out.trajectory = trajectory(&run, &pred)?;
+        out.arrays = vec![
+            ("data/x.npy".into(), NdArray::from_mat(run.data.x.as_ref())),
+            ("data/y.npy".into(), NdArray::from_mat(run.data.y.as_ref())),
+            ("params/init/w.npy".into(), NdArray::vector(run.w0.clone())),
+            ("params/init/u.npy".into(), NdArray::vector(run.u0.clone())),
+            (
+                "params/final/w.npy".into(),
+                NdArray::vector(run.w_final.clone()),
+            ),
+            (
+                "params/final/u.npy".into(),
+                NdArray::vector(run.u_final.clone()),
+            ),
+            (
+                "params/final/w_theory.npy".into(),
+                NdArray::vector(pred.w_final.clone()),
+            ),
+            (
+                "params/final/u_theory.npy".into(),
+                NdArray::vector(pred.u_final.clone()),
+            ),
+        ];
         out.notes.push(
             "max_rel_error_beta is |β_sim − β_theory| / √(β² + ω²) (ω = |γ||u₀∧w₀| conserved): relative to |γ||u||w|, the size β has when u ∥ w; \
              max_rel_error_beta_pointwise divides by |β| itself and is large only where β crosses zero."
@@ -264,95 +318,148 @@ impl Experiment for Exact1dExperiment {
         if !cfg.description.is_empty() {
             out.notes.push(cfg.description.clone());
         }
-
-        let th_t = dense_times(t_end, 400);
-        let th_s: Vec<_> = th_t.iter().map(|&x| sol.at(x)).collect();
-        let fig = |title: &str,
-                   y: &str,
-                   sim_v: &[f64],
-                   f: &dyn Fn(&crate::theory::exact_linear_1d::State1d) -> f64,
-                   ys: Scale| {
-            LinePlot::new(title, "t (gradient-flow time)", y)
-                .scales(Scale::Linear, ys)
-                .with(Series::points(
-                    "engine (DOPRI5 flow)",
-                    t.clone(),
-                    sim_v.to_vec(),
-                ))
-                .with(Series::dashed(
-                    "closed form",
-                    th_t.clone(),
-                    th_s.iter().map(f).collect(),
-                ))
-        };
-        let floor_positive = moments.loss_floor > 0.0 || th_s.iter().all(|s| s.loss > 0.0);
-        out.figures.push(
-            fig(
-                "Loss",
-                "loss",
-                &loss,
-                &|s| s.loss,
-                if floor_positive {
-                    Scale::Log
-                } else {
-                    Scale::Linear
-                },
-            )
-            .figure(
-                "loss",
-                "Training loss: engine gradient flow (points) and the closed form (dashed).",
-            ),
-        );
-        out.figures.push(
-            fig(
-                "End-to-end coefficient β = γ u·w",
-                "β",
-                &beta,
-                &|s| s.beta,
-                Scale::Linear,
-            )
-            .figure(
-                "beta",
-                "β(t) from the engine and from the closed form; β → k = E[xy]/E[x²].",
-            ),
-        );
-        out.figures.push(fig("NTK K = γ²(η_u|w|² + η_w|u|²)", "K", &ntk, &|s| s.ntk, Scale::Linear).figure("ntk", "Empirical NTK at x = 1 from the engine's backward pass vs the closed form K(β) = √(γ⁴C² + 4γ²η_uη_w(β² + ω²))."));
-        out.figures.push(fig("Alignment cos∠(u, w)", "cos∠(u, w)", &cos, &|s| s.cos_angle, Scale::Linear).figure("alignment", "cos∠(u, w) = sign(γ)β/√(β² + ω²): the angle follows β because γ|u||w|sin∠ = ω is conserved."));
-        out.figures.push(
-            LinePlot::new("Layer norms", "t (gradient-flow time)", "norm")
-                .with(Series::points("|u| engine", t.clone(), nu.clone()))
-                .with(Series::dashed(
-                    "|u| closed form",
-                    th_t.clone(),
-                    th_s.iter().map(|s| s.norm_u).collect(),
-                ))
-                .with(Series::points("|w| engine", t.clone(), nw.clone()))
-                .with(Series::dashed(
-                    "|w| closed form",
-                    th_t.clone(),
-                    th_s.iter().map(|s| s.norm_w).collect(),
-                ))
-                .figure(
-                    "norms",
-                    "Per-layer norms; η_w|u|² − η_u|w|² = C is conserved.",
-                ),
-        );
-        let eb: Vec<f64> = (0..t.len())
-            .map(|i| ((beta[i] - th[i].beta).abs() / th[i].beta.hypot(omega)).max(1e-18))
-            .collect();
-        let ek: Vec<f64> = (0..t.len())
-            .map(|i| ((ntk[i] - th[i].ntk).abs() / th[i].ntk).max(1e-18))
-            .collect();
-        out.figures.push(
-            LinePlot::new("Closed form vs engine: relative error", "t", "relative error")
-                .scales(Scale::Linear, Scale::Log)
-                .with(Series::line("β (relative to √(β²+ω²))", t.clone(), eb))
-                .with(Series::line("K", t.clone(), ek))
-                .figure("errors", "Relative error of the closed form against the engine's adaptive gradient flow (floored at 1e-18 for the log axis)."),
-        );
-        out.trajectory = traj;
+        out.figures = figures(&run, &pred);
         Ok(out)
     }
+}
+
+/// The typed summary: setup, the closed form's order parameters, counters and the
+/// worst-case errors over the recorded times.
+fn summary(cfg: &Exact1dConfig, run: &Exact1dRun, pred: &Exact1dPrediction) -> Exact1dSummary {
+    let (th, sol, m) = (&pred.states, &pred.sol, &run.moments);
+    let omega = sol.omega();
+    let n = run.t.len();
+    let max_over = |f: &dyn Fn(usize) -> f64| (0..n).map(f).fold(0.0f64, f64::max);
+    let op = sol.order_parameters();
+    Exact1dSummary {
+        gamma: run.hyper.gamma,
+        lr_u: run.hyper.lr_u,
+        lr_w: run.hyper.lr_w,
+        width: cfg.model.width,
+        data_e_x2: m.s,
+        data_e_xy: m.s * m.k,
+        data_slope_k: m.k,
+        data_loss_floor: m.loss_floor,
+        data_note: "the dynamics depend on the data only through E[x²] and E[xy] (and the loss through E[y²])",
+        beta0: op.beta0,
+        beta_inf: op.beta_inf,
+        kbar: op.kbar,
+        rho0: op.rho0,
+        omega_conserved: omega,
+        imbalance_c_conserved: sol.imbalance(),
+        ntk_rel_change_inf_theory: op.ntk_rel_change,
+        log_z_plus: op.log_z_plus,
+        convergence_rate: sol.rate(),
+        t_final: run.t_final,
+        method: cfg.train.method,
+        steps: run.steps,
+        grad_evals: run.grad_evals,
+        max_rel_error_beta: max_over(&|i| {
+            (run.beta[i] - th[i].beta).abs() / th[i].beta.hypot(omega).max(f64::MIN_POSITIVE)
+        }),
+        max_rel_error_beta_pointwise: max_over(&|i| {
+            (run.beta[i] - th[i].beta).abs() / th[i].beta.abs().max(f64::MIN_POSITIVE)
+        }),
+        max_rel_error_ntk: max_over(&|i| {
+            (run.ntk[i] - th[i].ntk).abs() / th[i].ntk.max(f64::MIN_POSITIVE)
+        }),
+        max_rel_error_loss: max_over(&|i| {
+            (run.loss[i] - th[i].loss).abs() / th[i].loss.max(f64::MIN_POSITIVE)
+        }),
+        max_abs_error_alignment: max_over(&|i| (run.cos[i] - th[i].cos_angle).abs()),
+        max_rel_error_norms: max_over(&|i| {
+            ((run.norm_u[i] - th[i].norm_u).abs() / th[i].norm_u)
+                .max((run.norm_w[i] - th[i].norm_w).abs() / th[i].norm_w)
+        }),
+        rel_error_final_vectors: pred.final_vector_error(run),
+        mechanism_sim: run.class.clone(),
+        mechanism_theory: pred.class.clone(),
+    }
+}
+
+/// trajectory.csv: `t`, then each observable beside its `_theory` column.
+fn trajectory(run: &Exact1dRun, pred: &Exact1dPrediction) -> Result<Trajectory> {
+    let th = &pred.states;
+    let mut traj = Trajectory {
+        columns: Vec::new(),
+        rows: vec![Vec::new(); run.t.len()],
+    };
+    let pairs: [(&str, &[f64], Vec<f64>); 6] = [
+        ("loss", &run.loss, th.iter().map(|s| s.loss).collect()),
+        ("beta", &run.beta, th.iter().map(|s| s.beta).collect()),
+        ("ntk", &run.ntk, th.iter().map(|s| s.ntk).collect()),
+        (
+            "alignment",
+            &run.cos,
+            th.iter().map(|s| s.cos_angle).collect(),
+        ),
+        ("norm_u", &run.norm_u, th.iter().map(|s| s.norm_u).collect()),
+        ("norm_w", &run.norm_w, th.iter().map(|s| s.norm_w).collect()),
+    ];
+    traj.push_column("t", &run.t)?;
+    for (n, s, tv) in &pairs {
+        traj.push_column(*n, s)?;
+        traj.push_column(format!("{n}_theory"), tv)?;
+    }
+    Ok(traj)
+}
+
+/// Loss, β, NTK, alignment and norms (engine points, closed form dashed on a dense grid),
+/// and the relative error of β and K over time.
+fn figures(run: &Exact1dRun, pred: &Exact1dPrediction) -> Vec<crate::figure::Figure> {
+    let (t, th, sol) = (&run.t, &pred.states, &pred.sol);
+    let omega = sol.omega();
+    let th_t = dense_times(run.t_final, 400);
+    let th_s: Vec<_> = th_t.iter().map(|&x| sol.at(x)).collect();
+    let fig = |title: &str, y: &str, sim_v: &[f64], f: &dyn Fn(&State1d) -> f64, ys: Scale| {
+        LinePlot::new(title, "t (gradient-flow time)", y)
+            .scales(Scale::Linear, ys)
+            .with(Series::points(
+                "engine (DOPRI5 flow)",
+                t.clone(),
+                sim_v.to_vec(),
+            ))
+            .with(Series::dashed(
+                "closed form",
+                th_t.clone(),
+                th_s.iter().map(f).collect(),
+            ))
+    };
+    let floor_positive = run.moments.loss_floor > 0.0 || th_s.iter().all(|s| s.loss > 0.0);
+    let loss_scale = if floor_positive {
+        Scale::Log
+    } else {
+        Scale::Linear
+    };
+    let eb: Vec<f64> = (0..t.len())
+        .map(|i| ((run.beta[i] - th[i].beta).abs() / th[i].beta.hypot(omega)).max(1e-18))
+        .collect();
+    let ek: Vec<f64> = (0..t.len())
+        .map(|i| ((run.ntk[i] - th[i].ntk).abs() / th[i].ntk).max(1e-18))
+        .collect();
+    vec![
+        fig("Loss", "loss", &run.loss, &|s| s.loss, loss_scale).figure(
+            "loss",
+            "Training loss: engine gradient flow (points) and the closed form (dashed).",
+        ),
+        fig("End-to-end coefficient β = γ u·w", "β", &run.beta, &|s| s.beta, Scale::Linear).figure(
+            "beta",
+            "β(t) from the engine and from the closed form; β → k = E[xy]/E[x²].",
+        ),
+        fig("NTK K = γ²(η_u|w|² + η_w|u|²)", "K", &run.ntk, &|s| s.ntk, Scale::Linear).figure("ntk", "Empirical NTK at x = 1 from the engine's backward pass vs the closed form K(β) = √(γ⁴C² + 4γ²η_uη_w(β² + ω²))."),
+        fig("Alignment cos∠(u, w)", "cos∠(u, w)", &run.cos, &|s| s.cos_angle, Scale::Linear).figure("alignment", "cos∠(u, w) = sign(γ)β/√(β² + ω²): the angle follows β because γ|u||w|sin∠ = ω is conserved."),
+        LinePlot::new("Layer norms", "t (gradient-flow time)", "norm")
+            .with(Series::points("|u| engine", t.clone(), run.norm_u.clone()))
+            .with(Series::dashed("|u| closed form", th_t.clone(), th_s.iter().map(|s| s.norm_u).collect()))
+            .with(Series::points("|w| engine", t.clone(), run.norm_w.clone()))
+            .with(Series::dashed("|w| closed form", th_t.clone(), th_s.iter().map(|s| s.norm_w).collect()))
+            .figure("norms", "Per-layer norms; η_w|u|² − η_u|w|² = C is conserved."),
+        LinePlot::new("Closed form vs engine: relative error", "t", "relative error")
+            .scales(Scale::Linear, Scale::Log)
+            .with(Series::line("β (relative to √(β²+ω²))", t.clone(), eb))
+            .with(Series::line("K", t.clone(), ek))
+            .figure("errors", "Relative error of the closed form against the engine's adaptive gradient flow (floored at 1e-18 for the log axis)."),
+    ]
 }
 
 /// n + 1 equally spaced times in [0, t_end].

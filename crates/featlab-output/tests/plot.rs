@@ -2,7 +2,7 @@
 //! of the right size with visible content; odd data never panics.
 
 use featlab::figure::{Figure, FigureKind, Heatmap, LinePlot, RefLine, Scale, Series, Style};
-use featlab_cli::plot::{render_svg, svg_to_png, svg_to_png_with_fontdb, write_figure};
+use featlab_output::plot::{render_svg, svg_to_png, svg_to_png_with_fontdb, write_figure};
 use resvg::{tiny_skia::Pixmap, usvg};
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Report tests: content, tables, escaping and well-formedness of `report.html`.
 
-use featlab_cli::plot::render_svg;
-use featlab_cli::report::{render_report, ReportInput};
+use featlab_output::plot::render_svg;
+use featlab_output::report::{render_report, ReportInput};
 use resvg::usvg::roxmltree;
 use serde_json::json;
 
