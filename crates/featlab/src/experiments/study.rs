@@ -45,8 +45,14 @@ pub trait Study: Sync {
     fn resolve(&self, cfg: &mut Self::Config) -> Result<()>;
     /// Run the experiment.
     fn simulate(&self, cfg: &Self::Config, ctx: &RunContext<'_>) -> Result<Self::Simulation>;
-    /// Compute the theory's prediction for this simulation.
-    fn predict(&self, cfg: &Self::Config, sim: &Self::Simulation) -> Result<Self::Prediction>;
+    /// Compute the theory's prediction for this simulation (`ctx` for cancellation,
+    /// progress and threads: numerical theory such as AGF can cost as much as training).
+    fn predict(
+        &self,
+        cfg: &Self::Config,
+        sim: &Self::Simulation,
+        ctx: &RunContext<'_>,
+    ) -> Result<Self::Prediction>;
     /// Theory vs experiment, one row per compared quantity.
     fn compare(
         &self,
@@ -100,7 +106,7 @@ impl<S: Study> Experiment for S {
     fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
         let cfg: S::Config = from_table(resolved)?;
         let sim = self.simulate(&cfg, ctx)?;
-        let pred = self.predict(&cfg, &sim)?;
+        let pred = self.predict(&cfg, &sim, ctx)?;
         let agreement = self.compare(&cfg, &sim, &pred);
         let mut out = self.outputs(&cfg, sim, pred)?;
         out.config = resolved.clone();

@@ -12,11 +12,11 @@
 //!   levels from small initialisation are `ℓ_k = ½ Σ_{i>k} s_i²` (Saxe et al. 2014; AGF §3.2,
 //!   Kunin et al. 2025). Drop times are the midpoint crossings of consecutive levels.
 
-use super::{param_arrays, Experiment, RunOutput};
+use super::study::{summary_map, Study, StudyOutputs};
+use super::{param_arrays, RunOutput};
 use crate::analysis::midpoint_crossings;
 use crate::compare::drops::plateau_rows;
 use crate::compare::AgreementRow;
-use crate::config::{from_table, to_table};
 use crate::data::config::Teacher;
 use crate::data::DataConfig;
 use crate::figure::{LinePlot, RefLine, Scale, Series};
@@ -102,15 +102,108 @@ impl TrainExperimentConfig {
     }
 }
 
-impl Experiment for TrainExperiment {
-    fn name(&self) -> &'static str {
-        "train"
+/// One training run of the `train` experiment: the result, gradient evaluations, wall
+/// seconds and the stepper's statistics.
+pub struct TrainRun {
+    pub result: TrainResult,
+    pub grad_evals: u64,
+    pub seconds: f64,
+    pub stats: serde_json::Value,
+}
+
+/// What the `train` experiment measured: the setup, the main run and the optional
+/// reference run from the same initialisation.
+pub struct TrainSimulation {
+    data: crate::data::Dataset,
+    model: Box<dyn crate::model::Model>,
+    init: Vec<f64>,
+    main: TrainRun,
+    reference: Option<TrainRun>,
+}
+
+/// What theory predicts for a `train` run: the linear-teacher staircase levels, when they
+/// apply ([`TrainExperimentConfig::staircase_levels`]).
+pub struct TrainPrediction {
+    levels: Option<Vec<f64>>,
+}
+
+/// run.json `summary` of `train` (besides `agreement`).
+#[derive(Serialize)]
+struct TrainSummary {
+    model: String,
+    num_params: usize,
+    method: Method,
+    stop_reason: crate::train::StopReason,
+    steps: u64,
+    t_final: f64,
+    grad_evals: u64,
+    train_seconds: f64,
+    initial_loss: Option<f64>,
+    final_loss: Option<f64>,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    integrator: serde_json::Value,
+    #[serde(flatten)]
+    staircase: Option<StaircaseSummary>,
+    #[serde(flatten)]
+    reference: Option<ReferenceSummary>,
+}
+
+/// The staircase fields of [`TrainSummary`] (when the theory applies).
+#[derive(Serialize)]
+struct StaircaseSummary {
+    levels_theory: Vec<f64>,
+    drop_times: Vec<Option<f64>>,
+    drops_observed: usize,
+}
+
+/// The reference-run fields of [`TrainSummary`].
+#[derive(Serialize)]
+struct ReferenceSummary {
+    reference: serde_json::Value,
+    grad_eval_ratio: f64,
+    #[serde(flatten)]
+    drops: Option<ReferenceDrops>,
+}
+
+/// Drop times of the reference run and their relative differences from the main run's.
+#[derive(Serialize)]
+struct ReferenceDrops {
+    drop_times_reference: Vec<Option<f64>>,
+    drop_time_rel_diff: Vec<Option<f64>>,
+    max_drop_time_rel_diff: f64,
+}
+
+fn column(run: &TrainRun, name: &str) -> Vec<f64> {
+    run.result.trajectory.column(name).unwrap_or_default()
+}
+
+impl TrainSimulation {
+    /// Midpoint crossing times of `levels` in the main run and in the reference run.
+    fn drop_times(&self, levels: &[f64]) -> (Vec<Option<f64>>, Option<Vec<Option<f64>>>) {
+        let of = |r: &TrainRun| midpoint_crossings(&column(r, "t"), &column(r, "loss"), levels);
+        (of(&self.main), self.reference.as_ref().map(of))
     }
-    fn about(&self) -> &'static str {
-        "train a model (two-layer, deep linear, diagonal, MLP) with flow/GD/SGD/momentum/Adam and record its trajectory"
-    }
-    fn resolve(&self, table: &toml::Table) -> Result<toml::Table> {
-        let mut cfg: TrainExperimentConfig = from_table(table)?;
+}
+
+/// |a − b|/|b| per drop present in both.
+fn drop_rel_diff(main: &[Option<f64>], reference: &[Option<f64>]) -> Vec<Option<f64>> {
+    main.iter()
+        .zip(reference)
+        .map(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) => Some((a - b).abs() / b.abs()),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Study for TrainExperiment {
+    type Config = TrainExperimentConfig;
+    type Simulation = TrainSimulation;
+    type Prediction = TrainPrediction;
+    const NAME: &'static str = "train";
+    const ABOUT: &'static str = "train a model (two-layer, deep linear, diagonal, MLP) with flow/GD/SGD/momentum/Adam and record its trajectory";
+
+    fn resolve(&self, cfg: &mut TrainExperimentConfig) -> Result<()> {
         cfg.train.resolve();
         cfg.train.validate()?;
         if let Some(r) = &cfg.reference {
@@ -127,30 +220,19 @@ impl Experiment for TrainExperiment {
                 ));
             }
         }
-        to_table(&cfg)
+        Ok(())
     }
 
-    fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
-        let cfg: TrainExperimentConfig = from_table(resolved)?;
+    fn simulate(
+        &self,
+        cfg: &TrainExperimentConfig,
+        ctx: &RunContext<'_>,
+    ) -> Result<TrainSimulation> {
         let data = cfg.data.build(&mut stream(cfg.seed, "data"))?;
         let (model, init) = cfg
             .model
             .build(data.d(), data.c(), &mut stream(cfg.seed, "init"))?;
-        let mut out = RunOutput {
-            config: resolved.clone(),
-            seed: cfg.seed,
-            ..Default::default()
-        };
-        out.arrays
-            .push(("data/x.npy".into(), NdArray::from_mat(data.x.as_ref())));
-        out.arrays
-            .push(("data/y.npy".into(), NdArray::from_mat(data.y.as_ref())));
-        out.arrays
-            .extend(param_arrays(model.as_ref(), &init, "params/init"));
-
-        let run_one = |tc: &TrainConfig,
-                       label: &str|
-         -> Result<(TrainResult, u64, f64, serde_json::Value)> {
+        let run_one = |tc: &TrainConfig, label: &str| -> Result<TrainRun> {
             let mut problem =
                 Problem::new(model.as_ref(), &data, cfg.loss, tc.weight_decay, ctx.par);
             let mut observers: Vec<Box<dyn Observer>> = vec![
@@ -173,142 +255,143 @@ impl Experiment for TrainExperiment {
                 tc.stepper(init.clone(), stream(cfg.seed, &format!("batches-{label}")))?;
             let opts = tc.run_options()?;
             let start = Instant::now();
-            let res = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
-            Ok((
-                res,
-                problem.grad_evals,
-                start.elapsed().as_secs_f64(),
-                stepper.stats(),
-            ))
+            let result = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
+            Ok(TrainRun {
+                result,
+                grad_evals: problem.grad_evals,
+                seconds: start.elapsed().as_secs_f64(),
+                stats: stepper.stats(),
+            })
         };
+        let main = run_one(&cfg.train, "main")?;
+        let reference = match &cfg.reference {
+            Some(r) => {
+                let mut tc = cfg.train.clone();
+                tc.method = r.method;
+                tc.lr = r.lr;
+                tc.momentum = None;
+                tc.resolve();
+                Some(run_one(&tc, "reference")?)
+            }
+            None => None,
+        };
+        Ok(TrainSimulation {
+            data,
+            model,
+            init,
+            main,
+            reference,
+        })
+    }
 
-        let (res, evals, secs, stats) = run_one(&cfg.train, "main")?;
+    fn predict(
+        &self,
+        cfg: &TrainExperimentConfig,
+        _sim: &TrainSimulation,
+        _ctx: &RunContext<'_>,
+    ) -> Result<TrainPrediction> {
+        Ok(TrainPrediction {
+            levels: cfg.staircase_levels(),
+        })
+    }
+
+    fn compare(
+        &self,
+        cfg: &TrainExperimentConfig,
+        sim: &TrainSimulation,
+        pred: &TrainPrediction,
+    ) -> Vec<AgreementRow> {
+        let Some(lv) = &pred.levels else {
+            return Vec::new();
+        };
+        // plateaus of the saddle-to-saddle staircase: ½Σ_{j>k} s_j² (Saxe et al. 2014)
+        let mut rows = plateau_rows(
+            &column(&sim.main, "t"),
+            &column(&sim.main, "loss"),
+            lv,
+            |k| format!("mode {}", k + 1),
+            0.01,
+        );
+        if let (Some(r), (dr, Some(rd))) = (&cfg.reference, sim.drop_times(lv)) {
+            // GD at a small rate follows the flow it discretises: drop times within 1%
+            for (k, (a, b)) in dr.iter().zip(&rd).enumerate() {
+                if let Some(a) = a {
+                    rows.push(AgreementRow::relative_opt(
+                        format!(
+                            "drop {} time, gradient flow vs {} (lr {})",
+                            k + 1,
+                            r.method.name(),
+                            r.lr
+                        ),
+                        *a,
+                        *b,
+                        0.01,
+                    ));
+                }
+            }
+        }
+        rows
+    }
+
+    fn outputs(
+        &self,
+        cfg: &TrainExperimentConfig,
+        sim: TrainSimulation,
+        pred: TrainPrediction,
+    ) -> Result<StudyOutputs> {
+        let mut out = RunOutput {
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        let model = sim.model.as_ref();
+        out.arrays = vec![
+            ("data/x.npy".into(), NdArray::from_mat(sim.data.x.as_ref())),
+            ("data/y.npy".into(), NdArray::from_mat(sim.data.y.as_ref())),
+        ];
+        out.arrays
+            .extend(param_arrays(model, &sim.init, "params/init"));
         out.arrays.extend(param_arrays(
-            model.as_ref(),
-            &res.final_params,
+            model,
+            &sim.main.result.final_params,
             "params/final",
         ));
-        let t = res.trajectory.column("t").unwrap_or_default();
-        let loss = res.trajectory.column("loss").unwrap_or_default();
-        let s = &mut out.summary;
-        s.insert("model".into(), json!(model.name()));
-        s.insert("num_params".into(), json!(model.num_params()));
-        s.insert("method".into(), json!(cfg.train.method));
-        s.insert("stop_reason".into(), json!(res.stop));
-        s.insert("steps".into(), json!(res.steps));
-        s.insert("t_final".into(), json!(res.t_final));
-        s.insert("grad_evals".into(), json!(evals));
-        s.insert("train_seconds".into(), json!(secs));
-        s.insert("initial_loss".into(), json!(loss.first()));
-        s.insert("final_loss".into(), json!(loss.last()));
-        if !stats.is_null() {
-            s.insert("integrator".into(), stats);
-        }
+        out.summary = summary_map(&train_summary(cfg, &sim, &pred))?;
 
-        let levels = cfg.staircase_levels();
+        let t = column(&sim.main, "t");
+        let loss = column(&sim.main, "loss");
         let mut plot = LinePlot::new("Training loss", "t (gradient-flow time)", "loss")
             .scales(Scale::Linear, Scale::Log)
             .with(Series::line(
                 format!("loss ({})", cfg.train.method.name()),
                 t.clone(),
-                loss.clone(),
+                loss,
             ));
-        let drops = levels.as_ref().map(|lv| midpoint_crossings(&t, &loss, lv));
-        if let Some(lv) = &levels {
-            // plateaus of the saddle-to-saddle staircase: ½Σ_{j>k} s_j² (Saxe et al. 2014)
-            out.agreement.extend(plateau_rows(
-                &t,
-                &loss,
-                lv,
-                |k| format!("mode {}", k + 1),
-                0.01,
-            ));
-        }
-        let s = &mut out.summary;
-        if let (Some(lv), Some(dr)) = (&levels, &drops) {
-            s.insert("levels_theory".into(), json!(lv));
-            s.insert("drop_times".into(), json!(dr));
-            s.insert(
-                "drops_observed".into(),
-                json!(dr.iter().filter(|d| d.is_some()).count()),
-            );
-            for (k, l) in lv.iter().enumerate().skip(1) {
-                if *l > 0.0 {
-                    plot.ref_lines.push(RefLine {
-                        label: format!("ℓ{k} theory"),
-                        vertical: false,
-                        value: *l,
-                    });
-                }
+        for (k, l) in pred.levels.iter().flatten().enumerate().skip(1) {
+            if *l > 0.0 {
+                plot.ref_lines.push(RefLine {
+                    label: format!("ℓ{k} theory"),
+                    vertical: false,
+                    value: *l,
+                });
             }
         }
-
-        let mut traj = res.trajectory.clone();
-        if let Some(r) = &cfg.reference {
-            let mut tc = cfg.train.clone();
-            tc.method = r.method;
-            tc.lr = r.lr;
-            tc.momentum = None;
-            tc.resolve();
-            let (rres, revals, rsecs, _) = run_one(&tc, "reference")?;
-            let rt = rres.trajectory.column("t").unwrap_or_default();
-            let rl = rres.trajectory.column("loss").unwrap_or_default();
+        let mut traj = sim.main.result.trajectory.clone();
+        if let (Some(r), Some(rr)) = (&cfg.reference, &sim.reference) {
             let label = r.method.name();
-            s.insert("reference".into(), json!({"method": r.method, "lr": r.lr, "steps": rres.steps, "grad_evals": revals, "train_seconds": rsecs, "final_loss": rl.last()}));
-            s.insert(
-                "grad_eval_ratio".into(),
-                json!(revals as f64 / evals.max(1) as f64),
-            );
+            let rl = column(rr, "loss");
             if rl.len() == traj.rows.len() {
                 traj.push_column(format!("loss_{label}"), &rl)?;
             }
             plot.series.push(Series::dashed(
                 format!("loss ({label}, lr = {})", r.lr),
-                rt.clone(),
-                rl.clone(),
+                column(rr, "t"),
+                rl,
             ));
-            if let (Some(lv), Some(dr)) = (&levels, &drops) {
-                let rd = midpoint_crossings(&rt, &rl, lv);
-                let rel: Vec<Option<f64>> = dr
-                    .iter()
-                    .zip(&rd)
-                    .map(|(a, b)| match (a, b) {
-                        (Some(a), Some(b)) => Some((a - b).abs() / b.abs()),
-                        _ => None,
-                    })
-                    .collect();
-                let max_rel = rel.iter().flatten().fold(0.0f64, |m, v| m.max(*v));
-                // GD at a small rate follows the flow it discretises: drop times within 1%
-                for (k, (a, b)) in dr.iter().zip(&rd).enumerate() {
-                    if let Some(a) = a {
-                        out.agreement.push(AgreementRow::relative_opt(
-                            format!(
-                                "drop {} time, gradient flow vs {label} (lr {})",
-                                k + 1,
-                                r.lr
-                            ),
-                            *a,
-                            *b,
-                            0.01,
-                        ));
-                    }
-                }
-                let s = &mut out.summary;
-                s.insert("drop_times_reference".into(), json!(rd));
-                s.insert("drop_time_rel_diff".into(), json!(rel));
-                s.insert("max_drop_time_rel_diff".into(), json!(max_rel));
-            }
         }
         out.figures.push(plot.figure("loss", "Full-batch training loss; horizontal lines are the theoretical plateau levels when a theory applies."));
-        let norm_cols: Vec<String> = traj
-            .columns
-            .iter()
-            .filter(|c| c.starts_with("norm_"))
-            .cloned()
-            .collect();
         let mut np = LinePlot::new("Parameter norms", "t", "Frobenius norm")
             .scales(Scale::Linear, Scale::Log);
-        for c in &norm_cols {
+        for c in traj.columns.iter().filter(|c| c.starts_with("norm_")) {
             np.series.push(Series::line(
                 c.trim_start_matches("norm_"),
                 t.clone(),
@@ -324,5 +407,53 @@ impl Experiment for TrainExperiment {
             out.notes.push(cfg.description.clone());
         }
         Ok(out)
+    }
+}
+
+/// The typed summary of a `train` run.
+fn train_summary(
+    cfg: &TrainExperimentConfig,
+    sim: &TrainSimulation,
+    pred: &TrainPrediction,
+) -> TrainSummary {
+    let main = &sim.main;
+    let loss = column(main, "loss");
+    let drops = pred.levels.as_ref().map(|lv| (lv, sim.drop_times(lv)));
+    let staircase = drops.as_ref().map(|(lv, (dr, _))| StaircaseSummary {
+        levels_theory: lv.to_vec(),
+        drop_times: dr.clone(),
+        drops_observed: dr.iter().filter(|d| d.is_some()).count(),
+    });
+    let reference = match (&cfg.reference, &sim.reference) {
+        (Some(r), Some(rr)) => Some(ReferenceSummary {
+            reference: json!({"method": r.method, "lr": r.lr, "steps": rr.result.steps, "grad_evals": rr.grad_evals, "train_seconds": rr.seconds, "final_loss": column(rr, "loss").last()}),
+            grad_eval_ratio: rr.grad_evals as f64 / main.grad_evals.max(1) as f64,
+            drops: drops.as_ref().and_then(|(_, (dr, rd))| {
+                let rd = rd.clone()?;
+                let rel = drop_rel_diff(dr, &rd);
+                let max_rel = rel.iter().flatten().fold(0.0f64, |m, v| m.max(*v));
+                Some(ReferenceDrops {
+                    drop_times_reference: rd,
+                    drop_time_rel_diff: rel,
+                    max_drop_time_rel_diff: max_rel,
+                })
+            }),
+        }),
+        _ => None,
+    };
+    TrainSummary {
+        model: sim.model.name().to_string(),
+        num_params: sim.model.num_params(),
+        method: cfg.train.method,
+        stop_reason: main.result.stop,
+        steps: main.result.steps,
+        t_final: main.result.t_final,
+        grad_evals: main.grad_evals,
+        train_seconds: main.seconds,
+        initial_loss: loss.first().copied(),
+        final_loss: loss.last().copied(),
+        integrator: main.stats.clone(),
+        staircase,
+        reference,
     }
 }

@@ -220,7 +220,12 @@ impl Study for Exact1dExperiment {
         })
     }
 
-    fn predict(&self, cfg: &Exact1dConfig, run: &Exact1dRun) -> Result<Exact1dPrediction> {
+    fn predict(
+        &self,
+        cfg: &Exact1dConfig,
+        run: &Exact1dRun,
+        _ctx: &RunContext<'_>,
+    ) -> Result<Exact1dPrediction> {
         let sol = ExactLinear1d::from_vectors(run.hyper, run.moments, &run.u0, &run.w0)?;
         let states = run.t.iter().map(|&t| sol.at(t)).collect();
         let (u_final, w_final) = sol.vectors_at(run.t_final).expect("built from vectors");
