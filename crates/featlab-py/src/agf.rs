@@ -27,14 +27,17 @@ use faer::Mat;
 use featlab::config::{from_table, parse_toml};
 use featlab::data::in_context::random_covariance;
 use featlab::data::in_context::{population_sequences, principal_components, sample_sequences};
-use featlab::data::modular::{modular_addition, pair_energies, Template};
+use featlab::data::modular::{modular_addition, Template};
 use featlab::data::Dataset;
 use featlab::experiments::param_arrays;
 use featlab::model::diagonal::Diagonal;
 use featlab::model::linear_attention::LinearAttention;
 use featlab::model::two_layer::TwoLayer;
-use featlab::model::{Activation, Model, NeuronSum};
-use featlab::rng::{normal, stream};
+use featlab::model::{Activation, Model};
+use featlab::rng::stream;
+use featlab::theory::agf::features::{
+    attention_head_feature, dominant_frequency, modular_neuron_spectrum,
+};
 use featlab::theory::agf::linear::{linear_theory, new_mode};
 use featlab::theory::agf::on_data::{self, DataModel, DataNet};
 use featlab::theory::agf::{
@@ -311,16 +314,12 @@ fn default_init(arch: Arch, net: &Net, alpha: f64, seed: u64) -> Vec<f64> {
             &DataNet::Two(m.clone()),
             seed,
         )),
-        Net::Attn(m) => {
-            // agf-attention: v_h = α|g|, k_h, q_h = α g
-            let mut rng = stream(seed, "init");
-            (0..m.num_params())
-                .map(|j| {
-                    let g = normal(&mut rng);
-                    alpha * if j < m.heads { g.abs() } else { g }
-                })
-                .collect()
-        }
+        // agf-attention: v_h = α|g|, k_h, q_h = α g (the library's direction × α)
+        Net::Attn(m) => m
+            .init_direction(seed)
+            .into_iter()
+            .map(|g| alpha * g)
+            .collect(),
     }
 }
 
@@ -438,28 +437,16 @@ fn features(arch: Arch, net: &Net, data: &Dataset, agf: &AgfResult) -> (&'static
             // e.g. a singular input covariance: no closed-form modes
             Err(_) => ("neuron", neurons()),
         },
-        Net::Two(m) if arch == Arch::Modular => {
-            let p = m.c;
-            (
-                "frequency",
-                agf.rounds
-                    .iter()
-                    .map(|r| {
-                        let i = r.activated[0];
-                        let vals: Vec<f64> =
-                            m.neuron_params(i).iter().map(|&j| r.params[j]).collect();
-                        let (u, rest) = vals.split_at(p);
-                        let (v, w) = rest.split_at(p);
-                        let (eu, ev, ew) = (pair_energies(u), pair_energies(v), pair_energies(w));
-                        (1..eu.len())
-                            .max_by(|&a, &b| {
-                                (eu[a] + ev[a] + ew[a]).total_cmp(&(eu[b] + ev[b] + ew[b]))
-                            })
-                            .unwrap_or(0) as i64
-                    })
-                    .collect(),
-            )
-        }
+        Net::Two(m) if arch == Arch::Modular => (
+            "frequency",
+            agf.rounds
+                .iter()
+                .map(|r| {
+                    dominant_frequency(&modular_neuron_spectrum(m, &r.params, r.activated[0]))
+                        as i64
+                })
+                .collect(),
+        ),
         Net::Two(_) => ("neuron", neurons()),
         Net::Attn(m) => {
             let (dd, off) = (m.dim, m.query_offset());
@@ -477,24 +464,7 @@ fn features(arch: Arch, net: &Net, data: &Dataset, agf: &AgfResult) -> (&'static
                 "principal_component",
                 agf.rounds
                     .iter()
-                    .map(|r| {
-                        let h = r.activated[0];
-                        let (_, k, q) = m.split(&r.params);
-                        let nk = (0..dd).map(|a| k[(h, a)].powi(2)).sum::<f64>().sqrt();
-                        let nq = (0..dd).map(|a| q[(h, a)].powi(2)).sum::<f64>().sqrt();
-                        (0..dd)
-                            .map(|j| {
-                                let ck: f64 =
-                                    (0..dd).map(|a| pcs[(a, j)] * k[(h, a)]).sum::<f64>() / nk;
-                                let cq: f64 =
-                                    (0..dd).map(|a| pcs[(a, j)] * q[(h, a)]).sum::<f64>() / nq;
-                                (ck * cq).abs()
-                            })
-                            .enumerate()
-                            .max_by(|a, b| a.1.total_cmp(&b.1))
-                            .map(|(j, _)| j as i64 + 1)
-                            .unwrap_or(0)
-                    })
+                    .map(|r| attention_head_feature(m, &r.params, r.activated[0], &pcs) as i64)
                     .collect(),
             )
         }

@@ -48,6 +48,23 @@ pub struct LinearAttention {
 }
 
 impl LinearAttention {
+    /// The AGF §3.3 init direction (Kunin et al. 2025): v_h = |g|, k_h, q_h = g with
+    /// g ~ N(0, 1) drawn in parameter order from the seeded stream `(seed, "init")`; the
+    /// init at scale α is α times it. Shared by the `agf_attention` experiment and
+    /// `featlab.agf.run("attention", …)`.
+    pub fn init_direction(&self, seed: u64) -> Vec<f64> {
+        let mut rng = crate::rng::stream(seed, "init");
+        (0..self.num_params())
+            .map(|j| {
+                if j < self.heads {
+                    crate::rng::normal(&mut rng).abs()
+                } else {
+                    crate::rng::normal(&mut rng)
+                }
+            })
+            .collect()
+    }
+
     /// H heads on D-dimensional tokens with N context tokens.
     pub fn new(dim: usize, context: usize, heads: usize) -> Self {
         let blocks = layout(vec![

@@ -37,9 +37,10 @@ use crate::experiments::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::figure::{LinePlot, RefLine, Scale, Series};
 use crate::linalg::{norm2, singular_values};
 use crate::model::linear_attention::LinearAttention;
-use crate::model::{Loss, Model, NeuronSum};
-use crate::rng::{normal, stream};
+use crate::model::{Loss, NeuronSum};
+use crate::rng::stream;
 use crate::theory::agf::attention::AttentionTheory;
+use crate::theory::agf::features::attention_head_feature;
 use crate::theory::agf::{run_agf, timed_agf, AgfOptions, AgfResult, AgfTiming, GradientFlowCost};
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig, TrainResult};
 use crate::{Error, NdArray, Result};
@@ -244,26 +245,6 @@ fn pc_values(m: &Mat<f64>, pcs: &Mat<f64>) -> Vec<f64> {
         .collect()
 }
 
-/// The PC (1-based) that a head's key/query direction aligns with: argmax_j |e_jᵀk̄|·|e_jᵀq̄|.
-fn head_feature(model: &LinearAttention, params: &[f64], h: usize, pcs: &Mat<f64>) -> usize {
-    let (_, k, q) = model.split(params);
-    let d = model.dim;
-    let (nk, nq) = (
-        (0..d).map(|a| k[(h, a)].powi(2)).sum::<f64>().sqrt(),
-        (0..d).map(|a| q[(h, a)].powi(2)).sum::<f64>().sqrt(),
-    );
-    (0..d)
-        .map(|j| {
-            let ck: f64 = (0..d).map(|a| pcs[(a, j)] * k[(h, a)]).sum::<f64>() / nk;
-            let cq: f64 = (0..d).map(|a| pcs[(a, j)] * q[(h, a)]).sum::<f64>() / nq;
-            (ck * cq).abs()
-        })
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(j, _)| j + 1)
-        .unwrap_or(0)
-}
-
 /// One (α) run: GF and AGF from the same init.
 struct AlphaRun {
     alpha: f64,
@@ -315,7 +296,7 @@ fn run_alpha(
         features: agf
             .rounds
             .iter()
-            .map(|r| head_feature(model, &r.params, r.activated[0], pcs))
+            .map(|r| attention_head_feature(model, &r.params, r.activated[0], pcs))
             .collect(),
     };
     Ok(AlphaRun {
@@ -391,16 +372,7 @@ impl Experiment for AgfAttentionExperiment {
             data.y.clone(),
         )?;
         // init direction: v = |g|, k, q = g (× α per run)
-        let mut rng = stream(cfg.seed, "init");
-        let direction: Vec<f64> = (0..model.num_params())
-            .map(|j| {
-                if j < cfg.heads {
-                    normal(&mut rng).abs()
-                } else {
-                    normal(&mut rng)
-                }
-            })
-            .collect();
+        let direction = model.init_direction(cfg.seed);
         let theory = AttentionTheory::new(&lam_sorted, cfg.context);
         let values = theory.values();
         let levels = theory.levels();

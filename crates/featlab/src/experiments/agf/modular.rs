@@ -22,7 +22,7 @@ use crate::compare::drops::{
     order_mismatch_row, DropTolerance, Staircase,
 };
 use crate::config::{from_table, to_table};
-use crate::data::modular::{modular_addition, pair_energies, Template};
+use crate::data::modular::{modular_addition, Template};
 use crate::experiments::agf::compare::settings_for_alpha;
 use crate::experiments::{param_arrays, CsvTable, Experiment, RunOutput};
 use crate::figure::{Figure, FigureKind, Heatmap, LinePlot, RefLine, Scale, Series};
@@ -30,6 +30,7 @@ use crate::model::two_layer::quadratic_init_direction;
 use crate::model::two_layer::TwoLayer;
 use crate::model::{Activation, Loss};
 use crate::rng::stream;
+use crate::theory::agf::features::{dominant_frequency, modular_neuron_spectrum};
 use crate::theory::agf::modular::ModularTheory;
 use crate::theory::agf::{run_agf, AgfOptions, CostStop, GradientFlowCost};
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig};
@@ -272,24 +273,6 @@ impl Observer for PowerObserver {
     }
 }
 
-/// Per-neuron spectrum: energy per frequency pair of u_i, v_i and w_i together.
-fn neuron_spectrum(model: &TwoLayer, params: &[f64], i: usize) -> Vec<f64> {
-    let p = model.c;
-    let idx: Vec<usize> = crate::model::NeuronSum::neuron_params(model, i);
-    let vals: Vec<f64> = idx.iter().map(|&j| params[j]).collect();
-    let (u, rest) = vals.split_at(p);
-    let (v, w) = rest.split_at(p);
-    let (eu, ev, ew) = (pair_energies(u), pair_energies(v), pair_energies(w));
-    (0..eu.len()).map(|k| eu[k] + ev[k] + ew[k]).collect()
-}
-
-/// Dominant frequency k ≥ 1 of a neuron.
-fn dominant_frequency(spec: &[f64]) -> usize {
-    (1..spec.len())
-        .max_by(|&a, &b| spec[a].total_cmp(&spec[b]))
-        .unwrap_or(0)
-}
-
 fn first_occurrence_order(seq: &[usize]) -> Vec<usize> {
     let mut out = Vec::new();
     for &k in seq {
@@ -370,7 +353,7 @@ fn run_alpha(
         features: a
             .rounds
             .iter()
-            .map(|r| dominant_frequency(&neuron_spectrum(model, &r.params, r.activated[0])))
+            .map(|r| dominant_frequency(&modular_neuron_spectrum(model, &r.params, r.activated[0])))
             .collect(),
     });
     if let Some(st) = &stairs {
@@ -512,7 +495,7 @@ impl Experiment for AgfModularExperiment {
             .fold(0.0f64, f64::max);
         let first_lb = theory.jump_time(order[0], rho_max);
         let spectra: Vec<Vec<f64>> = (0..cfg.model.width)
-            .map(|i| neuron_spectrum(&model, &gf.final_params, i))
+            .map(|i| modular_neuron_spectrum(&model, &gf.final_params, i))
             .collect();
         let neuron_norms: Vec<f64> = (0..cfg.model.width)
             .map(|i| spectra[i].iter().sum::<f64>())
@@ -1007,7 +990,7 @@ mod tests {
             .sum::<f64>()
             / (2.0 * data.n() as f64);
         assert!((pw.iter().sum::<f64>() - half).abs() < 1e-12 * half);
-        let e = pair_energies(&x);
+        let e = crate::data::modular::pair_energies(&x);
         for (a, b) in pw.iter().zip(&e) {
             assert!((a - b).abs() < 1e-12 * half, "{pw:?} vs {e:?}");
         }
@@ -1223,7 +1206,7 @@ mod probe {
                 k + 1,
                 r.t,
                 r.loss,
-                dominant_frequency(&neuron_spectrum(&model, &r.params, r.activated[0])),
+                dominant_frequency(&modular_neuron_spectrum(&model, &r.params, r.activated[0])),
                 r.active.len(),
                 r.cost_stop,
                 r.cost_level_change.unwrap_or(f64::NAN),
@@ -1233,7 +1216,7 @@ mod probe {
                 r.cost_hessians
             );
             rows.push(json!({"t": r.t, "loss": r.loss,
-                "feature": dominant_frequency(&neuron_spectrum(&model, &r.params, r.activated[0])),
+                "feature": dominant_frequency(&modular_neuron_spectrum(&model, &r.params, r.activated[0])),
                 "activated": r.activated, "active": r.active.len(), "max_norm": max_norm,
                 "cost_stop": r.cost_stop, "cost_grad_norm": r.cost_grad_norm,
                 "cost_level_change": r.cost_level_change, "cost_time": r.cost_time,

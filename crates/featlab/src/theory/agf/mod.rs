@@ -45,6 +45,7 @@ pub use standard::{run_agf_diagonal, run_agf_two_layer, CostChoice};
 pub use timing::{timed_agf, AgfTiming, AGF_TIMING_REPEATS};
 pub use utility::{BackpropUtility, DiagonalMomentUtility, LinearMomentUtility, UtilityGradient};
 pub mod diagonal;
+pub mod features;
 pub mod linear;
 pub mod on_data;
 
