@@ -62,7 +62,7 @@ pub fn main() -> ExitCode {
                     Some(featlab::Error::Interrupted)
                 )
             });
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", featlab_output::error_message(&e));
             if e.downcast_ref::<crate::run::AgreementFailed>().is_some() {
                 ExitCode::from(3)
             } else if interrupted {

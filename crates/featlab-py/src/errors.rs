@@ -59,7 +59,7 @@ pub fn lib_err(e: featlab::Error) -> PyErr {
 /// the innermost featlab or I/O error of the chain, `ValueError` when there is none (e.g.
 /// "neither a config file nor a preset").
 pub fn anyhow_err(e: anyhow::Error) -> PyErr {
-    let msg = format!("{e:#}");
+    let msg = featlab_output::error_message(&e);
     for cause in e.chain() {
         if let Some(fe) = cause.downcast_ref::<featlab::Error>() {
             return map(fe, msg);
