@@ -286,9 +286,15 @@ fn unlearning_noise_per_neuron_correction_is_refuted() {
     let common = per.iter().find(|r| r.quantity.contains("3-D")).unwrap();
     let measured = per_neuron.experiment.unwrap();
     assert!(measured > 0.0, "{per_neuron:?}");
-    assert!(per_neuron.theory.unwrap() < 0.0 && !per_neuron.holds, "{per_neuron:?}");
+    assert!(
+        per_neuron.theory.unwrap() < 0.0 && !per_neuron.holds,
+        "{per_neuron:?}"
+    );
     let fraction = common.theory.unwrap() / measured;
-    assert!(fraction > COMMON_MODE_FRACTION.0 && fraction < COMMON_MODE_FRACTION.1, "{fraction}");
+    assert!(
+        fraction > COMMON_MODE_FRACTION.0 && fraction < COMMON_MODE_FRACTION.1,
+        "{fraction}"
+    );
 }
 
 /// docs/unlearning.md, `unlearning-scaling`: over wide ranges the reduced flow and the limit ODE

@@ -16,6 +16,10 @@ pub(super) struct FiniteWidth {
     fixed_points: Vec<(f64, f64)>,
 }
 
+/// The main run: simulation and limit ODE at the recording times, the trajectory columns, the
+/// agreement rows and summary keys. (About 165 lines: one straight sequence of columns and
+/// summary keys; the finite-width references, their summary, the fast–slow summary and the
+/// figures are split out.)
 pub(super) fn main_run(
     cfg: &UnlearningConfig,
     ctx: &RunContext<'_>,
