@@ -562,7 +562,7 @@ impl NoiseConfig {
 
 impl ExponentsConfig {
     fn validate(&self) -> Result<()> {
-        if !(self.window_ratio > 1.0) {
+        if self.window_ratio.is_nan() || self.window_ratio <= 1.0 {
             return Err(Error::config("exponents.window_ratio", "must be > 1"));
         }
         for (key, grid, ranges, windows) in [

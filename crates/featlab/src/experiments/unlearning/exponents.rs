@@ -5,6 +5,9 @@
 use super::scaling::log_grid;
 use super::*;
 
+/// One fit: `(range, which, exponent, window spread)`.
+type RangeFit = ([f64; 2], &'static str, f64, f64);
+
 /// Window-spread fits of `m` (decay, sign flipped) and `a` (growth) on each range of `ranges`;
 /// `(range, which, exponent, spread)`.
 fn fits(
@@ -14,7 +17,7 @@ fn fits(
     windows: usize,
     ratio: f64,
     omegas: &[f64],
-) -> Result<Vec<([f64; 2], &'static str, f64, f64)>> {
+) -> Result<Vec<RangeFit>> {
     let mut rows = Vec::new();
     for r in ranges {
         for (which, y, sign) in [("m decay", m, -1.0), ("a growth", a, 1.0)] {

@@ -335,7 +335,7 @@ fn main_figures(
             ),
     );
     out.figures
-        .push(phase_portrait(cfg, &lm, a0e, &m, &a, &m_th, &a_th)?);
+        .push(phase_portrait(cfg, lm, a0e, m, a, m_th, a_th)?);
     Ok(())
 }
 

@@ -277,8 +277,10 @@ mod tests {
             cancel: Some(&flag),
             ..Default::default()
         };
-        let err =
-            run_sim(config(BatchMode::Population, 0.05), 1, 1.0, 3, &ctx, "test").unwrap_err();
-        assert!(matches!(err, crate::Error::Interrupted), "{err}");
+        let res = run_sim(config(BatchMode::Population, 0.05), 1, 1.0, 3, &ctx, "test");
+        assert!(
+            matches!(res, Err(crate::Error::Interrupted)),
+            "not interrupted"
+        );
     }
 }
