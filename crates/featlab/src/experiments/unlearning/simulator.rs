@@ -280,6 +280,21 @@ pub fn population_gradient(
     ga: &mut [f64],
     par: Par,
 ) {
+    population_loss_and_gradient(cfg, w, a, gw, ga, par);
+}
+
+/// [`population_gradient`], returning the population loss of the unit-norm rows
+/// `L = ½Σc*_k² + Σ_j a_j (−N^{−γ} g(m_j) + ½ N^{−2γ} Σ_i a_i K(ρ_ij))` from the same sums
+/// (the gradient is computed by the same operations, so it is bitwise that of
+/// [`population_gradient`]).
+pub fn population_loss_and_gradient(
+    cfg: &SimConfig,
+    w: &[f64],
+    a: &[f64],
+    gw: &mut [f64],
+    ga: &mut [f64],
+    par: Par,
+) -> f64 {
     let (n, d) = (cfg.width, cfg.dim);
     let mut gram = vec![0.0; n * n];
     matmul(
@@ -296,6 +311,7 @@ pub fn population_gradient(
         .map(|k| cfg.teacher.c(k) * cfg.student.c(k))
         .collect();
     let mut q = vec![0.0; n * n];
+    let mut loss = 0.5 * cfg.teacher.coeffs.iter().map(|c| c * c).sum::<f64>();
     for j in 0..n {
         let mut ksum = 0.0;
         for i in 0..n {
@@ -306,6 +322,7 @@ pub fn population_gradient(
         let m = w[j * d];
         let gm = crate::theory::unlearning::hermite::poly(&g_t, m);
         ga[j] = -s1 * gm + s2 * ksum;
+        loss += a[j] * (-s1 * gm + 0.5 * s2 * ksum);
     }
     matmul(
         view_mut(gw, n, d),
@@ -328,6 +345,7 @@ pub fn population_gradient(
         }
         gw[j * d] -= s1 * a[j] * dg;
     }
+    loss
 }
 
 /// `σ(u_j)` and `σ'(u_j)` for a whole row of pre-activations, by the same three-term recurrence
@@ -523,18 +541,17 @@ impl Simulator {
     }
 
     /// One SGD / population-GD step: `a_j −= ε η N^{2γ−1} ∂_{a_j}L̂`,
-    /// `w_j −= η N P_j ∂_{w_j}L̂` (then renormalised when spherical).
-    pub fn step(&mut self, par: Par) {
+    /// `w_j −= η N P_j ∂_{w_j}L̂` (then renormalised when spherical). Returns the loss at the
+    /// start of the step: the minibatch loss, or the population loss for `Population`.
+    pub fn step(&mut self, par: Par) -> f64 {
         let (n, d) = (self.cfg.width, self.cfg.dim);
-        match self.cfg.batch {
+        let loss = match self.cfg.batch {
             BatchMode::Population => {
                 let (gw, ga) = (&mut self.gw, &mut self.ga);
-                population_gradient(&self.cfg, &self.w, &self.a, gw, ga, par);
+                population_loss_and_gradient(&self.cfg, &self.w, &self.a, gw, ga, par)
             }
-            _ => {
-                self.minibatch_gradient(par);
-            }
-        }
+            _ => self.minibatch_gradient(par),
+        };
         let nf = n as f64;
         let lr_w = self.cfg.lr * nf;
         let lr_a = self.cfg.eps * self.cfg.lr * nf.powf(2.0 * self.cfg.gamma - 1.0);
@@ -554,6 +571,7 @@ impl Simulator {
             *a -= lr_a * g;
         }
         self.steps += 1;
+        loss
     }
 
     /// Current order parameters (loss = exact population loss).
