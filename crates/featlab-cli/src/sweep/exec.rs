@@ -6,7 +6,7 @@ use super::journal::{Journal, ShardRecord};
 use anyhow::{Context, Result};
 use featlab::experiments::RunOutput;
 use featlab::sweep::save::{Kept, SaveSpec};
-use featlab::sweep::Point;
+use featlab::sweep::{Point, SweepSpec};
 use featlab::train::{NoProgress, Progress, RunContext};
 use serde_json::{json, Map, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -110,8 +110,14 @@ fn done_record(p: &Point, out: &RunOutput, kept: Kept, wall: f64) -> Result<Outc
     ))
 }
 
-/// Run one point; its record (done or failed) is for the caller to append.
-pub fn run_point(p: &Point, opts: &PointOptions, cancel: &'static AtomicBool) -> Result<Outcome> {
+/// Run one point of `spec` (its config is built here, so only running points hold one);
+/// its record (done or failed) is for the caller to append.
+pub fn run_point(
+    spec: &SweepSpec,
+    p: &Point,
+    opts: &PointOptions,
+    cancel: &'static AtomicBool,
+) -> Result<Outcome> {
     let mut kept = opts.save.kept(p);
     kept.plots |= opts.all_plots;
     let start = Instant::now();
@@ -120,10 +126,12 @@ pub fn run_point(p: &Point, opts: &PointOptions, cancel: &'static AtomicBool) ->
         cancel: Some(cancel),
         par: faer::Par::Seq,
     };
+    let config = match spec.config(p) {
+        Ok(c) => c,
+        Err(e) => return Ok(failed_record(p, e.to_string(), None, 0.0)),
+    };
     let run = catch_unwind(AssertUnwindSafe(|| -> featlab::Result<_> {
-        let exp = featlab::experiments::select(&p.config)?;
-        let resolved = exp.resolve(&p.config)?;
-        exp.run(&resolved, &ctx)
+        featlab::experiments::select(&config)?.resolve_and_run(&config, &ctx)
     }));
     let wall = start.elapsed().as_secs_f64();
     let error = match run {
@@ -132,7 +140,12 @@ pub fn run_point(p: &Point, opts: &PointOptions, cancel: &'static AtomicBool) ->
         Ok(Err(e)) => e.to_string(),
         Err(panic) => format!("internal error (panic): {}", panic_text(panic)),
     };
-    Ok(Outcome::Failed(Box::new(ShardRecord {
+    Ok(failed_record(p, error, Some(&config), wall))
+}
+
+/// The record of a point that failed with `error`.
+fn failed_record(p: &Point, error: String, config: Option<&toml::Table>, wall: f64) -> Outcome {
+    Outcome::Failed(Box::new(ShardRecord {
         id: p.id.clone(),
         index: p.index,
         status: "failed".into(),
@@ -143,8 +156,8 @@ pub fn run_point(p: &Point, opts: &PointOptions, cancel: &'static AtomicBool) ->
         trajectory: None,
         tables: None,
         artifacts: Vec::new(),
-        config: Some(featlab::config::table_to_json(&p.config)),
-    })))
+        config: config.map(featlab::config::table_to_json),
+    }))
 }
 
 /// Totals of one `featlab sweep` invocation.
@@ -155,10 +168,12 @@ pub struct RunTotals {
     pub interrupted: bool,
 }
 
-/// Run `todo` with `jobs` worker threads, updating one progress bar.
+/// Run `todo` (points of `spec`) with `jobs` worker threads, updating one progress bar
+/// with the points whose records are durable (synced to disk, see [`Journal::append`]).
 pub fn run_points(
     journal: &Mutex<Journal>,
-    todo: &[&Point],
+    spec: &SweepSpec,
+    todo: &[Point],
     jobs: usize,
     opts: &PointOptions,
     progress: &dyn Progress,
@@ -183,21 +198,26 @@ pub fn run_points(
                     interrupted.store(true, Ordering::SeqCst);
                     return Ok(());
                 }
-                match run_point(p, opts, cancel)? {
+                let durable = match run_point(spec, p, opts, cancel)? {
                     Outcome::Done(rec, artifacts) => {
-                        lock(journal).append(*rec, &artifacts)?;
+                        let n = lock(journal).append(*rec, &artifacts)?;
                         done.fetch_add(1, Ordering::SeqCst);
+                        n
                     }
                     Outcome::Failed(rec) => {
-                        lock(journal).append(*rec, &[])?;
+                        let n = lock(journal).append(*rec, &[])?;
                         failed.fetch_add(1, Ordering::SeqCst);
+                        n
                     }
                     Outcome::Interrupted => {
                         interrupted.store(true, Ordering::SeqCst);
                         return Ok(());
                     }
+                };
+                if durable == 0 {
+                    return Ok(()); // not on disk yet: not reported as finished
                 }
-                let k = finished.fetch_add(1, Ordering::SeqCst) + 1;
+                let k = finished.fetch_add(durable, Ordering::SeqCst) + durable;
                 let f = failed.load(Ordering::SeqCst);
                 let msg = if f > 0 {
                     format!("{k}/{total} points, {f} failed")
@@ -208,8 +228,15 @@ pub fn run_points(
                 Ok(())
             })
     });
+    // The last points become durable here; only then are they reported.
+    let synced = lock(journal).sync_pending();
+    if let Ok(n) = synced {
+        let k = finished.fetch_add(n, Ordering::SeqCst) + n;
+        progress.update(k as u64, &format!("{k}/{total} points"));
+    }
     progress.finish();
     result?;
+    synced?;
     Ok(RunTotals {
         done: done.into_inner(),
         failed: failed.into_inner(),

@@ -135,7 +135,6 @@ fn default_jobs() -> usize {
 pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
     let spec_path = args.spec.clone().context("missing the sweep file")?;
     let spec = SweepSpec::from_file(&spec_path)?;
-    let points = spec.points()?;
     let out = args.out.clone().unwrap_or_else(|| default_out(&spec_path));
     let (shard, from_env) = match &args.shard {
         Some(s) => (Shard::parse(s)?, false),
@@ -152,20 +151,38 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
     std::fs::create_dir_all(dir.shards_dir())
         .with_context(|| format!("cannot create `{}`", dir.shards_dir().display()))?;
     let index = dir.index()?;
-    let mut rec = dir.record_from_spec(&spec, &spec_path.display().to_string(), &points, &index);
-    dir.write_record(&rec)?;
-    let orphans = dir.orphans(&rec, &index);
-
-    let mine: Vec<&featlab::sweep::Point> = points.iter().filter(|p| shard.owns(p.index)).collect();
-    let todo: Vec<&featlab::sweep::Point> = mine
-        .iter()
-        .copied()
-        .filter(|p| match index.status(&p.id) {
+    // One pass over the expansion: sweep.json's list of points, and this shard's points
+    // still to run. Points carry no config (each is built when its point runs), so memory
+    // is a few hundred bytes per point.
+    let mut records = Vec::new();
+    let mut todo: Vec<featlab::sweep::Point> = Vec::new();
+    let mut mine = 0usize;
+    for p in spec.expansion() {
+        let p = p?;
+        records.push(store::PointRecord::of(&p));
+        if !shard.owns(p.index) {
+            continue;
+        }
+        mine += 1;
+        let run = match index.status(&p.id) {
             store::Status::Done { .. } => false,
             store::Status::Failed { .. } => args.retry_failed,
             store::Status::Missing => true,
-        })
-        .collect();
+        };
+        if run {
+            todo.push(p);
+        }
+    }
+    let total_points = records.len();
+    let mut rec = dir.record_from_spec(&spec, &spec_path.display().to_string(), records, &index);
+    if shard == Shard::ALL {
+        dir.write_record(&rec)?;
+    } else {
+        // Tasks of an array write the plan once, never point states (see write_plan_once).
+        dir.write_plan_once(&mut rec)?;
+        dir.refresh(&mut rec, &index);
+    }
+    let orphans = dir.orphans(&rec, &index);
     drop(index);
     let shard_file = dir.shard_path(shard);
     let (journal, repair) = journal::Journal::open(&shard_file)?;
@@ -185,9 +202,9 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         println!(
             "featlab sweep {}: {} points{which}: {} to run, {} already finished or failed; {} at a time",
             spec_path.display(),
-            points.len(),
+            total_points,
             todo.len(),
-            mine.len() - todo.len(),
+            mine - todo.len(),
             jobs.min(todo.len().max(1))
         );
         if repair.torn_bytes > 0 {
@@ -210,15 +227,19 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
     let journal = std::sync::Mutex::new(journal);
     let totals = exec::run_points(
         &journal,
+        &spec,
         &todo,
         jobs.min(todo.len().max(1)),
         &opts,
         &progress,
     )?;
     drop(journal);
+    drop(todo);
     let index = dir.index()?;
     dir.refresh(&mut rec, &index);
-    dir.write_record(&rec)?;
+    if shard == Shard::ALL {
+        dir.write_record(&rec)?;
+    }
     let wall = start.elapsed().as_secs_f64();
     let mine_failed: Vec<&store::PointRecord> = rec
         .points
@@ -275,7 +296,7 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         anyhow::bail!(
             "{} of {} points failed (recorded in {} and results.csv as status=failed); first: {}: {}",
             mine_failed.len(),
-            mine.len(),
+            mine,
             out.join("sweep.json").display(),
             first.id,
             first.error.as_deref().unwrap_or("?")

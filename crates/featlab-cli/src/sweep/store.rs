@@ -63,6 +63,35 @@ pub struct PointRecord {
     pub wall_seconds: Option<f64>,
 }
 
+impl PointRecord {
+    /// The record of point `p` (state `missing` until [`SweepDir::refresh`] sets it).
+    pub fn of(p: &Point) -> PointRecord {
+        PointRecord {
+            index: p.index,
+            id: p.id.clone(),
+            overrides: p
+                .overrides
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+            seed: p.seed,
+            seed_derived: p.seed_derived,
+            status: "missing".into(),
+            error: None,
+            wall_seconds: None,
+        }
+    }
+}
+
+/// The first fields of sweep.json (reading them skips the list of points).
+#[derive(Debug, Deserialize)]
+struct RecordHeader {
+    featlab_version: String,
+    spec_file: String,
+    spec_text: String,
+    counts: Counts,
+}
+
 /// Report defaults recorded in sweep.json.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReportRecord {
@@ -337,31 +366,15 @@ impl SweepDir {
         Ok(doc["summary"].as_object().cloned().unwrap_or_default())
     }
 
-    /// Build the sweep.json record of `spec` with every point's state from `index`.
+    /// Build the sweep.json record of `spec` from its points' records (see
+    /// [`PointRecord::of`]) with every point's state from `index`.
     pub fn record_from_spec(
         &self,
         spec: &SweepSpec,
         spec_file: &str,
-        points: &[Point],
+        points: Vec<PointRecord>,
         index: &Index,
     ) -> SweepRecord {
-        let records = points
-            .iter()
-            .map(|p| PointRecord {
-                index: p.index,
-                id: p.id.clone(),
-                overrides: p
-                    .overrides
-                    .iter()
-                    .map(|(k, v)| (k.clone(), toml_to_json(v)))
-                    .collect(),
-                seed: p.seed,
-                seed_derived: p.seed_derived,
-                status: String::new(),
-                error: None,
-                wall_seconds: None,
-            })
-            .collect();
         let mut rec = SweepRecord {
             featlab_version: featlab::output::VERSION.into(),
             spec_file: spec_file.into(),
@@ -377,7 +390,7 @@ impl SweepDir {
                 y: spec.report.y.clone(),
             },
             counts: Counts::default(),
-            points: records,
+            points,
         };
         self.refresh(&mut rec, index);
         rec
@@ -414,6 +427,32 @@ impl SweepDir {
         let text = serde_json::to_string_pretty(rec).context("serialising sweep.json")?;
         featlab::data::io::write_atomic(&self.root.join("sweep.json"), text.as_bytes())?;
         Ok(())
+    }
+
+    /// sweep.json as written by a shard of a job array: the plan only — the spec and every
+    /// point as `missing` — so that every task of the array writes the same bytes, and only
+    /// when there is no sweep.json of this spec yet (one written by an earlier task, a
+    /// merge or a local run is left alone). Tasks therefore never race on its content:
+    /// whichever atomic rename comes last writes what the others would have. Point states
+    /// are `featlab sweep merge`'s to write (it reads them from the shard files).
+    /// (`rec` is left with every point `missing`; refresh it to use its states.)
+    pub fn write_plan_once(&self, rec: &mut SweepRecord) -> Result<bool> {
+        let path = self.root.join("sweep.json");
+        if let Ok(f) = std::fs::File::open(&path) {
+            let head: Option<RecordHeader> =
+                serde_json::from_reader(std::io::BufReader::new(f)).ok();
+            if head.is_some_and(|h| {
+                h.spec_text == rec.spec_text
+                    && h.spec_file == rec.spec_file
+                    && h.featlab_version == rec.featlab_version
+                    && h.counts.total == rec.points.len()
+            }) {
+                return Ok(false);
+            }
+        }
+        self.refresh(rec, &Index::default());
+        self.write_record(rec)?;
+        Ok(true)
     }
 
     /// Read sweep.json.
