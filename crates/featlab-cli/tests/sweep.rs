@@ -304,7 +304,10 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
         read(&b2.join("sweep.json")) == plan,
         "concurrent tasks leave the same plan"
     );
-    ok(&featlab(&["sweep", "merge", b2s, "--quiet", "--no-png"], &[]));
+    ok(&featlab(
+        &["sweep", "merge", b2s, "--quiet", "--no-png"],
+        &[],
+    ));
     assert!(read(&b2.join("results.csv")) == csv_b);
 
     // C: killed with SIGKILL part-way, then the same command again.
