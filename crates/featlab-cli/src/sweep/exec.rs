@@ -170,10 +170,14 @@ pub struct RunTotals {
 
 /// Run `todo` (points of `spec`) with `jobs` worker threads, updating one progress bar
 /// with the points whose records are durable (synced to disk, see [`Journal::append`]).
+///
+/// `todo` yields the `total` points to run (streamed: a sweep of 10⁶ points is not held
+/// in memory).
 pub fn run_points(
     journal: &Mutex<Journal>,
     spec: &SweepSpec,
-    todo: &[Point],
+    todo: impl Iterator<Item = Point> + Send,
+    total: usize,
     jobs: usize,
     opts: &PointOptions,
     progress: &dyn Progress,
@@ -188,45 +192,42 @@ pub fn run_points(
     let failed = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let interrupted = AtomicBool::new(false);
-    progress.start("sweep", todo.len() as u64);
-    let total = todo.len();
+    progress.start("sweep", total as u64);
     let result: Result<()> = pool.install(|| {
-        todo.par_iter()
-            .with_max_len(1)
-            .try_for_each(|p| -> Result<()> {
-                if cancel.load(Ordering::SeqCst) {
+        todo.par_bridge().try_for_each(|p| -> Result<()> {
+            if cancel.load(Ordering::SeqCst) {
+                interrupted.store(true, Ordering::SeqCst);
+                return Ok(());
+            }
+            let durable = match run_point(spec, &p, opts, cancel)? {
+                Outcome::Done(rec, artifacts) => {
+                    let n = lock(journal).append(*rec, &artifacts)?;
+                    done.fetch_add(1, Ordering::SeqCst);
+                    n
+                }
+                Outcome::Failed(rec) => {
+                    let n = lock(journal).append(*rec, &[])?;
+                    failed.fetch_add(1, Ordering::SeqCst);
+                    n
+                }
+                Outcome::Interrupted => {
                     interrupted.store(true, Ordering::SeqCst);
                     return Ok(());
                 }
-                let durable = match run_point(spec, p, opts, cancel)? {
-                    Outcome::Done(rec, artifacts) => {
-                        let n = lock(journal).append(*rec, &artifacts)?;
-                        done.fetch_add(1, Ordering::SeqCst);
-                        n
-                    }
-                    Outcome::Failed(rec) => {
-                        let n = lock(journal).append(*rec, &[])?;
-                        failed.fetch_add(1, Ordering::SeqCst);
-                        n
-                    }
-                    Outcome::Interrupted => {
-                        interrupted.store(true, Ordering::SeqCst);
-                        return Ok(());
-                    }
-                };
-                if durable == 0 {
-                    return Ok(()); // not on disk yet: not reported as finished
-                }
-                let k = finished.fetch_add(durable, Ordering::SeqCst) + durable;
-                let f = failed.load(Ordering::SeqCst);
-                let msg = if f > 0 {
-                    format!("{k}/{total} points, {f} failed")
-                } else {
-                    format!("{k}/{total} points")
-                };
-                progress.update(k as u64, &msg);
-                Ok(())
-            })
+            };
+            if durable == 0 {
+                return Ok(()); // not on disk yet: not reported as finished
+            }
+            let k = finished.fetch_add(durable, Ordering::SeqCst) + durable;
+            let f = failed.load(Ordering::SeqCst);
+            let msg = if f > 0 {
+                format!("{k}/{total} points, {f} failed")
+            } else {
+                format!("{k}/{total} points")
+            };
+            progress.update(k as u64, &msg);
+            Ok(())
+        })
     });
     // The last points become durable here; only then are they reported.
     let synced = lock(journal).sync_pending();

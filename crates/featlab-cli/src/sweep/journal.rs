@@ -9,7 +9,9 @@
 //! most the line being written. Both files are `fdatasync`ed (`.bin` first) at most
 //! [`SYNC_INTERVAL`] apart and when the shard stops — group commit: one sync per point
 //! cost ~4 ms here, 10× a small point's training — so a machine crash loses at most the
-//! last second of points, which are then recomputed.
+//! last second of points, which are then recomputed. A point counts as done only once the
+//! sync covering its record has returned ([`Journal::append`] and [`Journal::sync_pending`]
+//! return how many records became durable; the sweep reports no other).
 //!
 //! After a SIGKILL or a crash the last line may be torn (no final `\n`, or not valid JSON).
 //! Readers ignore it; [`Journal::open`] cuts it off (and the artifact bytes no complete

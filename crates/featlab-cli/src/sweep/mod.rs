@@ -151,27 +151,24 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
     std::fs::create_dir_all(dir.shards_dir())
         .with_context(|| format!("cannot create `{}`", dir.shards_dir().display()))?;
     let index = dir.index()?;
-    // One pass over the expansion: sweep.json's list of points, and this shard's points
-    // still to run. Points carry no config (each is built when its point runs), so memory
-    // is a few hundred bytes per point.
+    // A first pass over the expansion: sweep.json's list of points (without configs) and
+    // how many of this shard's points are still to run; the second pass, while points
+    // run, streams those points (each point's config is built when it runs).
+    let to_run = |p: &featlab::sweep::Point| {
+        shard.owns(p.index)
+            && match index.status(&p.id) {
+                store::Status::Done { .. } => false,
+                store::Status::Failed { .. } => args.retry_failed,
+                store::Status::Missing => true,
+            }
+    };
     let mut records = Vec::new();
-    let mut todo: Vec<featlab::sweep::Point> = Vec::new();
-    let mut mine = 0usize;
+    let (mut mine, mut todo) = (0usize, 0usize);
     for p in spec.expansion() {
         let p = p?;
+        mine += usize::from(shard.owns(p.index));
+        todo += usize::from(to_run(&p));
         records.push(store::PointRecord::of(&p));
-        if !shard.owns(p.index) {
-            continue;
-        }
-        mine += 1;
-        let run = match index.status(&p.id) {
-            store::Status::Done { .. } => false,
-            store::Status::Failed { .. } => args.retry_failed,
-            store::Status::Missing => true,
-        };
-        if run {
-            todo.push(p);
-        }
     }
     let total_points = records.len();
     let mut rec = dir.record_from_spec(&spec, &spec_path.display().to_string(), records, &index);
@@ -183,7 +180,6 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         dir.refresh(&mut rec, &index);
     }
     let orphans = dir.orphans(&rec, &index);
-    drop(index);
     let shard_file = dir.shard_path(shard);
     let (journal, repair) = journal::Journal::open(&shard_file)?;
     if !args.quiet {
@@ -203,9 +199,9 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
             "featlab sweep {}: {} points{which}: {} to run, {} already finished or failed; {} at a time",
             spec_path.display(),
             total_points,
-            todo.len(),
-            mine - todo.len(),
-            jobs.min(todo.len().max(1))
+            todo,
+            mine - todo,
+            jobs.min(todo.max(1))
         );
         if repair.torn_bytes > 0 {
             println!(
@@ -225,16 +221,19 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         all_plots: args.point_reports,
     };
     let journal = std::sync::Mutex::new(journal);
+    // (Points that fail to expand were reported by the first pass.)
+    let stream = spec.expansion().filter_map(|p| p.ok()).filter(to_run);
     let totals = exec::run_points(
         &journal,
         &spec,
-        &todo,
-        jobs.min(todo.len().max(1)),
+        stream,
+        todo,
+        jobs.min(todo.max(1)),
         &opts,
         &progress,
     )?;
     drop(journal);
-    drop(todo);
+    drop(index);
     let index = dir.index()?;
     dir.refresh(&mut rec, &index);
     if shard == Shard::ALL {
