@@ -211,7 +211,16 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
     ));
     let done_b0 = done_ids(&b);
     assert_eq!(done_b0.len(), 16);
-    let rec: serde_json::Value = serde_json::from_slice(&read(&b.join("sweep.json"))).unwrap();
+    // A shard task writes sweep.json as the plan only (every point `missing`), so that
+    // tasks of one array all write the same bytes; states are merge's to write.
+    let plan = read(&b.join("sweep.json"));
+    let rec: serde_json::Value = serde_json::from_slice(&plan).unwrap();
+    assert_eq!(rec["counts"]["missing"], 48, "{}", rec["counts"]);
+    assert!(rec["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["status"] == "missing"));
     let owned: Vec<String> = rec["points"]
         .as_array()
         .unwrap()
@@ -234,6 +243,8 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
         String::from_utf8_lossy(&m.stderr)
     );
     let partial = String::from_utf8(read(&b.join("results.csv"))).unwrap();
+    let after_merge = read(&b.join("sweep.json"));
+    assert!(after_merge != plan, "merge writes the states");
     assert_eq!(
         partial.lines().filter(|l| l.contains(",missing,")).count(),
         32
@@ -248,6 +259,10 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
     ));
     assert_eq!(done_ids(&b).len(), 32);
     assert!(b.join("shards/shard-1-of-3.jsonl").exists());
+    assert!(
+        read(&b.join("sweep.json")) == after_merge,
+        "a task leaves an existing sweep.json of this spec as it is"
+    );
     ok(&featlab(
         &[
             "sweep", spec, "--out", bs, "--shard", "2/3", "--quiet", "--jobs", "1",
@@ -256,6 +271,46 @@ fn staircase_sweep_is_identical_with_jobs_shards_and_after_sigkill_resume() {
     ));
     ok(&featlab(&["sweep", "merge", bs, "--quiet"], &[]));
     let csv_b = read(&b.join("results.csv"));
+    let merged: serde_json::Value = serde_json::from_slice(&read(&b.join("sweep.json"))).unwrap();
+    assert_eq!(merged["counts"]["done"], 48, "merge writes the states");
+
+    // B': the three shards at once in a fresh directory (the race of an array's tasks on
+    // sweep.json): the plan is the same bytes, and the merge the same table.
+    let b2 = root.join("shards-concurrent");
+    let b2s = b2.to_str().unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            Command::new(BIN)
+                .args([
+                    "sweep",
+                    spec,
+                    "--out",
+                    b2s,
+                    "--shard",
+                    &format!("{i}/3"),
+                    "--quiet",
+                    "--jobs",
+                    "1",
+                ])
+                .env_remove("SLURM_ARRAY_TASK_ID")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert!(
+        read(&b2.join("sweep.json")) == plan,
+        "concurrent tasks leave the same plan"
+    );
+    ok(&featlab(
+        &["sweep", "merge", b2s, "--quiet", "--no-png"],
+        &[],
+    ));
+    assert!(read(&b2.join("results.csv")) == csv_b);
 
     // C: killed with SIGKILL part-way, then the same command again.
     let c = root.join("killed");

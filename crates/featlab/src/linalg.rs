@@ -269,6 +269,12 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// `G^p = U diag(max(λ,0)^p) Uᵀ` (tiny negative eigenvalues from round-off are clamped to 0).
 pub fn psd_pow(g: MatRef<'_, f64>, p: f64) -> crate::Result<Mat<f64>> {
     let (u, l) = sym_eig(g)?;
+    Ok(psd_pow_from_eig(u.as_ref(), &l, p))
+}
+
+/// `U diag(max(λ, 0)^p) Uᵀ` from an eigendecomposition `G = U diag(λ) Uᵀ` already at hand
+/// (zero eigenvalues map to zero): [`psd_pow`] without a second decomposition.
+pub fn psd_pow_from_eig(u: MatRef<'_, f64>, l: &[f64], p: f64) -> Mat<f64> {
     let n = u.nrows();
     let scaled = Mat::from_fn(n, n, |i, j| {
         let lj = l[j].max(0.0);
@@ -283,7 +289,7 @@ pub fn psd_pow(g: MatRef<'_, f64>, p: f64) -> crate::Result<Mat<f64>> {
         1.0,
         Par::Seq,
     );
-    Ok(out)
+    out
 }
 
 /// Symmetric eigendecomposition `G = U diag(λ) Uᵀ`, eigenvalues ascending.

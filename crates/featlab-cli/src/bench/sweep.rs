@@ -12,6 +12,9 @@
 //! * the same in CPU time, which a shared machine's load does not distort:
 //!   `cpu_ms_per_point` (user + system of the sweep process / points) against
 //!   `gd_cpu_ms_per_point` (the GD steps alone), ratio `cpu_vs_predicted`;
+//! * `run_cpu_ms_per_point`: CPU time per point of the same points run as plain runs in
+//!   one process (no sweep), ratio `cpu_vs_runs` = what the sweep machinery costs beyond
+//!   the runs themselves;
 //! * `disk_bytes` (allocated blocks), `apparent_bytes`, `files` under the sweep directory
 //!   (target ≤ 300 MB and ≤ 100 files at 100,000 points);
 //! * `merge_seconds` (target ≤ 10 s at 100,000 points, report included);
@@ -137,6 +140,32 @@ fn run_child(args: &[&str]) -> Result<(f64, f64, u64)> {
     Ok((secs, cpu_seconds(&usage), usage.ru_maxrss as u64 * 1024))
 }
 
+/// CPU seconds per point of the benchmark's points run one after another in this process
+/// through `featlab::experiments` (no sweep): 2000 points of the same config, init scales
+/// 0.05–0.95, seeds 0–1999.
+fn runs_cpu_seconds_per_point(a: &SweepBenchArgs) -> Result<f64> {
+    let base = featlab::config::parse_toml(&base_text(a), "bench base")?;
+    let ctx = featlab::train::RunContext {
+        progress: &featlab::train::NoProgress,
+        cancel: None,
+        par: faer::Par::Seq,
+    };
+    let k = 2000;
+    let cpu0 = own_cpu_seconds();
+    for i in 0..k {
+        let mut t = base.clone();
+        t.insert("seed".into(), toml::Value::Integer(i as i64));
+        if let Some(toml::Value::Table(m)) = t.get_mut("model") {
+            m.insert(
+                "init_scale".into(),
+                toml::Value::Float(0.05 + 0.1 * (i % 10) as f64),
+            );
+        }
+        featlab::experiments::select(&t)?.resolve_and_run(&t, &ctx)?;
+    }
+    Ok((own_cpu_seconds() - cpu0) / k as f64)
+}
+
 /// Run `featlab bench sweep` and return its JSON line.
 pub fn bench_sweep(a: &SweepBenchArgs) -> Result<Value> {
     if a.points < 10 || !a.points.is_multiple_of(10) || a.jobs == 0 || a.steps == 0 {
@@ -173,6 +202,7 @@ pub fn bench_sweep(a: &SweepBenchArgs) -> Result<Value> {
     })?;
     let gd_cpu_sps = (gd_steps + 10) as f64 / (own_cpu_seconds() - cpu0);
     let gd_sps = gd["steps_per_sec"].as_f64().unwrap_or(f64::NAN);
+    let run_cpu = runs_cpu_seconds_per_point(a)?;
 
     let jobs = a.jobs.to_string();
     let (spec_s, out_s) = (spec.display().to_string(), out.display().to_string());
@@ -208,6 +238,10 @@ pub fn bench_sweep(a: &SweepBenchArgs) -> Result<Value> {
         "gd_cpu_steps_per_sec": gd_cpu_sps,
         "gd_cpu_ms_per_point": 1e3 * a.steps as f64 / gd_cpu_sps,
         "cpu_vs_predicted": (a.steps as f64 / gd_cpu_sps) / (sweep_cpu / a.points as f64),
+        // The same points as plain runs in one process (config resolution, data, teacher,
+        // recording included): what the sweep machinery adds on top of a run.
+        "run_cpu_ms_per_point": 1e3 * run_cpu,
+        "cpu_vs_runs": run_cpu / (sweep_cpu / a.points as f64),
         "disk_bytes": disk, "apparent_bytes": apparent, "files": files,
         "merge_seconds": merge_seconds,
         "disk_bytes_after_merge": disk_all, "files_after_merge": files_all,

@@ -6,7 +6,7 @@ use super::journal::{Journal, ShardRecord};
 use anyhow::{Context, Result};
 use featlab::experiments::RunOutput;
 use featlab::sweep::save::{Kept, SaveSpec};
-use featlab::sweep::Point;
+use featlab::sweep::{Point, SweepSpec};
 use featlab::train::{NoProgress, Progress, RunContext};
 use serde_json::{json, Map, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -110,8 +110,14 @@ fn done_record(p: &Point, out: &RunOutput, kept: Kept, wall: f64) -> Result<Outc
     ))
 }
 
-/// Run one point; its record (done or failed) is for the caller to append.
-pub fn run_point(p: &Point, opts: &PointOptions, cancel: &'static AtomicBool) -> Result<Outcome> {
+/// Run one point of `spec` (its config is built here, so only running points hold one);
+/// its record (done or failed) is for the caller to append.
+pub fn run_point(
+    spec: &SweepSpec,
+    p: &Point,
+    opts: &PointOptions,
+    cancel: &'static AtomicBool,
+) -> Result<Outcome> {
     let mut kept = opts.save.kept(p);
     kept.plots |= opts.all_plots;
     let start = Instant::now();
@@ -120,10 +126,12 @@ pub fn run_point(p: &Point, opts: &PointOptions, cancel: &'static AtomicBool) ->
         cancel: Some(cancel),
         par: faer::Par::Seq,
     };
+    let config = match spec.config(p) {
+        Ok(c) => c,
+        Err(e) => return Ok(failed_record(p, e.to_string(), None, 0.0)),
+    };
     let run = catch_unwind(AssertUnwindSafe(|| -> featlab::Result<_> {
-        let exp = featlab::experiments::select(&p.config)?;
-        let resolved = exp.resolve(&p.config)?;
-        exp.run(&resolved, &ctx)
+        featlab::experiments::select(&config)?.resolve_and_run(&config, &ctx)
     }));
     let wall = start.elapsed().as_secs_f64();
     let error = match run {
@@ -132,7 +140,12 @@ pub fn run_point(p: &Point, opts: &PointOptions, cancel: &'static AtomicBool) ->
         Ok(Err(e)) => e.to_string(),
         Err(panic) => format!("internal error (panic): {}", panic_text(panic)),
     };
-    Ok(Outcome::Failed(Box::new(ShardRecord {
+    Ok(failed_record(p, error, Some(&config), wall))
+}
+
+/// The record of a point that failed with `error`.
+fn failed_record(p: &Point, error: String, config: Option<&toml::Table>, wall: f64) -> Outcome {
+    Outcome::Failed(Box::new(ShardRecord {
         id: p.id.clone(),
         index: p.index,
         status: "failed".into(),
@@ -143,8 +156,8 @@ pub fn run_point(p: &Point, opts: &PointOptions, cancel: &'static AtomicBool) ->
         trajectory: None,
         tables: None,
         artifacts: Vec::new(),
-        config: Some(featlab::config::table_to_json(&p.config)),
-    })))
+        config: config.map(featlab::config::table_to_json),
+    }))
 }
 
 /// Totals of one `featlab sweep` invocation.
@@ -155,10 +168,16 @@ pub struct RunTotals {
     pub interrupted: bool,
 }
 
-/// Run `todo` with `jobs` worker threads, updating one progress bar.
+/// Run `todo` (points of `spec`) with `jobs` worker threads, updating one progress bar
+/// with the points whose records are durable (synced to disk, see [`Journal::append`]).
+///
+/// `todo` yields the `total` points to run (streamed: a sweep of 10⁶ points is not held
+/// in memory).
 pub fn run_points(
     journal: &Mutex<Journal>,
-    todo: &[&Point],
+    spec: &SweepSpec,
+    todo: impl Iterator<Item = Point> + Send,
+    total: usize,
     jobs: usize,
     opts: &PointOptions,
     progress: &dyn Progress,
@@ -173,43 +192,52 @@ pub fn run_points(
     let failed = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let interrupted = AtomicBool::new(false);
-    progress.start("sweep", todo.len() as u64);
-    let total = todo.len();
+    progress.start("sweep", total as u64);
     let result: Result<()> = pool.install(|| {
-        todo.par_iter()
-            .with_max_len(1)
-            .try_for_each(|p| -> Result<()> {
-                if cancel.load(Ordering::SeqCst) {
+        todo.par_bridge().try_for_each(|p| -> Result<()> {
+            if cancel.load(Ordering::SeqCst) {
+                interrupted.store(true, Ordering::SeqCst);
+                return Ok(());
+            }
+            let durable = match run_point(spec, &p, opts, cancel)? {
+                Outcome::Done(rec, artifacts) => {
+                    let n = lock(journal).append(*rec, &artifacts)?;
+                    done.fetch_add(1, Ordering::SeqCst);
+                    n
+                }
+                Outcome::Failed(rec) => {
+                    let n = lock(journal).append(*rec, &[])?;
+                    failed.fetch_add(1, Ordering::SeqCst);
+                    n
+                }
+                Outcome::Interrupted => {
                     interrupted.store(true, Ordering::SeqCst);
                     return Ok(());
                 }
-                match run_point(p, opts, cancel)? {
-                    Outcome::Done(rec, artifacts) => {
-                        lock(journal).append(*rec, &artifacts)?;
-                        done.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Outcome::Failed(rec) => {
-                        lock(journal).append(*rec, &[])?;
-                        failed.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Outcome::Interrupted => {
-                        interrupted.store(true, Ordering::SeqCst);
-                        return Ok(());
-                    }
-                }
-                let k = finished.fetch_add(1, Ordering::SeqCst) + 1;
-                let f = failed.load(Ordering::SeqCst);
-                let msg = if f > 0 {
-                    format!("{k}/{total} points, {f} failed")
-                } else {
-                    format!("{k}/{total} points")
-                };
-                progress.update(k as u64, &msg);
-                Ok(())
-            })
+            };
+            if durable == 0 {
+                return Ok(()); // not on disk yet: not reported as finished
+            }
+            let k = finished.fetch_add(durable, Ordering::SeqCst) + durable;
+            let f = failed.load(Ordering::SeqCst);
+            let msg = if f > 0 {
+                format!("{k}/{total} points, {f} failed")
+            } else {
+                format!("{k}/{total} points")
+            };
+            progress.update(k as u64, &msg);
+            Ok(())
+        })
     });
+    // The last points become durable here; only then are they reported.
+    let synced = lock(journal).sync_pending();
+    if let Ok(n) = synced {
+        let k = finished.fetch_add(n, Ordering::SeqCst) + n;
+        progress.update(k as u64, &format!("{k}/{total} points"));
+    }
     progress.finish();
     result?;
+    synced?;
     Ok(RunTotals {
         done: done.into_inner(),
         failed: failed.into_inner(),

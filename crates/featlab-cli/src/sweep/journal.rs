@@ -9,7 +9,9 @@
 //! most the line being written. Both files are `fdatasync`ed (`.bin` first) at most
 //! [`SYNC_INTERVAL`] apart and when the shard stops — group commit: one sync per point
 //! cost ~4 ms here, 10× a small point's training — so a machine crash loses at most the
-//! last second of points, which are then recomputed.
+//! last second of points, which are then recomputed. A point counts as done only once the
+//! sync covering its record has returned ([`Journal::append`] and [`Journal::sync_pending`]
+//! return how many records became durable; the sweep reports no other).
 //!
 //! After a SIGKILL or a crash the last line may be torn (no final `\n`, or not valid JSON).
 //! Readers ignore it; [`Journal::open`] cuts it off (and the artifact bytes no complete
@@ -183,7 +185,8 @@ pub struct Journal {
     bin: Option<File>,
     bin_len: u64,
     last_sync: Instant,
-    dirty: bool,
+    /// Records appended since the last sync (written, not yet durable).
+    pending: usize,
 }
 
 /// What [`Journal::open`] found and repaired.
@@ -272,7 +275,7 @@ impl Journal {
             bin,
             bin_len: bin_needed,
             last_sync: Instant::now(),
-            dirty: false,
+            pending: 0,
         };
         j.lines.seek(SeekFrom::End(0))?;
         if let Some(b) = &mut j.bin {
@@ -291,13 +294,28 @@ impl Journal {
             .sync_data()
             .with_context(|| format!("cannot sync `{}`", self.path.display()))?;
         self.last_sync = Instant::now();
-        self.dirty = false;
+        self.pending = 0;
         Ok(())
     }
 
+    /// Sync if records are pending; the number of records made durable.
+    pub fn sync_pending(&mut self) -> Result<usize> {
+        let n = self.pending;
+        if n > 0 {
+            self.sync()?;
+        }
+        Ok(n)
+    }
+
     /// Append one point: its artifacts, then its record line (one `write` each); sync both
-    /// when the last sync is [`SYNC_INTERVAL`] old.
-    pub fn append(&mut self, mut rec: ShardRecord, artifacts: &[(String, Vec<u8>)]) -> Result<()> {
+    /// when the last sync is [`SYNC_INTERVAL`] old. Returns the number of records this call
+    /// made durable (0 when the sync is not due yet): callers count a point as finished
+    /// only once it is durable, never before.
+    pub fn append(
+        &mut self,
+        mut rec: ShardRecord,
+        artifacts: &[(String, Vec<u8>)],
+    ) -> Result<usize> {
         if !artifacts.is_empty() {
             if self.bin.is_none() {
                 let p = bin_path(&self.path);
@@ -328,17 +346,17 @@ impl Journal {
         self.lines
             .write_all(&line)
             .with_context(|| format!("cannot write `{}`", self.path.display()))?;
-        self.dirty = true;
+        self.pending += 1;
         if self.last_sync.elapsed() >= SYNC_INTERVAL {
-            self.sync()?;
+            return self.sync_pending();
         }
-        Ok(())
+        Ok(0)
     }
 }
 
 impl Drop for Journal {
     fn drop(&mut self) {
-        if self.dirty {
+        if self.pending > 0 {
             let _ = self.sync();
         }
     }
@@ -384,10 +402,17 @@ mod tests {
         let _ = std::fs::remove_file(bin_path(&path));
         let (mut j, rep) = Journal::open(&path).unwrap();
         assert_eq!(rep.torn_bytes, 0);
-        j.append(rec("a"), &[("params/final/W.npy".into(), vec![1, 2, 3])])
+        // Group commit: appends within SYNC_INTERVAL report nothing durable yet; the sync
+        // reports both records.
+        let a = j
+            .append(rec("a"), &[("params/final/W.npy".into(), vec![1, 2, 3])])
             .unwrap();
-        j.append(rec("b"), &[("params/final/W.npy".into(), vec![4, 5])])
+        let b = j
+            .append(rec("b"), &[("params/final/W.npy".into(), vec![4, 5])])
             .unwrap();
+        assert_eq!((a, b), (0, 0), "durable before the sync is due");
+        assert_eq!(j.sync_pending().unwrap(), 2);
+        assert_eq!(j.sync_pending().unwrap(), 0);
         drop(j);
         let full = std::fs::read(&path).unwrap();
         // Simulate a kill while writing point c: half its artifacts and half its line.

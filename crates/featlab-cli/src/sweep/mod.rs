@@ -135,7 +135,6 @@ fn default_jobs() -> usize {
 pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
     let spec_path = args.spec.clone().context("missing the sweep file")?;
     let spec = SweepSpec::from_file(&spec_path)?;
-    let points = spec.points()?;
     let out = args.out.clone().unwrap_or_else(|| default_out(&spec_path));
     let (shard, from_env) = match &args.shard {
         Some(s) => (Shard::parse(s)?, false),
@@ -152,21 +151,35 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
     std::fs::create_dir_all(dir.shards_dir())
         .with_context(|| format!("cannot create `{}`", dir.shards_dir().display()))?;
     let index = dir.index()?;
-    let mut rec = dir.record_from_spec(&spec, &spec_path.display().to_string(), &points, &index);
-    dir.write_record(&rec)?;
+    // A first pass over the expansion: sweep.json's list of points (without configs) and
+    // how many of this shard's points are still to run; the second pass, while points
+    // run, streams those points (each point's config is built when it runs).
+    let to_run = |p: &featlab::sweep::Point| {
+        shard.owns(p.index)
+            && match index.status(&p.id) {
+                store::Status::Done { .. } => false,
+                store::Status::Failed { .. } => args.retry_failed,
+                store::Status::Missing => true,
+            }
+    };
+    let mut records = Vec::new();
+    let (mut mine, mut todo) = (0usize, 0usize);
+    for p in spec.expansion() {
+        let p = p?;
+        mine += usize::from(shard.owns(p.index));
+        todo += usize::from(to_run(&p));
+        records.push(store::PointRecord::of(&p));
+    }
+    let total_points = records.len();
+    let mut rec = dir.record_from_spec(&spec, &spec_path.display().to_string(), records, &index);
+    if shard == Shard::ALL {
+        dir.write_record(&rec)?;
+    } else {
+        // Tasks of an array write the plan once, never point states (see write_plan_once).
+        dir.write_plan_once(&mut rec)?;
+        dir.refresh(&mut rec, &index);
+    }
     let orphans = dir.orphans(&rec, &index);
-
-    let mine: Vec<&featlab::sweep::Point> = points.iter().filter(|p| shard.owns(p.index)).collect();
-    let todo: Vec<&featlab::sweep::Point> = mine
-        .iter()
-        .copied()
-        .filter(|p| match index.status(&p.id) {
-            store::Status::Done { .. } => false,
-            store::Status::Failed { .. } => args.retry_failed,
-            store::Status::Missing => true,
-        })
-        .collect();
-    drop(index);
     let shard_file = dir.shard_path(shard);
     let (journal, repair) = journal::Journal::open(&shard_file)?;
     if !args.quiet {
@@ -185,10 +198,10 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         println!(
             "featlab sweep {}: {} points{which}: {} to run, {} already finished or failed; {} at a time",
             spec_path.display(),
-            points.len(),
-            todo.len(),
-            mine.len() - todo.len(),
-            jobs.min(todo.len().max(1))
+            total_points,
+            todo,
+            mine - todo,
+            jobs.min(todo.max(1))
         );
         if repair.torn_bytes > 0 {
             println!(
@@ -208,17 +221,24 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         all_plots: args.point_reports,
     };
     let journal = std::sync::Mutex::new(journal);
+    // (Points that fail to expand were reported by the first pass.)
+    let stream = spec.expansion().filter_map(|p| p.ok()).filter(to_run);
     let totals = exec::run_points(
         &journal,
-        &todo,
-        jobs.min(todo.len().max(1)),
+        &spec,
+        stream,
+        todo,
+        jobs.min(todo.max(1)),
         &opts,
         &progress,
     )?;
     drop(journal);
+    drop(index);
     let index = dir.index()?;
     dir.refresh(&mut rec, &index);
-    dir.write_record(&rec)?;
+    if shard == Shard::ALL {
+        dir.write_record(&rec)?;
+    }
     let wall = start.elapsed().as_secs_f64();
     let mine_failed: Vec<&store::PointRecord> = rec
         .points
@@ -275,7 +295,7 @@ pub fn sweep_command(args: &SweepRunArgs) -> Result<()> {
         anyhow::bail!(
             "{} of {} points failed (recorded in {} and results.csv as status=failed); first: {}: {}",
             mine_failed.len(),
-            mine.len(),
+            mine,
             out.join("sweep.json").display(),
             first.id,
             first.error.as_deref().unwrap_or("?")

@@ -121,7 +121,7 @@ pub fn slurm_command(args: &SlurmArgs) -> Result<PathBuf> {
     }
     // Parse the spec now so a broken file fails here, not on the cluster.
     let spec = featlab::sweep::SweepSpec::from_file(&args.spec)?;
-    let n = spec.points()?.len();
+    let n = spec.expansion().try_fold(0usize, |n, p| p.map(|_| n + 1))?;
     let featlab = match &args.featlab {
         Some(p) => absolute(p)?,
         None => std::env::current_exe().context("cannot locate the featlab binary")?,

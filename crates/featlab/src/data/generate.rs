@@ -1,7 +1,7 @@
 //! Synthetic datasets: Gaussian inputs with teachers, and 1-D data.
 
 use super::Dataset;
-use crate::linalg::{matmul, psd_pow, thin_svd, view};
+use crate::linalg::{matmul, thin_svd, view};
 use crate::model::Activation;
 use crate::rng::{normal_vec, Rng};
 use crate::{Error, Result};
@@ -32,13 +32,14 @@ pub fn whiten(x: &Mat<f64>) -> Result<Mat<f64>> {
         1.0 / n as f64,
         Par::Seq,
     );
-    let (_, l) = crate::linalg::sym_eig(cov.as_ref())?;
+    // One eigendecomposition serves the rank check and the inverse square root.
+    let (u, l) = crate::linalg::sym_eig(cov.as_ref())?;
     if l[0] <= 1e-12 * l[d - 1] {
         return Err(Error::Numerical(
             "input covariance is singular; cannot whiten".into(),
         ));
     }
-    let inv_sqrt = psd_pow(cov.as_ref(), -0.5)?;
+    let inv_sqrt = crate::linalg::psd_pow_from_eig(u.as_ref(), &l, -0.5);
     let mut out = Mat::zeros(n, d);
     matmul(
         out.as_mut(),

@@ -60,6 +60,12 @@ pub trait Experiment: Sync {
     fn resolve(&self, table: &toml::Table) -> Result<toml::Table>;
     /// Run a resolved config.
     fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput>;
+    /// [`Experiment::resolve`] then [`Experiment::run`]; experiments may do it with one
+    /// parse of the config (what a sweep's points and `run_table` call).
+    fn resolve_and_run(&self, table: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
+        let resolved = self.resolve(table)?;
+        self.run(&resolved, ctx)
+    }
 }
 
 /// All experiment kinds.
@@ -107,9 +113,7 @@ pub fn select(table: &toml::Table) -> Result<&'static dyn Experiment> {
 /// Resolve and run a config table (its `[quick]` table, if any, is ignored).
 pub fn run_table(table: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
     let table = crate::config::prepare(table.clone(), false)?;
-    let exp = select(&table)?;
-    let resolved = exp.resolve(&table)?;
-    exp.run(&resolved, ctx)
+    select(&table)?.resolve_and_run(&table, ctx)
 }
 
 /// Flat parameters → one array per block, keyed `"{prefix}/{block}.npy"`.

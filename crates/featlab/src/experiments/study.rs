@@ -105,12 +105,32 @@ impl<S: Study> Experiment for S {
     }
     fn run(&self, resolved: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
         let cfg: S::Config = from_table(resolved)?;
-        let sim = self.simulate(&cfg, ctx)?;
-        let pred = self.predict(&cfg, &sim, ctx)?;
-        let agreement = self.compare(&cfg, &sim, &pred);
-        let mut out = self.outputs(&cfg, sim, pred)?;
-        out.config = resolved.clone();
-        out.agreement = agreement;
-        Ok(out)
+        run_study(self, &cfg, resolved.clone(), ctx)
     }
+    /// One parse instead of two (parse, resolve, serialise, parse again): the config run is
+    /// the one the resolved table was serialised from (the train study's
+    /// `resolved_config_round_trips` test checks they are the same config).
+    fn resolve_and_run(&self, table: &toml::Table, ctx: &RunContext<'_>) -> Result<RunOutput> {
+        let mut cfg: S::Config = from_table(table)?;
+        Study::resolve(self, &mut cfg)?;
+        let resolved = to_table(&cfg)?;
+        run_study(self, &cfg, resolved, ctx)
+    }
+}
+
+/// Simulate, predict, compare and write the outputs of `cfg`, whose resolved table
+/// (run.json's `config`) is `resolved`.
+fn run_study<S: Study>(
+    s: &S,
+    cfg: &S::Config,
+    resolved: toml::Table,
+    ctx: &RunContext<'_>,
+) -> Result<RunOutput> {
+    let sim = s.simulate(cfg, ctx)?;
+    let pred = s.predict(cfg, &sim, ctx)?;
+    let agreement = s.compare(cfg, &sim, &pred);
+    let mut out = s.outputs(cfg, sim, pred)?;
+    out.config = resolved;
+    out.agreement = agreement;
+    Ok(out)
 }

@@ -457,3 +457,52 @@ fn train_summary(
         reference,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{from_table, to_table};
+
+    /// `resolve_and_run` runs the config `resolve` serialised without parsing it back: the
+    /// two are the same config for every train preset and two other configs (the
+    /// `featlab bench sweep` point; momentum with a reference run), so `featlab run`, which
+    /// resolves first, and a sweep point run the same thing.
+    #[test]
+    fn resolved_config_round_trips() {
+        let mut configs: Vec<(String, toml::Table)> = Vec::new();
+        for name in crate::presets::names() {
+            let text = crate::presets::get(name).unwrap();
+            let table = crate::config::parse_toml(text, name).unwrap();
+            configs.push((
+                name.to_string(),
+                crate::config::prepare(table, false).unwrap(),
+            ));
+        }
+        let extra = [
+            "experiment = \"train\"\nseed = 3\n[model]\nkind = \"two_layer\"\nwidth = 16\nactivation = \"relu\"\ninit_scale = 0.5\n\
+             [data]\nkind = \"gaussian\"\nn = 64\nd = 8\nteacher = { kind = \"linear\", singular_values = [2.0], outputs = 1 }\n\
+             [train]\nmethod = \"gd\"\nlr = 0.01\nt_max = 1.0\nrecord = { kind = \"linear\", points = 11 }\n",
+            "seed = 1\n[model]\nkind = \"two_layer\"\nwidth = 4\nactivation = \"tanh\"\ninit_scale = 0.1\n\
+             [data]\nkind = \"gaussian\"\nn = 32\nd = 4\nwhiten = true\nteacher = { kind = \"linear\", singular_values = [1.0, 0.5], outputs = 2 }\n\
+             [train]\nmethod = \"momentum\"\nlr = 0.05\nt_max = 2.0\n[reference]\nmethod = \"gd\"\nlr = 0.01\n",
+        ];
+        for (i, text) in extra.iter().enumerate() {
+            configs.push((
+                format!("extra {i}"),
+                crate::config::parse_toml(text, "test").unwrap(),
+            ));
+        }
+        let mut checked = 0;
+        for (name, table) in configs {
+            if crate::experiments::select(&table).unwrap().name() != "train" {
+                continue;
+            }
+            let mut cfg: TrainExperimentConfig = from_table(&table).unwrap();
+            Study::resolve(&TrainExperiment, &mut cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let back: TrainExperimentConfig = from_table(&to_table(&cfg).unwrap()).unwrap();
+            assert_eq!(back, cfg, "{name}");
+            checked += 1;
+        }
+        assert!(checked >= 3, "only {checked} train configs");
+    }
+}

@@ -15,11 +15,12 @@
 //! not depend on `--jobs`, sharding or the order in which points run.
 
 use super::spec::{Axis, SweepSpec};
-use super::table::{canonical_table, set_path, short_value};
+use super::table::{canonical_table, canonical_value, set_path, short_value};
 use crate::rng::{derive_seed, splitmix64};
 use crate::{Error, Result};
 
-/// One point of a sweep.
+/// One point of a sweep (without its config: [`SweepSpec::config`] builds that when the
+/// point runs, so a sweep of 10⁶ points never holds 10⁶ configs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     /// Position in expansion order (the first axis varies slowest); rows of `results.csv`
@@ -33,10 +34,7 @@ pub struct Point {
     pub seed: u64,
     /// Whether `seed` was derived from the sweep seed (false: set explicitly).
     pub seed_derived: bool,
-    /// The full config of the run (base + `[set]` + overrides + seed).
-    pub config: toml::Table,
 }
-
 /// 64-bit hash of a text: SplitMix64 chained over 8-byte little-endian chunks (zero-padded),
 /// then mixed with the length. Stable across platforms and featlab versions.
 pub fn hash_text(s: &str) -> u64 {
@@ -89,8 +87,8 @@ fn prefix(overrides: &[(String, toml::Value)]) -> String {
     s
 }
 
-fn explicit_seed(config: &toml::Table) -> Result<Option<u64>> {
-    match config.get("seed") {
+fn explicit_seed(seed: Option<&toml::Value>) -> Result<Option<u64>> {
+    match seed {
         None => Ok(None),
         Some(toml::Value::Integer(i)) if *i >= 0 => Ok(Some(*i as u64)),
         Some(v) => Err(Error::config(
@@ -100,12 +98,208 @@ fn explicit_seed(config: &toml::Table) -> Result<Option<u64>> {
     }
 }
 
+/// The axes' values as lists of override sets, one list per axis (random axes drawn here,
+/// in axis order, from the sweep seed's `sweep-random` stream).
+type Factors = Vec<Vec<Vec<(String, toml::Value)>>>;
+
+/// The points of a sweep, one at a time, in expansion order, duplicates (same id) skipped:
+/// memory is the axes' values and 16 bytes per point seen (for the duplicate check), not
+/// the points. Built by [`SweepSpec::expansion`]; yields `Err` once (and then stops) when a
+/// point's config cannot be built.
+pub struct Expansion<'a> {
+    spec: &'a SweepSpec,
+    factors: Factors,
+    digits: Vec<usize>,
+    remaining: usize,
+    next_index: usize,
+    seen: std::collections::HashSet<(u64, u64)>,
+    seed_fixed: bool,
+    /// The base config's canonical leaves `(path, canonical value)`, sorted by path; `None`
+    /// when ids must be computed from a full config (see [`Expansion::canonical_fast`]).
+    base_leaves: Option<Vec<(String, String)>>,
+}
+
+/// Whether any key of `t` (at any depth) contains a dot (then a leaf path is ambiguous).
+fn has_dotted_key(t: &toml::Table) -> bool {
+    t.iter()
+        .any(|(k, v)| k.contains('.') || matches!(v, toml::Value::Table(s) if has_dotted_key(s)))
+}
+
+impl Expansion<'_> {
+    /// The canonical text the id hashes ([`canonical_table`] of the point's config, `seed`
+    /// left out when derived) and the config's `seed` value, computed from the base's
+    /// canonical leaves without building the config. Same result as building it (tested
+    /// against [`SweepSpec::config`] + [`canonical_table`]), including the error `set_path`
+    /// gives for a key inside a value that is not a table.
+    fn canonical_fast(
+        &self,
+        base_leaves: &[(String, String)],
+        overrides: &[(String, toml::Value)],
+        derived: bool,
+    ) -> Result<(String, Option<toml::Value>)> {
+        let mut added: Vec<(String, String)> = Vec::new();
+        let mut replaced: Vec<String> = Vec::new();
+        let mut seed = self.spec.base.get("seed").cloned();
+        for (key, value) in overrides {
+            let parts = super::table::split_key(key)?;
+            let path = parts.join(".");
+            let live = |p: &str| {
+                let gone = |q: &String| {
+                    p == q
+                        || p.strip_prefix(q.as_str())
+                            .is_some_and(|r| r.starts_with('.'))
+                };
+                (base_leaves.iter().any(|(b, _)| b == p) && !replaced.iter().any(gone))
+                    || added.iter().any(|(a, _)| a == p)
+            };
+            for i in 1..parts.len() {
+                if live(&parts[..i].join(".")) {
+                    return Err(Error::config(
+                        parts[..i].join("."),
+                        format!("is not a table, cannot set `{key}` inside it"),
+                    ));
+                }
+            }
+            let under = |p: &str| {
+                p == path
+                    || p.strip_prefix(path.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            };
+            added.retain(|(a, _)| !under(a));
+            replaced.push(path.clone());
+            match value {
+                toml::Value::Table(t) => {
+                    let mut items = Vec::new();
+                    super::table::leaves(t, &path, &mut items);
+                    added.extend(items.iter().map(|(k, v)| (k.clone(), canonical_value(v))));
+                }
+                v => added.push((path.clone(), canonical_value(v))),
+            }
+            if path == "seed" {
+                seed = Some(value.clone());
+            }
+        }
+        let is_replaced = |p: &str| {
+            replaced.iter().any(|q| {
+                p == q
+                    || p.strip_prefix(q.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            })
+        };
+        let is_seed = |p: &str| derived && (p == "seed" || p.starts_with("seed."));
+        let mut items: Vec<(&str, &str)> = base_leaves
+            .iter()
+            .filter(|(p, _)| !is_replaced(p) && !is_seed(p))
+            .map(|(p, v)| (p.as_str(), v.as_str()))
+            .chain(
+                added
+                    .iter()
+                    .filter(|(p, _)| !is_seed(p))
+                    .map(|(p, v)| (p.as_str(), v.as_str())),
+            )
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(b.0));
+        let mut text =
+            String::with_capacity(items.iter().map(|(p, v)| p.len() + v.len() + 4).sum());
+        for (p, v) in items {
+            text.push_str(p);
+            text.push_str(" = ");
+            text.push_str(v);
+            text.push('\n');
+        }
+        Ok((text, seed))
+    }
+
+    /// The next combination's point (`None` for a duplicate), advancing the counter.
+    fn point(&mut self) -> Result<Option<Point>> {
+        let overrides: Vec<(String, toml::Value)> = self
+            .factors
+            .iter()
+            .zip(&self.digits)
+            .flat_map(|(f, &i)| f[i].iter().cloned())
+            .collect();
+        // Advance the mixed-radix counter (last axis fastest).
+        for a in (0..self.digits.len()).rev() {
+            self.digits[a] += 1;
+            if self.digits[a] < self.factors[a].len() {
+                break;
+            }
+            self.digits[a] = 0;
+        }
+        let explicit = self.seed_fixed || overrides.iter().any(|(k, _)| k == "seed");
+        let (canonical, seed_value) = match &self.base_leaves {
+            Some(b) => self.canonical_fast(b, &overrides, !explicit)?,
+            None => {
+                let mut config = self.spec.base.clone();
+                for (k, v) in &overrides {
+                    set_path(&mut config, k, v.clone())?;
+                }
+                let seed = config.get("seed").cloned();
+                if !explicit {
+                    config.remove("seed");
+                }
+                (canonical_table(&config), seed)
+            }
+        };
+        let (id, seed) = if explicit {
+            let seed = explicit_seed(seed_value.as_ref())?.unwrap_or(0);
+            let id = format!(
+                "{}-{:012x}",
+                prefix(&overrides),
+                hash_text(&canonical) >> 16
+            );
+            (id, seed)
+        } else {
+            let text = format!("{canonical}sweep_seed = {}\n", self.spec.seed);
+            let id = format!("{}-{:012x}", prefix(&overrides), hash_text(&text) >> 16);
+            let seed = derive_seed(self.spec.seed, &id) >> 1;
+            (id, seed)
+        };
+        if !self.seen.insert(id_key(&id)) {
+            return Ok(None);
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        Ok(Some(Point {
+            index,
+            id,
+            overrides,
+            seed,
+            seed_derived: !explicit,
+        }))
+    }
+}
+
+/// 128 bits identifying an id in the duplicate check (two independent 64-bit hashes).
+fn id_key(id: &str) -> (u64, u64) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    (hash_text(id), h.finish())
+}
+
+impl Iterator for Expansion<'_> {
+    type Item = Result<Point>;
+    fn next(&mut self) -> Option<Result<Point>> {
+        while self.remaining > 0 {
+            self.remaining -= 1;
+            match self.point() {
+                Ok(Some(p)) => return Some(Ok(p)),
+                Ok(None) => continue,
+                Err(e) => {
+                    self.remaining = 0;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+}
+
 impl SweepSpec {
-    /// All points, in expansion order, with duplicates (same config) removed — the first
-    /// occurrence is kept. See the module docs for ids and seeds.
-    pub fn points(&self) -> Result<Vec<Point>> {
-        // Each axis as a list of override sets.
-        let mut factors: Vec<Vec<Vec<(String, toml::Value)>>> = Vec::new();
+    /// The points, one at a time (see [`Expansion`]); the module docs define ids and seeds.
+    pub fn expansion(&self) -> Expansion<'_> {
+        let mut factors: Factors = Vec::new();
         let mut rng = crate::rng::stream(self.seed, "sweep-random");
         for axis in &self.axes {
             factors.push(match axis {
@@ -126,59 +320,54 @@ impl SweepSpec {
                     .collect(),
             });
         }
-        let seed_fixed = self.set.iter().any(|(k, _)| k == "seed");
-        let total: usize = factors.iter().map(Vec::len).product();
-        let mut points: Vec<Point> = Vec::with_capacity(total);
-        let mut seen = std::collections::HashSet::new();
-        let mut digits = vec![0usize; factors.len()];
-        for _ in 0..total {
-            let overrides: Vec<(String, toml::Value)> = factors
-                .iter()
-                .zip(&digits)
-                .flat_map(|(f, &i)| f[i].iter().cloned())
-                .collect();
-            // Advance the mixed-radix counter (last axis fastest).
-            for a in (0..digits.len()).rev() {
-                digits[a] += 1;
-                if digits[a] < factors[a].len() {
-                    break;
-                }
-                digits[a] = 0;
-            }
-            let mut config = self.base.clone();
-            for (k, v) in &overrides {
-                set_path(&mut config, k, v.clone())?;
-            }
-            let explicit = seed_fixed || overrides.iter().any(|(k, _)| k == "seed");
-            let (id, seed) = if explicit {
-                let seed = explicit_seed(&config)?.unwrap_or(0);
-                let id = format!(
-                    "{}-{:012x}",
-                    prefix(&overrides),
-                    hash_text(&canonical_table(&config)) >> 16
-                );
-                (id, seed)
-            } else {
-                config.remove("seed");
-                let text = format!("{}sweep_seed = {}\n", canonical_table(&config), self.seed);
-                let id = format!("{}-{:012x}", prefix(&overrides), hash_text(&text) >> 16);
-                let seed = derive_seed(self.seed, &id) >> 1;
-                config.insert("seed".into(), toml::Value::Integer(seed as i64));
-                (id, seed)
-            };
-            if !seen.insert(id.clone()) {
-                continue;
-            }
-            points.push(Point {
-                index: points.len(),
-                id,
-                overrides,
-                seed,
-                seed_derived: !explicit,
-                config,
+        let remaining = factors.iter().map(Vec::len).product();
+        let seed_is_table = matches!(self.base.get("seed"), Some(toml::Value::Table(_)));
+        let seed_inside = self.axes.iter().flat_map(Axis::keys).any(|k| {
+            let mut parts = k.split('.');
+            parts.next().is_some_and(|s| s.trim() == "seed") && parts.next().is_some()
+        });
+        // Ids from canonical leaves unless a leaf path could be ambiguous (a key with a dot
+        // inside the base) or `seed` is (or becomes) a table: then from full configs.
+        let base_leaves =
+            (!has_dotted_key(&self.base) && !seed_is_table && !seed_inside).then(|| {
+                let mut items = Vec::new();
+                super::table::leaves(&self.base, "", &mut items);
+                let mut v: Vec<(String, String)> = items
+                    .iter()
+                    .map(|(k, v)| (k.clone(), canonical_value(v)))
+                    .collect();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v
             });
+        Expansion {
+            spec: self,
+            digits: vec![0; factors.len()],
+            factors,
+            remaining,
+            next_index: 0,
+            seen: std::collections::HashSet::new(),
+            seed_fixed: self.set.iter().any(|(k, _)| k == "seed"),
+            base_leaves,
         }
-        Ok(points)
+    }
+
+    /// All points, in expansion order, with duplicates (same config) removed — the first
+    /// occurrence is kept. See the module docs for ids and seeds.
+    pub fn points(&self) -> Result<Vec<Point>> {
+        self.expansion().collect()
+    }
+
+    /// The full config of point `p` (base + `[set]` + its varied values + its seed): what
+    /// the point runs. Built on demand, when the point runs.
+    pub fn config(&self, p: &Point) -> Result<toml::Table> {
+        let mut config = self.base.clone();
+        for (k, v) in &p.overrides {
+            set_path(&mut config, k, v.clone())?;
+        }
+        if p.seed_derived {
+            config.insert("seed".into(), toml::Value::Integer(p.seed as i64));
+        }
+        Ok(config)
     }
 }
 
@@ -219,8 +408,9 @@ mod tests {
             "{}",
             p[0].id
         );
-        assert!(!p[0].config.contains_key("reference"));
-        assert_eq!(p[0].config["train"]["t_max"].as_float(), Some(5.0));
+        let c0 = s.config(&p[0]).unwrap();
+        assert!(!c0.contains_key("reference"));
+        assert_eq!(c0["train"]["t_max"].as_float(), Some(5.0));
         // Ids and seeds: distinct, deterministic, derived.
         let ids: std::collections::HashSet<_> = p.iter().map(|q| q.id.clone()).collect();
         assert_eq!(ids.len(), p.len());
@@ -228,7 +418,7 @@ mod tests {
         assert!(p
             .iter()
             .all(|q| q.seed_derived && q.seed == derive_seed(3, &q.id) >> 1));
-        assert_eq!(p[0].config["seed"].as_integer(), Some(p[0].seed as i64));
+        assert_eq!(c0["seed"].as_integer(), Some(p[0].seed as i64));
         // Writing the grid keys in another order changes the expansion order, not the ids.
         let s2 = spec(
             "base = \"staircase\"\nseed = 3\nunset = [\"reference\"]\n[set]\n\"train.t_max\" = 5.0\n\
@@ -262,14 +452,15 @@ mod tests {
         let p = r.points().unwrap();
         assert_eq!(p.len(), 50);
         for q in &p {
-            let lr = q.config["train"]["lr"].as_float().unwrap();
-            let w = q.config["model"]["width"].as_integer().unwrap();
-            let s = q.config["model"]["init_scale"].as_float().unwrap();
+            let c = r.config(q).unwrap();
+            let lr = c["train"]["lr"].as_float().unwrap();
+            let w = c["model"]["width"].as_integer().unwrap();
+            let s = c["model"]["init_scale"].as_float().unwrap();
             assert!((1e-4..1e-1).contains(&lr) && (2..=5).contains(&w) && (0.5..1.5).contains(&s));
         }
         let widths: std::collections::BTreeSet<i64> = p
             .iter()
-            .map(|q| q.config["model"]["width"].as_integer().unwrap())
+            .map(|q| r.config(q).unwrap()["model"]["width"].as_integer().unwrap())
             .collect();
         assert_eq!(widths.len(), 4, "all of 2..=5 drawn in 50 samples");
         assert_eq!(p, r.points().unwrap());
@@ -302,6 +493,63 @@ mod tests {
             err("base = \"staircase\"\n[random]\nx = { uniform = [0, 1] }\n").contains("samples")
         );
         assert!(err("base = \"staircase\"\nunset = [\"nothere\"]\n").contains("nothere"));
+    }
+
+    /// Ids and seeds from the base's canonical leaves are those of full configs (the
+    /// reference: build every config, hash its canonical text), including tables as
+    /// values, keys inside new tables, explicit and derived seeds, and the error for a key
+    /// set inside a value that is not a table.
+    #[test]
+    fn fast_ids_equal_ids_of_full_configs() {
+        let specs = [
+            "base = \"staircase\"\nseed = 3\nunset = [\"reference\"]\n[set]\n\"train.t_max\" = 5.0\n\
+             [grid]\n\"model.width\" = [4, 8]\n\"model.init_scale\" = [1e-4, 1.0]\n",
+            "base = \"staircase\"\n[grid]\nseed = [0, 1, 1]\n\"train.record\" = [{ kind = \"linear\", points = 5 }, { kind = \"log\", points = 7 }]\n",
+            "base = \"staircase\"\n[set]\nseed = 7\n[grid]\n\"extra.new.key\" = [1, 2]\nmodel = [{ kind = \"two_layer_linear\", width = 3 }]\n",
+            "base = \"staircase\"\nseed = 9\n[random]\nsamples = 20\n\"train.lr\" = { log_uniform = [1e-4, 1e-1] }\n\
+             \"model.width\" = { int_uniform = [2, 3] }\n",
+            "base = \"staircase\"\n[zip]\n\"train\" = [{ t_max = 1.0 }, { t_max = 2.0 }]\n\"train.lr\" = [0.1, 0.2]\n",
+        ];
+        for text in specs {
+            let s = spec(text);
+            let fast: Vec<Result<Point>> = s.expansion().collect();
+            let mut e = s.expansion();
+            assert!(e.base_leaves.is_some(), "the fast path is taken for {text}");
+            e.base_leaves = None;
+            let slow: Vec<Result<Point>> = e.collect();
+            assert_eq!(fast.len(), slow.len(), "{text}");
+            for (f, sl) in fast.iter().zip(&slow) {
+                match (f, sl) {
+                    (Ok(a), Ok(b)) => {
+                        assert_eq!(a, b, "{text}");
+                        // And the id hashes the config the point runs.
+                        let mut c = s.config(a).unwrap();
+                        let t = if a.seed_derived {
+                            c.remove("seed");
+                            format!("{}sweep_seed = {}\n", canonical_table(&c), s.seed)
+                        } else {
+                            canonical_table(&c)
+                        };
+                        assert!(a.id.ends_with(&format!("{:012x}", hash_text(&t) >> 16)));
+                    }
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                    _ => panic!("fast and full expansions disagree for {text}: {f:?} vs {sl:?}"),
+                }
+            }
+        }
+        // A key inside a value that is not a table: the same error both ways.
+        let s = spec("base = \"staircase\"\n[grid]\n\"seed.x\" = [1]\n");
+        assert!(s.expansion().base_leaves.is_none());
+        let s = spec("base = \"staircase\"\n[grid]\n\"model.width.x\" = [1]\n");
+        let fast = s.points().unwrap_err().to_string();
+        let mut e = s.expansion();
+        e.base_leaves = None;
+        let slow = e.collect::<Result<Vec<Point>>>().unwrap_err().to_string();
+        assert_eq!(fast, slow);
+        assert!(
+            fast.contains("model.width") && fast.contains("not a table"),
+            "{fast}"
+        );
     }
 
     #[test]
