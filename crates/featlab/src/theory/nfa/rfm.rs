@@ -14,6 +14,14 @@
 //!      subtracted; `diag`: only the diagonal), computed in batches of rows, then
 //!      rescaled by its largest entry (`m_scale = "max"`, the package's choice) or left
 //!      as the 1/n average (`"mean"`, the original notebook's).
+//!
+//! Self pairs: the kernel matrix of the training points has `k(x_i, x_i) = k(0) = 1` on its
+//! diagonal, exactly, in [`Rfm::solve`] and [`Rfm::predict_train`], not the map of the
+//! GEMM-based `d²_ii = ‖x_i‖² + ‖x_i‖² − 2⟨x_i, x_i⟩`: that is round-off (~1e-14 on
+//! digits), which the Laplace kernel's `√` turns into `d_ii ≈ 1e-7`, i.e.
+//! `K_ii ≈ 1 − 1e-8`, an error that moved the train MSE by ~1e-8 relative whenever the
+//! GEMM's summation order changed (docs/changes.md, 2026-12-08). The AGOP gives self pairs
+//! weight 0 for the same reason (their term `w_ii a_i (x_i − x_i)` is exactly 0).
 
 use crate::linalg::{col, col_mut, for_column_blocks, gram_lower, matmul};
 use crate::vexp;
@@ -204,6 +212,9 @@ pub struct Rfm {
 /// (memory: this many × n kernel values).
 const KERNEL_ROWS: usize = 1024;
 
+/// Rows of the kernel per chunk of a CG kernel product (memory: this many × n per thread).
+const CG_ROWS: usize = 256;
+
 /// `‖a_i‖²_M` of every row of `a`, given `am = a M`.
 fn m_norms(a: MatRef<'_, f64>, am: MatRef<'_, f64>) -> Vec<f64> {
     let d = a.ncols();
@@ -371,7 +382,7 @@ impl Rfm {
             self.cfg.bandwidth,
         );
         for i in 0..n {
-            k[(i, i)] += self.cfg.reg;
+            k[(i, i)] = 1.0 + self.cfg.reg;
         }
         let par = self.par;
         let mut mem = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(
@@ -407,45 +418,64 @@ impl Rfm {
         })
     }
 
-    /// `out ← (K_M(X, X) + reg·I) v` (n × c), matrix-free: the kernel in blocks of
-    /// [`KERNEL_ROWS`] rows (`kb`, at least min(n, KERNEL_ROWS) × n), each one GEMM with v.
-    fn kernel_product(
-        &self,
-        metric: &Metric,
-        v: MatRef<'_, f64>,
-        mut out: MatMut<'_, f64>,
-        kb: &mut Mat<f64>,
-    ) {
-        let n = self.x.nrows();
-        let mut start = 0;
-        while start < n {
-            let b = KERNEL_ROWS.min(n - start);
-            let mut kbv = kb.as_mut().subrows_mut(0, b);
+    /// `out ← (K_M(X, X) + reg·I) v` (n × c), matrix-free: the kernel in chunks of
+    /// [`CG_ROWS`] rows, each chunk's kernel block (one sequential GEMM and map) times v;
+    /// the chunks run in parallel on `par`'s threads (the product has only c columns, too
+    /// few to split), each into its own rows of `out`, so results do not depend on the
+    /// thread count. Memory: one CG_ROWS × n block per thread.
+    fn kernel_product(&self, metric: &Metric, v: MatRef<'_, f64>, out: MatMut<'_, f64>) {
+        let (kernel, l, reg) = (self.cfg.kernel, self.cfg.bandwidth, self.cfg.reg);
+        let x = self.x.as_ref();
+        let chunk = |start: usize, mut dst: MatMut<'_, f64>| {
+            let b = dst.nrows();
+            let mut kb = Mat::<f64>::zeros(b, x.nrows());
             kernel_map_into(
-                kbv.as_mut(),
-                self.x.as_ref().subrows(start, b),
+                kb.as_mut(),
+                x.subrows(start, b),
                 &metric.sq[start..start + b],
                 metric,
-                self.par,
-                self.cfg.kernel,
+                Par::Seq,
+                kernel,
                 Entry::Value,
-                self.cfg.bandwidth,
+                l,
             );
-            matmul(
-                out.as_mut().subrows_mut(start, b),
-                Accum::Replace,
-                kbv.as_ref(),
-                v,
-                1.0,
-                self.par,
-            );
-            start += b;
-        }
-        for j in 0..v.ncols() {
-            for (o, vi) in col_mut(out.as_mut(), j).iter_mut().zip(col(v, j)) {
-                *o += self.cfg.reg * vi;
+            for i in 0..b {
+                kb[(i, start + i)] = 1.0;
+            }
+            matmul(dst.as_mut(), Accum::Replace, kb.as_ref(), v, 1.0, Par::Seq);
+            for j in 0..v.ncols() {
+                let vj = &col(v, j)[start..start + b];
+                for (o, vi) in col_mut(dst.as_mut(), j).iter_mut().zip(vj) {
+                    *o += reg * vi;
+                }
+            }
+        };
+        fn split<'a>(
+            start: usize,
+            dst: MatMut<'a, f64>,
+            par: bool,
+            f: &(impl Fn(usize, MatMut<'a, f64>) + Sync),
+        ) {
+            let rows = dst.nrows();
+            if rows <= CG_ROWS {
+                f(start, dst);
+                return;
+            }
+            // split at a multiple of CG_ROWS: the chunks are the same for any thread count
+            let mid = rows.div_ceil(CG_ROWS) / 2 * CG_ROWS;
+            let (top, bottom) = dst.split_at_row_mut(mid);
+            if par {
+                rayon::join(
+                    || split(start, top, par, f),
+                    || split(start + mid, bottom, par, f),
+                );
+            } else {
+                split(start, top, par, f);
+                split(start + mid, bottom, par, f);
             }
         }
+        let par = matches!(self.par, Par::Rayon(t) if t.get() > 1);
+        split(0, out, par, &chunk);
     }
 
     /// The iterative solve: preconditioned conjugate gradients (Hestenes–Stiefel), one
@@ -455,7 +485,8 @@ impl Rfm {
     /// points `L` (every ⌊n/r⌋-th row), `P = C W⁻¹ Cᵀ + reg·I` with `C = K(X, X_L)` (n × r)
     /// and `W = K(X_L, X_L)`, applied by the Woodbury identity
     /// `P⁻¹ v = (v − C (reg·W + CᵀC)⁻¹ Cᵀ v)/reg` (one r × r Cholesky). Memory: the n × r
-    /// factor C, a block of kernel rows and five n × c matrices — never n².
+    /// factor C, one [`CG_ROWS`] × n block of kernel rows per thread and five n × c
+    /// matrices — never n².
     /// (Falkon, Rudi, Carratino & Rosasco, NeurIPS 2017, use the same preconditioner.)
     pub fn solve_cg(&mut self, y: MatRef<'_, f64>) -> Result<SolveInfo> {
         let (n, c) = (self.x.nrows(), y.ncols());
@@ -484,6 +515,9 @@ impl Rfm {
             Entry::Value,
             self.cfg.bandwidth,
         );
+        for (j, &i) in idx.iter().enumerate() {
+            cmat[(i, j)] = 1.0;
+        }
         // S = reg·W + CᵀC, W = rows L of C
         let mut smat = Mat::<f64>::zeros(r, r);
         matmul(
@@ -547,7 +581,6 @@ impl Rfm {
         let dot = |a: MatRef<'_, f64>, b: MatRef<'_, f64>, j: usize| -> f64 {
             col(a, j).iter().zip(col(b, j)).map(|(x, y)| x * y).sum()
         };
-        let mut kb = Mat::<f64>::zeros(KERNEL_ROWS.min(n), n);
         let mut a = Mat::<f64>::zeros(n, c);
         let mut res = y.to_owned();
         let mut z = Mat::<f64>::zeros(n, c);
@@ -568,14 +601,16 @@ impl Rfm {
         while active.iter().any(|&a| a) {
             if iters == self.cfg.cg_max_iters {
                 let worst = (0..c)
-                    .map(|j| dot(res.as_ref(), res.as_ref(), j).sqrt() / ynorm[j].max(f64::MIN_POSITIVE))
+                    .map(|j| {
+                        dot(res.as_ref(), res.as_ref(), j).sqrt() / ynorm[j].max(f64::MIN_POSITIVE)
+                    })
                     .fold(0.0f64, f64::max);
                 return Err(Error::Numerical(format!(
                     "RFM conjugate gradients reached rfm.cg_max_iters = {} with relative residual {worst:.3e} > rfm.cg_tol = {:e}; raise rfm.cg_max_iters or rfm.cg_rank, or use rfm.solver = \"cholesky\"",
                     self.cfg.cg_max_iters, self.cfg.cg_tol
                 )));
             }
-            self.kernel_product(&metric, p.as_ref(), q.as_mut(), &mut kb);
+            self.kernel_product(&metric, p.as_ref(), q.as_mut());
             for j in 0..c {
                 if !active[j] {
                     continue;
@@ -610,17 +645,31 @@ impl Rfm {
         let worst = (0..c)
             .map(|j| dot(res.as_ref(), res.as_ref(), j).sqrt() / ynorm[j].max(f64::MIN_POSITIVE))
             .fold(0.0f64, f64::max);
+        let threads = match par {
+            Par::Seq => 1,
+            Par::Rayon(t) => t.get(),
+        };
         self.coef = a;
         Ok(SolveInfo {
             solver: Solver::Cg,
             iterations: iters,
             rel_residual: worst,
-            bytes: 8 * (n * r + KERNEL_ROWS.min(n) * n + 5 * n * c + r * r),
+            bytes: 8 * (n * r + threads * CG_ROWS.min(n) * n + 5 * n * c + r * r),
         })
     }
 
     /// Predictions on `x` (q × c): `K_M(x, X) a`, in blocks of [`KERNEL_ROWS`] rows.
     pub fn predict(&self, x: MatRef<'_, f64>) -> Mat<f64> {
+        self.predict_impl(x, false)
+    }
+
+    /// Predictions at the training points themselves, `K_M(X, X) a`, with every self pair's
+    /// kernel value exactly `k(0) = 1` (as in [`Rfm::solve`]; module docs, *Self pairs*).
+    pub fn predict_train(&self) -> Mat<f64> {
+        self.predict_impl(self.x.as_ref(), true)
+    }
+
+    fn predict_impl(&self, x: MatRef<'_, f64>, training: bool) -> Mat<f64> {
         let metric = Metric::new(self.x.as_ref(), self.m.as_ref(), self.par);
         let (q, n) = (x.nrows(), self.x.nrows());
         let mut out = Mat::zeros(q, self.coef.ncols());
@@ -641,6 +690,11 @@ impl Rfm {
                 Entry::Value,
                 self.cfg.bandwidth,
             );
+            if training {
+                for i in 0..b {
+                    kbv[(i, start + i)] = 1.0;
+                }
+            }
             matmul(
                 out.as_mut().subrows_mut(start, b),
                 Accum::Replace,
@@ -832,7 +886,7 @@ pub fn fit(
         let acc = super::probe::accuracy(pt.as_ref(), lt);
         hist.push(RfmStep {
             iter: it,
-            train_mse: mse(rfm.predict(x), y),
+            train_mse: mse(rfm.predict_train(), y),
             test_mse: mse(pt, yt),
             test_acc: acc,
         });

@@ -1127,10 +1127,16 @@ fn rfm_cg_solve_matches_the_dense_cholesky_solve() {
             if rank == n {
                 assert!(ci.iterations <= 3, "{kernel:?}: {ci:?}");
             } else {
-                assert!(ci.iterations > 3 && ci.iterations < 200, "{kernel:?}: {ci:?}");
+                assert!(
+                    ci.iterations > 3 && ci.iterations < 200,
+                    "{kernel:?}: {ci:?}"
+                );
             }
             let e = max_abs_diff(cg.coef.as_ref(), dense.coef.as_ref()) / dense.coef.norm_max();
-            assert!(e < 1e-10, "{kernel:?} rank {rank}: CG vs Cholesky {e:e} ({ci:?})");
+            assert!(
+                e < 1e-10,
+                "{kernel:?} rank {rank}: CG vs Cholesky {e:e} ({ci:?})"
+            );
         }
     }
     // auto picks the Cholesky below dense_max_gib, CG above
@@ -1185,15 +1191,29 @@ fn rfm_fit_is_bitwise_identical_for_any_thread_count() {
             } else {
                 Par::rayon(threads)
             };
-            pool.install(|| fit(x.as_ref(), y.as_ref(), xt.as_ref(), yt.as_ref(), &[], &cfg, par))
-                .unwrap()
+            pool.install(|| {
+                fit(
+                    x.as_ref(),
+                    y.as_ref(),
+                    xt.as_ref(),
+                    yt.as_ref(),
+                    &[],
+                    &cfg,
+                    par,
+                )
+            })
+            .unwrap()
         };
         let (r1, h1) = run(1);
         for threads in [2, 3] {
             let (r2, h2) = run(threads);
             for j in 0..d {
                 for i in 0..d {
-                    assert_eq!(r1.m[(i, j)].to_bits(), r2.m[(i, j)].to_bits(), "{kernel:?} {solver:?}");
+                    assert_eq!(
+                        r1.m[(i, j)].to_bits(),
+                        r2.m[(i, j)].to_bits(),
+                        "{kernel:?} {solver:?}"
+                    );
                 }
             }
             for (a, b) in h1.iter().zip(&h2) {
