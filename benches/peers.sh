@@ -145,7 +145,7 @@ for _ in range(5):
     A = np.einsum("ic,id->icd", W @ alpha, X) - np.einsum("ij,jc,jd->icd", W, alpha, X, optimize=True)
     G = -A @ M
     M = np.einsum("icd,ice->de", G, G) / n
-print(f'{{"bench":"rfm","who":"numpy_exact_self_pairs","trace_M":{np.trace(M)!r}}}')
+print(f'{{"bench":"rfm","who":"numpy_exact_self_pairs","trace_M":{float(np.trace(M))!r}}}')
 PYEOF
   echo "load after the NFA peers: $(uptime)"
   "$PY" - "$NOUT" <<'PYEOF'
