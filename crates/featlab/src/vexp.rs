@@ -20,8 +20,8 @@
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// ln 2 split: `LN2_HI` has its low 21 mantissa bits zero (fdlibm's split), so `k·LN2_HI` is
 /// exact for `|k| < 2²¹`; `LN2_LO = ln 2 − LN2_HI`.
-const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 0.693_147_180_369_123_8;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 /// `1.5·2⁵²`: adding it rounds a |value| < 2⁵¹ to the nearest integer (ties to even) and
 /// leaves that integer in the low mantissa bits.
 const SHIFTER: f64 = 6_755_399_441_055_744.0;
@@ -188,6 +188,10 @@ mod tests {
 
     #[test]
     fn exp_special_values() {
+        // fdlibm's split of ln 2
+        assert_eq!(LN2_HI.to_bits(), 0x3fe6_2e42_fee0_0000);
+        assert_eq!(LN2_LO.to_bits(), 0x3dea_39ef_3579_3c76);
+        assert_eq!(LN2_HI + LN2_LO, std::f64::consts::LN_2);
         assert_eq!(exp(0.0), 1.0);
         assert_eq!(exp(-0.0), 1.0);
         assert_eq!(exp(1.0), std::f64::consts::E);
