@@ -592,8 +592,8 @@ impl Rfm {
         let mut active: Vec<bool> = (0..c)
             .map(|j| dot(res.as_ref(), res.as_ref(), j).sqrt() > self.cfg.cg_tol * ynorm[j])
             .collect();
-        for j in 0..c {
-            if !active[j] {
+        for (j, &on) in active.iter().enumerate() {
+            if !on {
                 col_mut(p.as_mut(), j).fill(0.0);
             }
         }
