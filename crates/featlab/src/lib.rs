@@ -29,6 +29,7 @@ pub mod spin_join;
 pub mod sweep;
 pub mod theory;
 pub mod train;
+pub mod vexp;
 
 pub use array::NdArray;
 pub use error::{Error, Result};

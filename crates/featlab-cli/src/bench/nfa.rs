@@ -23,7 +23,7 @@ use featlab::model::LayerStack;
 use featlab::rng::{normal_vec, stream};
 use featlab::theory::nfa::agop::{layer_gradients_flops, AgopOptions};
 use featlab::theory::nfa::layer_gradients;
-use featlab::theory::nfa::rfm::{Kernel, MScale, Rfm, RfmConfig};
+use featlab::theory::nfa::rfm::{Kernel, MScale, Rfm, RfmConfig, Solver};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -87,6 +87,15 @@ pub struct RfmArgs {
     /// Threads (the kernel GEMMs and maps; the Cholesky uses the pool too).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Kernel solver: auto (Cholesky while 8n² bytes ≤ 4 GiB, else CG), cholesky, cg.
+    #[arg(long, default_value = "auto")]
+    pub solver: String,
+    /// CG relative-residual tolerance (`rfm.cg_tol`).
+    #[arg(long, default_value_t = 1e-10)]
+    pub cg_tol: f64,
+    /// Nyström landmarks of the CG preconditioner (`rfm.cg_rank`).
+    #[arg(long, default_value_t = 1024)]
+    pub cg_rank: usize,
     /// Directory with X.npy and Y.npy (e.g. the peer's draws).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -280,15 +289,26 @@ pub fn bench_rfm(args: &RfmArgs) -> Result<Value> {
         center: false,
         batch: args.batch,
         m_scale: MScale::Mean,
+        solver: match args.solver.as_str() {
+            "auto" => Solver::Auto,
+            "cholesky" => Solver::Cholesky,
+            "cg" => Solver::Cg,
+            s => anyhow::bail!("--solver must be auto, cholesky or cg, got {s:?}"),
+        },
+        cg_tol: args.cg_tol,
+        cg_rank: args.cg_rank,
+        ..Default::default()
     };
+    cfg.validate()?;
     let (pool, par) = pool_and_par(args.threads)?;
-    let (secs, solve_secs, agop_secs, tr) = pool.install(|| -> Result<_> {
+    let (secs, solve_secs, agop_secs, tr, infos) = pool.install(|| -> Result<_> {
         let mut rfm = Rfm::new(x.as_ref(), &cfg, par);
         let (mut solve_secs, mut agop_secs) = (0.0, 0.0);
+        let mut infos = Vec::new();
         let start = Instant::now();
         for _ in 0..args.iters {
             let t = Instant::now();
-            rfm.solve(y.as_ref())?;
+            infos.push(rfm.solve(y.as_ref())?);
             solve_secs += t.elapsed().as_secs_f64();
             let t = Instant::now();
             rfm.m = rfm.agop();
@@ -299,19 +319,35 @@ pub fn bench_rfm(args: &RfmArgs) -> Result<Value> {
             solve_secs,
             agop_secs,
             trace(rfm.m.as_ref()),
+            infos,
         ))
     })?;
+    let solver = Rfm::solver_for(&cfg, n);
     // counted flops per iteration: the kernel matrix (2n²d), the Cholesky (n³/3) and its
-    // solves (2n²c), and the AGOP (2n²(cd + c + d) + ncd(d + 1))
+    // solves (2n²c) — or, for CG, per iteration one kernel product (2n²(d + c)) and the
+    // preconditioner (4nrc), plus its setup (2nrd + 2nr²) — and the AGOP
+    // (2n²(cd + c + d) + ncd(d + 1))
     let (nf, df, cf) = (n as f64, d as f64, c as f64);
-    let per_iter = 2.0 * nf * nf * df
-        + nf * nf * nf / 3.0
-        + 2.0 * nf * nf * cf
-        + 2.0 * nf * nf * (cf * df + cf + df)
-        + nf * cf * df * (df + 1.0);
-    let flops = per_iter * args.iters as f64;
+    let rf = cfg.cg_rank.min(n) as f64;
+    let agop_flops = 2.0 * nf * nf * (cf * df + cf + df) + nf * cf * df * (df + 1.0);
+    let solve_flops: f64 = infos
+        .iter()
+        .map(|i| match i.solver {
+            Solver::Cg => {
+                2.0 * nf * rf * df
+                    + 2.0 * nf * rf * rf
+                    + i.iterations as f64 * (2.0 * nf * nf * (df + cf) + 4.0 * nf * rf * cf)
+            }
+            _ => 2.0 * nf * nf * df + nf * nf * nf / 3.0 + 2.0 * nf * nf * cf,
+        })
+        .sum();
+    let flops = solve_flops + agop_flops * args.iters as f64;
+    let cg_iterations: Vec<usize> = infos.iter().map(|i| i.iterations).collect();
+    let solve_bytes = infos.iter().map(|i| i.bytes).max().unwrap_or(0);
     Ok(json!({
         "bench": "rfm", "n": n, "d": d, "c": c, "iters": args.iters, "threads": args.threads,
+        "solver": solver, "cg_iterations": cg_iterations, "cg_rank": cfg.cg_rank.min(n),
+        "solve_bytes": solve_bytes,
         "seconds": secs, "solve_seconds": solve_secs, "agop_seconds": agop_secs,
         "flops": flops, "gflops": flops / secs / 1e9, "trace_M": tr,
         "peak_rss_mib": peak_rss_mib(),

@@ -1086,3 +1086,140 @@ fn blocked_rfm_agop_matches_the_reference_implementation() {
         }
     }
 }
+
+/// A small RFM problem: n points in d dimensions, c outputs, a non-identity SPD metric.
+fn rfm_problem(seed: u64, n: usize, d: usize, c: usize) -> (Mat<f64>, Mat<f64>, Mat<f64>) {
+    let x = randn(seed, n, d);
+    let y = randn(seed + 1, n, c);
+    let a = randn(seed + 2, d, d);
+    let mut m = nfm(a.as_ref());
+    for i in 0..d {
+        m[(i, i)] += 0.5;
+    }
+    (x, y, m)
+}
+
+#[test]
+fn rfm_cg_solve_matches_the_dense_cholesky_solve() {
+    use super::rfm::{Kernel, Rfm, RfmConfig, Solver};
+    let (n, d, c) = (240, 5, 3);
+    let (x, y, m) = rfm_problem(51, n, d, c);
+    for kernel in [Kernel::Gaussian, Kernel::Laplace] {
+        for rank in [30, 240] {
+            let cfg = RfmConfig {
+                kernel,
+                bandwidth: 3.0,
+                reg: 1e-2,
+                cg_tol: 1e-13,
+                cg_rank: rank,
+                ..Default::default()
+            };
+            let mut dense = Rfm::new(x.as_ref(), &cfg, Par::Seq);
+            dense.m = m.clone();
+            let di = dense.solve_dense(y.as_ref()).unwrap();
+            assert_eq!(di.solver, Solver::Cholesky);
+            let mut cg = Rfm::new(x.as_ref(), &cfg, Par::Seq);
+            cg.m = m.clone();
+            let ci = cg.solve_cg(y.as_ref()).unwrap();
+            assert_eq!(ci.solver, Solver::Cg);
+            assert!(ci.rel_residual <= 1e-13, "{ci:?}");
+            // the exact Nyström factor (r = n) makes P = K + reg·I: one or two steps
+            if rank == n {
+                assert!(ci.iterations <= 3, "{kernel:?}: {ci:?}");
+            } else {
+                assert!(
+                    ci.iterations > 3 && ci.iterations < 200,
+                    "{kernel:?}: {ci:?}"
+                );
+            }
+            let e = max_abs_diff(cg.coef.as_ref(), dense.coef.as_ref()) / dense.coef.norm_max();
+            assert!(
+                e < 1e-10,
+                "{kernel:?} rank {rank}: CG vs Cholesky {e:e} ({ci:?})"
+            );
+        }
+    }
+    // auto picks the Cholesky below dense_max_gib, CG above
+    let small = RfmConfig::default();
+    assert_eq!(Rfm::solver_for(&small, 20_000), Solver::Cholesky);
+    assert_eq!(Rfm::solver_for(&small, 24_000), Solver::Cg);
+    let tiny = RfmConfig {
+        dense_max_gib: 0.0,
+        ..Default::default()
+    };
+    assert_eq!(Rfm::solver_for(&tiny, 10), Solver::Cg);
+    // a CG that cannot converge in time says so, naming the key
+    let cfg = RfmConfig {
+        cg_max_iters: 1,
+        cg_rank: 2,
+        cg_tol: 1e-14,
+        solver: Solver::Cg,
+        ..Default::default()
+    };
+    let mut r = Rfm::new(x.as_ref(), &cfg, Par::Seq);
+    let err = r.solve(y.as_ref()).unwrap_err().to_string();
+    assert!(err.contains("rfm.cg_max_iters"), "{err}");
+}
+
+#[test]
+fn rfm_fit_is_bitwise_identical_for_any_thread_count() {
+    use super::rfm::{fit, Kernel, RfmConfig, Solver};
+    let (n, d, c) = (700, 8, 3);
+    let (x, y, _) = rfm_problem(61, n, d, c);
+    let (xt, yt, _) = rfm_problem(71, 50, d, c);
+    for (kernel, solver) in [
+        (Kernel::Laplace, Solver::Cholesky),
+        (Kernel::Gaussian, Solver::Cholesky),
+        (Kernel::Laplace, Solver::Cg),
+    ] {
+        let cfg = RfmConfig {
+            kernel,
+            bandwidth: 4.0,
+            iters: 2,
+            reg: 1e-2,
+            solver,
+            cg_rank: 100,
+            ..Default::default()
+        };
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let par = if threads == 1 {
+                Par::Seq
+            } else {
+                Par::rayon(threads)
+            };
+            pool.install(|| {
+                fit(
+                    x.as_ref(),
+                    y.as_ref(),
+                    xt.as_ref(),
+                    yt.as_ref(),
+                    &[],
+                    &cfg,
+                    par,
+                )
+            })
+            .unwrap()
+        };
+        let (r1, h1) = run(1);
+        for threads in [2, 3] {
+            let (r2, h2) = run(threads);
+            for j in 0..d {
+                for i in 0..d {
+                    assert_eq!(
+                        r1.m[(i, j)].to_bits(),
+                        r2.m[(i, j)].to_bits(),
+                        "{kernel:?} {solver:?}"
+                    );
+                }
+            }
+            for (a, b) in h1.iter().zip(&h2) {
+                assert_eq!(a.train_mse.to_bits(), b.train_mse.to_bits());
+                assert_eq!(a.test_mse.to_bits(), b.test_mse.to_bits());
+            }
+        }
+    }
+}
