@@ -107,6 +107,12 @@ pub struct TrainConfig {
     /// in [0, 0.5); default 0 = keep all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jacobian_explicit_below: Option<f64>,
+    /// Implicit solvers with a symmetric Jacobian (gradient flow): at a step of size h,
+    /// leave the Jacobian's eigenpairs with h·|λ| below this out of the stage solves
+    /// (explicitly treated, [`crate::train::ode::RosenbrockStepper::set_spectral_below`];
+    /// in [0, 0.5); default 0 = keep all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobian_spectral_below: Option<f64>,
     /// Recording schedule.
     #[serde(default)]
     pub record: Schedule,
@@ -125,6 +131,7 @@ impl TrainConfig {
         JacobianSettings {
             max_age: self.jacobian_max_age,
             explicit_below: self.jacobian_explicit_below,
+            spectral_below: self.jacobian_spectral_below,
         }
     }
 

@@ -354,10 +354,13 @@ impl VectorField for GradientFlowField<'_, '_> {
         }
         let lambda = self.problem.weight_decay;
         let r = &self.problem.lr_mults;
-        for (a, &ia) in idx.iter().enumerate() {
-            for (b, &ib) in idx.iter().enumerate() {
-                let v = h[(a, b)] + if a == b { lambda } else { 0.0 };
-                jac[(ia, ib)] = -r[ia] * v;
+        // column by column (both matrices column-major): jac[(idx a, idx b)] = −r (h_ab + λδ_ab)
+        for (b, &ib) in idx.iter().enumerate() {
+            let src = h.col_as_slice(b);
+            let mut dst = jac.as_mut().col_mut(ib);
+            for (a, (&ia, &v)) in idx.iter().zip(src).enumerate() {
+                let v = if a == b { v + lambda } else { v };
+                dst[ia] = -r[ia] * v;
             }
         }
         Ok(true)

@@ -482,6 +482,31 @@ impl Experiment for AgfModularExperiment {
         let order_gf: Vec<usize> = learned.iter().map(|x| x.0).collect();
         let ties = theory.has_ties(1e-9);
         let order_gf_correct = !ties && order_gf == order[..order_gf.len()];
+        // frequencies GF has not learned by its horizon: say so (and whether AGF got there)
+        let gf_t_end = t.last().copied().unwrap_or(0.0);
+        for &(k, tk) in &freq_times {
+            if tk.is_some() {
+                continue;
+            }
+            let agf_k = stairs.as_ref().and_then(|st| {
+                st.features
+                    .iter()
+                    .position(|&f| f == k)
+                    .map(|i| st.times[i])
+            });
+            let agf_says = match (&stairs, agf_k) {
+                (None, _) => "AGF was skipped".to_string(),
+                (Some(_), Some(ta)) => {
+                    format!("AGF's first frequency-{k} neuron jumps at t = {ta:.4e}")
+                }
+                (Some(_), None) => {
+                    format!("AGF, run to the same horizon, has no frequency-{k} round either")
+                }
+            };
+            out.notes.push(format!(
+                "gradient flow ended at t = {gf_t_end:.4e} (train.t_max) before learning frequency {k} (its output power never reached half the template energy E_{k}); {agf_says}. Raise train.t_max (and with it AGF's horizon) to see it: plateau lengths grow like 1/(α·Ū*_k)"
+            ));
+        }
         let level_cross = crate::analysis::midpoint_crossings(&t, &loss, &levels);
         let rho_max = (0..cfg.model.width)
             .map(|i| {
@@ -736,6 +761,11 @@ impl Experiment for AgfModularExperiment {
                     s.get("gf_solver_stats").cloned().unwrap_or_default(),
                 ),
             };
+            // AGF's cost against GF's at this α (CPU time of the working thread; null off Linux)
+            let (agf_cpu, gf_cpu) = match &r {
+                Some(r) => (r.agf_cpu_seconds, r.gf_cpu_seconds),
+                None => (agf_cpu_seconds, gf_cpu_seconds),
+            };
             let Some(st) = st else { continue };
             let d = match_drops(&st, &rt, &rl);
             let e = drop_errors(&d, st.initial_loss);
@@ -751,6 +781,9 @@ impl Experiment for AgfModularExperiment {
                 "drops": drops_json(&d),
                 "agf_seconds": agf_s,
                 "gf_seconds": gf_s,
+                "agf_cpu_seconds": agf_cpu,
+                "gf_cpu_seconds": gf_cpu,
+                "agf_cost_fraction_cpu": agf_cpu.zip(gf_cpu).map(|(a, g)| a / g),
                 "gf_solver_stats": stats,
             }));
         }
@@ -768,6 +801,7 @@ impl Experiment for AgfModularExperiment {
                     "max_rel_loss_error",
                     "agf_seconds",
                     "gf_seconds",
+                    "agf_cost_fraction_cpu",
                 ]
                 .iter()
                 .map(|c| c.to_string())
@@ -778,6 +812,7 @@ impl Experiment for AgfModularExperiment {
                     col("max_rel_loss_error"),
                     col("agf_seconds"),
                     col("gf_seconds"),
+                    col("agf_cost_fraction_cpu"),
                 ],
             });
             let mut ap = LinePlot::new(

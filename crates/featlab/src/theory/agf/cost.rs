@@ -73,6 +73,11 @@ pub struct GradientFlowCost {
     /// Jacobian ([`crate::train::ode::RosenbrockStepper::set_explicit_below`]; in [0, 0.5)).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jacobian_explicit_below: Option<f64>,
+    /// Implicit solvers with a symmetric Jacobian: leave eigenpairs with h·|λ| below this
+    /// out of the stage solves ([`crate::train::ode::RosenbrockStepper::set_spectral_below`];
+    /// in [0, 0.5)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jacobian_spectral_below: Option<f64>,
     /// Use finite differences of the gradient for the stiff solver's Jacobian even when
     /// the model has an exact Hessian (for checks and cost comparisons).
     pub fd_jacobian: bool,
@@ -92,6 +97,7 @@ impl Default for GradientFlowCost {
             solver: Solver::default(),
             jacobian_max_age: None,
             jacobian_explicit_below: None,
+            jacobian_spectral_below: None,
             fd_jacobian: false,
         }
     }
@@ -359,6 +365,7 @@ impl<M: NeuronSum + ?Sized> CostMinimizer<M> for GradientFlowCost {
             JacobianSettings {
                 max_age: self.jacobian_max_age,
                 explicit_below: self.jacobian_explicit_below,
+                spectral_below: self.jacobian_spectral_below,
             }
             .apply(rk.as_mut(), "cost")?;
             rk.init(&mut field, 0.0, &y0, self.fixed_dt)?;

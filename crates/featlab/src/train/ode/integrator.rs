@@ -46,6 +46,12 @@ pub trait Integrator: Send {
         let _ = eta;
         Ok(())
     }
+    /// Leave eigenpairs with h·|λ| < `theta` out of W⁻¹ (implicit methods with symmetric
+    /// Jacobians, [`RosenbrockStepper::set_spectral_below`]; explicit methods: no-op).
+    fn set_spectral_below(&mut self, theta: f64) -> Result<()> {
+        let _ = theta;
+        Ok(())
+    }
 }
 
 /// [`Integrator`] for a stepper whose inherent methods have the trait's signatures; the
@@ -94,13 +100,16 @@ macro_rules! inherent_integrator {
 }
 
 /// The implicit solvers' Jacobian options as a config section gives them
-/// (`jacobian_max_age`, `jacobian_explicit_below`; explicit methods ignore both).
+/// (`jacobian_max_age`, `jacobian_explicit_below`, `jacobian_spectral_below`; explicit methods
+/// ignore them).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct JacobianSettings {
     /// Re-evaluate the Jacobian at least every this many accepted steps (≥ 1).
     pub max_age: Option<u64>,
     /// Leave coordinates with h·Σ_i|A_ij| below this out of the Jacobian (in [0, 0.5)).
     pub explicit_below: Option<f64>,
+    /// Leave eigenpairs with h·|λ| below this out of W⁻¹ (symmetric Jacobians; in [0, 0.5)).
+    pub spectral_below: Option<f64>,
 }
 
 impl JacobianSettings {
@@ -113,12 +122,17 @@ impl JacobianSettings {
                 "must be ≥ 1",
             ));
         }
-        if let Some(eta) = self.explicit_below {
-            if !RosenbrockStepper::explicit_below_ok(eta) {
-                return Err(Error::config(
-                    format!("{section}.jacobian_explicit_below"),
-                    RosenbrockStepper::explicit_below_error(eta),
-                ));
+        for (key, v) in [
+            ("jacobian_explicit_below", self.explicit_below),
+            ("jacobian_spectral_below", self.spectral_below),
+        ] {
+            if let Some(eta) = v {
+                if !RosenbrockStepper::explicit_below_ok(eta) {
+                    return Err(Error::config(
+                        format!("{section}.{key}"),
+                        RosenbrockStepper::explicit_below_error(eta),
+                    ));
+                }
             }
         }
         Ok(())
@@ -133,6 +147,9 @@ impl JacobianSettings {
         if let Some(eta) = self.explicit_below {
             st.set_explicit_below(eta)?;
         }
+        if let Some(theta) = self.spectral_below {
+            st.set_spectral_below(theta)?;
+        }
         Ok(())
     }
 }
@@ -141,7 +158,8 @@ inherent_integrator!(RkStepper);
 inherent_integrator!(
     RosenbrockStepper,
     set_jacobian_max_age(age: u64),
-    set_explicit_below(eta: f64) -> Result<()>
+    set_explicit_below(eta: f64) -> Result<()>,
+    set_spectral_below(theta: f64) -> Result<()>
 );
 
 /// An ODE method by name: an explicit embedded Runge–Kutta [`Tableau`] (`"dopri5"`,

@@ -173,4 +173,18 @@ pub struct Stats {
     /// LU factorisations of the iteration matrix (implicit methods only).
     #[serde(default)]
     pub num_factorizations: u64,
+    /// Spectral selection of [`RosenbrockStepper`] (symmetric Jacobians,
+    /// [`RosenbrockStepper::set_spectral_below`]): eigenpairs used by the stage solves,
+    /// summed over attempts; with `num_eigen_total` (the eigenpairs available, summed the
+    /// same way) the fraction of the dense W⁻¹ work done. Both 0 (and not written) when off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub num_eigen_kept: u64,
+    /// Eigenpairs available to the stage solves, summed over attempts (see
+    /// `num_eigen_kept`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub num_eigen_total: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
