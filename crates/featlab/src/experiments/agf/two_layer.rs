@@ -131,7 +131,7 @@ pub enum AgfProblem {
     /// init as for `files` (AGF §3.5 on real images). The loss plot carries the optimal
     /// linear predictor's loss ½·mean‖y − β_OLS x‖².
     Dataset {
-        data: Box<crate::theory::nfa::data::LabelledDataConfig>,
+        data: Box<crate::data::labelled::LabelledDataConfig>,
         model: DataModel,
         #[serde(default)]
         width: Option<usize>,

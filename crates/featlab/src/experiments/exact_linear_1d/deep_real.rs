@@ -142,7 +142,7 @@ pub fn load_split(cfg: &DeepRealConfig) -> Result<(Dataset, Dataset, Vec<u8>)> {
             (x.to_mat(), l, 10usize)
         }
         DeepData::Mnist1d { path } => {
-            let shared: crate::theory::nfa::data::LabelledDataConfig = toml::from_str(&format!(
+            let shared: crate::data::labelled::LabelledDataConfig = toml::from_str(&format!(
                 "kind = \"mnist1d\"\npath = {:?}\nstandardize = \"none\"\nlabel_shift = 0.0",
                 path.display().to_string()
             ))

@@ -496,7 +496,7 @@ fn probe_separates_separable_classes_and_digits_load_when_present() {
         standardize: crate::data::labelled::Standardize::Feature,
         n: Some(210),
         d: Some(6),
-        classes: Some(super::data::ClassSelection::Count(3)),
+        classes: Some(crate::data::labelled::ClassSelection::Count(3)),
         separation: Some(12.0),
         ..toml::from_str("kind = \"clusters\"").unwrap()
     };
