@@ -168,9 +168,9 @@ impl InputPipeline {
                 }
             };
             // fold the centring into the shift: ((x − s)⊙c − μ) = (x − (s + μ/c))⊙c
-            for j in 0..d {
-                if fitted.scale[j] != 0.0 {
-                    fitted.shift[j] += mu[j] / fitted.scale[j];
+            for ((sh, sc), m) in fitted.shift.iter_mut().zip(&fitted.scale).zip(&mu) {
+                if *sc != 0.0 {
+                    *sh += m / sc;
                 }
             }
             fitted.transform = Some(t);
