@@ -7,6 +7,8 @@ pub mod in_context;
 pub mod io;
 pub mod labelled;
 pub mod modular;
+pub mod preprocess;
+pub mod vision;
 
 pub use config::DataConfig;
 

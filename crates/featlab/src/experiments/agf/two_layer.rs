@@ -57,6 +57,17 @@ pub enum DiagonalExample {
     Gaussian,
 }
 
+/// Eigenbasis of a power-law input covariance (`problem.input_basis`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum InputBasis {
+    /// The teacher's right singular vectors (Σ_xx commutes with BᵀB).
+    #[default]
+    Teacher,
+    /// A Haar-random orthogonal basis (stream "input-basis"): Σ_xx and BᵀB do not commute.
+    Random,
+}
+
 /// The problem: model, data and initialisation scale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -71,8 +82,12 @@ pub enum AgfProblem {
         #[serde(default = "d_alpha")]
         alpha: f64,
     },
-    /// Two-layer linear net f = A W x on whitened Gaussian inputs and a linear teacher with
-    /// the given singular values; W ~ N(0, α²/d), A ~ N(0, α²/c).
+    /// Two-layer linear net f = A W x on Gaussian inputs and a linear teacher with the given
+    /// singular values; W ~ N(0, α²/d), A ~ N(0, α²/c). Inputs are exactly whitened, then
+    /// (`input_power` = p > 0) given the sample covariance Σ_xx = V diag(k^{−p}) Vᵀ,
+    /// k = 1..d (AGF §3.2's power law, p = 2 in the authors' notebook), with V the teacher's
+    /// right singular vectors in decreasing order (`input_basis = "teacher"`: Σ_xx commutes
+    /// with BᵀB, the notebook's choice) or a random orthogonal basis (`"random"`).
     Linear {
         n: usize,
         d: usize,
@@ -81,6 +96,10 @@ pub enum AgfProblem {
         singular_values: Vec<f64>,
         #[serde(default = "d_alpha")]
         alpha: f64,
+        #[serde(default)]
+        input_power: f64,
+        #[serde(default)]
+        input_basis: InputBasis,
     },
     /// Two-layer ReLU net (no biases) on Gaussian inputs, teacher y = Σ_k a_k ReLU(θ_k·x)
     /// with orthonormal θ_k; W ~ N(0, α²/d), a ~ N(0, α²).
@@ -105,6 +124,20 @@ pub enum AgfProblem {
         #[serde(default)]
         alpha: Option<f64>,
     },
+    /// A labelled data set through the shared `[data]` loader and preprocessing
+    /// ([`crate::data::labelled`]-style table under `problem.data`: digits, mnist1d,
+    /// mnist, cifar10 (grayscale), … with `whiten`, `unit_norm`, `per_class`, targets
+    /// e_label − `label_shift`): the training split is the AGF problem, the network and its
+    /// init as for `files` (AGF §3.5 on real images). The loss plot carries the optimal
+    /// linear predictor's loss ½·mean‖y − β_OLS x‖².
+    Dataset {
+        data: Box<crate::data::labelled::LabelledDataConfig>,
+        model: DataModel,
+        #[serde(default)]
+        width: Option<usize>,
+        #[serde(default)]
+        alpha: Option<f64>,
+    },
 }
 
 fn d_n_diag() -> usize {
@@ -120,10 +153,12 @@ impl AgfProblem {
             AgfProblem::Diagonal { alpha, .. }
             | AgfProblem::Linear { alpha, .. }
             | AgfProblem::Relu { alpha, .. } => *alpha,
-            AgfProblem::Files { alpha, model, .. } => alpha.unwrap_or(match model {
-                DataModel::Quadratic => 1e-2,
-                _ => d_alpha(),
-            }),
+            AgfProblem::Files { alpha, model, .. } | AgfProblem::Dataset { alpha, model, .. } => {
+                alpha.unwrap_or(match model {
+                    DataModel::Quadratic => 1e-2,
+                    _ => d_alpha(),
+                })
+            }
         }
     }
     fn kind(&self) -> &'static str {
@@ -132,6 +167,7 @@ impl AgfProblem {
             AgfProblem::Linear { .. } => "linear",
             AgfProblem::Relu { .. } => "relu",
             AgfProblem::Files { .. } => "files",
+            AgfProblem::Dataset { .. } => "dataset",
         }
     }
 }
@@ -307,15 +343,28 @@ pub(crate) fn build(p: &AgfProblem, seed: u64) -> Result<Built> {
             outputs,
             width,
             singular_values,
+            input_power,
+            input_basis,
             ..
         } => {
             pos("n", *n)?;
             pos("d", *d)?;
             pos("outputs", *outputs)?;
             pos("width", *width)?;
+            if !(input_power.is_finite() && *input_power >= 0.0) {
+                return Err(Error::config(
+                    "problem.input_power",
+                    format!("must be a finite number ≥ 0 (0 = whitened inputs), got {input_power}"),
+                ));
+            }
             let mut rng = stream(seed, "data");
             let x = whiten(&gaussian_inputs(&mut rng, *n, *d))?;
             let b = teacher_matrix(&mut rng, *outputs, *d, singular_values)?;
+            let x = if *input_power > 0.0 {
+                power_law_inputs(&x, &b, *input_power, *input_basis, seed)?
+            } else {
+                x
+            };
             let data = linear_teacher(x, &b, 0.0, &mut rng)?;
             let model = TwoLayer::new(*d, *width, *outputs, Activation::Linear, false);
             let base = two_layer_base(&model, seed, 1.0 / (*outputs as f64).sqrt());
@@ -346,6 +395,28 @@ pub(crate) fn build(p: &AgfProblem, seed: u64) -> Result<Built> {
                 net: Net::Two(model),
                 base,
                 teacher: Some(theta),
+            })
+        }
+        AgfProblem::Dataset {
+            data, model, width, ..
+        } => {
+            let lab = data.build(seed)?;
+            let data = checked_dataset(
+                lab.train.x,
+                lab.train.y,
+                "problem.data (inputs)",
+                "problem.data (targets)",
+            )?;
+            let net = on_data::build_net(*model, data.d(), data.c(), *width, "problem.width")?;
+            let base = on_data::init_direction(*model, &net, seed);
+            Ok(Built {
+                data,
+                net: match net {
+                    DataNet::Diag(m) => Net::Diag(m),
+                    DataNet::Two(m) => Net::Two(m),
+                },
+                base,
+                teacher: None,
             })
         }
         AgfProblem::Files {
@@ -389,6 +460,44 @@ pub(crate) fn build(p: &AgfProblem, seed: u64) -> Result<Built> {
             })
         }
     }
+}
+
+/// Exactly whitened inputs `x` (n × d) given the sample covariance V diag(k^{−p}) Vᵀ:
+/// x ↦ x V diag(k^{−p/2}) Vᵀ, V from [`InputBasis`] (teacher: eigenvectors of BᵀB in
+/// decreasing eigenvalue order).
+pub fn power_law_inputs(
+    x: &Mat<f64>,
+    b: &Mat<f64>,
+    p: f64,
+    basis: InputBasis,
+    seed: u64,
+) -> Result<Mat<f64>> {
+    let d = x.ncols();
+    let v = match basis {
+        InputBasis::Teacher => {
+            let btb = Mat::from_fn(d, d, |i, j| {
+                (0..b.nrows()).map(|k| b[(k, i)] * b[(k, j)]).sum::<f64>()
+            });
+            let (u, _) = crate::linalg::sym_eig(btb.as_ref())?;
+            Mat::from_fn(d, d, |i, k| u[(i, d - 1 - k)])
+        }
+        InputBasis::Random => {
+            let g = normal_vec(&mut stream(seed, "input-basis"), d * d, 1.0);
+            let (u, _, w) = crate::linalg::thin_svd(crate::linalg::view(&g, d, d))?;
+            Mat::from_fn(d, d, |i, j| {
+                (0..d).map(|k| u[(i, k)] * w[(j, k)]).sum::<f64>()
+            })
+        }
+    };
+    let root = Mat::from_fn(d, d, |i, j| {
+        (0..d)
+            .map(|k| v[(i, k)] * ((k + 1) as f64).powf(-0.5 * p) * v[(j, k)])
+            .sum::<f64>()
+    });
+    let n = x.nrows();
+    Ok(Mat::from_fn(n, d, |r, j| {
+        (0..d).map(|i| x[(r, i)] * root[(i, j)]).sum::<f64>()
+    }))
 }
 
 /// W ~ N(0, 1/d), A ~ N(0, a_std²) at unit scale.
@@ -710,7 +819,9 @@ impl Experiment for AgfExperiment {
     fn resolve(&self, table: &toml::Table) -> Result<toml::Table> {
         let mut cfg: AgfConfig = from_table(table)?;
         let default_alpha = cfg.problem.alpha();
-        if let AgfProblem::Files { alpha, .. } = &mut cfg.problem {
+        if let AgfProblem::Files { alpha, .. } | AgfProblem::Dataset { alpha, .. } =
+            &mut cfg.problem
+        {
             alpha.get_or_insert(default_alpha);
         }
         if let Some(a) = cfg
@@ -783,6 +894,21 @@ impl Experiment for AgfExperiment {
             s.insert(
                 "data".into(),
                 json!({"x": x, "y": y, "model": model.name(), "n": b.data.n(), "d": b.data.d(), "c": b.data.c()}),
+            );
+        }
+        // optimal linear predictor ½·mean‖y − β_OLS x‖² = ½ tr Σ_yy − ½ Σ_k μ_k (all modes)
+        let ols_loss = if matches!(cfg.problem, AgfProblem::Dataset { .. }) {
+            linear_theory(&b.data, usize::MAX)
+                .ok()
+                .and_then(|th| th.levels.last().copied())
+        } else {
+            None
+        };
+        if let AgfProblem::Dataset { data, model, .. } = &cfg.problem {
+            s.insert(
+                "data".into(),
+                json!({"kind": data.kind, "model": model.name(), "n": b.data.n(), "d": b.data.d(), "c": b.data.c(),
+                       "ols_loss": ols_loss, "final_gf_loss": loss.last(), "final_agf_level": levels.last()}),
             );
         }
         s.insert("alpha".into(), json!(alpha));
@@ -912,6 +1038,25 @@ impl Experiment for AgfExperiment {
             .into_iter()
             .map(|r| r.with_note(setting.clone())),
         );
+        // linear nets: the closed-form jump-time recursion (the paper's prediction for any
+        // Σ_xx) against GF as well; the levels are AGF's (rows above)
+        if let (Net::Two(mm), Some(cf)) = (&b.net, &m.closed) {
+            if mm.activation == Activation::Linear {
+                let cf_drops = match_drops(&cf.stairs(), &t, &loss);
+                out.agreement.extend(
+                    agreement_rows(
+                        &cf_drops,
+                        cf.levels[0],
+                        "closed-form recursion",
+                        feature_name,
+                        DropTolerance::default(),
+                    )
+                    .into_iter()
+                    .filter(|r| r.quantity.contains(" time,"))
+                    .map(|r| r.with_note(setting.clone())),
+                );
+            }
+        }
         if let (Net::Diag(_), Some(cf)) = (&b.net, &m.closed) {
             out.agreement
                 .push(exact_agf_row(cf, &m.agf.jump_times(), m.closed_label));
@@ -994,6 +1139,13 @@ impl Experiment for AgfExperiment {
                     });
                 }
             }
+        }
+        if let Some(l) = ols_loss {
+            lp.ref_lines.push(RefLine {
+                label: "optimal linear predictor".into(),
+                vertical: false,
+                value: l,
+            });
         }
         out.figures.push(lp.figure("loss", "Gradient-flow loss (solid), numerical AGF staircase (steps) from the same initialisation, closed-form jump times (vertical) and levels (horizontal)."));
         let lscale = -m.rho_ref.ln();

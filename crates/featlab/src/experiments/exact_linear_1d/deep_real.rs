@@ -58,6 +58,9 @@ fn d_lr() -> f64 {
 fn d_probe() -> usize {
     32
 }
+fn d_mnist1d() -> PathBuf {
+    PathBuf::from("data/mnist1d")
+}
 fn d_every() -> u64 {
     25
 }
@@ -68,6 +71,13 @@ fn d_every() -> u64 {
 pub enum DeepData {
     /// scikit-learn's 8×8 digits (`scripts/fetch-digits.sh` writes `data/digits/digits.csv.gz`).
     Digits { path: PathBuf },
+    /// MNIST-1D (`scripts/fetch-mnist1d.sh` writes `data/mnist1d/`): the 4000 + 1000
+    /// sequences pooled by the shared labelled loader (raw values, no preprocessing), then
+    /// split by `test_fraction` as the digits are.
+    Mnist1d {
+        #[serde(default = "d_mnist1d")]
+        path: PathBuf,
+    },
     /// A synthetic stand-in (for tests): n samples of dimension d from `classes` Gaussian
     /// class means, labels by nearest mean.
     Synthetic { n: usize, d: usize, classes: usize },
@@ -130,6 +140,15 @@ pub fn load_split(cfg: &DeepRealConfig) -> Result<(Dataset, Dataset, Vec<u8>)> {
             }
             let (x, l) = read_sklearn_digits(path)?;
             (x.to_mat(), l, 10usize)
+        }
+        DeepData::Mnist1d { path } => {
+            let shared: crate::data::labelled::LabelledDataConfig = toml::from_str(&format!(
+                "kind = \"mnist1d\"\npath = {:?}\nstandardize = \"none\"\nlabel_shift = 0.0",
+                path.display().to_string()
+            ))
+            .map_err(|e| Error::config("data", e.to_string()))?;
+            let lab = shared.build(cfg.seed)?;
+            (lab.train.x, lab.train_labels, lab.classes)
         }
         DeepData::Synthetic { n, d, classes } => {
             if *n < 4 || *d == 0 || *classes < 2 || *classes > 255 {

@@ -496,8 +496,9 @@ fn probe_separates_separable_classes_and_digits_load_when_present() {
         standardize: crate::data::labelled::Standardize::Feature,
         n: Some(210),
         d: Some(6),
-        classes: Some(3),
+        classes: Some(crate::data::labelled::ClassSelection::Count(3)),
         separation: Some(12.0),
+        ..toml::from_str("kind = \"clusters\"").unwrap()
     };
     let l = lab.build(0).unwrap();
     let acc = super::probe::probe_accuracy(
@@ -532,6 +533,7 @@ fn probe_separates_separable_classes_and_digits_load_when_present() {
         return;
     }
     dig.path = real;
+    dig.classes = None;
     dig.n_train = None;
     dig.n_test = 297;
     let d = dig.build(0).unwrap();
