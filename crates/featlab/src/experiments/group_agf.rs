@@ -1,18 +1,20 @@
-//! The `group_agf` experiment: a quadratic two-layer net learns the composition of k = 2
-//! elements of a finite group one real irrep at a time (Marchetti, Kunin, Myers, Acosta,
+//! The `group_agf` experiment: a two-layer net with σ(z) = z^k learns the composition of
+//! k = 2 or 3 elements of a finite group one real irrep at a time (Marchetti, Kunin, Myers, Acosta,
 //! Miolane, *Sequential group composition*, arXiv 2602.03655) — gradient flow (or GD) vs
 //! numerical AGF from the same init vs the theory of [`crate::theory::group_agf`].
 //!
 //! * Data ([`crate::data::group_composition`]): all |G|² pairs, template with the
 //!   configured power per real irrep ([`crate::groups::template_from_powers`]).
-//! * Model: `TwoLayer` with σ(z) = z², d = 2|G|, c = |G|, no bias (κ = 3 for AGF). Init as
-//!   the reference code: W₁ ~ N(0, α²/(2|G|)), W₂ ~ N(0, α²/H).
+//! * Model: `TwoLayer` with σ(z) = z^k (square for k = 2, cubic for k = 3), d = k|G|,
+//!   c = |G|, no bias (homogeneous of degree κ = k + 1 for AGF). Init as the reference
+//!   code: W₁ ~ N(0, α²/(k|G|)), W₂ ~ N(0, α²/H).
 //! * Loss L = (1/2n)Σ‖f − y‖² (reference `nn.MSELoss` = (2/|G|)·L).
 //! * Trajectory columns `power_<irrep>`: P_σ(f) = (1/n)Σ_n ‖π_σ f(x_n)‖², the learned
 //!   function's power in real irrep σ (reaches P(σ) when σ is learned; L = ½Σ_σ P_σ(f − y)).
 //!   Irrep names are sanitised for columns: `'` → `p`, `(a,b)` → `a_b`.
 
 use super::agf::compare::refined_schedule;
+use super::agf::modular::{cpu_since, thread_cpu_seconds};
 use super::{param_arrays, Experiment, RunOutput};
 use crate::compare::drops::{drop_errors, drops_json, match_drops, Staircase};
 use crate::compare::AgreementRow;
@@ -24,7 +26,9 @@ use crate::groups::{template_from_powers, FiniteGroup, GroupSpec, Irreps};
 use crate::model::two_layer::TwoLayer;
 use crate::model::{Activation, Loss, Model, NeuronSum};
 use crate::rng::{normal_vec, stream};
-use crate::theory::agf::{run_agf, AgfOptions, GradientFlowCost};
+use crate::theory::agf::{
+    run_agf, AgfOptions, AgfResult, CostMinimizer, CostOutcome, CostStop, GradientFlowCost,
+};
 use crate::theory::group_agf::{isotypic_basis, torch_mse_factor, GroupAgfTheory};
 use crate::train::{self, LossObserver, Observer, Problem, RunContext, TrainConfig};
 use crate::{Error, NdArray, Result};
@@ -44,7 +48,7 @@ fn d_alpha() -> f64 {
     1e-5
 }
 
-/// `[data]`: the group, k and the template's power per real irrep (by name; unnamed
+/// `[data]`: the group, k (2: square activation; 3: cubic) and the template's power per real irrep (by name; unnamed
 /// irreps get 0). A real irrep merging a conjugate pair carries the pair's total power.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +89,11 @@ pub struct GroupAgfConfig {
     /// Gradient flow / GD and theory only.
     #[serde(default)]
     pub skip_agf: bool,
+    /// AGF cost phases on the entering neuron's irrep only ([`IrrepBlockCost`]): the
+    /// active neurons whose dominant real irrep is that of a neuron entering this round
+    /// are minimised, the others stay where the previous phases left them.
+    #[serde(default)]
+    pub cost_by_irrep: bool,
     /// Extra initial scales (AGF and GF from the same init direction), tabulated per irrep.
     #[serde(default)]
     pub alpha_series: Vec<f64>,
@@ -99,10 +108,13 @@ struct Setup {
 
 impl GroupAgfConfig {
     fn setup(&self) -> Result<Setup> {
-        if self.data.k != 2 {
+        if !(2..=3).contains(&self.data.k) {
             return Err(Error::config(
                 "data.k",
-                format!("only k = 2 (quadratic activation) is implemented, got {}; k = 3 needs a cubic activation", self.data.k),
+                format!(
+                    "k = {} is not implemented: k = 2 (σ = z²) and k = 3 (σ = z³)",
+                    self.data.k
+                ),
             ));
         }
         if self.model.width == 0 {
@@ -196,14 +208,14 @@ impl Observer for IrrepPowerObserver {
     }
 }
 
-/// Energy of neuron i's weights (u₁, u₂, w) in each real isotypic component.
+/// Energy of neuron i's weights (u₁, …, u_k, w) in each real isotypic component.
 fn neuron_irrep_energy(model: &TwoLayer, params: &[f64], i: usize, bases: &[Mat<f64>]) -> Vec<f64> {
     let n = model.c;
     let v: Vec<f64> = model.neuron_params(i).iter().map(|&j| params[j]).collect();
     bases
         .iter()
         .map(|q| {
-            (0..3)
+            (0..v.len() / n)
                 .map(|b| {
                     let seg = &v[b * n..(b + 1) * n];
                     (0..q.ncols())
@@ -263,6 +275,15 @@ fn plateau_levels(t: &[f64], loss: &[f64], bounds: &[f64]) -> Vec<f64> {
     out
 }
 
+/// The activation of the k-fold composition net: z² for k = 2, z³ for k = 3.
+pub fn activation_for(k: usize) -> Activation {
+    if k == 3 {
+        Activation::Cubic
+    } else {
+        Activation::Quadratic
+    }
+}
+
 /// The reference init direction (α = 1): W₁ ~ N(0, 1/d), W₂ ~ N(0, 1/H), from `(seed, "init")`.
 pub fn init_direction(seed: u64, d: usize, width: usize, c: usize) -> Vec<f64> {
     let mut rng = stream(seed, "init");
@@ -274,11 +295,14 @@ pub fn init_direction(seed: u64, d: usize, width: usize, c: usize) -> Vec<f64> {
 /// One α: AGF then GF; per-irrep half-power times of both.
 struct AlphaRun {
     stairs: Option<Staircase>,
+    agf: Option<AgfResult>,
     agf_seconds: f64,
+    agf_cpu_seconds: Option<f64>,
     agf_irrep_times: Vec<Option<f64>>,
     agf_order: Vec<usize>,
     gf: train::TrainResult,
     gf_seconds: f64,
+    gf_cpu_seconds: Option<f64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -295,21 +319,28 @@ fn run_alpha(
     ctx: &RunContext<'_>,
 ) -> Result<AlphaRun> {
     let init: Vec<f64> = direction.iter().map(|g| alpha * g).collect();
-    let (mut tc, ao) = settings_for_alpha(&cfg.train, &cfg.agf, cfg.alpha, alpha);
+    // plateaus grow ∝ α^{−(k−1)} (κ = k + 1): move the horizons by that factor
+    let alpha_eff = cfg.alpha * (alpha / cfg.alpha).powi(cfg.data.k as i32 - 1);
+    let (mut tc, ao) = settings_for_alpha(&cfg.train, &cfg.agf, cfg.alpha, alpha_eff);
     let start = Instant::now();
+    let cpu = thread_cpu_seconds();
     let agf = if cfg.skip_agf {
         None
     } else {
-        Some(run_agf(
-            model,
-            data,
-            &init,
-            &mut cfg.cost.clone(),
-            &ao,
-            ctx,
-        )?)
+        let mut inner = cfg.cost.clone();
+        let mut by_irrep = IrrepBlockCost {
+            inner: cfg.cost.clone(),
+            bases: bases.to_vec(),
+        };
+        let cost: &mut dyn CostMinimizer<TwoLayer> = if cfg.cost_by_irrep {
+            &mut by_irrep
+        } else {
+            &mut inner
+        };
+        Some(run_agf(model, data, &init, cost, &ao, ctx)?)
     };
     let agf_seconds = start.elapsed().as_secs_f64();
+    let agf_cpu_seconds = cpu_since(cpu);
     let mut agf_irrep_times = vec![None; learn.len()];
     let mut agf_order = Vec::new();
     let stairs = agf.as_ref().map(|a| {
@@ -356,16 +387,103 @@ fn run_alpha(
     let mut stepper = tc.stepper(init, stream(cfg.seed, "batches"))?;
     let opts = tc.run_options()?;
     let start = Instant::now();
+    let cpu = thread_cpu_seconds();
     let gf = train::run(&mut problem, stepper.as_mut(), &mut observers, &opts, ctx)?;
     let gf_seconds = start.elapsed().as_secs_f64();
+    let gf_cpu_seconds = cpu_since(cpu);
     Ok(AlphaRun {
         stairs,
+        agf,
         agf_seconds,
+        agf_cpu_seconds,
         agf_irrep_times,
         agf_order,
         gf,
         gf_seconds,
+        gf_cpu_seconds,
     })
+}
+
+/// AGF cost minimisation restricted to one irrep block (config `cost_by_irrep`): a neuron
+/// whose weights (u₁, …, u_k, w) lie in the real isotypic component E_σ only changes the
+/// σ-component of the output, and the loss L = ½Σ_σ P_σ(f − y) splits over σ, so the
+/// cost C(Θ_A) is a sum of one term per irrep block and the blocks minimise independently
+/// (exact for neurons inside one component — the α → 0 limit, where the utility maximisers
+/// lie in one component; an approximation for neurons with cross-irrep weight left at
+/// finite α). Each round minimises only the block of the entering neurons' dominant irreps
+/// (by [`neuron_irrep_energy`]) with the inner gradient-flow cost; the other active neurons
+/// keep their parameters. The cost phase then works on ≤ (neurons of one irrep) instead of
+/// all active neurons.
+pub struct IrrepBlockCost {
+    pub inner: GradientFlowCost,
+    /// Orthonormal bases of the real isotypic components (|G| × dim E_σ).
+    pub bases: Vec<Mat<f64>>,
+}
+
+impl CostMinimizer<TwoLayer> for IrrepBlockCost {
+    fn name(&self) -> &'static str {
+        "gradient_flow_by_irrep"
+    }
+    fn minimize(
+        &mut self,
+        model: &TwoLayer,
+        data: &crate::data::Dataset,
+        params: &mut [f64],
+        active: &[bool],
+        entering: &[usize],
+    ) -> Result<CostOutcome> {
+        let irrep = |i: usize| argmax(&neuron_irrep_energy(model, params, i, &self.bases));
+        let blocks: Vec<usize> = entering.iter().map(|&i| irrep(i)).collect();
+        let block: Vec<bool> = (0..active.len())
+            .map(|i| active[i] && (entering.contains(&i) || blocks.contains(&irrep(i))))
+            .collect();
+        self.inner.minimize(model, data, params, &block, entering)
+    }
+}
+
+/// Per-round cost-phase diagnostics (`summary.agf_cost_phases`).
+fn cost_phases_json(a: &AgfResult) -> serde_json::Value {
+    json!(a
+        .rounds
+        .iter()
+        .map(|r| json!({
+            "converged": r.cost_converged,
+            "stop": r.cost_stop,
+            "grad_norm": r.cost_grad_norm,
+            "level_change": r.cost_level_change,
+            "time": r.cost_time,
+            "gradient_evals": r.cost_work,
+            "hessians": r.cost_hessians,
+            "utility_evals": r.utility_evals,
+            "active": r.active.len(),
+        }))
+        .collect::<Vec<_>>())
+}
+
+/// Notes for cost phases that stopped on their budget (not converged) or on the level test.
+fn cost_phase_notes(a: &AgfResult, gtol: f64) -> Vec<String> {
+    let budget: Vec<usize> = (0..a.rounds.len())
+        .filter(|&k| a.rounds[k].cost_stop == CostStop::Budget)
+        .map(|k| k + 1)
+        .collect();
+    let level = a
+        .rounds
+        .iter()
+        .filter(|r| r.cost_stop == CostStop::Level)
+        .count();
+    let mut notes = Vec::new();
+    if !budget.is_empty() {
+        notes.push(format!(
+            "AGF rounds {budget:?}: the cost phase stopped on its budget (cost.t_max / cost.max_steps) with ‖∇C‖ > gtol = {gtol:.1e}: not converged (agf_cost_phases)"
+        ));
+    }
+    if level > 0 {
+        notes.push(format!(
+            "AGF: {level} of {} cost phases stopped on the level test (relative decrease over a doubling ≤ cost.level_rtol) with ‖∇C‖ > gtol: no minimiser attained, the level is the infimum along the flow (agf_cost_phases)",
+            a.rounds.len()
+        ));
+    }
+    notes
 }
 
 /// The `group_agf` experiment.
@@ -376,7 +494,7 @@ impl Experiment for GroupAgfExperiment {
         "group_agf"
     }
     fn about(&self) -> &'static str {
-        "Sequential group composition (Marchetti et al. 2026): a quadratic net learns G's real irreps one at a time — theory order and levels vs gradient flow vs numerical AGF, for cyclic, product, dihedral, octahedral, A5 or any group given by generators or a table"
+        "Sequential group composition (Marchetti et al. 2026): a z^k net learns G's real irreps one at a time — theory order and levels vs gradient flow vs numerical AGF, for cyclic, product, dihedral, octahedral, A5 or any group given by generators or a table"
     }
     fn resolve(&self, table: &toml::Table) -> Result<toml::Table> {
         let mut cfg: GroupAgfConfig = from_table(table)?;
@@ -394,9 +512,12 @@ impl Experiment for GroupAgfExperiment {
             powers,
         } = cfg.setup()?;
         let n_g = group.order();
+        let k = cfg.data.k;
         let template = template_from_powers(&irreps.real, &powers, "data.powers")?;
-        let data = group_composition(&group, &template, 2)?;
-        let theory = GroupAgfTheory::new(&group, &irreps, &template, &data, 2, cfg.seed)?;
+        let data = group_composition(&group, &template, k)?;
+        let start = Instant::now();
+        let theory = GroupAgfTheory::new(&group, &irreps, &template, &data, k, cfg.seed)?;
+        let theory_seconds = start.elapsed().as_secs_f64();
         let order = theory.order();
         let levels = theory.levels();
         let names: Vec<String> = irreps.real.iter().map(|r| r.name.clone()).collect();
@@ -406,8 +527,8 @@ impl Experiment for GroupAgfExperiment {
             .map(|r| isotypic_basis(&group, r))
             .collect::<Result<_>>()?;
         let tpow: Vec<f64> = theory.irreps.iter().map(|r| r.power).collect();
-        let model = TwoLayer::new(2 * n_g, cfg.model.width, n_g, Activation::Quadratic, false);
-        let direction = init_direction(cfg.seed, 2 * n_g, cfg.model.width, n_g);
+        let model = TwoLayer::new(k * n_g, cfg.model.width, n_g, activation_for(k), false);
+        let direction = init_direction(cfg.seed, k * n_g, cfg.model.width, n_g);
         let main = run_alpha(
             &cfg, &model, &data, &direction, cfg.alpha, &bases, &names, &order, &tpow, ctx,
         )?;
@@ -451,7 +572,9 @@ impl Experiment for GroupAgfExperiment {
         let s = &mut out.summary;
         s.insert("group".into(), json!(group.name));
         s.insert("order".into(), json!(n_g));
-        s.insert("k".into(), json!(2));
+        s.insert("k".into(), json!(k));
+        s.insert("activation".into(), json!(activation_for(k).name()));
+        s.insert("theory_seconds".into(), json!(theory_seconds));
         s.insert(
             "irreps".into(),
             json!(theory.irreps.iter().map(|r| json!({"name": r.name, "dim": r.dim, "kind": r.kind, "power": r.power, "max_utility": r.max_utility})).collect::<Vec<_>>()),
@@ -470,6 +593,7 @@ impl Experiment for GroupAgfExperiment {
                 .collect::<Vec<_>>()),
         );
         s.insert("gf_seconds".into(), json!(main.gf_seconds));
+        s.insert("gf_cpu_seconds".into(), json!(main.gf_cpu_seconds));
         s.insert("gf_method".into(), json!(cfg.train.method.name()));
         s.insert("final_loss_gf".into(), json!(loss.last()));
         let rho_max = (0..cfg.model.width)
@@ -531,6 +655,20 @@ impl Experiment for GroupAgfExperiment {
                 "agf_cost_fraction".into(),
                 json!(main.agf_seconds / main.gf_seconds.max(f64::MIN_POSITIVE)),
             );
+            s.insert("agf_cpu_seconds".into(), json!(main.agf_cpu_seconds));
+            s.insert(
+                "agf_cost_fraction_cpu".into(),
+                json!(main
+                    .agf_cpu_seconds
+                    .zip(main.gf_cpu_seconds)
+                    .map(|(a, g)| a / g)),
+            );
+            if let Some(a) = &main.agf {
+                s.insert("agf_stop".into(), json!(a.stop));
+                s.insert("agf_cost_phases".into(), cost_phases_json(a));
+                out.notes.extend(cost_phase_notes(a, cfg.cost.gtol));
+            }
+            let s = &mut out.summary;
             s.insert("agf_rounds".into(), json!(st.times.len()));
             s.insert("irrep_order_agf".into(), json!(name_list(&main.agf_order)));
             s.insert(
@@ -565,30 +703,77 @@ impl Experiment for GroupAgfExperiment {
             out.tables
                 .push(super::agf::compare::drops_table(&drops, "irrep"));
         }
-        // α-series at the irrep level
-        let mut rows = Vec::new();
-        let mut alphas = cfg.alpha_series.clone();
-        alphas.sort_by(|a, b| b.total_cmp(a));
-        alphas.dedup();
-        for &a in alphas.iter().filter(|&&a| a != cfg.alpha) {
-            let r = run_alpha(
-                &cfg, &model, &data, &direction, a, &bases, &names, &order, &tpow, ctx,
-            )?;
-            let rt = r.gf.trajectory.column("t").unwrap_or_default();
-            let rp: Vec<Vec<f64>> = names
-                .iter()
-                .map(|n| r.gf.trajectory.column(&column_name(n)).unwrap_or_default())
-                .collect();
-            let g = half_power_times(&rt, &rp, &tpow, &order);
-            let errs: Vec<Option<f64>> = g
-                .iter()
-                .zip(&r.agf_irrep_times)
-                .map(|(g, a)| Some((a.as_ref()? - g.as_ref()?).abs() / g.as_ref()?))
-                .collect();
-            rows.push(json!({"alpha": a, "irrep_time_rel_errors": errs, "agf_seconds": r.agf_seconds, "gf_seconds": r.gf_seconds}));
-        }
-        if !rows.is_empty() {
+        // α-series at the irrep level: the main α and every `alpha_series` entry, same
+        // init direction; per irrep the GF and AGF half-power times and their relative gap
+        if !cfg.alpha_series.is_empty() && !cfg.skip_agf {
+            let mut alphas = cfg.alpha_series.clone();
+            alphas.push(cfg.alpha);
+            alphas.sort_by(|a, b| b.total_cmp(a));
+            alphas.dedup();
+            let mut rows = Vec::new();
+            let mut cols: Vec<Vec<f64>> = vec![Vec::new(); 7];
+            for &a in &alphas {
+                let extra;
+                let r = if a == cfg.alpha {
+                    &main
+                } else {
+                    extra = run_alpha(
+                        &cfg, &model, &data, &direction, a, &bases, &names, &order, &tpow, ctx,
+                    )?;
+                    &extra
+                };
+                let rt = r.gf.trajectory.column("t").unwrap_or_default();
+                let rp: Vec<Vec<f64>> = names
+                    .iter()
+                    .map(|n| r.gf.trajectory.column(&column_name(n)).unwrap_or_default())
+                    .collect();
+                let g = half_power_times(&rt, &rp, &tpow, &order);
+                let errs: Vec<Option<f64>> = g
+                    .iter()
+                    .zip(&r.agf_irrep_times)
+                    .map(|(g, a)| Some((a.as_ref()? - g.as_ref()?).abs() / g.as_ref()?))
+                    .collect();
+                for (j, &i) in order.iter().enumerate() {
+                    cols[0].push(a);
+                    cols[1].push(i as f64);
+                    cols[2].push(g[j].unwrap_or(f64::NAN));
+                    cols[3].push(r.agf_irrep_times[j].unwrap_or(f64::NAN));
+                    cols[4].push(errs[j].unwrap_or(f64::NAN));
+                    cols[5].push(r.agf_cpu_seconds.unwrap_or(f64::NAN));
+                    cols[6].push(r.gf_cpu_seconds.unwrap_or(f64::NAN));
+                }
+                let max_err = errs.iter().flatten().fold(0.0f64, |m, e| m.max(*e));
+                rows.push(json!({
+                    "alpha": a,
+                    "irreps": name_list(&order),
+                    "t_gf": g,
+                    "t_agf": r.agf_irrep_times,
+                    "irrep_time_rel_errors": errs,
+                    "max_irrep_time_rel_error": max_err,
+                    "agf_order": name_list(&r.agf_order),
+                    "agf_cpu_seconds": r.agf_cpu_seconds,
+                    "gf_cpu_seconds": r.gf_cpu_seconds,
+                    "agf_seconds": r.agf_seconds,
+                    "gf_seconds": r.gf_seconds,
+                }));
+            }
             out.summary.insert("alpha_series".into(), json!(rows));
+            out.tables.push(super::CsvTable {
+                name: "alpha_series".into(),
+                columns: [
+                    "alpha",
+                    "irrep",
+                    "t_gf",
+                    "t_agf",
+                    "rel_error",
+                    "agf_cpu_seconds",
+                    "gf_cpu_seconds",
+                ]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+                values: cols,
+            });
         }
         // figures
         let t_start = t.get(1).copied().unwrap_or(1e-3);
@@ -677,12 +862,15 @@ mod tests {
             .collect()
     }
 
-    /// D₅ (quick: H = 16, α = 1e-2, GF to t = 0.2): the sign irrep, then 2_1, then 2_2, as
-    /// the utilities predict; the two plateaus after the sign irrep and after 2_1 within 1%
-    /// of ℓ₀ of ½Σ(power left) = 1500, 500.
+    /// D₅ (quick: H = 24, α = 3e-3, GF to t = 0.4, numerical AGF by irrep blocks): the sign
+    /// irrep, then 2_1, then 2_2, as the utilities predict, in GF and in AGF; the plateaus
+    /// after the sign irrep and after 2_1 within 1% of ℓ₀ of ½Σ(power left) = 1500, 500; the
+    /// AGF cascade needs 2d² neurons per irrep (at least 2 + 8 + 8 rounds).
     #[test]
     fn d5_learns_sign_then_the_two_planes_at_the_theory_levels() {
         let s = summary("group-agf-d5", &[]);
+        assert_eq!(s["irrep_order_agf"], s["irrep_order_theory"]);
+        assert!(s["agf_rounds"].as_u64().unwrap_or(0) >= 18, "{}", s["agf_rounds"]);
         assert_eq!(s["irrep_order_theory"], json!(["1'", "2_1", "2_2"]));
         assert_eq!(s["irrep_order_gf"], s["irrep_order_theory"]);
         let (th, gf) = (levels(&s, "levels_theory"), levels(&s, "levels_gf"));
@@ -701,7 +889,7 @@ mod tests {
     /// C₁₁ (quick: H = 24, α = 1e-2, GF to t = 60): frequencies in decreasing power order.
     #[test]
     fn c11_learns_frequencies_in_the_predicted_order() {
-        let s = summary("group-agf-c11", &[]);
+        let s = summary("group-agf-c11", &["skip_agf=true"]);
         assert_eq!(
             s["irrep_order_theory"],
             json!(["k1", "k2", "k3", "k4", "k5"])
@@ -710,14 +898,14 @@ mod tests {
     }
 
     /// Bad configs are refused with the key: unknown irrep names (listing the known ones),
-    /// k ≠ 2, invalid groups.
+    /// k ∉ {2, 3}, invalid groups.
     #[test]
     fn bad_configs_name_the_key() {
         let e = quick("group-agf-d5", &["data.powers.x3=1.0"])
             .unwrap_err()
             .to_string();
         assert!(e.contains("data.powers.x3") && e.contains("2_1"), "{e}");
-        let e = quick("group-agf-d5", &["data.k=3"])
+        let e = quick("group-agf-d5", &["data.k=4"])
             .unwrap_err()
             .to_string();
         assert!(e.contains("data.k"), "{e}");

@@ -17,6 +17,8 @@ pub enum Activation {
     Quadratic,
     /// σ(z) = z Φ(z) with Φ the standard normal CDF (exact GELU, Hendrycks & Gimpel 2016)
     Gelu,
+    /// σ(z) = z³ (cubic networks: k = 3 group composition, Marchetti et al. 2026)
+    Cubic,
 }
 
 const INV_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
@@ -32,6 +34,7 @@ impl Activation {
             Activation::Tanh => z.tanh(),
             Activation::Quadratic => z * z,
             Activation::Gelu => 0.5 * z * (1.0 + libm::erf(z * INV_SQRT_2)),
+            Activation::Cubic => z * z * z,
         }
     }
 
@@ -55,11 +58,12 @@ impl Activation {
             Activation::Gelu => {
                 0.5 * (1.0 + libm::erf(z * INV_SQRT_2)) + z * INV_SQRT_2PI * (-0.5 * z * z).exp()
             }
+            Activation::Cubic => 3.0 * z * z,
         }
     }
 
     /// σ''(z): 0 for linear and ReLU (ReLU: away from the kink), −2 tanh z (1 − tanh² z),
-    /// 2 for quadratic, φ(z)(2 − z²) for GELU (σ = zΦ: σ' = Φ + zφ, σ'' = 2φ + zφ' with
+    /// 2 for quadratic, 6z for cubic, φ(z)(2 − z²) for GELU (σ = zΦ: σ' = Φ + zφ, σ'' = 2φ + zφ' with
     /// φ' = −zφ). Used by exact Hessians ([`crate::model::two_layer::TwoLayer::neuron_loss_hessian`]).
     pub fn second_derivative(self, z: f64) -> f64 {
         match self {
@@ -70,20 +74,22 @@ impl Activation {
             }
             Activation::Quadratic => 2.0,
             Activation::Gelu => INV_SQRT_2PI * (-0.5 * z * z).exp() * (2.0 - z * z),
+            Activation::Cubic => 6.0 * z,
         }
     }
 
     /// Degree of positive homogeneity of σ (σ(λz) = λ^p σ(z) for λ > 0), if any:
-    /// 1 for linear and ReLU, 2 for quadratic, none for tanh/GELU.
+    /// 1 for linear and ReLU, 2 for quadratic, 3 for cubic, none for tanh/GELU.
     pub fn homogeneity(self) -> Option<u32> {
         match self {
             Activation::Linear | Activation::Relu => Some(1),
             Activation::Quadratic => Some(2),
+            Activation::Cubic => Some(3),
             Activation::Tanh | Activation::Gelu => None,
         }
     }
 
-    /// The config name (`linear`, `relu`, `tanh`, `quadratic`, `gelu`), as TOML spells it.
+    /// The config name (`linear`, `relu`, `tanh`, `quadratic`, `gelu`, `cubic`), as TOML spells it.
     pub fn name(self) -> &'static str {
         match self {
             Activation::Linear => "linear",
@@ -91,16 +97,18 @@ impl Activation {
             Activation::Tanh => "tanh",
             Activation::Quadratic => "quadratic",
             Activation::Gelu => "gelu",
+            Activation::Cubic => "cubic",
         }
     }
 
     /// All activations, for tests and `--help` listings.
-    pub const ALL: [Activation; 5] = [
+    pub const ALL: [Activation; 6] = [
         Activation::Linear,
         Activation::Relu,
         Activation::Tanh,
         Activation::Quadratic,
         Activation::Gelu,
+        Activation::Cubic,
     ];
 }
 
@@ -208,6 +216,7 @@ act_kernel!(
     }
 );
 act_kernel!(GeluK, Gelu);
+act_kernel!(CubicK, Cubic);
 
 /// Call `$body` with `$k` bound to the kernel type of activation `$act`.
 macro_rules! with_act_kernel {
@@ -231,6 +240,10 @@ macro_rules! with_act_kernel {
             }
             $crate::model::activation::Activation::Gelu => {
                 type $k = $crate::model::activation::GeluK;
+                $body
+            }
+            $crate::model::activation::Activation::Cubic => {
+                type $k = $crate::model::activation::CubicK;
                 $body
             }
         }

@@ -293,14 +293,14 @@ fn init_direction(cfg: &AgfModularConfig) -> Vec<f64> {
 /// `/proc/thread-self/schedstat` (first field, nanoseconds on the CPU); `None` elsewhere.
 /// The experiment's work runs on one thread with `--threads 1` (the default), so on a
 /// shared machine this measures the work itself, which wall time does not.
-fn thread_cpu_seconds() -> Option<f64> {
+pub(crate) fn thread_cpu_seconds() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
     Some(ns * 1e-9)
 }
 
 /// Difference of two [`thread_cpu_seconds`] readings.
-fn cpu_since(start: Option<f64>) -> Option<f64> {
+pub(crate) fn cpu_since(start: Option<f64>) -> Option<f64> {
     Some(thread_cpu_seconds()? - start?)
 }
 
