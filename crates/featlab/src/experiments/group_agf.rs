@@ -870,7 +870,11 @@ mod tests {
     fn d5_learns_sign_then_the_two_planes_at_the_theory_levels() {
         let s = summary("group-agf-d5", &[]);
         assert_eq!(s["irrep_order_agf"], s["irrep_order_theory"]);
-        assert!(s["agf_rounds"].as_u64().unwrap_or(0) >= 18, "{}", s["agf_rounds"]);
+        assert!(
+            s["agf_rounds"].as_u64().unwrap_or(0) >= 18,
+            "{}",
+            s["agf_rounds"]
+        );
         assert_eq!(s["irrep_order_theory"], json!(["1'", "2_1", "2_2"]));
         assert_eq!(s["irrep_order_gf"], s["irrep_order_theory"]);
         let (th, gf) = (levels(&s, "levels_theory"), levels(&s, "levels_gf"));
