@@ -31,9 +31,8 @@ pub struct NativeGroup {
 /// computes its irreps. Errors name `group`.
 #[pyfunction]
 pub fn group(spec_json: &str) -> PyResult<NativeGroup> {
-    let spec: GroupSpec = serde_json::from_str(spec_json).map_err(|e| {
-        PyValueError::new_err(format!("invalid configuration at `group`: {e}"))
-    })?;
+    let spec: GroupSpec = serde_json::from_str(spec_json)
+        .map_err(|e| PyValueError::new_err(format!("invalid configuration at `group`: {e}")))?;
     let group = spec.build().map_err(lib_err)?;
     let irreps = Irreps::compute(&group).map_err(lib_err)?;
     Ok(NativeGroup { group, irreps })
@@ -154,7 +153,8 @@ impl NativeGroup {
                     .iter()
                     .flat_map(|m| (0..d * d).map(move |k| m[(k / d, k % d)]))
                     .collect();
-                let mats: Bound<'py, PyArray3<f64>> = PyArray1::from_vec(py, v).reshape([n, d, d])?;
+                let mats: Bound<'py, PyArray3<f64>> =
+                    PyArray1::from_vec(py, v).reshape([n, d, d])?;
                 let out = PyDict::new(py);
                 out.set_item("name", &r.name)?;
                 out.set_item("dim", d)?;

@@ -327,7 +327,10 @@ mod tests {
                 "k = {k}: forward differs from the recurrence"
             );
             let err = grad_check(&m, &params, &x, &y, Loss::Mse);
-            assert!(err <= 1e-6, "k = {k}: max relative gradient error {err:.3e}");
+            assert!(
+                err <= 1e-6,
+                "k = {k}: max relative gradient error {err:.3e}"
+            );
         }
     }
 
