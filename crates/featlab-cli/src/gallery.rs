@@ -91,7 +91,7 @@ pub const PAPERS: [Paper; 7] = [
 /// that maps studies to papers): `agf*` and the `train` staircase → AGF; `exact_*` → the
 /// exact 1-D solution; `nfa` presets on deep linear nets (`*deep-linear*`,
 /// `*unbalanced*`) → Tansley et al.; other `nfa` and `rfm` → NFA as alignment;
-/// `unlearning` → feature unlearning; `group_agf` → group composition.
+/// `unlearning` → feature unlearning; `group_agf`, `group_rnn` → group composition.
 pub fn paper_of(experiment: &str, preset: &str) -> Paper {
     let i = match experiment {
         e if e.starts_with("agf") || e == "train" => 0,
@@ -99,7 +99,7 @@ pub fn paper_of(experiment: &str, preset: &str) -> Paper {
         "nfa" if preset.contains("deep-linear") || preset.contains("unbalanced") => 3,
         "nfa" | "rfm" => 2,
         "unlearning" => 4,
-        "group_agf" => 5,
+        "group_agf" | "group_rnn" => 5,
         _ => 6,
     };
     PAPERS[i]

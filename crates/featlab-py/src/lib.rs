@@ -12,6 +12,7 @@ mod agf;
 mod convert;
 mod errors;
 mod exact_linear_1d;
+mod groups;
 mod job;
 mod load;
 mod nfa;
@@ -79,5 +80,9 @@ fn _featlab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     agf_m.add_function(wrap_pyfunction!(agf::modular_data, &agf_m)?)?;
     agf_m.add_function(wrap_pyfunction!(agf::attention_data, &agf_m)?)?;
     m.add_submodule(&agf_m)?;
+    let groups_m = PyModule::new(m.py(), "groups")?;
+    groups_m.add_function(wrap_pyfunction!(groups::group, &groups_m)?)?;
+    groups_m.add_class::<groups::NativeGroup>()?;
+    m.add_submodule(&groups_m)?;
     Ok(())
 }

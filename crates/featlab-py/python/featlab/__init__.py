@@ -17,7 +17,8 @@ Conventions (as in the CLI and run.json):
 
 The science also runs on numpy arrays: :mod:`featlab.agf` (Alternating Gradient Flows on
 your data: jump times, plateau levels, learned features), :mod:`featlab.nfa`,
-:mod:`featlab.exact_linear_1d`.
+:mod:`featlab.exact_linear_1d`, :mod:`featlab.groups` (finite groups, irreps, group
+Fourier transform and power spectra).
 
 Errors are Python exceptions carrying the CLI's message: ``ValueError`` for a bad config
 (the message names the key), ``FileNotFoundError`` for a missing file or run directory,
@@ -34,7 +35,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _featlab, agf, exact_linear_1d, nfa
+from . import _featlab, agf, exact_linear_1d, groups, nfa
 from ._featlab import DivergenceError, __version__
 from .sweep import SweepPoint, load_sweep, load_sweep_point
 
@@ -53,6 +54,7 @@ __all__ = [
     "exact_linear_1d",
     "nfa",
     "agf",
+    "groups",
     "__version__",
 ]
 

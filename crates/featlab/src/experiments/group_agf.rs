@@ -179,7 +179,7 @@ pub fn column_name(irrep: &str) -> String {
 }
 
 /// P_σ(F) = (1/n)‖F Q_σ‖²_F per real irrep.
-fn irrep_powers(f: &Mat<f64>, bases: &[Mat<f64>]) -> Vec<f64> {
+pub(crate) fn irrep_powers(f: &Mat<f64>, bases: &[Mat<f64>]) -> Vec<f64> {
     let n = f.nrows() as f64;
     bases
         .iter()
@@ -193,9 +193,9 @@ fn irrep_powers(f: &Mat<f64>, bases: &[Mat<f64>]) -> Vec<f64> {
         .collect()
 }
 
-struct IrrepPowerObserver {
-    names: Vec<String>,
-    bases: Vec<Mat<f64>>,
+pub(crate) struct IrrepPowerObserver {
+    pub(crate) names: Vec<String>,
+    pub(crate) bases: Vec<Mat<f64>>,
 }
 
 impl Observer for IrrepPowerObserver {
@@ -234,7 +234,7 @@ fn argmax(v: &[f64]) -> usize {
 }
 
 /// First time each irrep's learned power reaches half its template power (None: never).
-fn half_power_times(
+pub(crate) fn half_power_times(
     t: &[f64],
     powers: &[Vec<f64>],
     target: &[f64],
@@ -253,7 +253,7 @@ fn half_power_times(
 /// GF plateau levels: ℓ₀ = loss at t = 0; between consecutive irrep half-power times the
 /// recorded point of smallest |d log L/d log t| in the middle 60% (log time) of the
 /// interval; after the last irrep the final loss.
-fn plateau_levels(t: &[f64], loss: &[f64], bounds: &[f64]) -> Vec<f64> {
+pub(crate) fn plateau_levels(t: &[f64], loss: &[f64], bounds: &[f64]) -> Vec<f64> {
     let mut out = vec![loss[0]];
     for j in 0..bounds.len() {
         if j + 1 == bounds.len() {

@@ -7,6 +7,7 @@
 pub mod agf;
 pub mod exact_linear_1d;
 pub mod group_agf;
+pub mod group_rnn;
 pub mod nfa;
 pub mod rfm;
 pub mod study;
@@ -83,6 +84,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &agf::attention::AgfAttentionExperiment,
         &agf::modular::AgfModularExperiment,
         &group_agf::GroupAgfExperiment,
+        &group_rnn::GroupRnnExperiment,
     ]
 }
 

@@ -14,6 +14,7 @@ pub mod linear_attention;
 pub mod loss;
 pub mod mlp;
 pub mod parametrization;
+pub mod quadratic_rnn;
 mod simd8;
 pub mod two_layer;
 mod two_layer_hessian;
