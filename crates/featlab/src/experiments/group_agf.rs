@@ -129,39 +129,79 @@ impl GroupAgfConfig {
         }
         let group = self.data.group.build()?;
         let irreps = Irreps::compute(&group)?;
-        let mut powers = vec![0.0; irreps.real.len()];
-        for (name, p) in &self.data.powers {
-            let i = irreps.real_by_name(name).ok_or_else(|| {
-                let known: Vec<&str> = irreps.real.iter().map(|r| r.name.as_str()).collect();
-                Error::config(
-                    format!("data.powers.{name}"),
-                    format!(
-                        "{} has no real irrep `{name}`; its real irreps: {}",
-                        group.name,
-                        known.join(", ")
-                    ),
-                )
-            })?;
-            if !(p.is_finite() && *p >= 0.0) {
-                return Err(Error::config(
-                    format!("data.powers.{name}"),
-                    format!("must be finite and ≥ 0, got {p}"),
-                ));
-            }
-            powers[i] = *p;
-        }
-        if powers.iter().sum::<f64>() <= 0.0 {
-            return Err(Error::config(
-                "data.powers",
-                "all powers are zero: nothing to learn",
-            ));
-        }
+        let powers = powers_by_name(&group, &irreps, &self.data.powers)?;
         Ok(Setup {
             group,
             irreps,
             powers,
         })
     }
+}
+
+/// Power per real irrep from `data.powers` (by irrep name; unnamed irreps get 0). Errors
+/// name `data.powers.<name>` and list the group's real irreps.
+pub(crate) fn powers_by_name(
+    group: &FiniteGroup,
+    irreps: &Irreps,
+    named: &BTreeMap<String, f64>,
+) -> Result<Vec<f64>> {
+    let mut powers = vec![0.0; irreps.real.len()];
+    for (name, p) in named {
+        let i = irreps.real_by_name(name).ok_or_else(|| {
+            let known: Vec<&str> = irreps.real.iter().map(|r| r.name.as_str()).collect();
+            Error::config(
+                format!("data.powers.{name}"),
+                format!(
+                    "{} has no real irrep `{name}`; its real irreps: {}",
+                    group.name,
+                    known.join(", ")
+                ),
+            )
+        })?;
+        if !(p.is_finite() && *p >= 0.0) {
+            return Err(Error::config(
+                format!("data.powers.{name}"),
+                format!("must be finite and ≥ 0, got {p}"),
+            ));
+        }
+        powers[i] = *p;
+    }
+    if powers.iter().sum::<f64>() <= 0.0 {
+        return Err(Error::config(
+            "data.powers",
+            "all powers are zero: nothing to learn",
+        ));
+    }
+    Ok(powers)
+}
+
+/// Learned power per real irrep against t (log), in `order`, with the template's power P(σ)
+/// of each irrep as a horizontal line: the irrep-power figure of the group studies
+/// (`group_agf`, `group_rnn`). `pcols[i]` is the recorded `power_<irrep>` column; the first
+/// record (t = 0) is left out of the log axis.
+pub(crate) fn irrep_power_figure(
+    title: &str,
+    order: &[usize],
+    names: &[String],
+    irreps: &Irreps,
+    t: &[f64],
+    pcols: &[Vec<f64>],
+    tpow: &[f64],
+) -> LinePlot {
+    let mut pp = LinePlot::new(title, "t", "P_σ(f)").scales(Scale::Log, Scale::Linear);
+    for &i in order {
+        pp.series.push(Series::line(
+            format!("{} (d = {})", names[i], irreps.real[i].dim),
+            t[1..].to_vec(),
+            pcols[i][1..].to_vec(),
+        ));
+        pp.ref_lines.push(RefLine {
+            label: format!("P({})", names[i]),
+            vertical: false,
+            value: tpow[i],
+        });
+    }
+    pp
 }
 
 /// Column-safe irrep name: `'` → `p`, `(a,b)` → `a_b`.
@@ -807,21 +847,10 @@ impl Experiment for GroupAgfExperiment {
             }
         }
         out.figures.push(lp.figure("loss", "Loss under gradient flow / GD, the numerical AGF staircase and the theory plateaus ½Σ(power left), one per real irrep in order of decreasing utility."));
-        let mut pp = LinePlot::new("Learned power per real irrep", "t", "P_σ(f)")
-            .scales(Scale::Log, Scale::Linear);
-        for &i in &order {
-            pp.series.push(Series::line(
-                format!("{} (d = {})", names[i], irreps.real[i].dim),
-                t[1..].to_vec(),
-                pcols[i][1..].to_vec(),
-            ));
-            pp.ref_lines.push(RefLine {
-                label: format!("P({})", names[i]),
-                vertical: false,
-                value: tpow[i],
-            });
-        }
-        out.figures.push(pp.figure("irrep_power", "Power of the learned function in each real irrep; horizontal lines: the template's power P(σ), reached when σ is learned."));
+        out.figures.push(
+            irrep_power_figure("Learned power per real irrep", &order, &names, &irreps, &t, &pcols, &tpow)
+                .figure("irrep_power", "Power of the learned function in each real irrep; horizontal lines: the template's power P(σ), reached when σ is learned."),
+        );
         out.trajectory = main.gf.trajectory.clone();
         if !cfg.description.is_empty() {
             out.notes.push(cfg.description.clone());

@@ -24,8 +24,8 @@
 //!   fraction Σ_σ n_σ²/H² of a W_mix blind to the irreps.
 
 use super::group_agf::{
-    column_name, half_power_times, irrep_powers, plateau_levels, GroupDataConfig, GroupModelConfig,
-    IrrepPowerObserver,
+    column_name, half_power_times, irrep_power_figure, irrep_powers, plateau_levels,
+    powers_by_name, GroupDataConfig, GroupModelConfig, IrrepPowerObserver,
 };
 use super::{param_arrays, Experiment, RunOutput};
 use crate::compare::AgreementRow;
@@ -42,7 +42,6 @@ use crate::{Error, NdArray, Result};
 use faer::Mat;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 fn name() -> String {
@@ -68,43 +67,6 @@ pub struct GroupRnnConfig {
     #[serde(default = "d_alpha")]
     pub alpha: f64,
     pub train: TrainConfig,
-}
-
-/// Power per real irrep from `data.powers` (by irrep name; unnamed irreps get 0). Errors
-/// name `data.powers.<name>` and list the group's real irreps.
-pub fn powers_by_name(
-    group: &FiniteGroup,
-    irreps: &Irreps,
-    named: &BTreeMap<String, f64>,
-) -> Result<Vec<f64>> {
-    let mut powers = vec![0.0; irreps.real.len()];
-    for (name, p) in named {
-        let i = irreps.real_by_name(name).ok_or_else(|| {
-            let known: Vec<&str> = irreps.real.iter().map(|r| r.name.as_str()).collect();
-            Error::config(
-                format!("data.powers.{name}"),
-                format!(
-                    "{} has no real irrep `{name}`; its real irreps: {}",
-                    group.name,
-                    known.join(", ")
-                ),
-            )
-        })?;
-        if !(p.is_finite() && *p >= 0.0) {
-            return Err(Error::config(
-                format!("data.powers.{name}"),
-                format!("must be finite and ≥ 0, got {p}"),
-            ));
-        }
-        powers[i] = *p;
-    }
-    if powers.iter().sum::<f64>() <= 0.0 {
-        return Err(Error::config(
-            "data.powers",
-            "all powers are zero: nothing to learn",
-        ));
-    }
-    Ok(powers)
 }
 
 impl GroupRnnConfig {
@@ -400,21 +362,10 @@ impl Experiment for GroupRnnExperiment {
             }
         }
         out.figures.push(lp.figure("loss", "Loss of the quadratic RNN under gradient flow / GD; horizontal lines: ½ × the template power not yet learned, in the two-layer theory's irrep order (an identity of the loss when irreps are learned one at a time, not a prediction for the RNN)."));
-        let mut pp = LinePlot::new("RNN: learned power per real irrep", "t", "P_σ(f)")
-            .scales(Scale::Log, Scale::Linear);
-        for &i in &order {
-            pp.series.push(Series::line(
-                format!("{} (d = {})", names[i], irreps.real[i].dim),
-                t[1..].to_vec(),
-                pcols[i][1..].to_vec(),
-            ));
-            pp.ref_lines.push(RefLine {
-                label: format!("P({})", names[i]),
-                vertical: false,
-                value: tpow[i],
-            });
-        }
-        out.figures.push(pp.figure("irrep_power", "Power of the RNN's learned function in each real irrep; horizontal lines: the template's P(σ), reached when σ is learned."));
+        out.figures.push(
+            irrep_power_figure("RNN: learned power per real irrep", &order, &names, &irreps, &t, &pcols, &tpow)
+                .figure("irrep_power", "Power of the RNN's learned function in each real irrep; horizontal lines: the template's P(σ), reached when σ is learned."),
+        );
         out.notes.push(
             "AGF's theory is for two-layer nets; the quadratic RNN is not a sum of homogeneous neurons. Irrep order and plateau levels are compared as hypotheses; mismatches are findings about the RNN.".into(),
         );
